@@ -1,0 +1,135 @@
+// The CLI proper, loaded by cli/main.ts once the compile cache is on: the
+// command table (COMMANDS, re-exported by the entry for oclif's explicit strategy)
+// and main(), which runs oclif.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Config, run } from './oclif.ts';
+import { describeError } from './errors.ts';
+import { resolveHost } from './host.ts';
+import { protectPositional } from './parse/argv.ts';
+import { specOf } from './split.ts';
+import { mark } from './trace.ts';
+import Attach from './commands/attach.ts';
+import Create from './commands/create.ts';
+import Exec from './commands/exec.ts';
+import ImageInspect from './commands/image/inspect.ts';
+import Images from './commands/images.ts';
+import Import from './commands/import.ts';
+import Info from './commands/info.ts';
+import Inspect from './commands/inspect.ts';
+import Kill from './commands/kill.ts';
+import Logs from './commands/logs.ts';
+import Port from './commands/port.ts';
+import Ps from './commands/ps.ts';
+import Pull from './commands/pull.ts';
+import Rm from './commands/rm.ts';
+import Rmi from './commands/rmi.ts';
+import Run from './commands/run.ts';
+import Start from './commands/start.ts';
+import Stats from './commands/stats.ts';
+import Stop from './commands/stop.ts';
+import Top from './commands/top.ts';
+import Version from './commands/version.ts';
+import Wait from './commands/wait.ts';
+
+export const COMMANDS = {
+  attach: Attach,
+  create: Create,
+  exec: Exec,
+  'image:inspect': ImageInspect,
+  images: Images,
+  import: Import,
+  info: Info,
+  inspect: Inspect,
+  kill: Kill,
+  logs: Logs,
+  port: Port,
+  ps: Ps,
+  pull: Pull,
+  rm: Rm,
+  rmi: Rmi,
+  run: Run,
+  start: Start,
+  stats: Stats,
+  stop: Stop,
+  top: Top,
+  version: Version,
+  wait: Wait,
+};
+
+/** Commands whose command line for the container must reach them untouched. */
+const SPLIT: Record<string, Record<string, unknown>> = { run: Run.flags, create: Create.flags, exec: Exec.flags };
+
+/**
+ * Docker-style global options before the command (`tdock -H unix:///x ps`):
+ * -H/--host is taken out and passed on through $TDOCK_HOST.
+ */
+export function prepareArgv(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): string[] {
+  const out = [...argv];
+  while (out.length > 0) {
+    const a = out[0]!;
+    if (a === '-H' || a === '--host') {
+      if (out.length < 2) break;
+      env.TDOCK_HOST = out[1]!;
+      out.splice(0, 2);
+    } else if (a.startsWith('--host=')) {
+      env.TDOCK_HOST = a.slice(7);
+      out.shift();
+    } else if (a.startsWith('-H') && a.length > 2) {
+      env.TDOCK_HOST = a.slice(a[2] === '=' ? 3 : 2);
+      out.shift();
+    } else break;
+  }
+  const verb = out[0];
+  if (verb !== undefined && Object.hasOwn(SPLIT, verb)) {
+    return [verb, ...protectPositional(out.slice(1), specOf(SPLIT[verb]!))];
+  }
+  return out;
+}
+
+export function projectRoot(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..');
+}
+
+/**
+ * oclif's configuration, without the file system probing we do not need: we hand
+ * it package.json ourselves, and there are no user/dev plugins, no manifest
+ * (commands come from COMMANDS, explicit strategy) and no help theme file.
+ */
+export async function loadConfig(root: string = projectRoot()): Promise<Config> {
+  const pjson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Record<string, unknown> & {
+    oclif: Record<string, unknown>;
+  };
+  pjson.oclif.topics ??= { image: { description: 'Manage images.' } };
+  process.env.TDOCK_DISABLE_THEME ??= '1';
+  return Config.load({
+    root,
+    pjson: pjson as never,
+    ignoreManifest: true,
+    userPlugins: false,
+    devPlugins: false,
+  });
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const args = prepareArgv(argv);
+  try {
+    const config = await loadConfig();
+    mark('Config.load');
+    await run(args, config);
+    mark('command done');
+    return 0;
+  } catch (e) {
+    const err = e as Error & { code?: unknown; oclif?: { exit?: number } };
+    if (err.code === 'EEXIT') return err.oclif?.exit ?? 0;
+    const notFound = /^command (.+) not found$/.exec(err.message ?? '');
+    if (notFound) {
+      process.stderr.write(`tdock: '${notFound[1]!.replaceAll(':', ' ')}' is not a tdock command.\nSee 'tdock --help'.\n`);
+      return 1;
+    }
+    const { line, code } = describeError(e, resolveHost());
+    process.stderr.write(`${line}\n`);
+    return code;
+  }
+}

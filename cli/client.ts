@@ -1,0 +1,142 @@
+// The CLI's connection to tdockd: one grpc-js channel over the unix socket shared
+// by the three service clients, promisified unary calls, typed streams.
+// Loaded lazily (dynamic import) by the commands, so --help/--version never pay
+// for grpc-js and proto-loader.
+import { existsSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { loadServices } from './rpc.ts';
+import type * as api from '../proto/api.ts';
+import { CliError, cannotConnect } from './errors.ts';
+import { grpcTarget, socketPath } from './host.ts';
+import { mark } from './trace.ts';
+
+type Req<T> = Partial<T>;
+export interface CallOptions {
+  /** milliseconds from now */
+  timeoutMs?: number;
+}
+
+type Unary<Q, R> = (req: Req<Q>, opts?: CallOptions) => Promise<R>;
+
+function unary<Q, R>(client: grpc.Client, method: string): Unary<Q, R> {
+  const fn = (client as unknown as Record<string, Function>)[method]!;
+  return (req, opts) =>
+    new Promise<R>((resolve, reject) => {
+      const options: grpc.CallOptions = {};
+      if (opts?.timeoutMs) options.deadline = Date.now() + opts.timeoutMs;
+      fn.call(client, req, new grpc.Metadata(), options, (err: grpc.ServiceError | null, res: R) => {
+        mark(`${method} answered`);
+        if (err) reject(err);
+        else resolve(res);
+      });
+    });
+}
+
+function serverStream<Q, R>(client: grpc.Client, method: string) {
+  const fn = (client as unknown as Record<string, Function>)[method]!;
+  return (req: Req<Q>): grpc.ClientReadableStream<R> => fn.call(client, req);
+}
+
+function bidi<Q, R>(client: grpc.Client, method: string) {
+  const fn = (client as unknown as Record<string, Function>)[method]!;
+  return (): grpc.ClientDuplexStream<Q, R> => fn.call(client);
+}
+
+export function makeContainers(c: grpc.Client) {
+  return {
+    create: unary<api.CreateRequest, api.CreateResponse>(c, 'Create'),
+    start: unary<api.ContainerRef, api.Empty>(c, 'Start'),
+    stop: unary<api.StopRequest, api.Empty>(c, 'Stop'),
+    kill: unary<api.KillRequest, api.Empty>(c, 'Kill'),
+    remove: unary<api.RemoveRequest, api.Empty>(c, 'Remove'),
+    list: unary<api.ListRequest, api.ListResponse>(c, 'List'),
+    inspect: unary<api.ContainerRef, api.InspectResponse>(c, 'Inspect'),
+    wait: unary<api.ContainerRef, api.WaitResponse>(c, 'Wait'),
+    logs: serverStream<api.LogsRequest, api.OutputFrame>(c, 'Logs'),
+    attach: bidi<api.AttachInput, api.AttachOutput>(c, 'Attach'),
+    exec: bidi<api.AttachInput, api.AttachOutput>(c, 'Exec'),
+    stats: serverStream<api.StatsRequest, api.StatsFrame>(c, 'Stats'),
+    top: unary<api.ContainerRef, api.TopResponse>(c, 'Top'),
+    port: unary<api.ContainerRef, api.PortResponse>(c, 'Port'),
+  };
+}
+
+export function makeImages(c: grpc.Client) {
+  return {
+    pull: serverStream<api.PullRequest, api.PullProgress>(c, 'Pull'),
+    import: (): grpc.ClientDuplexStream<api.ImportChunk, api.PullProgress> =>
+      (c as unknown as Record<string, Function>).Import!.call(c),
+    list: unary<api.Empty, api.ImageListResponse>(c, 'List'),
+    remove: unary<api.ImageRemoveRequest, api.ImageRemoveResponse>(c, 'Remove'),
+    inspect: unary<api.ImageRef, api.InspectResponse>(c, 'Inspect'),
+  };
+}
+
+export function makeSystem(c: grpc.Client) {
+  return {
+    version: unary<api.Empty, api.VersionResponse>(c, 'Version'),
+    info: unary<api.Empty, api.InfoResponse>(c, 'Info'),
+  };
+}
+
+export type ContainersApi = ReturnType<typeof makeContainers>;
+export type ImagesApi = ReturnType<typeof makeImages>;
+export type SystemApi = ReturnType<typeof makeSystem>;
+
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.max_receive_message_length': 64 * 1024 * 1024,
+  'grpc.max_send_message_length': 64 * 1024 * 1024,
+  'grpc.primary_user_agent': 'tdock-cli',
+  'grpc.enable_retries': 0,
+};
+
+export class Daemon {
+  readonly host: string;
+  #channel: grpc.Channel | undefined;
+  #clients: grpc.Client[] = [];
+  #containers?: ContainersApi;
+  #images?: ImagesApi;
+  #system?: SystemApi;
+
+  constructor(host: string) {
+    this.host = host;
+  }
+
+  #client(name: keyof api.ApiPackage): grpc.Client {
+    const Ctor = loadServices()[name];
+    mark('services loaded (proto parsed)');
+    const opts: grpc.ClientOptions = { ...CHANNEL_OPTIONS };
+    if (this.#channel) opts.channelOverride = this.#channel;
+    const c = new Ctor(grpcTarget(this.host), grpc.credentials.createInsecure(), opts);
+    this.#channel ??= c.getChannel() as grpc.Channel;
+    this.#clients.push(c);
+    return c;
+  }
+
+  get containers(): ContainersApi {
+    return (this.#containers ??= makeContainers(this.#client('Containers')));
+  }
+  get images(): ImagesApi {
+    return (this.#images ??= makeImages(this.#client('Images')));
+  }
+  get system(): SystemApi {
+    return (this.#system ??= makeSystem(this.#client('System')));
+  }
+
+  close(): void {
+    for (const c of this.#clients) c.close();
+    this.#clients = [];
+    this.#channel = undefined;
+  }
+}
+
+/**
+ * Connects lazily (the first call opens the channel). A unix socket that does not
+ * exist fails right here, without a network round trip; a refused connection fails
+ * on the first call (grpc-js does not wait for a server unless asked to).
+ */
+export function connect(host: string): Daemon {
+  const path = socketPath(host);
+  if (path !== undefined && !existsSync(path)) throw new CliError(cannotConnect(host));
+  return new Daemon(host);
+}

@@ -1,0 +1,36 @@
+import { Args } from '../oclif.ts';
+import { TdockCommand } from '../base.ts';
+import { buildCreateRequest, createFlags } from '../create-flags.ts';
+import { CliError, describeError, EXIT_USAGE } from '../errors.ts';
+import { splitOrUsage } from '../split.ts';
+
+/** Failures before the container runs exit 125, like Docker's run/create. */
+export function preRun(e: unknown, host: string): CliError {
+  if (e instanceof CliError) return new CliError(e.message, e.exitCode === 1 ? EXIT_USAGE : e.exitCode);
+  const { line } = describeError(e, host);
+  return new CliError(line.replace(/^Error: /, ''), EXIT_USAGE);
+}
+
+export default class Create extends TdockCommand {
+  static summary = 'Create a new container (without starting it).';
+  static usage = 'create [OPTIONS] IMAGE [COMMAND] [ARG...]';
+  static flags = createFlags;
+  static args = {
+    image: Args.string({ description: 'image to create the container from', ignoreStdin: true }),
+    command: Args.string({ description: 'command and arguments for the container', ignoreStdin: true }),
+  };
+
+  async run(): Promise<void> {
+    const split = splitOrUsage(this.argv, Create.flags, 'create');
+    const { flags } = await this.parse(Create, split.options);
+    const req = buildCreateRequest(flags, split.positional, split.rest);
+    const d = await this.daemon(flags.host);
+    try {
+      const res = await d.containers.create(req);
+      for (const w of res.warnings ?? []) this.printErr(`WARNING: ${w}`);
+      this.print(res.id);
+    } catch (e) {
+      throw preRun(e, d.host);
+    }
+  }
+}

@@ -1,0 +1,119 @@
+// Flags shared by `run` and `create` (Docker's names), and the pure translation
+// of parsed flags into a CreateRequest. Bad values -> UsageError (exit 125).
+import { Flags } from './oclif.ts';
+import type { CreateRequest, PortMapping } from '../proto/api.ts';
+import { UsageError } from './errors.ts';
+import { cpusFlag, envFlag, intFlag, memoryFlag, ValueError } from './parse/bytes.ts';
+import { parsePublish, PortSpecError } from './parse/ports.ts';
+
+const many = { multiple: true, multipleNonGreedy: true } as const;
+
+export const createFlags = {
+  name: Flags.string({ summary: 'Assign a name to the container.' }),
+  env: Flags.string({ char: 'e', summary: 'Set an environment variable (KEY=VALUE, or KEY to pass ours).', helpValue: 'KEY=VALUE', ...many }),
+  workdir: Flags.string({ char: 'w', summary: 'Working directory inside the container.', helpValue: 'DIR' }),
+  user: Flags.string({ char: 'u', summary: 'Username or UID[:GID].', helpValue: 'USER' }),
+  hostname: Flags.string({ char: 'h', summary: 'Container host name.' }),
+  entrypoint: Flags.string({ summary: 'Overwrite the image\'s ENTRYPOINT ("" clears it).', helpValue: 'CMD' }),
+  network: Flags.string({ summary: 'Network: bridge (default), none or host.', aliases: ['net'], helpValue: 'NET' }),
+  publish: Flags.string({
+    char: 'p',
+    summary: 'Publish a port: [HOSTIP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp].',
+    helpValue: 'PORT',
+    ...many,
+  }),
+  dns: Flags.string({ summary: 'Custom DNS server.', helpValue: 'IP', ...many }),
+  memory: Flags.string({ char: 'm', summary: 'Memory limit (64m, 1g, bytes).', helpValue: 'SIZE' }),
+  'memory-swap': Flags.string({ summary: 'Memory plus swap limit (-1 = unlimited swap).', helpValue: 'SIZE' }),
+  'pids-limit': Flags.string({ summary: 'Maximum number of processes (0 or -1 = unlimited).', helpValue: 'N' }),
+  cpus: Flags.string({ summary: 'Number of CPUs (0.5, 2).', helpValue: 'N' }),
+  interactive: Flags.boolean({ char: 'i', summary: 'Keep STDIN open.' }),
+  tty: Flags.boolean({ char: 't', summary: 'Allocate a pseudo-TTY.' }),
+  rm: Flags.boolean({ summary: 'Remove the container when it exits.' }),
+};
+
+export interface CreateFlagValues {
+  name?: string;
+  env?: string[];
+  workdir?: string;
+  user?: string;
+  hostname?: string;
+  entrypoint?: string;
+  network?: string;
+  publish?: string[];
+  dns?: string[];
+  memory?: string;
+  'memory-swap'?: string;
+  'pids-limit'?: string;
+  cpus?: string;
+  interactive?: boolean;
+  tty?: boolean;
+  rm?: boolean;
+}
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+/** Pure: flags + IMAGE + COMMAND -> CreateRequest, or a UsageError naming the flag. */
+export function buildCreateRequest(
+  f: CreateFlagValues,
+  image: string | undefined,
+  cmd: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): CreateRequest {
+  if (!image) throw new UsageError('"run"/"create" requires at least 1 argument: IMAGE [COMMAND] [ARG...]');
+  try {
+    if (f.name !== undefined && !NAME_RE.test(f.name)) {
+      throw new ValueError(`invalid value "${f.name}" for --name: use letters, digits, "_", "." and "-", starting with a letter or digit`);
+    }
+    if (f.workdir !== undefined && f.workdir !== '' && !f.workdir.startsWith('/')) {
+      throw new ValueError(`invalid value "${f.workdir}" for -w/--workdir: it needs to be an absolute path`);
+    }
+    const network = f.network ?? '';
+    if (network !== '' && !['bridge', 'none', 'host', 'default'].includes(network)) {
+      throw new ValueError(`invalid value "${network}" for --network: expected bridge, none or host`);
+    }
+    const ports: PortMapping[] = [];
+    for (const p of f.publish ?? []) ports.push(...parsePublish(p));
+    if (ports.length > 0 && (network === 'none' || network === 'host')) {
+      throw new ValueError(`-p/--publish cannot be used with --network ${network}`);
+    }
+    for (const d of f.dns ?? []) {
+      const m = IPV4.exec(d);
+      const ok = (m && m.slice(1).every((x) => Number(x) <= 255)) || /^[0-9a-fA-F:]+$/.test(d) && d.includes(':');
+      if (!ok) throw new ValueError(`invalid value "${d}" for --dns: expected an IP address`);
+    }
+    const memory = f.memory !== undefined ? memoryFlag('-m/--memory', f.memory, false) : 0;
+    const memorySwap = f['memory-swap'] !== undefined ? memoryFlag('--memory-swap', f['memory-swap'], true) : 0;
+    if (memorySwap > 0 && memory === 0) throw new ValueError('--memory-swap needs -m/--memory as well');
+    if (memorySwap > 0 && memorySwap < memory) {
+      throw new ValueError('--memory-swap must be at least -m/--memory (it counts memory plus swap), or -1 for unlimited');
+    }
+    let pidsLimit = f['pids-limit'] !== undefined ? intFlag('--pids-limit', f['pids-limit'], -1) : 0;
+    if (pidsLimit < 0) pidsLimit = 0;
+    const cpus = f.cpus !== undefined ? cpusFlag(f.cpus) : 0;
+    const hasResources = memory !== 0 || memorySwap !== 0 || pidsLimit !== 0 || cpus !== 0;
+    return {
+      image,
+      name: f.name ?? '',
+      cmd: [...cmd],
+      entrypoint: f.entrypoint === undefined || f.entrypoint === '' ? [] : [f.entrypoint],
+      entrypointSet: f.entrypoint !== undefined,
+      env: envFlag(f.env ?? [], env),
+      workdir: f.workdir ?? '',
+      user: f.user ?? '',
+      hostname: f.hostname ?? '',
+      tty: Boolean(f.tty),
+      openStdin: Boolean(f.interactive),
+      autoRemove: Boolean(f.rm),
+      network: network === 'default' ? 'bridge' : network,
+      ports,
+      dns: [...(f.dns ?? [])],
+      resources: hasResources ? { memory, memorySwap, pidsLimit, cpus } : null,
+      pullMissing: true,
+    };
+  } catch (e) {
+    if (e instanceof ValueError || e instanceof PortSpecError) throw new UsageError(e.message);
+    throw e;
+  }
+}

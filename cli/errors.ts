@@ -1,0 +1,89 @@
+// Every failure the CLI reports is ONE line on stderr plus an exit code.
+// Style: "Error: <message>" (the daemon's status message as is), except the
+// daemon-down case, which reads like Docker's:
+//   Cannot connect to the tdock daemon at unix:///run/tdock/tdock.sock: is tdockd running?
+// Exit codes: 1 for errors, 125 for usage errors and for failures of run/create
+// before the container runs (Docker's rule), the container's code otherwise.
+// No grpc import here: this module is loaded by every command, even --help.
+
+export const EXIT_ERROR = 1;
+export const EXIT_USAGE = 125;
+
+/** gRPC status codes used here (from @grpc/grpc-js's Status enum). */
+export const Code = {
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  FAILED_PRECONDITION: 9,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+} as const;
+
+/** An error that has already been phrased for the user. */
+export class CliError extends Error {
+  exitCode: number;
+  constructor(message: string, exitCode: number = EXIT_ERROR) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+/** A bad flag or argument: exit 125 like Docker. */
+export class UsageError extends CliError {
+  constructor(message: string) {
+    super(message, EXIT_USAGE);
+  }
+}
+
+export interface GrpcLikeError {
+  code: number;
+  details: string;
+  message: string;
+}
+
+export function isGrpcError(e: unknown): e is GrpcLikeError {
+  return (
+    typeof e === 'object' && e !== null && typeof (e as GrpcLikeError).code === 'number' &&
+    typeof (e as GrpcLikeError).details === 'string' && 'metadata' in e
+  );
+}
+
+export function cannotConnect(host: string): string {
+  return `Cannot connect to the tdock daemon at ${host}: is tdockd running?`;
+}
+
+function prefixed(msg: string): string {
+  const line = msg.replace(/\s*\n\s*/g, ' ').trim();
+  return /^error\b/i.test(line) ? line : `Error: ${line}`;
+}
+
+/** One line for any error; `host` names the daemon in the daemon-down message. */
+export function describeError(e: unknown, host: string): { line: string; code: number } {
+  if (e instanceof CliError) {
+    return { line: e.message.startsWith('Cannot connect') ? e.message : prefixed(e.message), code: e.exitCode };
+  }
+  if (isGrpcError(e)) {
+    if (e.code === Code.UNAVAILABLE) return { line: cannotConnect(host), code: EXIT_ERROR };
+    if (e.code === Code.DEADLINE_EXCEEDED) {
+      return { line: `Error: the tdock daemon at ${host} did not answer in time`, code: EXIT_ERROR };
+    }
+    if (e.code === Code.UNIMPLEMENTED) {
+      return { line: prefixed(`the tdock daemon does not support this: ${e.details}`), code: EXIT_ERROR };
+    }
+    return { line: prefixed(e.details || e.message), code: EXIT_ERROR };
+  }
+  if (e instanceof Error) {
+    const oclif = (e as Error & { oclif?: { exit?: number } }).oclif;
+    // oclif's parser errors (unknown flag, missing value, ...) are usage errors
+    if (oclif && (e as Error & { code?: unknown }).code !== 'EEXIT') {
+      const first = e.message.split('\n').find((l) => l.trim() !== '') ?? e.message;
+      return { line: prefixed(first.replace(/^Nonexistent flags?:/, 'unknown flag:')), code: EXIT_USAGE };
+    }
+    return { line: prefixed(e.message), code: EXIT_ERROR };
+  }
+  return { line: prefixed(String(e)), code: EXIT_ERROR };
+}

@@ -1,0 +1,58 @@
+// Entry of the CLI bundle (dist/tdock.js): exports COMMANDS for oclif's explicit
+// command strategy and, when it is the program being run, runs oclif.
+//
+// Startup matters (`tdock ps` end to end < 100 ms on 2 cores), hence:
+//  - This file stays tiny and turns on Node's compile cache BEFORE the rest of the
+//    CLI is loaded (a module compiled before enableCompileCache() is never cached,
+//    so the cache can only help code imported after this point; with the CLI build
+//    split (scripts/build.mjs) cli/app.ts and its dependencies are a separate
+//    chunk; without splitting this still works, just without the cache's gain).
+//  - grpc-js and protobufjs are reached only through the commands' dynamic import of
+//    cli/client.ts: --help and --version never load them.
+//  - main() is NOT awaited at top level: oclif's explicit strategy import()s this
+//    very file to read COMMANDS, and that import waits for this module's evaluation
+//    to finish; awaiting main() here would deadlock.
+//  - The process exits as soon as the command is done (no waiting on grpc timers).
+import module from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+function enableCompileCache(): void {
+  if (typeof module.enableCompileCache !== 'function') return;
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+  try {
+    const r = module.enableCompileCache(join(root, 'node_modules', '.cache', 'tdock'));
+    if (r.status !== module.constants.compileCacheStatus.FAILED) return;
+    module.enableCompileCache(join(tmpdir(), `tdock-compile-cache-${process.getuid?.() ?? 'u'}`));
+  } catch {
+    // no cache: slower start, same behaviour
+  }
+}
+
+import { mark } from './trace.ts';
+
+mark('entry');
+if (import.meta.main) enableCompileCache();
+
+const app = await import('./app.ts');
+mark('app loaded (oclif, commands)');
+
+export const COMMANDS = app.COMMANDS;
+
+if (import.meta.main) {
+  app.main(process.argv.slice(2)).then(
+    (code) => {
+      try {
+        module.flushCompileCache?.();
+      } catch {
+        // best effort
+      }
+      process.exit(code);
+    },
+    (e: unknown) => {
+      process.stderr.write(`Error: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,71 @@
+// Thin handlers for the Images service.
+import type * as grpc from '@grpc/grpc-js';
+import { PassThrough } from 'node:stream';
+import type { ImageService } from '../images.ts';
+import type {
+  Empty, ImageListResponse, ImageRef, ImageRemoveRequest, ImageRemoveResponse, ImportChunk, InspectResponse, PullProgress, PullRequest,
+} from '../../proto/api.ts';
+import { toStatus, unary } from './status.ts';
+import { invalid } from '../errors.ts';
+
+export function imageHandlers(images: ImageService): grpc.UntypedServiceImplementation {
+  return {
+    List: unary<Empty, ImageListResponse>(async () => ({ images: images.list() })),
+    Inspect: unary<ImageRef, InspectResponse>(async (r) => ({ json: JSON.stringify(images.inspect(r.ref)) })),
+    Remove: unary<ImageRemoveRequest, ImageRemoveResponse>(async (r) => images.remove(r.ref, r.force)),
+
+    Pull: (call: grpc.ServerWritableStream<PullRequest, PullProgress>) => {
+      images
+        .pull(call.request.ref, (p) => call.write(p))
+        .then((img) => {
+          call.write({ id: '', status: 'Pull complete', current: 0, total: 0, imageId: img.id });
+          call.end();
+        })
+        .catch((e) => call.destroy(Object.assign(new Error(), toStatus(e))));
+    },
+
+    // First message names the image, then the tarball's bytes follow (Docker's import).
+    Import: (call: grpc.ServerDuplexStream<ImportChunk, PullProgress>) => {
+      let body: PassThrough | undefined;
+      let failed = false;
+      const fail = (e: unknown) => {
+        if (failed) return;
+        failed = true;
+        body?.destroy();
+        call.destroy(Object.assign(new Error(), toStatus(e)));
+      };
+      call.on('data', (msg: ImportChunk) => {
+        if (failed) return;
+        if ('start' in msg && msg.start && !body) {
+          const start = msg.start;
+          if (start.url) {
+            fail(invalid('importing from a URL comes with the image pull work; download the file and import it by path'));
+            return;
+          }
+          body = new PassThrough({ highWaterMark: 1 << 20 });
+          let received = 0;
+          body.on('data', (d: Buffer) => {
+            received += d.length;
+          });
+          images
+            .importTar(body, start.name, { sha256: start.sha256 || undefined })
+            .then((img) => {
+              call.write({ id: '', status: 'Imported', current: received, total: received, imageId: img.id });
+              call.end();
+            })
+            .catch(fail);
+        } else if ('data' in msg && msg.data && body) {
+          // Respect backpressure: pause the gRPC stream while the unpacker catches up.
+          if (!body.write(msg.data)) {
+            call.pause();
+            body.once('drain', () => call.resume());
+          }
+        } else if (!body) {
+          fail(invalid('the first import message must name the image'));
+        }
+      });
+      call.on('end', () => body?.end());
+      call.on('cancelled', () => body?.destroy(new Error('import cancelled by the client')));
+    },
+  };
+}

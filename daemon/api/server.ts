@@ -1,0 +1,47 @@
+// The gRPC server on the daemon's unix socket.
+import * as grpc from '@grpc/grpc-js';
+import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { connect } from 'node:net';
+import { loadApi } from '../../proto/api.ts';
+
+export interface Services {
+  containers: grpc.UntypedServiceImplementation;
+  images: grpc.UntypedServiceImplementation;
+  system: grpc.UntypedServiceImplementation;
+}
+
+function socketAlive(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Binds the socket (0660, group `tdock` when it exists; 0600 rootless). Refuses a live socket. */
+export async function serve(socketPath: string, services: Services, group?: number): Promise<grpc.Server> {
+  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o711 });
+  if (existsSync(socketPath)) {
+    if (await socketAlive(socketPath)) throw new Error(`another tdockd is already listening on ${socketPath}`);
+    unlinkSync(socketPath);
+  }
+  const api = loadApi();
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 << 20 });
+  server.addService(api.Containers.service, services.containers);
+  server.addService(api.Images.service, services.images);
+  server.addService(api.System.service, services.system);
+  await new Promise<void>((resolve, reject) => {
+    server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+  });
+  if (group !== undefined) {
+    chownSync(socketPath, 0, group);
+    chmodSync(socketPath, 0o660);
+  } else {
+    chmodSync(socketPath, 0o600);
+  }
+  return server;
+}

@@ -1,0 +1,32 @@
+// Maps engine errors onto gRPC statuses with one-line messages.
+import * as grpc from '@grpc/grpc-js';
+import { EngineError, messageOf } from '../errors.ts';
+
+const CODES: Record<string, grpc.status> = {
+  NOT_FOUND: grpc.status.NOT_FOUND,
+  ALREADY_EXISTS: grpc.status.ALREADY_EXISTS,
+  INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
+  FAILED_PRECONDITION: grpc.status.FAILED_PRECONDITION,
+  RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
+  UNAVAILABLE: grpc.status.UNAVAILABLE,
+  INTERNAL: grpc.status.INTERNAL,
+};
+
+export function toStatus(err: unknown): Partial<grpc.StatusObject> {
+  const code = err instanceof EngineError || (err as { code?: unknown })?.code !== undefined
+    ? CODES[String((err as { code: unknown }).code)] ?? grpc.status.UNKNOWN
+    : grpc.status.UNKNOWN;
+  return { code, details: messageOf(err) };
+}
+
+type Unary<Req, Res> = (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>;
+
+/** Wraps an async handler into grpc-js's callback style. */
+export function unary<Req, Res>(fn: Unary<Req, Res>): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    fn(call.request, call).then(
+      (res) => callback(null, res),
+      (err) => callback(toStatus(err) as grpc.ServiceError),
+    );
+  };
+}

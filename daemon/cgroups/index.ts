@@ -1,0 +1,48 @@
+// Picks the cgroup driver from what the host mounted: v1 when the memory controller
+// lives in a v1 hierarchy (this includes hybrid hosts), v2 on a unified host.
+import { readFileSync } from 'node:fs';
+import type { CgroupDriver } from './types.ts';
+import { CgroupV1, type V1Hierarchy } from './v1.ts';
+import { CgroupV2 } from './v2.ts';
+
+export type { CgroupDriver, Limits, CgroupUsage } from './types.ts';
+
+export interface CgroupMounts {
+  v1: V1Hierarchy[];
+  v2?: string;
+}
+
+/** Parses /proc/self/mountinfo for cgroup and cgroup2 mounts. */
+export function parseMountinfo(text: string): CgroupMounts {
+  const out: CgroupMounts = { v1: [] };
+  for (const line of text.split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    const left = line.slice(0, sep).split(' ');
+    const right = line.slice(sep + 3).split(' ');
+    const mountpoint = left[4];
+    const fstype = right[0];
+    if (!mountpoint) continue;
+    if (fstype === 'cgroup2') {
+      out.v2 ??= mountpoint;
+    } else if (fstype === 'cgroup') {
+      const opts = (right[2] ?? '').split(',');
+      const controllers = opts.filter((o) => !['rw', 'ro', 'relatime', 'nosuid', 'nodev', 'noexec', 'clone_children', 'noprefix', 'xattr'].includes(o) && !o.startsWith('release_agent='));
+      if (controllers.length && !out.v1.some((h) => h.mountpoint === mountpoint)) out.v1.push({ mountpoint, controllers });
+    }
+  }
+  return out;
+}
+
+export function detectCgroups(parent: string, mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): CgroupDriver {
+  const m = parseMountinfo(mountinfo);
+  if (m.v1.some((h) => h.controllers.includes('memory'))) {
+    // Hybrid: the v2 mount (few controllers) still gets a group so the task is
+    // never left in a hierarchy root.
+    const hs = [...m.v1];
+    if (m.v2) hs.push({ mountpoint: m.v2, controllers: ['unified'] });
+    return new CgroupV1(hs, parent);
+  }
+  if (m.v2) return new CgroupV2(m.v2, parent);
+  throw new Error('no cgroup filesystem is mounted (looked for cgroup and cgroup2 in /proc/self/mountinfo)');
+}

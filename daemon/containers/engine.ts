@@ -1,0 +1,603 @@
+// The container lifecycle: create → start → (running) → exited → removed.
+// The engine prepares plain configuration (dirs, cgroups, config.json) and lets the
+// shim's monitor do everything that needs namespaces. It never sees gRPC types.
+import { mkdirSync, rmSync, writeFileSync, readFileSync, statSync, chownSync, chmodSync, existsSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
+import type { Db } from '../store/db.ts';
+import { ContainerRepository, type ContainerRow } from './repository.ts';
+import { buildSpec, resolveUser, type CreateInput, type ImageConfigLike } from './spec.ts';
+import { randomName, checkName } from './names.ts';
+import { statusText } from './status.ts';
+import { parseSignal } from './signals.ts';
+import { EngineError, conflict, invalid, wrongState, messageOf } from '../errors.ts';
+import { spawnMonitor, MonitorConnection, type ExitFile } from '../runtime/monitor.ts';
+import { LogReader, type LogRecord } from '../runtime/logfile.ts';
+import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, DEFAULT_SYSCTL } from '../runtime/defaults.ts';
+import type { IdMaps } from '../runtime/idmap.ts';
+import type { CgroupDriver } from '../cgroups/index.ts';
+
+/** What the engine needs from the image store. */
+export interface ImageSource {
+  /** Resolves a reference, pulling it when it is missing and pulling is possible. */
+  ensure(ref: string): Promise<{ id: string; config: ImageConfigLike }>;
+  layerDirs(imageId: string): string[];
+}
+
+/**
+ * Per-container networking (bridge, veth, IPAM, NAT, /etc files). Absent = every
+ * container gets loopback only. Implemented in daemon/network/.
+ */
+export interface NetworkHooks {
+  /**
+   * Before the monitor starts: allocate the address and host ports, check conflicts,
+   * write hostname/hosts/resolv.conf into `bundleDir`; returns the bind mounts for
+   * them. Throws an EngineError (ALREADY_EXISTS, RESOURCE_EXHAUSTED...) and leaves
+   * nothing allocated when it cannot.
+   */
+  prepare(c: ContainerRow, bundleDir: string): Promise<{ source: string; destination: string; options: string[] }[]>;
+  /** Between the monitor's "ok" and START: wire the netns of `pid` (veth, address, route, NAT). */
+  attach(c: ContainerRow, pid: number): Promise<void>;
+  /** Idempotent: undo attach and prepare (rules, veth, lease). */
+  detach(c: ContainerRow): Promise<void>;
+  /** Published ports with the host ports actually bound (random ones resolved). */
+  ports(c: ContainerRow): { hostIp: string; hostPort: number; containerPort: number; protocol: string }[];
+  /** Docker's NetworkSettings for inspect. */
+  inspect(c: ContainerRow): Record<string, unknown>;
+}
+
+export interface EngineOptions {
+  root: string;
+  execRoot: string;
+  shim: string;
+  idMaps: IdMaps;
+  rootless: boolean;
+  cgroups: CgroupDriver;
+  images: ImageSource;
+  network?: NetworkHooks;
+  log?: (msg: string) => void;
+}
+
+export interface ExitInfo { exitCode: number; oomKilled: boolean; error: string }
+
+export interface OutputSink {
+  output(stream: 1 | 2, data: Buffer): void;
+  exit(info: ExitInfo): void;
+}
+
+/** The per-container state that lives only in this process. */
+interface Live {
+  conn?: MonitorConnection;
+  sinks: Set<OutputSink>;
+  waiters: ((e: ExitInfo) => void)[];
+  /** stdin received before the monitor was connected */
+  pendingInput: ((c: MonitorConnection) => void)[];
+  starting?: Promise<void>;
+  exiting?: Promise<void>;
+}
+
+/**
+ * rm -rf that also wins against a monitor unlinking its own files at the same
+ * moment (a vanished entry can make one rmSync pass stop early, leaving the dir).
+ */
+function removeTree(dir: string): void {
+  for (let i = 0; ; i++) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch (e) {
+      if (i >= 5) throw e;
+    }
+    if (!existsSync(dir) || i >= 5) return;
+  }
+}
+
+export class Engine {
+  readonly repo: ContainerRepository;
+  private readonly o: EngineOptions;
+  private readonly live = new Map<string, Live>();
+  private readonly log: (msg: string) => void;
+
+  constructor(db: Db, opts: EngineOptions) {
+    this.repo = new ContainerRepository(db);
+    this.o = opts;
+    this.log = opts.log ?? (() => {});
+    // 0711 down to each rootfs: container root (a subordinate uid) must be able to
+    // walk to its root directory for pivot_root, but not list anyone's directories.
+    mkdirSync(join(opts.root, 'containers'), { recursive: true, mode: 0o711 });
+    mkdirSync(join(opts.execRoot, 'c'), { recursive: true, mode: 0o700 });
+  }
+
+  // ---- paths ---------------------------------------------------------------
+
+  bundleDir(id: string): string { return join(this.o.root, 'containers', id); }
+  /** Short: a unix socket path must fit in 108 bytes. */
+  runDir(id: string): string { return join(this.o.execRoot, 'c', id.slice(0, 12)); }
+  logPath(id: string): string { return join(this.bundleDir(id), 'container.log'); }
+  private socketPath(id: string): string { return join(this.runDir(id), 'm.sock'); }
+  private exitPath(id: string): string { return join(this.runDir(id), 'exit.json'); }
+
+  private state(id: string): Live {
+    let l = this.live.get(id);
+    if (!l) {
+      l = { sinks: new Set(), waiters: [], pendingInput: [] };
+      this.live.set(id, l);
+    }
+    return l;
+  }
+
+  // ---- create --------------------------------------------------------------
+
+  async create(req: CreateInput & { image: string; name: string }): Promise<{ id: string; name: string; warnings: string[] }> {
+    if (!req.image) throw invalid('no image given: tdock run [OPTIONS] IMAGE [COMMAND] [ARG...]');
+    if (req.name) {
+      const bad = checkName(req.name);
+      if (bad) throw invalid(bad);
+      const other = this.repo.nameTaken(req.name);
+      if (other) {
+        throw conflict(`the container name "/${req.name}" is already in use by container "${other.id}"; remove (or rename) that container to reuse the name`);
+      }
+    }
+    const image = await this.o.images.ensure(req.image);
+    let id = randomBytes(32).toString('hex');
+    while (this.repo.all().some((c) => c.id.startsWith(id.slice(0, 12)))) id = randomBytes(32).toString('hex');
+    const spec = buildSpec(req, image.config, id);
+    const name = req.name || randomName((n) => this.repo.nameTaken(n) !== undefined);
+    // Check the user now so that a typo fails at create, not at start.
+    this.resolveUserFor(image.id, spec.user);
+
+    const dir = this.bundleDir(id);
+    const lower = this.o.images.layerDirs(image.id);
+    try {
+      mkdirSync(dir, { mode: 0o711 });
+      for (const d of ['upper', 'work', 'rootfs']) mkdirSync(join(dir, d));
+      // The merged root takes the upper dir's owner and mode: make them the image's.
+      const top = lower[0] ? statSync(lower[0]) : undefined;
+      chownSync(join(dir, 'upper'), top?.uid ?? this.o.idMaps.uid.start, top?.gid ?? this.o.idMaps.gid.start);
+      chmodSync(join(dir, 'upper'), top ? top.mode & 0o7777 : 0o755);
+      this.repo.insert({ id, name, imageId: image.id, imageRef: req.image, spec, created: Date.now() });
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      if (e instanceof Error && /UNIQUE constraint failed: containers.name/.test(e.message)) {
+        throw conflict(`the container name "/${name}" is already in use; remove (or rename) that container to reuse the name`);
+      }
+      throw e;
+    }
+    return { id, name, warnings: [] };
+  }
+
+  private imageFile(imageId: string, path: string): string {
+    for (const dir of this.o.images.layerDirs(imageId)) {
+      try {
+        return readFileSync(join(dir, path), 'utf8');
+      } catch {
+        /* not in this layer */
+      }
+    }
+    return '';
+  }
+
+  private resolveUserFor(imageId: string, user: string) {
+    if (!user || /^\d+(:\d+)?$/.test(user)) return resolveUser(user, user ? this.imageFile(imageId, 'etc/passwd') : '', '');
+    return resolveUser(user, this.imageFile(imageId, 'etc/passwd'), this.imageFile(imageId, 'etc/group'));
+  }
+
+  // ---- start ---------------------------------------------------------------
+
+  async start(ref: string): Promise<void> {
+    const c = this.repo.find(ref);
+    const l = this.state(c.id);
+    if (l.starting) return l.starting;
+    if (c.state === 'running') return;
+    if (l.exiting) await l.exiting;
+    l.starting = this.doStart(c.id).finally(() => {
+      l.starting = undefined;
+    });
+    return l.starting;
+  }
+
+  private async doStart(id: string): Promise<void> {
+    const c = this.repo.find(id);
+    const spec = c.spec;
+    const user = this.resolveUserFor(c.imageId, spec.user);
+    const runDir = this.runDir(id);
+    removeTree(runDir);
+    mkdirSync(runDir, { recursive: true, mode: 0o700 });
+    let cgroupsMade = false;
+    let networkPrepared = false;
+    const dir = this.bundleDir(id);
+    try {
+      const mounts = this.o.network ? await this.o.network.prepare(c, dir) : [];
+      networkPrepared = this.o.network !== undefined;
+      const cgroupProcs = this.o.cgroups.create(id, spec.resources);
+      cgroupsMade = true;
+      const config = {
+        id,
+        rootfs: join(dir, 'rootfs'),
+        overlay: { lower: this.o.images.layerDirs(c.imageId), upper: join(dir, 'upper'), work: join(dir, 'work') },
+        readonlyRootfs: false,
+        hostname: spec.hostname,
+        args: spec.args,
+        env: spec.env,
+        cwd: spec.cwd,
+        user,
+        tty: spec.tty,
+        openStdin: spec.openStdin,
+        uidMap: [{ containerId: 0, hostId: this.o.idMaps.uid.start, size: this.o.idMaps.uid.size }],
+        gidMap: [{ containerId: 0, hostId: this.o.idMaps.gid.start, size: this.o.idMaps.gid.size }],
+        rootless: this.o.rootless,
+        network: { mode: spec.network },
+        cgroupProcs,
+        capabilities: DEFAULT_CAPABILITIES,
+        noNewPrivileges: true,
+        maskedPaths: MASKED_PATHS,
+        readonlyPaths: READONLY_PATHS,
+        sysctl: DEFAULT_SYSCTL,
+        mounts,
+        socket: this.socketPath(id),
+        logPath: this.logPath(id),
+        exitPath: this.exitPath(id),
+        pidPath: join(runDir, 'init.pid'),
+      };
+      writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+      const pid = await spawnMonitor(this.o.shim, dir);
+      const conn = await MonitorConnection.connect(this.socketPath(id));
+      this.bind(id, conn);
+      if (this.o.network) await this.o.network.attach(c, pid);
+      this.repo.markStarted(id, pid, Date.now());
+      conn.start();
+      const l = this.state(id);
+      for (const send of l.pendingInput.splice(0)) send(conn);
+    } catch (e) {
+      const msg = messageOf(e);
+      this.log(`start ${id.slice(0, 12)}: ${msg}`);
+      const l = this.live.get(id);
+      if (l?.conn) {
+        // The monitor is up but we cannot go on: kill init; its exit does the teardown.
+        l.conn.signal(9);
+        await this.waitExit(id);
+      } else {
+        if (networkPrepared) await this.o.network?.detach(c).catch(() => {});
+        if (cgroupsMade) await this.o.cgroups.remove(id).catch(() => {});
+        removeTree(runDir);
+      }
+      this.repo.setError(id, msg);
+      throw e instanceof EngineError ? e : new EngineError('FAILED_PRECONDITION', `cannot start container ${id.slice(0, 12)}: ${msg}`);
+    }
+  }
+
+  /** Wires a monitor connection's events into the engine. */
+  private bind(id: string, conn: MonitorConnection): void {
+    const l = this.state(id);
+    l.conn = conn;
+    let exit: ExitFile | undefined;
+    let failure = '';
+    conn.on('output', (stream, data) => {
+      for (const s of l.sinks) s.output(stream, data);
+    });
+    conn.on('failure', (msg) => {
+      failure = msg;
+    });
+    conn.on('exit', (e) => {
+      exit = e;
+    });
+    conn.on('close', () => {
+      if (l.conn === conn) l.conn = undefined;
+      exit ??= this.readExitFile(id);
+      if (exit && failure && !exit.error) exit.error = failure;
+      l.exiting = this.onExit(id, exit).finally(() => {
+        l.exiting = undefined;
+      });
+    });
+  }
+
+  private readExitFile(id: string): ExitFile | undefined {
+    try {
+      return JSON.parse(readFileSync(this.exitPath(id), 'utf8')) as ExitFile;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Records the exit, tears down in reverse order, removes with --rm, then tells waiters. */
+  private async onExit(id: string, exit: ExitFile | undefined): Promise<void> {
+    const c = this.repo.get(id);
+    if (!c) return;
+    const usage = (() => {
+      try {
+        return this.o.cgroups.usage(id);
+      } catch {
+        return undefined;
+      }
+    })();
+    const info: ExitInfo = {
+      exitCode: exit ? exit.exitCode : 255,
+      oomKilled: (usage?.oomKills ?? 0) > 0,
+      error: exit ? (exit.error ?? '') : 'the container monitor died without recording an exit status',
+    };
+    this.repo.markExited(id, info.exitCode, info.oomKilled, info.error, exit ? Math.round(exit.finishedAt / 1e6) : Date.now());
+    await this.teardown(c);
+    if (c.spec.autoRemove) await this.removeFiles(c);
+    const l = this.state(id);
+    for (const s of l.sinks) s.exit(info);
+    l.sinks.clear();
+    for (const w of l.waiters.splice(0)) w(info);
+    if (c.spec.autoRemove) this.live.delete(id);
+  }
+
+  private async teardown(c: ContainerRow): Promise<void> {
+    const steps: Promise<unknown>[] = [];
+    if (this.o.network) steps.push(this.o.network.detach(c));
+    steps.push(this.o.cgroups.remove(c.id));
+    const results = await Promise.allSettled(steps);
+    for (const r of results) if (r.status === 'rejected') this.log(`teardown ${c.id.slice(0, 12)}: ${messageOf(r.reason)}`);
+    removeTree(this.runDir(c.id));
+  }
+
+  private async removeFiles(c: ContainerRow): Promise<void> {
+    this.repo.remove(c.id);
+    removeTree(this.bundleDir(c.id));
+  }
+
+  // ---- signals, stop, wait ---------------------------------------------------
+
+  waitExit(id: string): Promise<ExitInfo> {
+    return new Promise((resolve) => this.state(id).waiters.push(resolve));
+  }
+
+  async wait(ref: string): Promise<ExitInfo> {
+    const c = this.repo.find(ref);
+    const l = this.state(c.id);
+    if (l.starting) await l.starting.catch(() => {});
+    if (l.exiting) await l.exiting;
+    const now = this.repo.get(c.id);
+    if (!now) return { exitCode: c.exitCode, oomKilled: c.oomKilled, error: c.error };
+    if (now.state === 'running') return this.waitExit(c.id);
+    if (now.state === 'created') {
+      // Docker's "wait" on a created container waits for it to run and exit.
+      return this.waitExit(c.id);
+    }
+    return { exitCode: now.exitCode, oomKilled: now.oomKilled, error: now.error };
+  }
+
+  async kill(ref: string, signal: string): Promise<void> {
+    const sig = parseSignal(signal);
+    const c = this.repo.find(ref);
+    const l = this.live.get(c.id);
+    if (c.state !== 'running' || !l?.conn) throw wrongState(`container ${c.name} is not running`);
+    l.conn.signal(sig);
+  }
+
+  async stop(ref: string, timeoutSec: number): Promise<void> {
+    const c = this.repo.find(ref);
+    const l = this.live.get(c.id);
+    if (c.state !== 'running' || !l?.conn) return;
+    const exited = this.waitExit(c.id);
+    l.conn.signal(parseSignal(c.spec.stopSignal, 'SIGTERM'));
+    const timeout = timeoutSec < 0 ? 10 : timeoutSec;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      exited.then(() => false),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(true), timeout * 1000);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      l.conn?.signal(osConstants.signals.SIGKILL);
+      await exited;
+    }
+  }
+
+  async remove(ref: string, force: boolean): Promise<void> {
+    const c = this.repo.find(ref);
+    const l = this.live.get(c.id);
+    if (l?.starting) await l.starting.catch(() => {});
+    const now = this.repo.get(c.id);
+    if (!now) return;
+    if (now.state === 'running') {
+      if (!force) throw wrongState(`you cannot remove a running container ${c.id.slice(0, 12)}: stop it first or use rm -f`);
+      const exited = this.waitExit(c.id);
+      l?.conn?.signal(osConstants.signals.SIGKILL);
+      await exited;
+    }
+    if (l?.exiting) await l.exiting;
+    const row = this.repo.get(c.id);
+    if (!row) return;
+    await this.teardown(row);
+    await this.removeFiles(row);
+    this.live.delete(c.id);
+  }
+
+  // ---- attach, logs ----------------------------------------------------------
+
+  /**
+   * Subscribes to a container's output. A created container is attached before it
+   * starts, so a foreground run sees everything. Returns handles for input and detach.
+   */
+  attach(ref: string, sink: OutputSink) {
+    const c = this.repo.find(ref);
+    if (c.state !== 'running' && c.state !== 'created') {
+      throw wrongState(`you cannot attach to a stopped container ${c.name}: start it first`);
+    }
+    const l = this.state(c.id);
+    l.sinks.add(sink);
+    const withConn = (fn: (conn: MonitorConnection) => void) => {
+      if (l.conn) fn(l.conn);
+      else l.pendingInput.push(fn);
+    };
+    return {
+      id: c.id,
+      tty: c.spec.tty,
+      stdin: (data: Buffer) => withConn((conn) => conn.stdin(data)),
+      closeStdin: () => withConn((conn) => conn.closeStdin()),
+      resize: (rows: number, cols: number) => withConn((conn) => conn.resize(rows, cols)),
+      signal: (sig: number) => l.conn?.signal(sig),
+      detach: () => {
+        l.sinks.delete(sink);
+      },
+    };
+  }
+
+  /** Log records so far; with follow, calls onRecords as more arrive until the container exits. */
+  logs(ref: string, opts: { follow: boolean; tail: number }, onRecords: (r: LogRecord[]) => void, onEnd: () => void): () => void {
+    const c = this.repo.find(ref);
+    const reader = new LogReader(this.logPath(c.id));
+    let first = reader.read();
+    if (opts.tail >= 0) first = first.slice(Math.max(0, first.length - opts.tail));
+    if (first.length) onRecords(first);
+    if (!opts.follow || c.state !== 'running') {
+      onEnd();
+      return () => {};
+    }
+    // The monitor writes the log before it relays a frame, so each frame is a
+    // reason to read the file again: exactly once, in order.
+    const sink: OutputSink = {
+      output: () => {
+        const r = reader.read();
+        if (r.length) onRecords(r);
+      },
+      exit: () => {
+        const r = reader.read();
+        if (r.length) onRecords(r);
+        onEnd();
+      },
+    };
+    const l = this.state(c.id);
+    l.sinks.add(sink);
+    return () => l.sinks.delete(sink);
+  }
+
+  // ---- queries ---------------------------------------------------------------
+
+  list(all: boolean) {
+    return this.repo.all().filter((c) => all || c.state === 'running').map((c) => this.summary(c));
+  }
+
+  summary(c: ContainerRow) {
+    return {
+      id: c.id,
+      name: c.name,
+      image: c.imageRef,
+      command: c.spec.args.map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' '),
+      created: Math.floor(c.created / 1000),
+      state: c.state,
+      status: statusText(c),
+      ports: this.o.network && c.state === 'running' ? this.o.network.ports(c) : c.spec.ports,
+      pid: c.pid,
+      exitCode: c.exitCode,
+      oomKilled: c.oomKilled,
+    };
+  }
+
+  inspect(ref: string): Record<string, unknown> {
+    const c = this.repo.find(ref);
+    const iso = (ms: number) => (ms ? new Date(ms).toISOString() : '0001-01-01T00:00:00Z');
+    const namespaces: Record<string, string> = {};
+    if (c.state === 'running' && c.pid) {
+      for (const ns of ['user', 'mnt', 'pid', 'net', 'uts', 'ipc', 'cgroup']) {
+        try {
+          namespaces[ns] = readlinkSync(`/proc/${c.pid}/ns/${ns}`);
+        } catch {
+          /* gone meanwhile */
+        }
+      }
+    }
+    const lower = this.o.images.layerDirs(c.imageId);
+    const dir = this.bundleDir(c.id);
+    return {
+      Id: c.id,
+      Created: iso(c.created),
+      Path: c.spec.args[0],
+      Args: c.spec.args.slice(1),
+      State: {
+        Status: c.state,
+        Running: c.state === 'running',
+        Paused: c.state === 'paused',
+        Restarting: c.state === 'restarting',
+        OOMKilled: c.oomKilled,
+        Dead: c.state === 'dead',
+        Pid: c.pid,
+        ExitCode: c.exitCode,
+        Error: c.error,
+        StartedAt: iso(c.started),
+        FinishedAt: iso(c.finished),
+      },
+      Image: c.imageId,
+      Name: `/${c.name}`,
+      LogPath: this.logPath(c.id),
+      Config: {
+        Hostname: c.spec.hostname,
+        User: c.spec.user,
+        Tty: c.spec.tty,
+        OpenStdin: c.spec.openStdin,
+        Env: c.spec.env,
+        Cmd: c.spec.cmd,
+        Entrypoint: c.spec.entrypoint.length ? c.spec.entrypoint : null,
+        WorkingDir: c.spec.cwd,
+        Image: c.imageRef,
+        StopSignal: c.spec.stopSignal,
+      },
+      HostConfig: {
+        AutoRemove: c.spec.autoRemove,
+        NetworkMode: c.spec.network,
+        Memory: c.spec.resources.memory ?? 0,
+        MemorySwap: c.spec.resources.memorySwap ?? 0,
+        PidsLimit: c.spec.resources.pidsLimit ?? 0,
+        NanoCpus: Math.round((c.spec.resources.cpus ?? 0) * 1e9),
+        Dns: c.spec.dns,
+        CgroupParent: this.o.cgroups.paths(c.id)[0] ?? '',
+      },
+      GraphDriver: {
+        Name: 'overlay',
+        Data: { LowerDir: lower.join(':'), UpperDir: join(dir, 'upper'), WorkDir: join(dir, 'work'), MergedDir: join(dir, 'rootfs') },
+      },
+      NetworkSettings: this.o.network?.inspect(c) ?? { Ports: {}, IPAddress: '', Gateway: '', MacAddress: '' },
+      // Not in Docker's output: where the container's namespaces are and how ids map.
+      Namespaces: namespaces,
+      IdMappings: {
+        UidMap: [{ ContainerID: 0, HostID: this.o.idMaps.uid.start, Size: this.o.idMaps.uid.size }],
+        GidMap: [{ ContainerID: 0, HostID: this.o.idMaps.gid.start, Size: this.o.idMaps.gid.size }],
+      },
+      CgroupPaths: this.o.cgroups.paths(c.id),
+    };
+  }
+
+  // ---- daemon restart --------------------------------------------------------
+
+  /**
+   * Reconciles SQLite with what is really running: reconnects to live monitors,
+   * records the exits that happened while the daemon was away, and tears down what
+   * they left behind.
+   */
+  async recover(): Promise<void> {
+    for (const c of this.repo.live()) {
+      const sock = this.socketPath(c.id);
+      let conn: MonitorConnection | undefined;
+      if (existsSync(sock)) conn = await MonitorConnection.connect(sock).catch(() => undefined);
+      if (conn) {
+        this.bind(c.id, conn);
+        this.log(`recovered running container ${c.id.slice(0, 12)}`);
+        continue;
+      }
+      const exit = this.readExitFile(c.id);
+      this.log(`container ${c.id.slice(0, 12)} ${exit ? 'exited' : 'lost its monitor'} while the daemon was down`);
+      await this.onExit(c.id, exit);
+    }
+  }
+
+  /** Closes monitor connections; containers keep running. */
+  close(): void {
+    for (const l of this.live.values()) {
+      const conn = l.conn;
+      if (conn) {
+        conn.removeAllListeners('close');
+        conn.close();
+      }
+    }
+  }
+
+  runningCount(): number {
+    return this.repo.live().length;
+  }
+}

@@ -1,0 +1,130 @@
+// tdockd: the daemon. Wires options → state → engine → gRPC server, and shuts down
+// leaving running containers running (their monitors are independent processes).
+import { mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { userInfo, release } from 'node:os';
+import { parseDaemonArgs, type DaemonOptions } from './options.ts';
+import { openDb } from './store/db.ts';
+import { loadIdMaps } from './runtime/idmap.ts';
+import { detectCgroups } from './cgroups/index.ts';
+import { Engine } from './containers/engine.ts';
+import { ImageService } from './images.ts';
+import { ImageStore } from '../images/store.ts';
+import { serve } from './api/server.ts';
+import { containerHandlers } from './api/containers.ts';
+import { imageHandlers } from './api/images.ts';
+import { systemHandlers, VERSION } from './api/system.ts';
+import { messageOf } from './errors.ts';
+
+function findShim(): string {
+  if (process.env.TDOCK_SHIM) return process.env.TDOCK_SHIM;
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const p of [join(here, '..', 'shim', 'tdock-shim')]) if (existsSync(p)) return p;
+  throw new Error(`tdock-shim not found next to ${here}; run "npm run build"`);
+}
+
+function groupId(name: string): number | undefined {
+  try {
+    const line = readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
+    return line ? Number(line.split(':')[2]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One daemon per exec-root: a second one would fight over the same containers. */
+function takePidFile(o: DaemonOptions): string {
+  const file = join(o.execRoot, 'tdockd.pid');
+  try {
+    const other = Number(readFileSync(file, 'utf8'));
+    if (other && other !== process.pid && pidAlive(other) && readFileSync(`/proc/${other}/cmdline`, 'utf8').includes('tdockd')) {
+      throw new Error(`another tdockd (pid ${other}) already uses --exec-root ${o.execRoot}`);
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  writeFileSync(file, `${process.pid}\n`);
+  return file;
+}
+
+async function main(): Promise<void> {
+  const o = parseDaemonArgs(process.argv.slice(2), findShim());
+  const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} tdockd: ${msg}\n`);
+  mkdirSync(o.root, { recursive: true, mode: 0o711 });
+  mkdirSync(o.execRoot, { recursive: true, mode: 0o711 });
+  const pidFile = takePidFile(o);
+
+  const db = openDb(join(o.root, 'tdock.db'));
+  const idMaps = loadIdMaps(o.rootless ? userInfo().username : 'tdock', o.rootless ? process.getuid?.() : undefined);
+  const cgroups = detectCgroups(o.cgroupParent);
+  let engine: Engine | undefined;
+  const store = new ImageStore(db, o.root, { uid: idMaps.uid.start, gid: idMaps.gid.start, size: idMaps.uid.size });
+  const images = new ImageService(store, (imageId) => engine?.repo.imageInUse(imageId) ?? false);
+  engine = new Engine(db, {
+    root: o.root, execRoot: o.execRoot, shim: o.shim, idMaps, rootless: o.rootless, cgroups, images, log,
+  });
+  await store.cleanup();
+  await engine.recover();
+
+  const eng = engine;
+  const info = () => {
+    const all = eng.repo.all();
+    return {
+      ServerVersion: VERSION,
+      Containers: all.length,
+      ContainersRunning: all.filter((c) => c.state === 'running').length,
+      ContainersStopped: all.filter((c) => c.state === 'exited').length,
+      Images: images.list().length,
+      Driver: 'overlay',
+      CgroupVersion: String(cgroups.version),
+      CgroupParent: o.cgroupParent,
+      KernelVersion: release(),
+      OperatingSystem: 'linux',
+      NodeVersion: process.version,
+      DockerRootDir: o.root,
+      ExecRoot: o.execRoot,
+      Socket: o.socketPath,
+      Rootless: o.rootless,
+      IdMappings: idMaps,
+      SecurityOptions: ['name=userns', 'name=no-new-privileges'],
+    };
+  };
+
+  const server = await serve(
+    o.socketPath,
+    { containers: containerHandlers(eng), images: imageHandlers(images), system: systemHandlers(info) },
+    o.rootless ? undefined : groupId('tdock'),
+  );
+  log(`ready on unix://${o.socketPath} (root ${o.root}, cgroup v${cgroups.version}, ids ${idMaps.uid.start}+${idMaps.uid.size})`);
+
+  let stopping = false;
+  const shutdown = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${sig}: shutting down; running containers keep running`);
+    server.tryShutdown(() => {});
+    eng.close();
+    if (eng.runningCount() === 0) cgroups.removeParent();
+    rmSync(o.socketPath, { force: true });
+    rmSync(pidFile, { force: true });
+    db.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((e) => {
+  process.stderr.write(`tdockd: ${messageOf(e)}\n`);
+  process.exit(1);
+});

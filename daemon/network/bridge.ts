@@ -1,0 +1,345 @@
+// The rootful bridge network: one Linux bridge, IPv4 leases in SQLite, one veth per
+// container, an nftables table for NAT and published ports, and the /etc files.
+//
+//   create()   daemon start, idempotent: bridge + gateway address, ip_forward,
+//              route_localnet on the bridge, the nft table replaced atomically with the
+//              ports of the running containers, leases/ports/veths of dead ones removed,
+//              FORWARD DROP handled (see firewall.ts)
+//   prepare()  before the monitor starts: lease, host ports (checked and held), files
+//   attach()   between the monitor's "ok" and START: veth + address + route (one spawn)
+//              and the container's nft elements (one spawn), in parallel
+//   detach()   on exit: nft elements, host veth (if the netns did not take it along),
+//              lease and ports; idempotent
+//   shutdown() clean daemon stop: table, bridge and FORWARD rules go when no container runs
+//
+// Leases and host ports live from prepare to detach (start to exit), like Docker's.
+import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Db } from '../store/db.ts';
+import type { NetworkHooks } from '../containers/engine.ts';
+import { ContainerRepository, type ContainerRow } from '../containers/repository.ts';
+import { EngineError, invalid, messageOf } from '../errors.ts';
+import { formatCidr, formatIp, gateway, Leases, macFor, parseCidr, type Cidr } from './ipam.ts';
+import { Firewall, type PortMapping } from './firewall.ts';
+import { PortTable } from './ports.ts';
+import { writeEtcFiles, type Mount } from './files.ts';
+import { deleteLinks, vethName, VETH_RE, wire } from './links.ts';
+import { must, run, since } from './exec.ts';
+
+export interface BridgeNetworkOptions {
+  db: Db;
+  bridge: string;
+  subnet: string;
+  table: string;
+  execRoot: string;
+  log: (m: string) => void;
+}
+
+/** Step name → the last (up to 200) durations in ms, for benchmarks and `info`. */
+export type Timings = Record<string, number[]>;
+
+const sysNet = (dev: string, file: string) => `/sys/class/net/${dev}/${file}`;
+
+function readSys(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+export function median(xs: number[]): number {
+  if (!xs.length) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export class BridgeNetwork implements NetworkHooks {
+  readonly bridge: string;
+  readonly cidr: Cidr;
+  readonly table: string;
+  readonly timings: Timings = {};
+  private readonly log: (m: string) => void;
+  private readonly leases: Leases;
+  private readonly portTable: PortTable;
+  private readonly fw: Firewall;
+  private readonly repo: ContainerRepository;
+  private readonly gw: string;
+  private bridgeIndex = 0;
+  private mtu = 1500;
+  private ipForward = '';
+  private forwardPolicy = '';
+  private startup: Record<string, unknown> = {};
+
+  private constructor(o: BridgeNetworkOptions, cidr: Cidr) {
+    this.bridge = o.bridge;
+    this.cidr = cidr;
+    this.table = o.table;
+    this.log = o.log;
+    this.gw = formatIp(gateway(cidr));
+    this.leases = new Leases(o.db, o.bridge, cidr);
+    this.portTable = new PortTable(o.db);
+    this.fw = new Firewall({ table: o.table, bridge: o.bridge, subnet: formatCidr(cidr) });
+    this.repo = new ContainerRepository(o.db);
+  }
+
+  static async create(o: BridgeNetworkOptions): Promise<BridgeNetwork> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/.test(o.bridge)) {
+      throw invalid(`invalid bridge name "${o.bridge}": 1-15 letters, digits, "_", "." or "-"`);
+    }
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(o.table)) {
+      throw invalid(`invalid nftables table name "${o.table}": letters, digits and "_"`);
+    }
+    const n = new BridgeNetwork(o, parseCidr(o.subnet));
+    await n.setUp();
+    return n;
+  }
+
+  private record(step: string, ms: number): void {
+    const l = (this.timings[step] ??= []);
+    l.push(ms);
+    if (l.length > 200) l.shift();
+  }
+
+  // ---- daemon start / stop -----------------------------------------------------
+
+  private async setUp(): Promise<void> {
+    const t0 = performance.now();
+    const br = this.bridge;
+    const prefix = this.cidr.prefix;
+    const done: string[] = [];
+    if (!existsSync(sysNet(br, 'ifindex'))) {
+      await must(['ip', 'link', 'add', br, 'type', 'bridge']);
+      done.push('bridge created');
+    } else if (!existsSync(sysNet(br, 'bridge'))) {
+      throw new EngineError('FAILED_PRECONDITION', `${br} exists and is not a bridge: choose another --bridge`);
+    }
+    // Our gateway address, and no other IPv4 address (a previous --subnet).
+    const addrs = JSON.parse(await must(['ip', '-j', '-4', 'addr', 'show', 'dev', br])) as { addr_info?: { local: string; prefixlen: number }[] }[];
+    const batch: string[] = [];
+    let have = false;
+    for (const a of addrs[0]?.addr_info ?? []) {
+      if (a.local === this.gw && a.prefixlen === prefix) have = true;
+      else batch.push(`addr del ${a.local}/${a.prefixlen} dev ${br}`);
+    }
+    if (!have) batch.push(`addr add ${this.gw}/${prefix} brd + dev ${br}`);
+    batch.push(`link set ${br} up`);
+    await must(['ip', '-batch', '-'], batch.join('\n') + '\n');
+    this.bridgeIndex = Number(readSys(sysNet(br, 'ifindex')));
+    this.mtu = Number(readSys(sysNet(br, 'mtu')) ?? 1500) || 1500;
+
+    // Forwarding for everyone (a router needs it); route_localnet on our bridge only.
+    const fwd = readSys('/proc/sys/net/ipv4/ip_forward');
+    if (fwd !== '1') {
+      writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+      done.push('net.ipv4.ip_forward set to 1');
+    }
+    this.ipForward = '1';
+    writeFileSync(`/proc/sys/net/ipv4/conf/${br}/route_localnet`, '1');
+
+    // Reconcile with the database: only containers that run keep network state.
+    const running = new Map<string, ContainerRow>();
+    for (const c of this.repo.live()) if (c.spec.network === 'bridge') running.set(c.id, c);
+    const stale = new Set<string>([...this.leases.all().map((l) => l.containerId), ...this.portTable.containers()]);
+    for (const id of running.keys()) stale.delete(id);
+    for (const id of stale) {
+      this.portTable.release(id);
+      this.leases.release(id);
+    }
+    if (stale.size) done.push(`released the network state of ${stale.size} stopped container(s)`);
+
+    const linkBatch: string[] = [];
+    const keep = new Set([...running.keys()].map(vethName));
+    for (const dev of readdirSync('/sys/class/net')) {
+      if (!VETH_RE.test(dev)) continue;
+      let master = '';
+      try {
+        master = basename(readlinkSync(sysNet(dev, 'master')));
+      } catch {
+        /* no master */
+      }
+      if (keep.has(dev)) {
+        if (master !== br) linkBatch.push(`link set ${dev} master ${br} up`); // bridge re-made under it
+      } else if (master === br) {
+        linkBatch.push(`link del ${dev}`);
+      }
+    }
+    if (linkBatch.length) {
+      await run(['ip', '-force', '-batch', '-'], linkBatch.join('\n') + '\n');
+      done.push(`fixed ${linkBatch.length} stale veth(s)`);
+    }
+
+    const ports: { ip: string; ports: PortMapping[] }[] = [];
+    for (const id of running.keys()) {
+      const ip = this.leases.get(id);
+      if (ip !== undefined) ports.push({ ip: formatIp(ip), ports: this.portTable.of(id) });
+    }
+    await this.fw.replaceTable(ports);
+    for (const id of running.keys()) await this.portTable.rehold(id, this.log);
+    this.forwardPolicy = await this.fw.ensureForward(this.log);
+
+    this.startup = { ms: since(t0), running: running.size, actions: done };
+    this.log(`network: bridge ${br} ${this.gw}/${prefix}, nft table ip ${this.table}, ${running.size} running container(s)` +
+      (done.length ? `; ${done.join('; ')}` : '') + ` (${since(t0)} ms)`);
+  }
+
+  info(): Record<string, unknown> {
+    return {
+      bridge: this.bridge,
+      subnet: formatCidr(this.cidr),
+      gateway: this.gw,
+      table: `ip ${this.table}`,
+      ipForward: this.ipForward === '1',
+      mtu: this.mtu,
+      forwardPolicy: this.forwardPolicy,
+      forwardRulesAdded: this.fw.forwardRulesAdded,
+      startup: this.startup,
+    };
+  }
+
+  /** Clean daemon stop: removes table, bridge and FORWARD rules unless containers still run. */
+  async shutdown(anyRunning: boolean): Promise<void> {
+    this.portTable.closeAll();
+    if (anyRunning) {
+      this.log(`network: containers are running: keeping bridge ${this.bridge} and nft table ip ${this.table} so they stay reachable`);
+      return;
+    }
+    const errors: string[] = [];
+    await this.fw.deleteTable().catch((e) => errors.push(messageOf(e)));
+    const removed = await this.fw.removeForward().catch((e) => {
+      errors.push(messageOf(e));
+      return 0;
+    });
+    const r = await run(['ip', 'link', 'del', this.bridge]);
+    if (r.code !== 0 && existsSync(sysNet(this.bridge, 'ifindex'))) errors.push(`ip link del ${this.bridge}: ${r.stderr.trim()}`);
+    this.log(`network: removed bridge ${this.bridge}, nft table ip ${this.table}` + (removed ? `, ${removed} iptables FORWARD rule(s)` : '') +
+      (errors.length ? `; errors: ${errors.join('; ')}` : ''));
+  }
+
+  // ---- per container -----------------------------------------------------------
+
+  async prepare(c: ContainerRow, bundleDir: string): Promise<Mount[]> {
+    const s = c.spec;
+    if (s.network !== 'bridge') {
+      return writeEtcFiles(bundleDir, { mode: s.network, hostname: s.hostname, name: c.name, dns: s.dns });
+    }
+    let t = performance.now();
+    const ip = this.leases.allocate(c.id);
+    this.record('prepare.lease', since(t));
+    try {
+      t = performance.now();
+      await this.portTable.reserve(c.id, s.ports);
+      this.record('prepare.ports', since(t));
+      t = performance.now();
+      const mounts = writeEtcFiles(bundleDir, { mode: 'bridge', hostname: s.hostname, name: c.name, ip: formatIp(ip), dns: s.dns });
+      this.record('prepare.files', since(t));
+      return mounts;
+    } catch (e) {
+      this.portTable.release(c.id);
+      this.leases.release(c.id);
+      throw e;
+    }
+  }
+
+  async attach(c: ContainerRow, pid: number): Promise<void> {
+    if (c.spec.network !== 'bridge') return;
+    const lease = this.leases.get(c.id);
+    if (lease === undefined) throw new EngineError('FAILED_PRECONDITION', `container ${c.id.slice(0, 12)} has no address: prepare was not called`);
+    const ip = formatIp(lease);
+    const ports = this.portTable.of(c.id);
+    const t0 = performance.now();
+    const timed = async (step: string, p: Promise<void>) => {
+      const t = performance.now();
+      await p;
+      this.record(step, since(t));
+    };
+    const results = await Promise.allSettled([
+      timed('attach.wire', wire(pid, {
+        veth: vethName(c.id), hostPid: process.pid, bridgeIndex: this.bridgeIndex, mtu: this.mtu,
+        mac: macFor(lease), ip, prefix: this.cidr.prefix, gateway: this.gw,
+      })),
+      ports.length ? timed('attach.nft', this.fw.addPorts(ip, ports)) : Promise.resolve(),
+    ]);
+    let failed = results.find((r) => r.status === 'rejected');
+    if (!failed) {
+      // Hairpin: with br_netfilter the DNAT of "container → host address:published port"
+      // happens while the frame is bridged; when the container reaches itself that way the
+      // frame must leave through the port it came in on. (Docker does the same.)
+      try {
+        writeFileSync(sysNet(vethName(c.id), 'brport/hairpin_mode'), '1');
+      } catch (e) {
+        failed = { status: 'rejected', reason: e };
+      }
+    }
+    this.record('attach', since(t0));
+    if (failed) {
+      // Undo what this call did; the lease and ports stay until detach.
+      await this.unwire(c.id, ip, ports).catch(() => {});
+      throw new EngineError('INTERNAL', `cannot attach container ${c.id.slice(0, 12)} to ${this.bridge}: ${messageOf(failed.reason)}`);
+    }
+  }
+
+  private async unwire(id: string, ip: string, ports: PortMapping[]): Promise<void> {
+    const veth = vethName(id);
+    await Promise.all([
+      ports.length ? this.fw.removePorts(ip, ports) : undefined,
+      // The host end dies with the netns; delete it only if it is still there.
+      existsSync(sysNet(veth, 'ifindex')) ? deleteLinks([veth]) : undefined,
+    ]);
+  }
+
+  async detach(c: ContainerRow): Promise<void> {
+    if (c.spec.network !== 'bridge') return;
+    const t0 = performance.now();
+    const lease = this.leases.get(c.id);
+    const ports = this.portTable.of(c.id);
+    try {
+      if (lease !== undefined) await this.unwire(c.id, formatIp(lease), ports);
+      else if (existsSync(sysNet(vethName(c.id), 'ifindex'))) await deleteLinks([vethName(c.id)]);
+    } finally {
+      this.portTable.release(c.id);
+      this.leases.release(c.id);
+      this.record('detach', since(t0));
+    }
+  }
+
+  ports(c: ContainerRow): { hostIp: string; hostPort: number; containerPort: number; protocol: string }[] {
+    if (c.spec.network !== 'bridge') return [];
+    return this.portTable.of(c.id);
+  }
+
+  inspect(c: ContainerRow): Record<string, unknown> {
+    const lease = c.spec.network === 'bridge' ? this.leases.get(c.id) : undefined;
+    const Ports: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
+    const bound = lease !== undefined ? this.portTable.of(c.id) : [];
+    for (const p of c.spec.ports) Ports[`${p.containerPort}/${p.protocol}`] = bound.length ? [] : null;
+    for (const p of bound) (Ports[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
+    const ip = lease !== undefined ? formatIp(lease) : '';
+    const mac = lease !== undefined ? macFor(lease) : '';
+    const gw = lease !== undefined ? this.gw : '';
+    const prefix = lease !== undefined ? this.cidr.prefix : 0;
+    const settings: Record<string, unknown> = {
+      Bridge: c.spec.network === 'bridge' ? this.bridge : '',
+      SandboxKey: lease !== undefined && c.pid ? `/proc/${c.pid}/ns/net` : '',
+      Ports,
+      IPAddress: ip,
+      IPPrefixLen: prefix,
+      Gateway: gw,
+      MacAddress: mac,
+      Networks: {} as Record<string, unknown>,
+    };
+    if (c.spec.network === 'bridge' || c.spec.network === 'host' || c.spec.network === 'none') {
+      (settings.Networks as Record<string, unknown>)[c.spec.network] = {
+        NetworkID: c.spec.network === 'bridge' ? this.bridge : c.spec.network,
+        EndpointID: lease !== undefined ? vethName(c.id) : '',
+        Gateway: gw,
+        IPAddress: ip,
+        IPPrefixLen: prefix,
+        MacAddress: mac,
+        DNSNames: c.spec.network === 'bridge' ? [c.name, c.spec.hostname] : null,
+      };
+    }
+    return settings;
+  }
+}

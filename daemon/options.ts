@@ -1,0 +1,89 @@
+// tdockd's command line. Every path and name that two daemons could fight over is
+// an option, so test daemons run side by side with the system one.
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+
+export interface DaemonOptions {
+  root: string;
+  execRoot: string;
+  host: string;           // unix:///path
+  socketPath: string;     // derived from host
+  bridge: string;
+  subnet: string;
+  cgroupParent: string;
+  nftTable: string;
+  shim: string;           // path of tdock-shim
+  debug: boolean;
+  rootless: boolean;
+}
+
+const USAGE = 'usage: tdockd [--root DIR] [--exec-root DIR] [--host unix:///PATH] [--bridge NAME] [--subnet CIDR] [--cgroup-parent PATH] [--debug]';
+
+export function defaultOptions(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): Omit<DaemonOptions, 'shim' | 'socketPath'> {
+  const rootless = uid !== 0;
+  if (!rootless) {
+    return {
+      root: '/var/lib/tdock', execRoot: '/run/tdock', host: 'unix:///run/tdock/tdock.sock',
+      bridge: 'tdock0', subnet: '10.89.0.0/16', cgroupParent: 'tdock', nftTable: 'tdock', debug: false, rootless,
+    };
+  }
+  const runtime = env.XDG_RUNTIME_DIR || `/run/user/${uid}`;
+  const data = env.XDG_DATA_HOME || join(env.HOME || '/', '.local/share');
+  return {
+    root: join(data, 'tdock'), execRoot: join(runtime, 'tdock'), host: `unix://${join(runtime, 'tdock/tdock.sock')}`,
+    bridge: 'tdock0', subnet: '10.89.0.0/16', cgroupParent: 'tdock', nftTable: 'tdock', debug: false, rootless,
+  };
+}
+
+export function socketPathOf(host: string): string {
+  if (!host.startsWith('unix://')) throw new Error(`--host must be unix:///PATH, got "${host}"`);
+  const p = host.slice('unix://'.length);
+  if (!p.startsWith('/')) throw new Error(`--host must be an absolute unix socket path (unix:///PATH), got "${host}"`);
+  return p;
+}
+
+export function parseDaemonArgs(argv: string[], shim: string): DaemonOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      root: { type: 'string' },
+      'exec-root': { type: 'string' },
+      host: { type: 'string', short: 'H' },
+      bridge: { type: 'string' },
+      subnet: { type: 'string' },
+      'cgroup-parent': { type: 'string' },
+      'nft-table': { type: 'string' },
+      debug: { type: 'boolean', short: 'D' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) throw new Error(USAGE);
+  const d = defaultOptions();
+  const host = values.host ?? d.host;
+  const bridge = values.bridge ?? d.bridge;
+  if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(bridge)) throw new Error(`--bridge "${bridge}" is not a valid interface name (1-15 of a-z A-Z 0-9 _ . -)`);
+  const subnet = values.subnet ?? d.subnet;
+  if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(subnet)) throw new Error(`--subnet "${subnet}" is not an IPv4 CIDR like 10.89.0.0/16`);
+  const cgroupParent = (values['cgroup-parent'] ?? d.cgroupParent).replace(/^\/+|\/+$/g, '');
+  if (!cgroupParent || cgroupParent.split('/').some((c) => c === '..' || c === '.')) {
+    throw new Error(`--cgroup-parent "${values['cgroup-parent']}" must be a relative cgroup path like tdock or tdock-test/a`);
+  }
+  // The firewall table defaults to the bridge's name, so a daemon with its own bridge
+  // never shares a table with another one.
+  const nftTable = values['nft-table'] ?? (values.bridge ? bridge.replace(/[^a-zA-Z0-9_]/g, '_') : d.nftTable);
+  return {
+    root: values.root ?? d.root,
+    execRoot: values['exec-root'] ?? d.execRoot,
+    host,
+    socketPath: socketPathOf(host),
+    bridge,
+    subnet,
+    cgroupParent,
+    nftTable,
+    shim,
+    debug: values.debug ?? false,
+    rootless: d.rootless,
+  };
+}

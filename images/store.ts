@@ -1,0 +1,466 @@
+// The image store: unpacked, id-shifted layers under <root>/layers/<diff_id hex>, and the
+// catalog (tables layers, images, image_layers, tags; see daemon/store/db.ts).
+//
+// Layers are unpacked once and shared by every image that has them. An import extracts
+// into <root>/layers/tmp-<random>, then, in one synchronous step (no await, so no other
+// import or removal of this process interleaves), renames the tree into place or drops
+// it when the layer exists, and records layer, image and tag in one transaction. A failed
+// import leaves no tmp dir and no row. Removal renames layer dirs to tmp-del-<random>
+// before deleting them, so a crash never leaves a half-deleted layer under a real name;
+// `cleanup()` (call it once at daemon start, before serving) removes such leftovers.
+//
+// OCI whiteouts found in a layer are not applied yet; they are kept in
+// <root>/layers/<hex>.whiteouts.json for the step that converts them for overlayfs.
+//
+// Decisions (Docker's behaviour where it has one):
+// - Re-tagging moves the tag; the previous image stays, dangling (<none>:<none>) if it
+//   has no tag left, until removed by id or pruned.
+// - remove(NAME[:TAG]) only untags while the image has other tags; removing the last
+//   tag deletes the image unless a container uses it (refused; with force: untagged,
+//   the image stays, because a live overlay still has its layers as lowerdirs).
+//   remove(ID) of an image with several tags needs force.
+// - Image ids resolve by full id, "sha256:"-prefixed or bare hex, or any unique prefix;
+//   a name that is also a tag wins over an id prefix, as in Docker.
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Db } from '../daemon/store/db.ts';
+import { EngineError } from '../daemon/errors.ts';
+import { formatRef, parseRef } from './reference.ts';
+import { extractLayer } from './tar-extract.ts';
+import type { IdShift, Whiteout } from './tar-extract.ts';
+
+/** The runtime part of an OCI image config (the "config" object). */
+export interface ImageConfig {
+  User?: string;
+  ExposedPorts?: Record<string, Record<string, never>>;
+  Env?: string[];
+  Entrypoint?: string[];
+  Cmd?: string[];
+  WorkingDir?: string;
+  Labels?: Record<string, string>;
+  StopSignal?: string;
+}
+
+/** The OCI image configuration document; its sha256 is the image id. */
+export interface OciImageConfig {
+  created: string;
+  architecture: string;
+  os: string;
+  config: ImageConfig;
+  rootfs: { type: 'layers'; diff_ids: string[] };
+}
+
+export interface ImageRecord {
+  /** "sha256:<hex>" of the config JSON */
+  id: string;
+  /** "name:tag", sorted */
+  repoTags: string[];
+  /** unix ms (the config's created time) */
+  created: number;
+  /** bytes of file data in all layers */
+  size: number;
+  /** diff_ids, bottom layer first */
+  layers: string[];
+  config: OciImageConfig;
+}
+
+export interface ImageSummary {
+  repository: string;
+  tag: string;
+  id: string;
+  /** unix ms */
+  created: number;
+  size: number;
+}
+
+export interface ImportOptions {
+  /** expected sha256 of the input bytes as given (compressed or not): "sha256:<hex>" or "<hex>" */
+  sha256?: string;
+  config?: Partial<ImageConfig>;
+  /** the image's creation time (default: now); fixed values make the image id reproducible */
+  created?: Date | string | number;
+  architecture?: string;
+  os?: string;
+  /** cumulative input bytes read */
+  onProgress?: (bytes: number) => void;
+}
+
+export interface RemoveOptions {
+  force?: boolean;
+  /** true when a container (in any state) uses the image */
+  inUse?: (imageId: string) => boolean;
+}
+
+export interface RemoveResult {
+  untagged: string[];
+  deleted: string[];
+}
+
+/** `docker image inspect`-shaped description. */
+export interface ImageInspect {
+  Id: string;
+  RepoTags: string[];
+  RepoDigests: string[];
+  Parent: string;
+  Comment: string;
+  Created: string;
+  Config: ImageConfig;
+  Architecture: string;
+  Os: string;
+  Size: number;
+  GraphDriver: { Name: string; Data: { LowerDir: string } };
+  RootFS: { Type: string; Layers: string[] };
+  Metadata: { LastTagTime: string };
+}
+
+const NOT_IN_USE = () => false;
+const HEX64 = /^[a-f0-9]{64}$/;
+
+export function ociArchitecture(arch: string = process.arch): string {
+  const map: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64' };
+  return map[arch] ?? arch;
+}
+
+/** Builds the config document with a fixed key order, so equal inputs give equal ids. */
+export function buildConfig(c: Partial<ImageConfig>, diffIds: string[], created: string, architecture: string, os: string): OciImageConfig {
+  const config: ImageConfig = {};
+  if (c.User !== undefined) config.User = c.User;
+  if (c.ExposedPorts !== undefined) {
+    config.ExposedPorts = Object.fromEntries(Object.keys(c.ExposedPorts).sort().map((k) => [k, {}]));
+  }
+  if (c.Env !== undefined) config.Env = [...c.Env];
+  if (c.Entrypoint !== undefined) config.Entrypoint = [...c.Entrypoint];
+  if (c.Cmd !== undefined) config.Cmd = [...c.Cmd];
+  if (c.WorkingDir !== undefined) config.WorkingDir = c.WorkingDir;
+  if (c.Labels !== undefined) config.Labels = Object.fromEntries(Object.keys(c.Labels).sort().map((k) => [k, c.Labels![k]!]));
+  if (c.StopSignal !== undefined) config.StopSignal = c.StopSignal;
+  return { created, architecture, os, config, rootfs: { type: 'layers', diff_ids: [...diffIds] } };
+}
+
+function normalizeDigest(s: string): string {
+  const d = s.trim().toLowerCase();
+  const hex = d.startsWith('sha256:') ? d.slice(7) : d;
+  if (!HEX64.test(hex)) throw new EngineError('INVALID_ARGUMENT', `invalid sha256 "${s}": expected 64 hex digits`);
+  return 'sha256:' + hex;
+}
+
+function notFound(ref: string): EngineError {
+  return new EngineError('NOT_FOUND', `No such image: ${ref}`);
+}
+
+interface Resolved {
+  id: string;
+  /** set when the ref named a tag */
+  tag?: { repository: string; tag: string };
+}
+
+export class ImageStore {
+  readonly db: Db;
+  readonly root: string;
+  readonly layersDir: string;
+  readonly shift: IdShift;
+
+  constructor(db: Db, root: string, shift: IdShift) {
+    this.db = db;
+    this.root = root;
+    this.layersDir = join(root, 'layers');
+    this.shift = shift;
+    mkdirSync(this.layersDir, { recursive: true, mode: 0o711 });
+  }
+
+  /** Removes leftovers of interrupted imports/removals. Call once at start, before any import. */
+  async cleanup(): Promise<string[]> {
+    const known = new Set((this.db.prepare('SELECT dir FROM layers').all() as { dir: string }[]).map((r) => r.dir));
+    const removed: string[] = [];
+    for (const name of readdirSync(this.layersDir)) {
+      const p = join(this.layersDir, name);
+      const orphanLayer = HEX64.test(name) && !known.has(p);
+      const orphanWhiteouts = name.endsWith('.whiteouts.json') && !known.has(p.slice(0, -'.whiteouts.json'.length));
+      if (name.startsWith('tmp-') || orphanLayer || orphanWhiteouts) {
+        await fsp.rm(p, { recursive: true, force: true });
+        removed.push(p);
+      }
+    }
+    return removed;
+  }
+
+  /** Imports one layer tar (plain or gzip) as image `ref` (NAME[:TAG]). */
+  async importTar(source: Readable, ref: string, opts: ImportOptions = {}): Promise<ImageRecord> {
+    const parsed = parseRef(ref);
+    if (parsed.digest !== undefined) {
+      source.destroy();
+      throw new EngineError('INVALID_ARGUMENT', `cannot tag an import with a digest reference "${ref}"`);
+    }
+    const repository = parsed.repository;
+    const tag = parsed.tag ?? 'latest';
+    let expected: string | undefined;
+    try {
+      expected = opts.sha256 !== undefined && opts.sha256 !== '' ? normalizeDigest(opts.sha256) : undefined;
+    } catch (e) {
+      source.destroy();
+      throw e;
+    }
+    const created = opts.created === undefined ? new Date() : new Date(opts.created);
+    if (Number.isNaN(created.getTime())) {
+      source.destroy();
+      throw new EngineError('INVALID_ARGUMENT', `invalid creation time "${String(opts.created)}"`);
+    }
+
+    const tmp = join(this.layersDir, `tmp-${randomBytes(8).toString('hex')}`);
+    await fsp.mkdir(tmp, { mode: 0o755 });
+    try {
+      const res = await extractLayer(source, tmp, {
+        shift: this.shift,
+        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      });
+      if (expected !== undefined && res.inputDigest !== expected) {
+        throw new EngineError('INVALID_ARGUMENT', `import rejected: sha256 mismatch: expected ${expected}, got ${res.inputDigest}`);
+      }
+      const config = buildConfig(opts.config ?? {}, [res.diffId], created.toISOString().replace(/\.000Z$/, 'Z'), opts.architecture ?? ociArchitecture(), opts.os ?? 'linux');
+      const id = this.commit(tmp, res.diffId, res.size, res.whiteouts, config, created.getTime(), { repository, tag });
+      const rec = this.record(id);
+      if (!rec) throw new EngineError('INTERNAL', `image ${id} vanished right after import`);
+      return rec;
+    } finally {
+      // present unless it was renamed into place
+      await fsp.rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Moves the extracted tree into place (or drops it for an existing layer) and records
+   * layer, image and tag. Synchronous on purpose: nothing else of this process runs between
+   * the existence check, the rename and the transaction.
+   */
+  private commit(
+    tmp: string, diffId: string, size: number, whiteouts: Whiteout[], config: OciImageConfig, created: number,
+    tag: { repository: string; tag: string } | undefined,
+  ): string {
+    const dir = join(this.layersDir, diffId.slice('sha256:'.length));
+    const row = this.db.prepare('SELECT dir FROM layers WHERE diff_id = ?').get(diffId) as { dir: string } | undefined;
+    let movedIn = false;
+    let layerDir = dir;
+    if (row && existsSync(row.dir)) {
+      layerDir = row.dir;
+    } else {
+      // an orphan (no row, e.g. from a crash): replace it, it may be incomplete
+      if (existsSync(dir)) this.discard(dir).catch(() => {});
+      if (whiteouts.length > 0) writeFileSync(dir + '.whiteouts.json', JSON.stringify(whiteouts) + '\n');
+      renameSync(tmp, dir);
+      movedIn = true;
+    }
+    const json = JSON.stringify(config);
+    const id = 'sha256:' + createHash('sha256').update(json).digest('hex');
+    try {
+      this.db.transaction(() => {
+        this.db.prepare(
+          'INSERT INTO layers (diff_id, dir, size, created) VALUES (?, ?, ?, ?) ON CONFLICT (diff_id) DO UPDATE SET dir = excluded.dir',
+        ).run(diffId, layerDir, size, Date.now());
+        const total = config.rootfs.diff_ids.reduce((sum, d) => {
+          const r = this.db.prepare('SELECT size FROM layers WHERE diff_id = ?').get(d) as { size: number } | undefined;
+          if (!r) throw new EngineError('INTERNAL', `layer ${d} is not in the store`);
+          return sum + r.size;
+        }, 0);
+        const ins = this.db.prepare('INSERT OR IGNORE INTO images (id, config, size, created) VALUES (?, ?, ?, ?)').run(id, json, total, created);
+        if (ins.changes > 0) {
+          const il = this.db.prepare('INSERT INTO image_layers (image_id, idx, diff_id) VALUES (?, ?, ?)');
+          config.rootfs.diff_ids.forEach((d, i) => il.run(id, i, d));
+        }
+        if (tag) {
+          this.db.prepare(
+            'INSERT INTO tags (repository, tag, image_id) VALUES (?, ?, ?) ON CONFLICT (repository, tag) DO UPDATE SET image_id = excluded.image_id',
+          ).run(tag.repository, tag.tag, id);
+        }
+      })();
+    } catch (e) {
+      if (movedIn) {
+        renameSync(dir, tmp); // the caller removes tmp
+        rmSync(dir + '.whiteouts.json', { force: true });
+      }
+      throw e;
+    }
+    return id;
+  }
+
+  /** Renames a directory out of the way (atomically) and deletes it in the background of the caller. */
+  private discard(dir: string): Promise<void> {
+    const gone = join(this.layersDir, `tmp-del-${randomBytes(8).toString('hex')}`);
+    renameSync(dir, gone);
+    rmSync(dir + '.whiteouts.json', { force: true });
+    return fsp.rm(gone, { recursive: true, force: true });
+  }
+
+  private resolveId(ref: string): Resolved | undefined {
+    const s = ref.trim();
+    const idPrefix = (hex: string): Resolved | undefined => {
+      const rows = this.db.prepare("SELECT id FROM images WHERE id LIKE 'sha256:' || ? || '%' LIMIT 2").all(hex) as { id: string }[];
+      if (rows.length > 1) throw new EngineError('INVALID_ARGUMENT', `image id prefix "${ref}" is ambiguous; give more digits`);
+      return rows[0] ? { id: rows[0].id } : undefined;
+    };
+    const m = /^sha256:([a-f0-9]{1,64})$/.exec(s);
+    if (m) return idPrefix(m[1]!);
+    if (HEX64.test(s)) return idPrefix(s);
+    const p = parseRef(s);
+    if (p.digest !== undefined) {
+      // repo digests (manifest digests) are not recorded yet: a digest matches an image id
+      const r = this.db.prepare('SELECT id FROM images WHERE id = ?').get(p.digest) as { id: string } | undefined;
+      return r ? { id: r.id } : undefined;
+    }
+    const tag = p.tag ?? 'latest';
+    const r = this.db.prepare('SELECT image_id FROM tags WHERE repository = ? AND tag = ?').get(p.repository, tag) as { image_id: string } | undefined;
+    if (r) return { id: r.image_id, tag: { repository: p.repository, tag } };
+    if (/^[a-f0-9]+$/.test(s)) return idPrefix(s);
+    return undefined;
+  }
+
+  /** The image that `ref` names (NAME[:TAG], NAME@DIGEST, full or prefix id), or undefined. */
+  resolve(ref: string): ImageRecord | undefined {
+    const r = this.resolveId(ref);
+    return r ? this.record(r.id) : undefined;
+  }
+
+  /** The image with this exact id, or undefined. */
+  record(id: string): ImageRecord | undefined {
+    const row = this.db.prepare('SELECT id, config, size, created FROM images WHERE id = ?').get(id) as
+      | { id: string; config: string; size: number; created: number }
+      | undefined;
+    if (!row) return undefined;
+    const tags = this.db.prepare('SELECT repository, tag FROM tags WHERE image_id = ? ORDER BY repository, tag').all(id) as { repository: string; tag: string }[];
+    const layers = (this.db.prepare('SELECT diff_id FROM image_layers WHERE image_id = ? ORDER BY idx').all(id) as { diff_id: string }[]).map((r) => r.diff_id);
+    return {
+      id: row.id,
+      repoTags: tags.map((t) => `${t.repository}:${t.tag}`),
+      created: row.created,
+      size: row.size,
+      layers,
+      config: JSON.parse(row.config) as OciImageConfig,
+    };
+  }
+
+  /** One row per tag, newest image first; untagged images as <none>:<none>. */
+  list(): ImageSummary[] {
+    const rows = this.db.prepare(
+      `SELECT i.id, i.created, i.size, t.repository, t.tag FROM images i LEFT JOIN tags t ON t.image_id = i.id
+       ORDER BY i.created DESC, i.id, t.repository, t.tag`,
+    ).all() as { id: string; created: number; size: number; repository: string | null; tag: string | null }[];
+    return rows.map((r) => ({ repository: r.repository ?? '<none>', tag: r.tag ?? '<none>', id: r.id, created: r.created, size: r.size }));
+  }
+
+  /** The unpacked layer directories, top-most first (overlay lowerdir order). */
+  layerDirs(imageId: string): string[] {
+    return (this.db.prepare(
+      'SELECT l.dir FROM image_layers il JOIN layers l ON l.diff_id = il.diff_id WHERE il.image_id = ? ORDER BY il.idx DESC',
+    ).all(imageId) as { dir: string }[]).map((r) => r.dir);
+  }
+
+  /** The OCI config document of an image, or undefined. */
+  config(imageId: string): OciImageConfig | undefined {
+    const row = this.db.prepare('SELECT config FROM images WHERE id = ?').get(imageId) as { config: string } | undefined;
+    return row ? (JSON.parse(row.config) as OciImageConfig) : undefined;
+  }
+
+  /** `docker image inspect` for `ref`; NOT_FOUND when unknown. */
+  inspect(ref: string): ImageInspect {
+    const rec = this.resolve(ref);
+    if (!rec) throw notFound(ref);
+    return {
+      Id: rec.id,
+      RepoTags: rec.repoTags,
+      RepoDigests: [],
+      Parent: '',
+      Comment: '',
+      Created: rec.config.created,
+      Config: rec.config.config,
+      Architecture: rec.config.architecture,
+      Os: rec.config.os,
+      Size: rec.size,
+      GraphDriver: { Name: 'overlay', Data: { LowerDir: this.layerDirs(rec.id).join(':') } },
+      RootFS: { Type: 'layers', Layers: rec.layers },
+      Metadata: { LastTagTime: '0001-01-01T00:00:00Z' },
+    };
+  }
+
+  /** Adds tag `ref` (NAME[:TAG]) to an existing image (moves it if it names another image). */
+  tag(source: string, ref: string): void {
+    const r = this.resolveId(source);
+    if (!r) throw notFound(source);
+    const p = parseRef(ref);
+    if (p.digest !== undefined) throw new EngineError('INVALID_ARGUMENT', `cannot tag with a digest reference "${ref}"`);
+    this.db.prepare(
+      'INSERT INTO tags (repository, tag, image_id) VALUES (?, ?, ?) ON CONFLICT (repository, tag) DO UPDATE SET image_id = excluded.image_id',
+    ).run(p.repository, p.tag ?? 'latest', r.id);
+  }
+
+  /** `docker rmi`: untags, and deletes the image (and its unshared layers) once no tag is left. */
+  async remove(ref: string, opts: RemoveOptions = {}): Promise<RemoveResult> {
+    const r = this.resolveId(ref);
+    if (!r) throw notFound(ref);
+    const force = opts.force ?? false;
+    const inUse = (opts.inUse ?? NOT_IN_USE)(r.id);
+    const tags = this.db.prepare('SELECT repository, tag FROM tags WHERE image_id = ? ORDER BY repository, tag').all(r.id) as { repository: string; tag: string }[];
+    const untagged: string[] = [];
+    const dirs: string[] = [];
+    let deleted = false;
+    if (r.tag && tags.length > 1) {
+      this.db.prepare('DELETE FROM tags WHERE repository = ? AND tag = ?').run(r.tag.repository, r.tag.tag);
+      return { untagged: [formatRef(r.tag)], deleted: [] };
+    }
+    if (!r.tag && tags.length > 1 && !force) {
+      throw new EngineError('FAILED_PRECONDITION', `unable to delete ${r.id.slice(7, 19)} (must be forced): image is referenced in multiple repositories`);
+    }
+    if (inUse && !force) {
+      throw new EngineError('FAILED_PRECONDITION', 'image is in use by a container; stop and remove it or use -f');
+    }
+    this.db.transaction(() => {
+      for (const t of tags) {
+        this.db.prepare('DELETE FROM tags WHERE repository = ? AND tag = ?').run(t.repository, t.tag);
+        untagged.push(`${t.repository}:${t.tag}`);
+      }
+      if (inUse) return; // forced while a container uses it: keep the image (dangling)
+      dirs.push(...this.deleteImageRows(r.id).map((l) => l.dir));
+      deleted = true;
+    })();
+    await Promise.all(dirs.map((d) => this.discard(d)));
+    return { untagged, deleted: deleted ? [r.id] : [] };
+  }
+
+  /** Deletes dangling images that no container uses. */
+  async prune(opts: { inUse?: (imageId: string) => boolean } = {}): Promise<{ deleted: string[]; reclaimed: number }> {
+    const inUse = opts.inUse ?? NOT_IN_USE;
+    const dangling = this.db.prepare(
+      'SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM tags) ORDER BY created',
+    ).all() as { id: string }[];
+    const deleted: string[] = [];
+    const layers: { dir: string; size: number }[] = [];
+    this.db.transaction(() => {
+      for (const { id } of dangling) {
+        if (inUse(id)) continue;
+        layers.push(...this.deleteImageRows(id));
+        deleted.push(id);
+      }
+    })();
+    await Promise.all(layers.map((l) => this.discard(l.dir)));
+    return { deleted, reclaimed: layers.reduce((sum, l) => sum + l.size, 0) };
+  }
+
+  /** Deletes an image's rows and its layers' rows no other image uses; returns those layers. Call inside a transaction. */
+  private deleteImageRows(id: string): { dir: string; size: number }[] {
+    const layers = this.db.prepare('SELECT DISTINCT diff_id FROM image_layers WHERE image_id = ?').all(id) as { diff_id: string }[];
+    this.db.prepare('DELETE FROM tags WHERE image_id = ?').run(id);
+    this.db.prepare('DELETE FROM image_layers WHERE image_id = ?').run(id);
+    this.db.prepare('DELETE FROM images WHERE id = ?').run(id);
+    const out: { dir: string; size: number }[] = [];
+    for (const { diff_id } of layers) {
+      const used = this.db.prepare('SELECT 1 FROM image_layers WHERE diff_id = ? LIMIT 1').get(diff_id);
+      if (used) continue;
+      const row = this.db.prepare('SELECT dir, size FROM layers WHERE diff_id = ?').get(diff_id) as { dir: string; size: number } | undefined;
+      this.db.prepare('DELETE FROM layers WHERE diff_id = ?').run(diff_id);
+      if (row && existsSync(row.dir)) out.push(row);
+    }
+    return out;
+  }
+}
+

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Every test: type check, unit tests (no root), integration tests (root: real
+# namespaces, cgroups, overlayfs). One node:test run, so CI reads one summary line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+node=node_modules/.bin/node
+echo "== typecheck"
+node_modules/.bin/tsc -p tsconfig.json
+files=(test/unit/*.test.ts)
+if [ "$(id -u)" = 0 ]; then
+  files+=(test/integration/*.test.ts)
+else
+  echo "(not root: integration tests skipped)"
+fi
+echo "== node --test (${#files[@]} files)"
+exec "$node" --test --test-concurrency=2 --test-timeout=300000 "${files[@]}"

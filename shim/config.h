@@ -1,0 +1,63 @@
+/* config.json (see PROTOCOL.md) as a C struct. */
+#ifndef TDOCK_CONFIG_H
+#define TDOCK_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct id_range {
+	unsigned long container_id, host_id, size;
+};
+
+struct mount_spec {
+	const char *source, *destination, *type;
+	unsigned long flags;     /* MS_* from the options */
+	bool bind, recursive, readonly;
+	unsigned long attr_set;  /* MOUNT_ATTR_* applied to a bind after it is made */
+	char data[512];          /* options the kernel parses itself (size=, mode=) */
+};
+
+struct sysctl {
+	const char *key, *value;
+};
+
+struct config {
+	const char *id, *rootfs;
+	bool has_overlay;
+	const char **lower;
+	size_t n_lower;
+	const char *upper, *work;
+	bool readonly_rootfs;
+	const char *hostname;    /* NULL: leave the UTS name alone */
+	char **args;             /* NULL-terminated */
+	char **env;              /* NULL-terminated */
+	const char *cwd;
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;
+	size_t n_groups;
+	bool tty, open_stdin;
+	struct id_range *uid_map, *gid_map;
+	size_t n_uid_map, n_gid_map;
+	bool rootless;
+	bool host_network;
+	const char **cgroup_procs;
+	size_t n_cgroup_procs;
+	uint64_t caps;           /* bit per capability number */
+	bool no_new_privs;
+	const char **masked_paths, **readonly_paths;
+	size_t n_masked_paths, n_readonly_paths;
+	struct sysctl *sysctls;
+	size_t n_sysctls;
+	struct mount_spec *mounts;
+	size_t n_mounts;
+	const char *socket, *log_path, *exit_path, *pid_path, *netns_path;
+	int cap_last;            /* from the kernel, not from the file */
+};
+
+/* Reads and validates path. On error g_err says "config: <what>". */
+int config_load(const char *path, struct config *c);
+
+#endif

@@ -1,0 +1,515 @@
+/*
+ * The monitor's event loop: container output to the log and to every client,
+ * client frames to the container, and the exit status at the end.
+ *
+ * Memory stays small and fixed: one output buffer, one stdin buffer, and a
+ * per-client backlog that exists only while that client is slow (a client
+ * that falls more than CLIENT_BACKLOG_MAX behind is disconnected; the log
+ * file still has everything).
+ */
+#include "monitor.h"
+#include "pty.h"
+#include "sync.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CLIENTS 32
+#define CLIENT_BACKLOG_MAX (4u << 20)
+#define CONTROL_MAX 64        /* payload of START/RESIZE/SIGNAL/CLOSE_STDIN */
+#define FINAL_FLUSH_MS 2000   /* how long slow clients get for the last frames */
+
+struct client {
+	int fd;
+	unsigned char hdr[5];
+	size_t hdr_len;
+	unsigned char type;
+	uint32_t left;            /* payload bytes of the current frame still to read */
+	char ctl[CONTROL_MAX + 1];
+	size_t ctl_len;
+	char *backlog;            /* frames not yet accepted by the socket */
+	size_t backlog_len, backlog_cap;
+};
+
+static struct monitor *M;
+static struct client clients[MAX_CLIENTS];
+static char stdin_buf[65536];
+static size_t stdin_off, stdin_len;
+static bool stdin_close_pending;
+static bool resize_pending;
+static unsigned pending_rows, pending_cols;
+static char io_buf[32768];
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static void client_drop(struct client *c)
+{
+	close(c->fd);
+	free(c->backlog);
+	memset(c, 0, sizeof *c);
+	c->fd = -1;
+}
+
+static bool backlog_append(struct client *c, const void *data, size_t len)
+{
+	if (c->backlog_len + len > CLIENT_BACKLOG_MAX)
+		return false;
+	if (c->backlog_len + len > c->backlog_cap) {
+		size_t cap = c->backlog_cap ? c->backlog_cap : 16384;
+		while (cap < c->backlog_len + len)
+			cap *= 2;
+		char *b = realloc(c->backlog, cap);
+		if (!b)
+			return false;
+		c->backlog = b;
+		c->backlog_cap = cap;
+	}
+	memcpy(c->backlog + c->backlog_len, data, len);
+	c->backlog_len += len;
+	return true;
+}
+
+static void client_flush(struct client *c)
+{
+	while (c->backlog_len > 0) {
+		ssize_t n = send(c->fd, c->backlog, c->backlog_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				client_drop(c);
+			return;
+		}
+		memmove(c->backlog, c->backlog + n, c->backlog_len - (size_t)n);
+		c->backlog_len -= (size_t)n;
+	}
+}
+
+/* Queues one whole frame; a frame is never split between clients' views. */
+static void client_send(struct client *c, unsigned char type, const void *data, size_t len)
+{
+	unsigned char hdr[5];
+	hdr[0] = type;
+	put_be32(hdr + 1, (uint32_t)len);
+	size_t sent = 0;
+	if (c->backlog_len == 0) {
+		struct iovec iov[2] = { { hdr, 5 }, { (void *)data, len } };
+		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+		ssize_t n;
+		do
+			n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && errno != EAGAIN) {
+			client_drop(c);
+			return;
+		}
+		sent = n > 0 ? (size_t)n : 0;
+	}
+	bool ok = true;
+	if (sent < 5)
+		ok = backlog_append(c, hdr + sent, 5 - sent) && backlog_append(c, data, len);
+	else if (sent - 5 < len)
+		ok = backlog_append(c, (const char *)data + (sent - 5), len - (sent - 5));
+	if (!ok)
+		client_drop(c);
+}
+
+static void broadcast(unsigned char type, const void *data, size_t len)
+{
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (clients[i].fd >= 0)
+			client_send(&clients[i], type, data, len);
+}
+
+static void client_accept(void)
+{
+	for (;;) {
+		int fd = accept4(M->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		struct client *c = NULL;
+		for (int i = 0; i < MAX_CLIENTS && !c; i++)
+			if (clients[i].fd < 0)
+				c = &clients[i];
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		char pid[16];
+		int n = snprintf(pid, sizeof pid, "%d", M->init_pid);
+		client_send(c, FRAME_PID, pid, (size_t)n);
+	}
+}
+
+/* Stdin accepts bytes while someone can still read them; otherwise they are dropped. */
+static bool stdin_accepting(void)
+{
+	if (M->cfg.tty)
+		return M->cfg.open_stdin;
+	return M->stdin_w >= 0 && !stdin_close_pending;
+}
+
+static void stdin_maybe_close(void)
+{
+	if (stdin_close_pending && stdin_len == 0 && M->stdin_w >= 0) {
+		close(M->stdin_w);
+		M->stdin_w = -1;
+	}
+}
+
+static void stdin_write(void)
+{
+	int fd = M->cfg.tty ? M->pty : M->stdin_w;
+	while (fd >= 0 && stdin_len > 0) {
+		ssize_t n = write(fd, stdin_buf + stdin_off, stdin_len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			/* EPIPE: nobody reads stdin any more. Drop what is queued. */
+			stdin_len = 0;
+			if (!M->cfg.tty) {
+				close(M->stdin_w);
+				M->stdin_w = -1;
+			}
+			break;
+		}
+		stdin_off += (size_t)n;
+		stdin_len -= (size_t)n;
+	}
+	if (stdin_len == 0)
+		stdin_off = 0;
+	stdin_maybe_close();
+}
+
+static void apply_resize(void)
+{
+	if (resize_pending && M->pty >= 0) {
+		pty_resize(M->pty, pending_rows, pending_cols);
+		resize_pending = false;
+	}
+}
+
+static void handle_control(unsigned char type, char *payload)
+{
+	switch (type) {
+	case FRAME_START:
+		if (!M->started) {
+			M->started = true;
+			sync_send(M->sync, SYNC_START, NULL, -1);
+		}
+		break;
+	case FRAME_CLOSE_STDIN:
+		if (!M->cfg.tty) {
+			stdin_close_pending = true;
+			stdin_maybe_close();
+		}
+		break;
+	case FRAME_RESIZE:
+	{
+		char *end1, *end2;
+		unsigned long rows = strtoul(payload, &end1, 10);
+		unsigned long cols = strtoul(end1, &end2, 10);
+		if (end1 != payload && end2 != end1 && rows <= 0xFFFF && cols <= 0xFFFF) {
+			pending_rows = (unsigned)rows;
+			pending_cols = (unsigned)cols;
+			resize_pending = true;
+			apply_resize();
+		}
+		break;
+	}
+	case FRAME_SIGNAL: {
+		char *end;
+		long sig = strtol(payload, &end, 10);
+		/* The monitor is init's parent, so init_pid cannot have been reused. */
+		if (end != payload && sig > 0 && sig < NSIG)
+			kill(M->init_pid, (int)sig);
+		break;
+	}
+	default:
+		break; /* unknown frames are skipped, for newer clients */
+	}
+}
+
+/* Reads what is ready from one client; frames may arrive in any fragments. */
+static void client_read(struct client *c)
+{
+	for (;;) {
+		ssize_t n;
+		if (c->hdr_len < 5) {
+			n = read(c->fd, c->hdr + c->hdr_len, 5 - c->hdr_len);
+			if (n > 0) {
+				c->hdr_len += (size_t)n;
+				if (c->hdr_len < 5)
+					continue;
+				c->type = c->hdr[0];
+				c->left = (uint32_t)c->hdr[1] << 24 | (uint32_t)c->hdr[2] << 16 |
+					  (uint32_t)c->hdr[3] << 8 | c->hdr[4];
+				c->ctl_len = 0;
+				if (c->type != FRAME_STDIN && c->left > CONTROL_MAX) {
+					client_drop(c);
+					return;
+				}
+				if (c->left > 0)
+					continue;
+			}
+		} else if (c->type == FRAME_STDIN) {
+			if (!stdin_accepting()) {
+				n = read(c->fd, io_buf, c->left < sizeof io_buf ? c->left : sizeof io_buf);
+			} else {
+				if (stdin_off + stdin_len == sizeof stdin_buf) {
+					if (stdin_off == 0)
+						return; /* full: wait until the container reads */
+					memmove(stdin_buf, stdin_buf + stdin_off, stdin_len);
+					stdin_off = 0;
+				}
+				size_t room = sizeof stdin_buf - stdin_off - stdin_len;
+				n = read(c->fd, stdin_buf + stdin_off + stdin_len, c->left < room ? c->left : room);
+				if (n > 0)
+					stdin_len += (size_t)n;
+			}
+			if (n > 0)
+				c->left -= (uint32_t)n;
+		} else {
+			n = read(c->fd, c->ctl + c->ctl_len, c->left);
+			if (n > 0) {
+				c->ctl_len += (size_t)n;
+				c->left -= (uint32_t)n;
+			}
+		}
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			client_drop(c);
+			return;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		if (c->hdr_len == 5 && c->left == 0) {
+			c->hdr_len = 0;
+			if (c->type != FRAME_STDIN) {
+				c->ctl[c->ctl_len] = '\0';
+				handle_control(c->type, c->ctl);
+			}
+		}
+	}
+}
+
+/* The client can't make progress while its STDIN payload has nowhere to go. */
+static bool client_blocked(const struct client *c)
+{
+	return c->hdr_len == 5 && c->type == FRAME_STDIN && c->left > 0 && stdin_accepting() &&
+	       stdin_off == 0 && stdin_len == sizeof stdin_buf;
+}
+
+static void log_record(unsigned char stream, const char *data, size_t len)
+{
+	unsigned char h[16] = { stream };
+	uint64_t t = now_realtime_ns();
+	for (int i = 0; i < 4; i++)
+		h[4 + i] = (unsigned char)(len >> (8 * i));
+	for (int i = 0; i < 8; i++)
+		h[8 + i] = (unsigned char)(t >> (8 * i));
+	struct iovec iov[2] = { { h, sizeof h }, { (void *)data, len } };
+	/* O_APPEND and one writev: a record is never torn by a concurrent reader's view. */
+	while (writev(M->log_fd, iov, 2) < 0 && errno == EINTR)
+		;
+}
+
+/* One read from an output fd: true when it delivered data. */
+static bool output_read(int *fd, unsigned char stream)
+{
+	ssize_t n;
+	do
+		n = read(*fd, io_buf, sizeof io_buf);
+	while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		log_record(stream, io_buf, (size_t)n);
+		broadcast(stream, io_buf, (size_t)n);
+		return true;
+	}
+	if (n < 0 && errno == EAGAIN)
+		return false;
+	/* EOF, or EIO from a pty master once every slave is closed. */
+	close(*fd);
+	*fd = -1;
+	return false;
+}
+
+static void sync_read(void)
+{
+	while (M->sync >= 0) {
+		char text[SYNC_MAX];
+		int fd;
+		int t = sync_recv(M->sync, text, &fd);
+		if (t < 0 && errno == EAGAIN)
+			return;
+		if (t <= 0) {
+			close(M->sync);
+			M->sync = -1;
+			return;
+		}
+		if (t == SYNC_PTY && fd >= 0 && M->pty < 0) {
+			M->pty = fd;
+			set_nonblock(fd);
+			apply_resize();
+			stdin_write();
+			continue;
+		}
+		if (fd >= 0)
+			close(fd);
+		if ((t == SYNC_ERROR || t == SYNC_EXEC_ERROR) && !M->error[0]) {
+			snprintf(M->error, sizeof M->error, "%s", text);
+			broadcast(FRAME_ERROR, text, strlen(text));
+		}
+	}
+}
+
+static void finish(int status)
+{
+	/* Every process of the container is gone: what is left in the pipes is all there is. */
+	sync_read();
+	while (M->stdout_r >= 0 && output_read(&M->stdout_r, FRAME_STDOUT))
+		;
+	while (M->stderr_r >= 0 && output_read(&M->stderr_r, FRAME_STDERR))
+		;
+	while (M->pty >= 0 && output_read(&M->pty, FRAME_STDOUT))
+		;
+
+	int code = 255, sig = 0;
+	if (WIFEXITED(status))
+		code = WEXITSTATUS(status);
+	else if (WIFSIGNALED(status)) {
+		sig = WTERMSIG(status);
+		code = 128 + sig;
+	}
+	char json[SYNC_MAX * 2 + 128];
+	int n = snprintf(json, sizeof json, "{\"exitCode\":%d,\"signal\":%d,\"finishedAt\":%llu", code, sig,
+			 (unsigned long long)now_realtime_ns());
+	if (M->error[0]) {
+		char esc[SYNC_MAX * 2];
+		json_escape(esc, sizeof esc, M->error);
+		n += snprintf(json + n, sizeof json - (size_t)n, ",\"error\":\"%s\"", esc);
+	}
+	n += snprintf(json + n, sizeof json - (size_t)n, "}");
+	/* The exit file first: a client that sees EXIT can rely on it being there. */
+	write_file_atomic(M->cfg.exit_path, json, (size_t)n, 0644);
+	broadcast(FRAME_EXIT, json, (size_t)n);
+
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd p[MAX_CLIENTS];
+		int np = 0;
+		for (int i = 0; i < MAX_CLIENTS; i++)
+			if (clients[i].fd >= 0 && clients[i].backlog_len > 0)
+				p[np++] = (struct pollfd){ clients[i].fd, POLLOUT, 0 };
+		if (np == 0)
+			break;
+		struct timespec t;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		long left = FINAL_FLUSH_MS - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0 || poll(p, (nfds_t)np, (int)left) <= 0)
+			break;
+		for (int i = 0; i < MAX_CLIENTS; i++)
+			if (clients[i].fd >= 0 && clients[i].backlog_len > 0)
+				client_flush(&clients[i]);
+	}
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (clients[i].fd >= 0)
+			client_drop(&clients[i]);
+	monitor_cleanup(M);
+}
+
+int relay_run(struct monitor *m)
+{
+	M = m;
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		clients[i].fd = -1;
+
+	enum { P_SIGNAL, P_LISTEN, P_SYNC, P_STDOUT, P_STDERR, P_PTY, P_STDIN, P_CLIENTS };
+	struct pollfd p[P_CLIENTS + MAX_CLIENTS];
+	for (;;) {
+		bool stdin_pending = stdin_len > 0;
+		p[P_SIGNAL] = (struct pollfd){ m->signal_fd, POLLIN, 0 };
+		p[P_LISTEN] = (struct pollfd){ m->listen_fd, POLLIN, 0 };
+		p[P_SYNC] = (struct pollfd){ m->sync, POLLIN, 0 };
+		p[P_STDOUT] = (struct pollfd){ m->stdout_r, POLLIN, 0 };
+		p[P_STDERR] = (struct pollfd){ m->stderr_r, POLLIN, 0 };
+		p[P_PTY] = (struct pollfd){ m->pty, (short)(POLLIN | (stdin_pending ? POLLOUT : 0)), 0 };
+		p[P_STDIN] = (struct pollfd){ stdin_pending ? m->stdin_w : -1, POLLOUT, 0 };
+		for (int i = 0; i < MAX_CLIENTS; i++) {
+			struct client *c = &clients[i];
+			/* A blocked client is left out entirely, or its hangup would wake us in a loop. */
+			bool blocked = client_blocked(c);
+			short ev = (short)((blocked ? 0 : POLLIN) | (c->backlog_len ? POLLOUT : 0));
+			p[P_CLIENTS + i] = (struct pollfd){ blocked && !ev ? -1 : c->fd, ev, 0 };
+		}
+		if (poll(p, P_CLIENTS + MAX_CLIENTS, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return 1;
+		}
+
+		if (p[P_SYNC].revents)
+			sync_read();
+		if (p[P_STDOUT].revents)
+			output_read(&m->stdout_r, FRAME_STDOUT);
+		if (p[P_STDERR].revents)
+			output_read(&m->stderr_r, FRAME_STDERR);
+		if (m->pty >= 0 && p[P_PTY].fd == m->pty) {
+			if (p[P_PTY].revents & POLLOUT)
+				stdin_write();
+			if (p[P_PTY].revents & (POLLIN | POLLHUP | POLLERR))
+				output_read(&m->pty, FRAME_STDOUT);
+		}
+		if (p[P_STDIN].revents)
+			stdin_write();
+		for (int i = 0; i < MAX_CLIENTS; i++) {
+			struct client *c = &clients[i];
+			short rev = p[P_CLIENTS + i].revents;
+			if (c->fd < 0 || c->fd != p[P_CLIENTS + i].fd || !rev)
+				continue;
+			if (rev & POLLOUT)
+				client_flush(c);
+			if (c->fd >= 0 && (rev & (POLLIN | POLLHUP | POLLERR)))
+				client_read(c);
+		}
+		if (stdin_len > 0)
+			stdin_write();
+		if (p[P_LISTEN].revents)
+			client_accept();
+		if (p[P_SIGNAL].revents) {
+			struct signalfd_siginfo si;
+			while (read(m->signal_fd, &si, sizeof si) > 0)
+				;
+			int status;
+			pid_t r = waitpid(m->init_pid, &status, WNOHANG);
+			if (r == m->init_pid && (WIFEXITED(status) || WIFSIGNALED(status))) {
+				finish(status);
+				return 0;
+			}
+		}
+	}
+}

@@ -1,0 +1,346 @@
+#include "rootfs.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/*
+ * Every path inside the container is resolved with openat2(RESOLVE_IN_ROOT)
+ * against this directory, so a symlink planted in the image (/dev -> /etc on
+ * the host, say) can never send a mount outside the container. Mounts then go
+ * onto the resolved O_PATH descriptor through /proc/self/fd (like runc).
+ */
+static int root_fd = -1;
+
+static int open_in_root(const char *path, int flags, mode_t mode)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.mode = (flags & O_CREAT) ? mode : 0,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd;
+	do
+		fd = (int)syscall(SYS_openat2, root_fd, path, &how, sizeof how);
+	while (fd < 0 && errno == EAGAIN);
+	return fd;
+}
+
+static const char *fd_path(int fd)
+{
+	static char buf[32];
+	snprintf(buf, sizeof buf, "/proc/self/fd/%d", fd);
+	return buf;
+}
+
+/* mkdir -p, each step resolved inside the root. */
+static int make_dirs(const char *path)
+{
+	char buf[PATH_MAX];
+	if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+		return seterr("mkdir %s: path too long", path);
+	size_t len = strlen(buf);
+	for (size_t i = 1; i <= len; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		char saved = buf[i];
+		buf[i] = '\0';
+		int fd = open_in_root(buf, O_PATH | O_DIRECTORY, 0);
+		if (fd < 0 && errno == ENOENT) {
+			char *slash = strrchr(buf, '/');
+			*slash = '\0';
+			int parent = open_in_root(buf[0] ? buf : "/", O_PATH | O_DIRECTORY, 0);
+			*slash = '/';
+			if (parent < 0)
+				return syserr("mkdir %s", buf);
+			if (mkdirat(parent, slash + 1, 0755) < 0 && errno != EEXIST) {
+				syserr("mkdir %s", buf);
+				close(parent);
+				return -1;
+			}
+			close(parent);
+			fd = open_in_root(buf, O_PATH | O_DIRECTORY, 0);
+		}
+		if (fd < 0)
+			return syserr("mkdir %s", buf);
+		close(fd);
+		buf[i] = saved;
+	}
+	return 0;
+}
+
+/* An O_PATH descriptor for a mount target, creating a directory or an empty file. */
+static int mount_target(const char *path, bool dir)
+{
+	int fd = open_in_root(path, O_PATH, 0);
+	if (fd >= 0 || errno != ENOENT)
+		return fd >= 0 ? fd : syserr("open %s", path);
+
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof parent, "%s", path);
+	char *slash = strrchr(parent, '/');
+	*slash = '\0';
+	if (parent[0] && make_dirs(parent) < 0)
+		return -1;
+	int pfd = open_in_root(parent[0] ? parent : "/", O_PATH | O_DIRECTORY, 0);
+	if (pfd < 0)
+		return syserr("open %s", parent[0] ? parent : "/");
+	const char *name = slash + 1;
+	int r = dir ? mkdirat(pfd, name, 0755) : openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (r < 0 && errno != EEXIST) {
+		syserr("create %s", path);
+		close(pfd);
+		return -1;
+	}
+	if (!dir && r >= 0)
+		close(r);
+	close(pfd);
+	fd = open_in_root(path, O_PATH, 0);
+	return fd >= 0 ? fd : syserr("open %s", path);
+}
+
+static int mount_fs(const char *what, const char *fstype, const char *dest, unsigned long flags, const char *data)
+{
+	int fd = mount_target(dest, true);
+	if (fd < 0)
+		return -1;
+	int r = mount(what, fd_path(fd), fstype, flags, data);
+	if (r < 0)
+		syserr("mount %s", dest);
+	close(fd);
+	return r;
+}
+
+/*
+ * Bind with the new mount API: the clone gets its attributes (read-only...)
+ * before it becomes visible, and mount_setattr() changes only the bits asked
+ * for, so the flags the kernel locked for a less privileged namespace
+ * (nosuid, nodev, atime...) never make the remount fail with EPERM.
+ */
+static int bind_at(const char *dest, int src_dirfd, const char *src, int target_fd,
+		   bool recursive, uint64_t attr)
+{
+	unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0) |
+			 (src[0] ? 0 : AT_EMPTY_PATH);
+	int tree = open_tree(src_dirfd, src, flags);
+	if (tree < 0)
+		return syserr("bind %s on %s", src[0] ? src : "itself", dest);
+	if (attr) {
+		struct mount_attr a = { .attr_set = attr };
+		if (mount_setattr(tree, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &a, sizeof a) < 0) {
+			syserr("set attributes of %s", dest);
+			close(tree);
+			return -1;
+		}
+	}
+	int r = move_mount(tree, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+	if (r < 0)
+		syserr("mount %s", dest);
+	close(tree);
+	return r;
+}
+
+static int bind_host(const char *src, const char *dest, bool recursive, uint64_t attr)
+{
+	struct stat st;
+	if (stat(src, &st) < 0)
+		return syserr("bind %s: stat source %s", dest, src);
+	int fd = mount_target(dest, S_ISDIR(st.st_mode));
+	if (fd < 0)
+		return -1;
+	int r = bind_at(dest, AT_FDCWD, src, fd, recursive, attr);
+	close(fd);
+	return r;
+}
+
+static int write_sysctls(const struct config *c)
+{
+	for (size_t i = 0; i < c->n_sysctls; i++) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "/proc/sys/%s", c->sysctls[i].key);
+		for (char *p = path + 10; *p; p++)
+			if (*p == '.')
+				*p = '/';
+		int fd = open_in_root(path, O_WRONLY, 0);
+		if (fd < 0)
+			return syserr("sysctl %s", c->sysctls[i].key);
+		const char *v = c->sysctls[i].value;
+		if (write_full(fd, v, strlen(v)) < 0) {
+			syserr("sysctl %s=%s", c->sysctls[i].key, v);
+			close(fd);
+			return -1;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+static int setup_dev(void)
+{
+	if (mount_fs("tmpfs", "tmpfs", "/dev", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") < 0)
+		return -1;
+	/* Bound from the host: a user namespace cannot mknod, and binds keep the devices usable. */
+	static const char *const devices[] = { "null", "zero", "full", "random", "urandom", "tty" };
+	for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++) {
+		char src[32], dest[32];
+		snprintf(src, sizeof src, "/dev/%s", devices[i]);
+		snprintf(dest, sizeof dest, "/dev/%s", devices[i]);
+		if (bind_host(src, dest, false, 0) < 0)
+			return -1;
+	}
+	if (mount_fs("devpts", "devpts", "/dev/pts", MS_NOSUID | MS_NOEXEC,
+		     "newinstance,ptmxmode=0666,mode=0620,gid=5") < 0 ||
+	    mount_fs("shm", "tmpfs", "/dev/shm", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k") < 0 ||
+	    mount_fs("mqueue", "mqueue", "/dev/mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return -1;
+
+	int dev = open_in_root("/dev", O_PATH | O_DIRECTORY, 0);
+	if (dev < 0)
+		return syserr("open /dev");
+	static const char *const links[][2] = {
+		{ "pts/ptmx", "ptmx" }, { "/proc/self/fd", "fd" }, { "/proc/self/fd/0", "stdin" },
+		{ "/proc/self/fd/1", "stdout" }, { "/proc/self/fd/2", "stderr" },
+	};
+	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+		if (symlinkat(links[i][0], dev, links[i][1]) < 0) {
+			syserr("symlink /dev/%s", links[i][1]);
+			close(dev);
+			return -1;
+		}
+	}
+	close(dev);
+	return 0;
+}
+
+static int user_mounts(const struct config *c)
+{
+	for (size_t i = 0; i < c->n_mounts; i++) {
+		const struct mount_spec *m = &c->mounts[i];
+		int r = m->bind ? bind_host(m->source, m->destination, m->recursive, m->attr_set)
+				: mount_fs(m->source, m->type, m->destination, m->flags, m->data[0] ? m->data : NULL);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int mask_paths(const struct config *c)
+{
+	for (size_t i = 0; i < c->n_masked_paths; i++) {
+		const char *p = c->masked_paths[i];
+		int fd = open_in_root(p, O_PATH, 0);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;  /* nothing to hide (no /proc/kcore on this kernel) */
+			return syserr("mask %s", p);
+		}
+		struct stat st;
+		int r = fstat(fd, &st);
+		if (r < 0)
+			syserr("mask %s: stat", p);
+		else if (S_ISDIR(st.st_mode)) {
+			r = mount("tmpfs", fd_path(fd), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0k,mode=755");
+			if (r < 0)
+				syserr("mask %s", p);
+		} else {
+			r = bind_at(p, AT_FDCWD, "/dev/null", fd, false, 0);
+		}
+		close(fd);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int readonly_paths(const struct config *c)
+{
+	for (size_t i = 0; i < c->n_readonly_paths; i++) {
+		const char *p = c->readonly_paths[i];
+		int fd = open_in_root(p, O_PATH, 0);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;
+			return syserr("read-only %s", p);
+		}
+		int r = bind_at(p, fd, "", fd, true, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+		close(fd);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int pivot(void)
+{
+	if (fchdir(root_fd) < 0)
+		return syserr("chdir to the rootfs");
+	/*
+	 * pivot_root(".", ".") stacks the old root on top of the new one; detaching
+	 * it leaves no path back to the host (chroot would, via a second chroot).
+	 */
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return syserr("pivot_root");
+	/* Private already; made slave anyway so the detach can never reach another namespace. */
+	if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+		return syserr("make the old root a slave");
+	if (umount2(".", MNT_DETACH) < 0)
+		return syserr("detach the old root");
+	if (chdir("/") < 0)
+		return syserr("chdir /");
+	close(root_fd);
+	root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return syserr("open the new root");
+	return 0;
+}
+
+int rootfs_setup(const struct config *c)
+{
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return syserr("make / private");
+	/* pivot_root needs the new root to be a mount point; the overlay already is one. */
+	if (mount(c->rootfs, c->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return syserr("bind %s", c->rootfs);
+	root_fd = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return syserr("open %s", c->rootfs);
+
+	if (mount_fs("proc", "proc", "/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return -1;
+	/* Before /proc/sys turns read-only, and from inside: these values are the container's own. */
+	if (write_sysctls(c) < 0)
+		return -1;
+	if (c->host_network) {
+		/* sysfs shows the mounter's netns; without one of our own, the host's /sys read-only. */
+		int fd = mount_target("/sys", true);
+		if (fd < 0)
+			return -1;
+		int r = bind_at("/sys", AT_FDCWD, "/sys", fd, true,
+				MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+		close(fd);
+		if (r < 0)
+			return -1;
+	} else if (mount_fs("sysfs", "sysfs", "/sys", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+		return -1;
+	}
+	if (setup_dev() < 0 || user_mounts(c) < 0)
+		return -1;
+	if (c->readonly_rootfs) {
+		struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY };
+		if (mount_setattr(root_fd, "", AT_EMPTY_PATH, &a, sizeof a) < 0)
+			return syserr("make the rootfs read-only");
+	}
+	if (pivot() < 0 || mask_paths(c) < 0 || readonly_paths(c) < 0)
+		return -1;
+	close(root_fd);
+	root_fd = -1;
+	return 0;
+}

@@ -1,0 +1,13 @@
+/* The container's filesystem: mounts, pivot_root, masked and read-only paths. */
+#ifndef TDOCK_ROOTFS_H
+#define TDOCK_ROOTFS_H
+
+#include "config.h"
+
+/*
+ * Runs in the container init (own user and mount namespace, uid 0) and leaves
+ * it with "/" = the container root and the host's root detached.
+ */
+int rootfs_setup(const struct config *c);
+
+#endif

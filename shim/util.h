@@ -1,0 +1,39 @@
+/* Small helpers shared by every module: one error buffer, full reads/writes. */
+#ifndef TDOCK_UTIL_H
+#define TDOCK_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * Every failing step records "step: reason" here and returns -1, so the caller
+ * that finally reports (the `error:` line, an ERROR frame) has one place to look.
+ */
+extern char g_err[512];
+
+/* Formats the step into g_err and returns -1. */
+int seterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Same, appending ": strerror(errno)". errno is preserved. */
+int syserr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* strerror without gettext/locale (keeps the static binary and its RSS small). */
+const char *errstr(int err);
+
+ssize_t read_full(int fd, void *buf, size_t len);   /* retries EINTR, stops at EOF */
+int write_full(int fd, const void *buf, size_t len); /* retries EINTR and short writes */
+
+/* Reads a small file whole into buf (NUL-terminated); returns length or -1. */
+ssize_t read_small_file(const char *path, char *buf, size_t size);
+/* Writes the whole string to an existing file (for /proc files). */
+int write_file(const char *path, const char *data, size_t len);
+/* Writes to PATH.tmp then renames onto PATH, so readers never see half a file. */
+int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode);
+
+int set_nonblock(int fd);
+uint64_t now_realtime_ns(void);
+
+/* Appends s to buf as a JSON string body (escaped, without quotes). */
+size_t json_escape(char *buf, size_t size, const char *s);
+
+#endif

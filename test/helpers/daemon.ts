@@ -1,0 +1,200 @@
+// Starts a private tdockd for a test: its own root, exec-root, socket, cgroup parent,
+// bridge and firewall table names, so tests never touch the machine's daemon or each
+// other. cleanup() removes everything it made, also after a failure.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const REPO = join(import.meta.dirname, '..', '..');
+export const TDOCK = join(REPO, 'bin', 'tdock');
+export const TDOCKD = join(REPO, 'bin', 'tdockd');
+
+let counter = 0;
+
+export interface CliResult { code: number; stdout: string; stderr: string }
+
+export class TestDaemon {
+  readonly tag: string;
+  readonly base: string;
+  readonly root: string;
+  readonly execRoot: string;
+  readonly socket: string;
+  readonly host: string;
+  readonly cgroupParent: string;
+  readonly bridge: string;
+  readonly subnet: string;
+  proc?: ChildProcess;
+  log = '';
+
+  constructor(opts: { subnet?: string } = {}) {
+    counter++;
+    this.tag = `tdk${process.pid % 100000}x${counter}`;
+    this.base = `/tmp/${this.tag}`;
+    this.root = join(this.base, 'root');
+    this.execRoot = join(this.base, 'run');
+    this.socket = join(this.execRoot, 'tdock.sock');
+    this.host = `unix://${this.socket}`;
+    this.cgroupParent = `tdock-test/${this.tag}`;
+    this.bridge = this.tag.slice(0, 15);
+    this.subnet = opts.subnet ?? `10.${200 + (process.pid % 50)}.${counter}.0/24`;
+  }
+
+  args(): string[] {
+    return ['--root', this.root, '--exec-root', this.execRoot, '--host', this.host, '--cgroup-parent', this.cgroupParent,
+      '--bridge', this.bridge, '--subnet', this.subnet];
+  }
+
+  async start(): Promise<this> {
+    mkdirSync(this.base, { recursive: true });
+    this.log = '';
+    const proc = spawn(TDOCKD, this.args(), { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = proc;
+    proc.stderr!.setEncoding('utf8');
+    proc.stderr!.on('data', (d: string) => {
+      this.log += d;
+    });
+    const deadline = Date.now() + 15000;
+    while (!this.log.includes('ready on')) {
+      if (proc.exitCode !== null) throw new Error(`tdockd exited: ${this.log}`);
+      if (Date.now() > deadline) throw new Error(`tdockd did not become ready: ${this.log}`);
+      await sleep(10);
+    }
+    return this;
+  }
+
+  /** Runs the real CLI (bin/tdock) against this daemon. */
+  cli(args: string[], opts: { input?: string | Buffer; timeout?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+    return new Promise((resolve, reject) => {
+      const p = spawn(TDOCK, args, { env: { ...process.env, ...opts.env, TDOCK_HOST: this.host }, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.setEncoding('utf8');
+      p.stderr.setEncoding('utf8');
+      p.stdout.on('data', (d: string) => (stdout += d));
+      p.stderr.on('data', (d: string) => (stderr += d));
+      const timer = setTimeout(() => {
+        p.kill('SIGKILL');
+        reject(new Error(`tdock ${args.join(' ')} timed out; stdout=${stdout} stderr=${stderr}`));
+      }, opts.timeout ?? 30000);
+      p.on('close', (code, sig) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? 128 + (sig ? 9 : 0), stdout, stderr });
+      });
+      if (opts.input !== undefined) p.stdin.end(opts.input);
+      else p.stdin.end();
+    });
+  }
+
+  /** Like cli() but fails the test on a non-zero exit. */
+  async ok(args: string[], opts?: { input?: string | Buffer; timeout?: number }): Promise<string> {
+    const r = await this.cli(args, opts);
+    if (r.code !== 0) throw new Error(`tdock ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
+    return r.stdout;
+  }
+
+  async inspect(ref: string): Promise<any> {
+    return JSON.parse(await this.ok(['inspect', ref]))[0];
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const done = new Promise((r) => p.once('exit', r));
+    p.kill(signal);
+    await done;
+  }
+
+  /** Monitors (and so containers) started by this daemon, found by our unique root path. */
+  monitorPids(): number[] {
+    const pids: number[] = [];
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
+        if (cmd.includes('tdock-shim') && cmd.includes(this.root)) pids.push(Number(d));
+      } catch {
+        /* gone */
+      }
+    }
+    return pids;
+  }
+
+  cgroupDirs(): string[] {
+    const out: string[] = [];
+    for (const h of readdirSync('/sys/fs/cgroup')) {
+      const dir = join('/sys/fs/cgroup', h, this.cgroupParent);
+      if (existsSync(dir)) out.push(dir, ...readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(dir, e.name)));
+    }
+    return out;
+  }
+
+  /** Everything this daemon's containers could have left behind. */
+  leftovers(): string[] {
+    const left: string[] = [];
+    const list = (d: string) => (existsSync(d) ? readdirSync(d) : []);
+    for (const c of list(join(this.root, 'containers'))) left.push(`container dir ${c}`);
+    for (const c of list(join(this.execRoot, 'c'))) left.push(`run dir ${c}`);
+    for (const p of this.monitorPids()) left.push(`process ${p}`);
+    for (const d of this.cgroupDirs().filter((d) => !d.endsWith(this.cgroupParent))) left.push(`cgroup ${d}`);
+    const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(this.base));
+    for (const m of mounts) left.push(`mount ${m}`);
+    return left;
+  }
+
+  async cleanup(): Promise<void> {
+    for (const pid of this.monitorPids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    await this.stop('SIGKILL');
+    for (let i = 0; i < 100 && this.monitorPids().length; i++) await sleep(20);
+    for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n').reverse()) {
+      const mp = line.split(' ')[1];
+      if (mp && mp.startsWith(this.base)) spawnSync('umount', ['-l', mp]);
+    }
+    const dirs = this.cgroupDirs().sort((a, b) => b.length - a.length);
+    for (const d of dirs) {
+      for (let i = 0; i < 50; i++) {
+        try {
+          rmdirSync(d);
+          break;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EBUSY') break;
+          await sleep(20);
+        }
+      }
+    }
+    for (const h of readdirSync('/sys/fs/cgroup')) {
+      try {
+        rmdirSync(join('/sys/fs/cgroup', h, 'tdock-test'));
+      } catch {
+        /* other tests still use it, or never made */
+      }
+    }
+    rmSync(this.base, { recursive: true, force: true });
+  }
+}
+
+export async function withDaemon<T>(fn: (d: TestDaemon) => Promise<T>): Promise<T> {
+  const d = new TestDaemon();
+  try {
+    await d.start();
+    return await fn(d);
+  } finally {
+    await d.cleanup();
+  }
+}
+
+export async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 10000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}

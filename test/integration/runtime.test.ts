@@ -1,0 +1,342 @@
+// The walking skeleton end to end: bin/tdock → gRPC → tdockd → tdock-shim → a
+// container in every namespace. Each claim of the runtime issue has a test here.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readlinkSync, statSync, readFileSync, existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TestDaemon, until } from '../helpers/daemon.ts';
+
+describe('tdock run (runtime core)', () => {
+  const d = new TestDaemon();
+  before(async () => {
+    await d.start();
+  });
+  after(async () => {
+    await d.cleanup();
+  });
+
+  test('run --rm prints the output and exits 0; busybox is pulled on first use', async () => {
+    const r = await d.cli(['run', '--rm', 'busybox', 'echo', 'hello from tdock']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'hello from tdock\n');
+    assert.match(await d.ok(['images']), /busybox\s+latest/);
+  });
+
+  test('everything after IMAGE goes to the container untouched', async () => {
+    assert.equal(await d.ok(['run', '--rm', 'busybox', 'sh', '-c', 'echo hi; echo "$0"', 'zero']), 'hi\nzero\n');
+    assert.equal(await d.ok(['run', '--rm', 'busybox', 'ls', '-d', '/etc']), '/etc\n');
+    const help = await d.cli(['run', '--rm', 'busybox', 'echo', '--help', '-p', '1']);
+    assert.equal(help.stdout, '--help -p 1\n');
+  });
+
+  test('exit codes: the command\'s code, and 128+N when killed by signal N', async () => {
+    assert.equal((await d.cli(['run', '--rm', 'busybox', 'sh', '-c', 'exit 3'])).code, 3);
+    assert.equal((await d.cli(['run', '--rm', 'busybox', 'sh', '-c', 'kill -TERM $$'])).code, 143);
+    assert.equal((await d.cli(['run', '--rm', 'busybox', 'sh', '-c', 'kill -KILL $$'])).code, 137);
+  });
+
+  test('stdout and stderr stay separate; -i passes stdin and its EOF', async () => {
+    const r = await d.cli(['run', '--rm', 'busybox', 'sh', '-c', 'echo out; echo err >&2']);
+    assert.equal(r.stdout, 'out\n');
+    assert.equal(r.stderr, 'err\n');
+    const i = await d.cli(['run', '--rm', '-i', 'busybox', 'sh', '-c', 'wc -l'], { input: 'a\nb\nc\n' });
+    assert.equal(i.stdout.trim(), '3');
+  });
+
+  test('a missing command exits 127 with a one-line error', async () => {
+    const r = await d.cli(['run', '--rm', 'busybox', 'no-such-command']);
+    assert.equal(r.code, 127);
+    assert.match(r.stderr, /no-such-command/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+  });
+
+  test('root in the container is the mapped subordinate uid on the host', async () => {
+    const out = await d.ok(['run', '--rm', 'busybox', 'sh', '-c', 'id -u; cat /proc/self/uid_map; cat /proc/self/gid_map']);
+    const [uid, uidMap, gidMap] = out.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
+    assert.equal(uid, '0');
+    const sub = readFileSync('/etc/subuid', 'utf8').split('\n').find((l) => l.startsWith('tdock:'))!.split(':');
+    assert.equal(uidMap, `0 ${sub[1]} 65536`);
+    assert.match(gidMap!, /^0 \d+ 65536$/);
+
+    const id = (await d.ok(['run', '-d', 'busybox', 'sh', '-c', 'touch /made-here; sleep 1000'])).trim();
+    try {
+      const info = await d.inspect(id);
+      const file = join(info.GraphDriver.Data.UpperDir, 'made-here');
+      await until('the file in the upper dir', () => existsSync(file));
+      assert.equal(statSync(file).uid, Number(sub[1]));
+      assert.notEqual(statSync(file).uid, 0);
+    } finally {
+      await d.ok(['rm', '-f', id]);
+    }
+  });
+
+  test('new namespaces: every inode differs from the host\'s; pid 1 is tdock\'s init', async () => {
+    const id = (await d.ok(['run', '-d', '--hostname', 'box1', 'busybox', 'sleep', '1000'])).trim();
+    try {
+      assert.match(id, /^[0-9a-f]{64}$/);
+      const info = await d.inspect(id);
+      assert.equal(info.State.Status, 'running');
+      assert.ok(info.State.Pid > 0);
+      for (const ns of ['user', 'mnt', 'pid', 'net', 'uts', 'ipc', 'cgroup']) {
+        assert.ok(info.Namespaces[ns], `inspect shows the ${ns} namespace`);
+        assert.notEqual(info.Namespaces[ns], readlinkSync(`/proc/self/ns/${ns}`), `${ns} namespace is new`);
+        assert.equal(readlinkSync(`/proc/${info.State.Pid}/ns/${ns}`), info.Namespaces[ns]);
+      }
+      assert.equal(info.IdMappings.UidMap[0].Size, 65536);
+      const host = readFileSync(`/proc/${info.State.Pid}/status`, 'utf8');
+      assert.match(host, /NoNewPrivs:\s+1/);
+      // PID 1 of the container is the shim's init; the command is its child.
+      const ps = await d.ok(['run', '--rm', 'busybox', 'sh', '-c', 'cat /proc/1/comm; echo $$; hostname']);
+      const [comm, mypid, hostname] = ps.trim().split('\n');
+      assert.notEqual(comm, 'sh');
+      assert.equal(mypid, '2');
+      assert.equal(hostname?.length, 12);
+    } finally {
+      await d.ok(['rm', '-f', id]);
+    }
+  });
+
+  test('hostname, env, workdir and user flags reach the process', async () => {
+    const out = await d.ok(['run', '--rm', '--hostname', 'web', '-e', 'FOO=bar', '-w', '/tmp', '-u', '1000:1000', 'busybox',
+      'sh', '-c', 'hostname; echo $FOO; pwd; id -u; id -g']);
+    assert.deepEqual(out.trim().split('\n'), ['web', 'bar', '/tmp', '1000', '1000']);
+  });
+
+  test('mounts: proc, read-only sys and /proc/sys, dev nodes, devpts, shm, mqueue; old root gone', async () => {
+    const script = [
+      'grep -E " /(proc|sys|dev|dev/pts|dev/shm|dev/mqueue) " /proc/mounts | cut -d" " -f2,3,4 | cut -d, -f1',
+      'ls /dev',
+      'echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo sys-writable || echo sys-ro',
+      'cat /proc/keys 2>/dev/null | wc -c',
+      'cat /proc/self/mountinfo | wc -l',
+    ].join('; ');
+    const out = await d.ok(['run', '--rm', 'busybox', 'sh', '-c', script]);
+    assert.match(out, /^\/proc proc rw$/m);
+    assert.match(out, /^\/sys sysfs ro$/m);
+    assert.match(out, /^\/dev tmpfs rw$/m);
+    assert.match(out, /^\/dev\/pts devpts rw$/m);
+    assert.match(out, /^\/dev\/shm tmpfs rw$/m);
+    assert.match(out, /^\/dev\/mqueue mqueue rw$/m);
+    for (const dev of ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'pts', 'shm', 'ptmx']) assert.match(out, new RegExp(`^${dev}$`, 'm'));
+    assert.match(out, /^sys-ro$/m);
+    // /proc/keys is masked: empty.
+    assert.match(out, /^0$/m);
+    // The host's mounts are not visible: only the container's own dozen or so.
+    const mountCount = Number(out.trim().split('\n').pop());
+    assert.ok(mountCount < 40, `container sees ${mountCount} mounts`);
+  });
+
+  test('capabilities are Docker\'s default set; no_new_privs; no fd >= 3 leaks in', async () => {
+    const out = await d.ok(['run', '--rm', 'busybox', 'sh', '-c', 'grep -E "^(CapEff|CapBnd|NoNewPrivs)" /proc/self/status; ls /proc/self/fd']);
+    // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
+    assert.match(out, /CapEff:\s+00000000a80425fb/);
+    assert.match(out, /CapBnd:\s+00000000a80425fb/);
+    assert.match(out, /NoNewPrivs:\s+1/);
+    const fds = out.trim().split('\n').slice(3).join(' ').split(/\s+/).filter(Boolean).map(Number);
+    assert.ok(fds.every((fd) => fd <= 3), `open fds: ${fds}`); // 3 is ls's own directory fd
+  });
+
+  test('a nested user namespace cannot be created', async () => {
+    const r = await d.cli(['run', '--rm', 'busybox', 'sh', '-c', 'cat /proc/sys/user/max_user_namespaces; unshare -U true && echo nested-ok || echo nested-refused']);
+    assert.match(r.stdout, /^0$/m);
+    assert.match(r.stdout, /nested-refused/);
+  });
+
+  test('the shim binary cannot be written from inside (CVE-2019-5736)', async () => {
+    const r = await d.cli(['run', '--rm', 'busybox', 'sh', '-c', 'echo x > /proc/1/exe && echo WROTE || echo refused']);
+    assert.match(r.stdout, /refused/);
+  });
+
+  test('-t gives a real pty in the container', async () => {
+    const r = await d.cli(['run', '--rm', '-t', 'busybox', 'tty']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.replace(/\r/g, '').trim(), '/dev/pts/0');
+  });
+
+  test('init reaps orphaned zombies', async () => {
+    const id = (await d.ok(['run', '-d', 'busybox', 'sh', '-c', 'for i in 1 2 3 4 5; do (sleep 0.1 &); done; sleep 1000'])).trim();
+    try {
+      const pid = (await d.inspect(id)).State.Pid as number;
+      await sleep(600);
+      const zombies = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+        try {
+          const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+          const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+          return fields[0] === 'Z' && Number(fields[1]) === pid;
+        } catch {
+          return false;
+        }
+      });
+      assert.deepEqual(zombies, []);
+      // The orphans were really re-parented to init (they existed): init has no other children left.
+      const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+      assert.equal(children.length, 1);
+    } finally {
+      await d.ok(['rm', '-f', id]);
+    }
+  });
+
+  test('stop forwards SIGTERM (fast) and escalates to SIGKILL after the timeout', async () => {
+    const id = (await d.ok(['run', '-d', 'busybox', 'sleep', '1000'])).trim();
+    let t = Date.now();
+    await d.ok(['stop', id]);
+    assert.ok(Date.now() - t < 1500, `stop took ${Date.now() - t} ms`);
+    assert.equal((await d.inspect(id)).State.ExitCode, 143);
+    assert.equal((await d.ok(['wait', id])).trim(), '143');
+
+    const stubborn = (await d.ok(['run', '-d', 'busybox', 'sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done'])).trim();
+    t = Date.now();
+    await d.ok(['stop', '-t', '1', stubborn]);
+    const took = Date.now() - t;
+    assert.ok(took >= 900 && took < 4000, `stop -t 1 took ${took} ms`);
+    assert.equal((await d.inspect(stubborn)).State.ExitCode, 137);
+    await d.ok(['rm', id, stubborn]);
+  });
+
+  test('kill sends the named signal; ps, logs, wait, rm behave like Docker', async () => {
+    const id = (await d.ok(['run', '-d', '--name', 'logger', 'busybox', 'sh', '-c', 'echo one; echo two >&2; trap "echo got-usr1; exit 5" USR1; while true; do sleep 0.05; done'])).trim();
+    await until('output in logs', async () => (await d.cli(['logs', 'logger'])).stdout.includes('one'));
+    const ps = await d.ok(['ps']);
+    assert.match(ps, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/m);
+    assert.match(ps, new RegExp(`^${id.slice(0, 12)}\\s+busybox\\s+.*Up .*logger$`, 'm'));
+    assert.ok((await d.ok(['ps', '-q'])).split('\n').includes(id.slice(0, 12)));
+    // Unique id prefixes address containers too.
+    await d.ok(['kill', '-s', 'USR1', id.slice(0, 8)]);
+    assert.equal((await d.ok(['wait', 'logger'])).trim(), '5');
+    const logs = await d.cli(['logs', 'logger']);
+    assert.equal(logs.stdout, 'one\ngot-usr1\n');
+    assert.equal(logs.stderr, 'two\n');
+    assert.ok(!(await d.ok(['ps', '-q'])).includes(id.slice(0, 12)));
+    assert.match(await d.ok(['ps', '-a']), /Exited \(5\)/);
+    const dup = await d.cli(['run', '-d', '--name', 'logger', 'busybox', 'true']);
+    assert.notEqual(dup.code, 0);
+    assert.match(dup.stderr, /already in use/);
+    await d.ok(['rm', 'logger']);
+    const gone = await d.cli(['inspect', 'logger']);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /No such container: logger/);
+  });
+
+  test('logs -f follows until the container exits', async () => {
+    const id = (await d.ok(['run', '-d', 'busybox', 'sh', '-c', 'for i in 1 2 3; do echo line$i; sleep 0.1; done'])).trim();
+    const r = await d.cli(['logs', '-f', id]);
+    assert.equal(r.stdout, 'line1\nline2\nline3\n');
+    await d.ok(['rm', id]);
+  });
+
+  test('rm refuses a running container without -f', async () => {
+    const id = (await d.ok(['run', '-d', 'busybox', 'sleep', '1000'])).trim();
+    const r = await d.cli(['rm', id]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /stop it first or use rm -f/);
+    await d.ok(['rm', '-f', id]);
+  });
+
+  test('bad input: unknown image, bad flag values, each a one-line error and nothing made', async () => {
+    const before = readdirSync(join(d.root, 'containers')).length;
+    for (const args of [
+      ['run', '--rm', 'nosuchimage:1.0', 'true'],
+      ['run', '--rm', '-w', 'relative', 'busybox', 'true'],
+      ['run', '--rm', '-u', 'nosuchuser', 'busybox', 'true'],
+      ['run', '--rm', '--name', '-bad', 'busybox', 'true'],
+    ]) {
+      const r = await d.cli(args);
+      assert.notEqual(r.code, 0, args.join(' '));
+      assert.equal(r.stderr.trim().split('\n').length, 1, `one line for ${args.join(' ')}: ${r.stderr}`);
+    }
+    assert.equal(readdirSync(join(d.root, 'containers')).length, before);
+  });
+
+  test('50 run --rm leave nothing behind', async () => {
+    for (let i = 0; i < 50; i++) {
+      const r = await d.cli(['run', '--rm', 'busybox', 'true']);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    assert.deepEqual(d.leftovers(), []);
+    assert.equal((await d.ok(['ps', '-aq'])).trim(), '');
+  });
+});
+
+describe('daemon lifecycle', () => {
+  test('the CLI says so in one line when the daemon is not running', async () => {
+    const d = new TestDaemon();
+    try {
+      const r = await d.cli(['ps']);
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr.trim().split('\n').length, 1);
+      assert.match(r.stderr, /daemon/);
+    } finally {
+      await d.cleanup();
+    }
+  });
+
+  test('a container outlives kill -9 of tdockd and the restarted daemon shows and stops it', async () => {
+    const d = new TestDaemon();
+    try {
+      await d.start();
+      const id = (await d.ok(['run', '-d', 'busybox', 'sh', '-c', 'echo before; sleep 1000'])).trim();
+      const pid = (await d.inspect(id)).State.Pid as number;
+      await d.stop('SIGKILL');
+      await sleep(200);
+      assert.ok(existsSync(`/proc/${pid}`), 'init still alive');
+      await d.start();
+      assert.match(await d.ok(['ps']), new RegExp(id.slice(0, 12)));
+      await d.ok(['stop', id]);
+      assert.equal((await d.inspect(id)).State.ExitCode, 143);
+      await d.ok(['rm', id]);
+      assert.deepEqual(d.leftovers(), []);
+    } finally {
+      await d.cleanup();
+    }
+  });
+
+  test('an exit while the daemon was down is recorded at restart and cleaned up', async () => {
+    const d = new TestDaemon();
+    try {
+      await d.start();
+      const id = (await d.ok(['run', '-d', 'busybox', 'sh', '-c', 'sleep 0.5; exit 7'])).trim();
+      await d.stop('SIGKILL');
+      await sleep(1000);
+      await d.start();
+      const info = await d.inspect(id);
+      assert.equal(info.State.Status, 'exited');
+      assert.equal(info.State.ExitCode, 7);
+      await d.ok(['rm', id]);
+      assert.deepEqual(d.leftovers(), []);
+    } finally {
+      await d.cleanup();
+    }
+  });
+
+  test('stopping the daemon leaves running containers running and removes its socket', async () => {
+    const d = new TestDaemon();
+    try {
+      await d.start();
+      const id = (await d.ok(['run', '-d', 'busybox', 'sleep', '1000'])).trim();
+      const pid = (await d.inspect(id)).State.Pid as number;
+      await d.stop('SIGTERM');
+      assert.ok(existsSync(`/proc/${pid}`));
+      assert.ok(!existsSync(d.socket));
+      await d.start();
+      await d.ok(['rm', '-f', id]);
+      assert.deepEqual(d.leftovers(), []);
+    } finally {
+      await d.cleanup();
+    }
+  });
+
+  test('two daemons with different roots run side by side', async () => {
+    const a = new TestDaemon();
+    const b = new TestDaemon();
+    try {
+      await Promise.all([a.start(), b.start()]);
+      const ida = (await a.ok(['run', '-d', 'busybox', 'sleep', '1000'])).trim();
+      assert.equal((await b.ok(['ps', '-aq'])).trim(), '');
+      assert.equal(await b.ok(['run', '--rm', 'busybox', 'echo', 'b']), 'b\n');
+      await a.ok(['rm', '-f', ida]);
+    } finally {
+      await Promise.all([a.cleanup(), b.cleanup()]);
+    }
+  });
+});

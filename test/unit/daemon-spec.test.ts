@@ -1,0 +1,95 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildSpec, mergeEnv, resolveUser, type CreateInput } from '../../daemon/containers/spec.ts';
+import { statusText, humanDuration } from '../../daemon/containers/status.ts';
+import { parseSignal } from '../../daemon/containers/signals.ts';
+import { checkName, randomName } from '../../daemon/containers/names.ts';
+
+const base: CreateInput = {
+  cmd: [], entrypoint: [], entrypointSet: false, env: [], workdir: '', user: '', hostname: '', tty: false,
+  openStdin: false, autoRemove: false, network: '', ports: [], dns: [], resources: {},
+};
+const ID = 'a'.repeat(64);
+
+test('image Cmd is used when no command is given; a command replaces it', () => {
+  assert.deepEqual(buildSpec(base, { Cmd: ['sh'] }, ID).args, ['sh']);
+  assert.deepEqual(buildSpec({ ...base, cmd: ['ls', '-d'] }, { Cmd: ['sh'] }, ID).args, ['ls', '-d']);
+});
+
+test('entrypoint and cmd combine like Docker; --entrypoint resets the image Cmd', () => {
+  const img = { Entrypoint: ['/ep'], Cmd: ['a'] };
+  assert.deepEqual(buildSpec(base, img, ID).args, ['/ep', 'a']);
+  assert.deepEqual(buildSpec({ ...base, cmd: ['b'] }, img, ID).args, ['/ep', 'b']);
+  assert.deepEqual(buildSpec({ ...base, entrypoint: ['echo'], entrypointSet: true }, img, ID).args, ['echo']);
+});
+
+test('no command at all is a clear error', () => {
+  assert.throws(() => buildSpec(base, {}, ID), /no command specified/);
+});
+
+test('env: PATH and HOSTNAME defaults, image env, then -e wins', () => {
+  const s = buildSpec({ ...base, cmd: ['x'], env: ['A=2', 'PATH=/x'] }, { Env: ['A=1', 'B=1'] }, ID);
+  assert.ok(s.env.includes('A=2'));
+  assert.ok(s.env.includes('B=1'));
+  assert.ok(s.env.includes('PATH=/x'));
+  assert.ok(s.env.includes(`HOSTNAME=${ID.slice(0, 12)}`));
+  assert.ok(s.env.includes('HOME=/root'));
+  assert.deepEqual(mergeEnv(['A=1'], ['A=2', 'B=3']), ['A=2', 'B=3']);
+  assert.throws(() => mergeEnv(['=x']), /invalid environment variable/);
+});
+
+test('tty adds TERM; hostname defaults to the short id and is validated', () => {
+  assert.ok(buildSpec({ ...base, cmd: ['x'], tty: true }, {}, ID).env.includes('TERM=xterm'));
+  assert.equal(buildSpec({ ...base, cmd: ['x'] }, {}, ID).hostname, ID.slice(0, 12));
+  assert.throws(() => buildSpec({ ...base, cmd: ['x'], hostname: 'bad_host!' }, {}, ID), /invalid hostname/);
+});
+
+test('relative workdir, unknown network, bad ports are refused', () => {
+  assert.throws(() => buildSpec({ ...base, cmd: ['x'], workdir: 'tmp' }, {}, ID), /absolute path/);
+  assert.throws(() => buildSpec({ ...base, cmd: ['x'], network: 'mesh' }, {}, ID), /unknown network "mesh"/);
+  const p = { hostIp: '', hostPort: 8080, containerPort: 0, protocol: 'tcp' };
+  assert.throws(() => buildSpec({ ...base, cmd: ['x'], network: 'bridge', ports: [p] }, {}, ID), /invalid container port/);
+  assert.throws(() => buildSpec({ ...base, cmd: ['x'], network: 'bridge', ports: [{ ...p, containerPort: 80, protocol: 'sctp' }] }, {}, ID), /invalid protocol/);
+});
+
+test('users resolve from numbers and from the image passwd/group', () => {
+  const passwd = 'root:x:0:0:root:/root:/bin/sh\nwww:x:33:33::/var/www:/bin/false\n';
+  const group = 'root:x:0:\nwww:x:33:\nextra:x:50:www\n';
+  assert.deepEqual(resolveUser('', passwd, group), { uid: 0, gid: 0, additionalGids: [] });
+  assert.deepEqual(resolveUser('1000', passwd, group), { uid: 1000, gid: 0, additionalGids: [] });
+  assert.deepEqual(resolveUser('1000:1001', passwd, group), { uid: 1000, gid: 1001, additionalGids: [] });
+  assert.deepEqual(resolveUser('www', passwd, group), { uid: 33, gid: 33, additionalGids: [50] });
+  assert.deepEqual(resolveUser('www:root', passwd, group), { uid: 33, gid: 0, additionalGids: [50] });
+  assert.throws(() => resolveUser('nobody', passwd, group), /unable to find user nobody/);
+  assert.throws(() => resolveUser('70000', passwd, group), /outside the container's id map/);
+});
+
+test('status strings look like Docker', () => {
+  const now = 1_000_000_000;
+  assert.equal(statusText({ state: 'running', exitCode: 0, started: now - 3000, finished: 0 }, now), 'Up 3 seconds');
+  assert.equal(statusText({ state: 'exited', exitCode: 137, started: 0, finished: now - 120_000 }, now), 'Exited (137) 2 minutes ago');
+  assert.equal(statusText({ state: 'created', exitCode: 0, started: 0, finished: 0 }, now), 'Created');
+  assert.equal(humanDuration(500), 'Less than a second');
+  assert.equal(humanDuration(60_000), 'About a minute');
+  assert.equal(humanDuration(3 * 3600_000), '3 hours');
+});
+
+test('signals parse by name and number', () => {
+  assert.equal(parseSignal('TERM'), 15);
+  assert.equal(parseSignal('sigkill'), 9);
+  assert.equal(parseSignal('10'), 10);
+  assert.equal(parseSignal(''), 9);
+  assert.throws(() => parseSignal('NOPE'), /invalid signal "NOPE"/);
+  assert.throws(() => parseSignal('99'), /invalid signal/);
+});
+
+test('container names follow Docker rules; random names avoid taken ones', () => {
+  assert.equal(checkName('web-1.a_b'), undefined);
+  assert.match(checkName('-bad') ?? '', /Invalid container name/);
+  const taken = new Set<string>();
+  for (let i = 0; i < 50; i++) {
+    const n = randomName((x) => taken.has(x));
+    assert.ok(!taken.has(n));
+    taken.add(n);
+  }
+});
