@@ -80,7 +80,10 @@ export function describeError(e: unknown, host: string): { line: string; code: n
     const oclif = (e as Error & { oclif?: { exit?: number } }).oclif;
     // oclif's parser errors (unknown flag, missing value, ...) are usage errors
     if (oclif && (e as Error & { code?: unknown }).code !== 'EEXIT') {
-      const first = e.message.split('\n').find((l) => l.trim() !== '') ?? e.message;
+      const lines = e.message.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !/^See more help/.test(l));
+      let first = lines[0] ?? e.message;
+      // "Missing 1 required arg:\ncontainer  container name or id" -> "... arg: container"
+      if (first.endsWith(':') && lines[1]) first = `${first} ${lines[1].split(/\s+/)[0]}`;
       return { line: prefixed(first.replace(/^Nonexistent flags?:/, 'unknown flag:')), code: EXIT_USAGE };
     }
     return { line: prefixed(e.message), code: EXIT_ERROR };

@@ -13,6 +13,7 @@
 //    very file to read COMMANDS, and that import waits for this module's evaluation
 //    to finish; awaiting main() here would deadlock.
 //  - The process exits as soon as the command is done (no waiting on grpc timers).
+import { readFileSync } from 'node:fs';
 import module from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -34,6 +35,14 @@ import { mark } from './trace.ts';
 
 mark('entry');
 if (import.meta.main) enableCompileCache();
+
+// `tdock --version` needs nothing of oclif: print what oclif would (its userAgent).
+if (import.meta.main && process.argv.length === 3 && process.argv[2] === '--version') {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const pjson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; version: string };
+  process.stdout.write(`${pjson.name}/${pjson.version} ${process.platform}-${process.arch} node-${process.version}\n`);
+  process.exit(0);
+}
 
 const app = await import('./app.ts');
 mark('app loaded (oclif, commands)');

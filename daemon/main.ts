@@ -11,6 +11,7 @@ import { detectCgroups } from './cgroups/index.ts';
 import { Engine } from './containers/engine.ts';
 import { ImageService } from './images.ts';
 import { ImageStore } from '../images/store.ts';
+import { BridgeNetwork } from './network/index.ts';
 import { serve } from './api/server.ts';
 import { containerHandlers } from './api/containers.ts';
 import { imageHandlers } from './api/images.ts';
@@ -70,8 +71,12 @@ async function main(): Promise<void> {
   let engine: Engine | undefined;
   const store = new ImageStore(db, o.root, { uid: idMaps.uid.start, gid: idMaps.gid.start, size: idMaps.uid.size });
   const images = new ImageService(store, (imageId) => engine?.repo.imageInUse(imageId) ?? false);
+  // Rootful only for now: a rootless daemon needs its own network namespace first.
+  const network = o.rootless
+    ? undefined
+    : await BridgeNetwork.create({ db, bridge: o.bridge, subnet: o.subnet, table: o.nftTable, execRoot: o.execRoot, log });
   engine = new Engine(db, {
-    root: o.root, execRoot: o.execRoot, shim: o.shim, idMaps, rootless: o.rootless, cgroups, images, log,
+    root: o.root, execRoot: o.execRoot, shim: o.shim, idMaps, rootless: o.rootless, cgroups, images, network, log,
   });
   await store.cleanup();
   await engine.recover();
@@ -97,6 +102,7 @@ async function main(): Promise<void> {
       Rootless: o.rootless,
       IdMappings: idMaps,
       SecurityOptions: ['name=userns', 'name=no-new-privileges'],
+      Network: network?.info() ?? { mode: 'loopback only (rootless)' },
     };
   };
 
@@ -114,11 +120,15 @@ async function main(): Promise<void> {
     log(`${sig}: shutting down; running containers keep running`);
     server.tryShutdown(() => {});
     eng.close();
-    if (eng.runningCount() === 0) cgroups.removeParent();
-    rmSync(o.socketPath, { force: true });
-    rmSync(pidFile, { force: true });
-    db.close();
-    process.exit(0);
+    const anyRunning = eng.runningCount() > 0;
+    if (!anyRunning) cgroups.removeParent();
+    const netDone = network ? network.shutdown(anyRunning).catch((e) => log(`network shutdown: ${messageOf(e)}`)) : Promise.resolve();
+    void netDone.finally(() => {
+      rmSync(o.socketPath, { force: true });
+      rmSync(pidFile, { force: true });
+      db.close();
+      process.exit(0);
+    });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

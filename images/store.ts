@@ -9,8 +9,16 @@
 // before deleting them, so a crash never leaves a half-deleted layer under a real name;
 // `cleanup()` (call it once at daemon start, before serving) removes such leftovers.
 //
-// OCI whiteouts found in a layer are not applied yet; they are kept in
-// <root>/layers/<hex>.whiteouts.json for the step that converts them for overlayfs.
+// OCI whiteouts found in a layer are turned into overlayfs whiteouts (char device 0:0,
+// trusted.overlay.opaque) by `whiteoutApplier` (the shim's `whiteouts` verb, see
+// images/whiteouts.ts) in the tmp dir, before the layer is renamed into place. Without an
+// applier (unit tests) they are kept in <root>/layers/<hex>.whiteouts.json instead.
+//
+// Images of several layers (registry pulls) are committed with `commitImage`: the caller
+// extracts every missing layer into a tmp dir from `stagingDir()`, then one synchronous
+// step moves them in and records layers, image, tag and repo digest in one transaction.
+// The image id of a pulled image is the sha256 of its config bytes as the registry sent
+// them (kept verbatim in images.config).
 //
 // Decisions (Docker's behaviour where it has one):
 // - Re-tagging moves the tag; the previous image stays, dangling (<none>:<none>) if it
@@ -88,6 +96,20 @@ export interface ImportOptions {
   onProgress?: (bytes: number) => void;
 }
 
+/** One layer of an image being committed. */
+export interface StagedLayer {
+  diffId: string;
+  /** the extracted tree (whiteouts applied) to move into place; undefined when the store already has the layer */
+  tmp?: string;
+  /** bytes of file data */
+  size?: number;
+  /** whiteouts not applied by a whiteoutApplier (recorded next to the layer) */
+  whiteouts?: Whiteout[];
+}
+
+/** Turns the OCI whiteouts of an extracted layer into overlayfs ones (in place). */
+export type WhiteoutApplier = (dir: string, whiteouts: Whiteout[]) => Promise<void>;
+
 export interface RemoveOptions {
   force?: boolean;
   /** true when a container (in any state) uses the image */
@@ -162,13 +184,119 @@ export class ImageStore {
   readonly root: string;
   readonly layersDir: string;
   readonly shift: IdShift;
+  /** set by the daemon (the shim's whiteouts verb); without it whiteouts are only recorded */
+  whiteoutApplier: WhiteoutApplier | undefined;
 
-  constructor(db: Db, root: string, shift: IdShift) {
+  constructor(db: Db, root: string, shift: IdShift, opts: { whiteoutApplier?: WhiteoutApplier } = {}) {
     this.db = db;
     this.root = root;
     this.layersDir = join(root, 'layers');
     this.shift = shift;
+    this.whiteoutApplier = opts.whiteoutApplier;
     mkdirSync(this.layersDir, { recursive: true, mode: 0o711 });
+  }
+
+  /** A new empty directory inside the store for extracting one layer (a tmp- name: removed by cleanup()). */
+  async stagingDir(): Promise<string> {
+    const tmp = join(this.layersDir, `tmp-${randomBytes(8).toString('hex')}`);
+    await fsp.mkdir(tmp, { mode: 0o755 });
+    return tmp;
+  }
+
+  /** True when the layer with this diff_id is unpacked in the store. */
+  hasLayer(diffId: string): boolean {
+    const row = this.db.prepare('SELECT dir FROM layers WHERE diff_id = ?').get(diffId) as { dir: string } | undefined;
+    return row !== undefined && existsSync(row.dir);
+  }
+
+  /**
+   * Applies the whiteouts of a freshly extracted layer with the whiteoutApplier; returns
+   * those left to record (all of them when there is no applier).
+   */
+  async applyWhiteouts(dir: string, whiteouts: Whiteout[]): Promise<Whiteout[]> {
+    if (whiteouts.length === 0) return [];
+    if (!this.whiteoutApplier) return whiteouts;
+    await this.whiteoutApplier(dir, whiteouts);
+    return [];
+  }
+
+  /**
+   * Records an image of several layers in one synchronous step (see the module comment).
+   * `configJson` is the config exactly as received: its sha256 is the image id. Layers
+   * with a tmp dir are moved into place unless the store got them meanwhile (then their
+   * tmp stays for the caller to delete). Returns the image id.
+   */
+  commitImage(
+    layers: StagedLayer[], configJson: string,
+    opts: { tag?: { repository: string; tag: string }; repoDigest?: { repository: string; digest: string } } = {},
+  ): string {
+    let config: OciImageConfig;
+    try {
+      config = JSON.parse(configJson) as OciImageConfig;
+    } catch {
+      throw new EngineError('INVALID_ARGUMENT', 'image config is not JSON');
+    }
+    const diffIds = config.rootfs?.diff_ids ?? [];
+    if (diffIds.length !== layers.length || diffIds.some((d, i) => d !== layers[i]!.diffId)) {
+      throw new EngineError('INVALID_ARGUMENT', 'image config rootfs.diff_ids do not match the layers');
+    }
+    const moved: { tmp: string; dir: string }[] = [];
+    const sizes = new Map<string, { dir: string; size: number }>();
+    try {
+      for (const l of layers) {
+        if (sizes.has(l.diffId)) continue;
+        const row = this.db.prepare('SELECT dir, size FROM layers WHERE diff_id = ?').get(l.diffId) as { dir: string; size: number } | undefined;
+        if (row && existsSync(row.dir)) {
+          sizes.set(l.diffId, row);
+          continue;
+        }
+        if (l.tmp === undefined) throw new EngineError('INTERNAL', `layer ${l.diffId} was removed from the store during the pull; pull again`);
+        const dir = join(this.layersDir, l.diffId.slice('sha256:'.length));
+        if (existsSync(dir)) this.discard(dir).catch(() => {});
+        if (l.whiteouts && l.whiteouts.length > 0) writeFileSync(dir + '.whiteouts.json', JSON.stringify(l.whiteouts) + '\n');
+        renameSync(l.tmp, dir);
+        moved.push({ tmp: l.tmp, dir });
+        sizes.set(l.diffId, { dir, size: l.size ?? 0 });
+      }
+      const id = 'sha256:' + createHash('sha256').update(configJson).digest('hex');
+      const created = Date.parse(config.created ?? '');
+      this.db.transaction(() => {
+        const upsert = this.db.prepare(
+          'INSERT INTO layers (diff_id, dir, size, created) VALUES (?, ?, ?, ?) ON CONFLICT (diff_id) DO UPDATE SET dir = excluded.dir',
+        );
+        for (const [diffId, l] of sizes) upsert.run(diffId, l.dir, l.size, Date.now());
+        const total = diffIds.reduce((sum, d) => sum + sizes.get(d)!.size, 0);
+        const ins = this.db.prepare('INSERT OR IGNORE INTO images (id, config, size, created) VALUES (?, ?, ?, ?)')
+          .run(id, configJson, total, Number.isNaN(created) ? Date.now() : created);
+        if (ins.changes > 0) {
+          const il = this.db.prepare('INSERT INTO image_layers (image_id, idx, diff_id) VALUES (?, ?, ?)');
+          diffIds.forEach((d, i) => il.run(id, i, d));
+        }
+        if (opts.tag) {
+          this.db.prepare(
+            'INSERT INTO tags (repository, tag, image_id) VALUES (?, ?, ?) ON CONFLICT (repository, tag) DO UPDATE SET image_id = excluded.image_id',
+          ).run(opts.tag.repository, opts.tag.tag, id);
+        }
+        if (opts.repoDigest) {
+          this.db.prepare(
+            'INSERT INTO repo_digests (repository, digest, image_id) VALUES (?, ?, ?) ON CONFLICT (repository, digest) DO UPDATE SET image_id = excluded.image_id',
+          ).run(opts.repoDigest.repository, opts.repoDigest.digest, id);
+        }
+      })();
+      return id;
+    } catch (e) {
+      for (const m of moved.reverse()) {
+        renameSync(m.dir, m.tmp); // the caller removes tmp
+        rmSync(m.dir + '.whiteouts.json', { force: true });
+      }
+      throw e;
+    }
+  }
+
+  /** `RepoDigests` of an image: "repository@sha256:...". */
+  repoDigests(imageId: string): string[] {
+    return (this.db.prepare('SELECT repository, digest FROM repo_digests WHERE image_id = ? ORDER BY repository, digest').all(imageId) as { repository: string; digest: string }[])
+      .map((r) => `${r.repository}@${r.digest}`);
   }
 
   /** Removes leftovers of interrupted imports/removals. Call once at start, before any import. */
@@ -220,7 +348,8 @@ export class ImageStore {
         throw new EngineError('INVALID_ARGUMENT', `import rejected: sha256 mismatch: expected ${expected}, got ${res.inputDigest}`);
       }
       const config = buildConfig(opts.config ?? {}, [res.diffId], created.toISOString().replace(/\.000Z$/, 'Z'), opts.architecture ?? ociArchitecture(), opts.os ?? 'linux');
-      const id = this.commit(tmp, res.diffId, res.size, res.whiteouts, config, created.getTime(), { repository, tag });
+      const left = this.hasLayer(res.diffId) ? [] : await this.applyWhiteouts(tmp, res.whiteouts);
+      const id = this.commit(tmp, res.diffId, res.size, left, config, created.getTime(), { repository, tag });
       const rec = this.record(id);
       if (!rec) throw new EngineError('INTERNAL', `image ${id} vanished right after import`);
       return rec;
@@ -305,7 +434,9 @@ export class ImageStore {
     if (HEX64.test(s)) return idPrefix(s);
     const p = parseRef(s);
     if (p.digest !== undefined) {
-      // repo digests (manifest digests) are not recorded yet: a digest matches an image id
+      // NAME@DIGEST: the manifest digest it was pulled by, else an image id
+      const rd = this.db.prepare('SELECT image_id FROM repo_digests WHERE repository = ? AND digest = ?').get(p.repository, p.digest) as { image_id: string } | undefined;
+      if (rd) return { id: rd.image_id };
       const r = this.db.prepare('SELECT id FROM images WHERE id = ?').get(p.digest) as { id: string } | undefined;
       return r ? { id: r.id } : undefined;
     }
@@ -342,8 +473,11 @@ export class ImageStore {
 
   /** One row per tag, newest image first; untagged images as <none>:<none>. */
   list(): ImageSummary[] {
+    // an untagged image pulled by digest shows its repository with tag <none>, as in Docker
     const rows = this.db.prepare(
-      `SELECT i.id, i.created, i.size, t.repository, t.tag FROM images i LEFT JOIN tags t ON t.image_id = i.id
+      `SELECT i.id, i.created, i.size,
+              COALESCE(t.repository, (SELECT MIN(d.repository) FROM repo_digests d WHERE d.image_id = i.id)) AS repository, t.tag
+       FROM images i LEFT JOIN tags t ON t.image_id = i.id
        ORDER BY i.created DESC, i.id, t.repository, t.tag`,
     ).all() as { id: string; created: number; size: number; repository: string | null; tag: string | null }[];
     return rows.map((r) => ({ repository: r.repository ?? '<none>', tag: r.tag ?? '<none>', id: r.id, created: r.created, size: r.size }));
@@ -369,11 +503,11 @@ export class ImageStore {
     return {
       Id: rec.id,
       RepoTags: rec.repoTags,
-      RepoDigests: [],
+      RepoDigests: this.repoDigests(rec.id),
       Parent: '',
       Comment: '',
-      Created: rec.config.created,
-      Config: rec.config.config,
+      Created: rec.config.created ?? '',
+      Config: rec.config.config ?? {},
       Architecture: rec.config.architecture,
       Os: rec.config.os,
       Size: rec.size,
@@ -431,7 +565,7 @@ export class ImageStore {
   async prune(opts: { inUse?: (imageId: string) => boolean } = {}): Promise<{ deleted: string[]; reclaimed: number }> {
     const inUse = opts.inUse ?? NOT_IN_USE;
     const dangling = this.db.prepare(
-      'SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM tags) ORDER BY created',
+      'SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM tags) AND id NOT IN (SELECT image_id FROM repo_digests) ORDER BY created',
     ).all() as { id: string }[];
     const deleted: string[] = [];
     const layers: { dir: string; size: number }[] = [];
@@ -450,6 +584,7 @@ export class ImageStore {
   private deleteImageRows(id: string): { dir: string; size: number }[] {
     const layers = this.db.prepare('SELECT DISTINCT diff_id FROM image_layers WHERE image_id = ?').all(id) as { diff_id: string }[];
     this.db.prepare('DELETE FROM tags WHERE image_id = ?').run(id);
+    this.db.prepare('DELETE FROM repo_digests WHERE image_id = ?').run(id);
     this.db.prepare('DELETE FROM image_layers WHERE image_id = ?').run(id);
     this.db.prepare('DELETE FROM images WHERE id = ?').run(id);
     const out: { dir: string; size: number }[] = [];

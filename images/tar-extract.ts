@@ -20,7 +20,10 @@
 //   all their contents, deepest first, so read-only directories in the tar work.
 // - Character/block devices and FIFOs are skipped with a warning in the result: Node has
 //   no mknod, and device nodes would be unusable in a user namespace anyway (the runtime
-//   bind-mounts /dev). Extended attributes (e.g. file capabilities) are not applied.
+//   bind-mounts /dev). With `devices: 'reject'` (registry pulls: images built by Docker
+//   or BuildKit never carry device nodes) a device node rejects the layer instead.
+//   Extended attributes (e.g. file capabilities) are not applied.
+// - Compression is detected from the first bytes: gzip, zstd (Node's zlib), or none.
 // - OCI whiteouts (`.wh.NAME`, `.wh..wh..opq`) are not written as files: they are returned
 //   in `whiteouts` (their parent directories are created). Turning them into overlayfs
 //   whiteouts is a later step (see ImageStore: it keeps them next to the layer).
@@ -39,9 +42,9 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import * as zlib from 'node:zlib';
 import { Parser } from 'tar';
 import type { ReadEntry } from 'tar';
 import { EngineError } from '../daemon/errors.ts';
@@ -59,6 +62,8 @@ export interface ExtractOptions {
   shift: IdShift;
   /** called with the cumulative number of input bytes (as given, maybe compressed) read */
   onProgress?: (bytes: number) => void;
+  /** device nodes: skip with a warning (default) or reject the layer */
+  devices?: 'skip' | 'reject';
 }
 
 export interface Whiteout {
@@ -75,6 +80,7 @@ export interface ExtractResult {
   inputSize: number;
   tarSize: number;
   compressed: boolean;
+  compression: 'gzip' | 'zstd' | 'none';
   /** bytes of regular file data written */
   size: number;
   /** entries extracted (files, directories, links) */
@@ -95,6 +101,29 @@ const WH_OPAQUE = '.wh..wh..opq';
 
 function rejected(msg: string): EngineError {
   return new EngineError('INVALID_ARGUMENT', `layer rejected: ${msg}`);
+}
+
+/** A local I/O error; a full disk (or quota) is named as such. */
+function ioError(what: string, e: unknown): EngineError {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new EngineError('RESOURCE_EXHAUSTED', `disk full: no space left on device while ${what}`);
+  return new EngineError('INTERNAL', `${what}: ${errMessage(e)}`);
+}
+
+type Compression = 'gzip' | 'zstd' | 'none';
+
+function sniff(head: Buffer): Compression {
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
+  return 'none';
+}
+
+/** The decompressor; zstd needs Node's zlib zstd support (Node >= 22.15). */
+function decompressor(c: Compression): Transform {
+  if (c === 'gzip') return zlib.createGunzip({ chunkSize: 256 * 1024 });
+  const z = zlib as unknown as { createZstdDecompress?: (o?: object) => Transform };
+  if (!z.createZstdDecompress) throw rejected('zstd-compressed layers need a Node.js with zstd support (>= 22.15)');
+  return z.createZstdDecompress({ chunkSize: 256 * 1024 });
 }
 
 /** A path quoted for a one-line message (control characters escaped). */
@@ -137,6 +166,7 @@ class Extractor {
   readonly target: string;
   readonly shift: IdShift;
   readonly onProgress: ((bytes: number) => void) | undefined;
+  readonly devices: 'skip' | 'reject';
   /** relative paths known to be real directories (created or lstat-checked); every ancestor of a member is a member */
   readonly dirs = new Set<string>(['']);
   /** deferred directory metadata, applied deepest first at the end */
@@ -154,6 +184,7 @@ class Extractor {
     this.target = target.replace(/\/+$/, '') || '/';
     this.shift = opts.shift;
     this.onProgress = opts.onProgress;
+    this.devices = opts.devices ?? 'skip';
     this.failure = new Promise<never>((_, reject) => {
       this.failReject = reject;
     });
@@ -177,7 +208,7 @@ class Extractor {
       await fsp.chmod(this.target, 0o755);
     } catch (e) {
       source.destroy();
-      throw new EngineError('INTERNAL', `preparing ${this.target}: ${errMessage(e)}`);
+      throw ioError(`preparing ${this.target}`, e);
     }
     const inHash = createHash('sha256');
     const tarHash = createHash('sha256');
@@ -198,17 +229,19 @@ class Extractor {
     const it = input();
     let head: Buffer = Buffer.alloc(0);
     try {
-      while (head.length < 2) {
+      while (head.length < 4) {
         const r = await it.next();
         if (r.done) break;
         head = head.length === 0 ? r.value : Buffer.concat([head, r.value]);
       }
     } catch (e) {
       source.destroy();
+      if (e instanceof EngineError) throw e;
       throw new EngineError('INTERNAL', `reading layer: ${errMessage(e)}`);
     }
     if (head.length === 0) throw rejected('empty input is not a tar archive');
-    const compressed = head[0] === 0x1f && head[1] === 0x8b;
+    const compression = sniff(head);
+    const compressed = compression !== 'none';
     if (compressed) {
       hashInput = true;
       inHash.update(head);
@@ -244,9 +277,7 @@ class Extractor {
           await this.entry(e);
         } catch (err) {
           e.resume();
-          this.fail(
-            err instanceof EngineError ? err : new EngineError('INTERNAL', `extracting entry ${q(e.path)}: ${errMessage(err)}`),
-          );
+          this.fail(err instanceof EngineError ? err : ioError(`extracting entry ${q(e.path)}`, err));
         }
       });
     });
@@ -270,7 +301,7 @@ class Extractor {
     };
 
     try {
-      if (compressed) await pipeline(all(), createGunzip(), sink);
+      if (compressed) await pipeline(all(), decompressor(compression), sink);
       else await pipeline(all(), sink);
       await this.finishDirs();
     } catch (e) {
@@ -278,8 +309,11 @@ class Extractor {
       if (this.failed) throw this.failed;
       if (e instanceof EngineError) throw e;
       const code = (e as { code?: string }).code ?? '';
-      if (compressed && code.startsWith('Z_')) throw rejected(`bad gzip data: ${errMessage(e)}`);
-      throw new EngineError('INTERNAL', `extracting layer: ${errMessage(e)}`);
+      if (compressed && (code.startsWith('Z_') || code.startsWith('ZSTD_') || code === 'ERR_ZLIB_INITIALIZATION_FAILED')) {
+        throw rejected(`bad ${compression} data: ${errMessage(e)}`);
+      }
+      if (compressed && /unexpected end of file/i.test(errMessage(e))) throw rejected(`truncated ${compression} data: ${errMessage(e)}`);
+      throw ioError('extracting layer', e);
     }
     const diffId = 'sha256:' + tarHash.digest('hex');
     return {
@@ -288,6 +322,7 @@ class Extractor {
       inputSize,
       tarSize,
       compressed,
+      compression,
       size: this.size,
       entries: this.entries,
       whiteouts: this.whiteouts,
@@ -313,6 +348,9 @@ class Extractor {
       case 'BlockDevice':
       case 'FIFO':
         e.resume();
+        if (this.devices === 'reject' && e.type !== 'FIFO') {
+          throw rejected(`device node ${q(name)} (${e.type === 'CharacterDevice' ? 'character' : 'block'} device): image layers may not contain device nodes`);
+        }
         this.warnings.push(`skipped ${e.type === 'FIFO' ? 'FIFO' : e.type === 'CharacterDevice' ? 'character device' : 'block device'} ${q(name)}`);
         return;
     }

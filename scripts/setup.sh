@@ -11,7 +11,8 @@ if [ "$(id -u)" = 0 ]; then
   # package:file-it-provides
   want=(iproute2:/usr/sbin/ip nftables:/usr/sbin/nft uidmap:/usr/bin/newuidmap busybox-static:/bin/busybox
         gcc:/usr/bin/cc make:/usr/bin/make libc6-dev:/usr/include/stdio.h tmux:/usr/bin/tmux
-        iptables:/usr/sbin/iptables util-linux:/usr/bin/unshare)
+        iptables:/usr/sbin/iptables util-linux:/usr/bin/unshare
+        docker-registry:/usr/bin/docker-registry skopeo:/usr/bin/skopeo)
   missing=()
   for w in "${want[@]}"; do
     pkg=${w%%:*}; file=${w#*:}

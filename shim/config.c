@@ -253,42 +253,20 @@ static int load_sysctls(const struct json *root, struct config *c)
 	return 0;
 }
 
-static int load(const struct json *root, struct config *c)
+/* The process to run: keys the container's config and an exec's config share. */
+static int load_process(const struct json *root, struct config *c, bool log_required)
 {
-	if (root->type != JSON_OBJECT)
-		return seterr("config: expected an object");
-	if (get_string(root, "id", false, &c->id) < 0 ||
-	    get_path(root, "rootfs", true, &c->rootfs) < 0 ||
-	    get_bool(root, "readonlyRootfs", false, &c->readonly_rootfs) < 0 ||
-	    get_string(root, "hostname", false, &c->hostname) < 0 ||
-	    get_path(root, "cwd", false, &c->cwd) < 0 ||
+	if (get_path(root, "cwd", false, &c->cwd) < 0 ||
 	    get_bool(root, "tty", false, &c->tty) < 0 ||
 	    get_bool(root, "openStdin", false, &c->open_stdin) < 0 ||
-	    get_bool(root, "rootless", false, &c->rootless) < 0 ||
 	    get_bool(root, "noNewPrivileges", true, &c->no_new_privs) < 0 ||
 	    get_path(root, "socket", true, &c->socket) < 0 ||
-	    get_path(root, "logPath", true, &c->log_path) < 0 ||
+	    get_path(root, "logPath", log_required, &c->log_path) < 0 ||
 	    get_path(root, "exitPath", true, &c->exit_path) < 0 ||
-	    get_path(root, "pidPath", false, &c->pid_path) < 0 ||
-	    get_path(root, "netnsPath", false, &c->netns_path) < 0)
+	    get_path(root, "pidPath", false, &c->pid_path) < 0)
 		return -1;
 	if (!c->cwd)
 		c->cwd = "/";
-	if (c->hostname && strlen(c->hostname) > 64)
-		return bad("hostname", "longer than 64 bytes");
-
-	const struct json *ov = json_get(root, "overlay");
-	if (ov && ov->type != JSON_NULL) {
-		if (ov->type != JSON_OBJECT)
-			return bad("overlay", "expected an object");
-		c->has_overlay = true;
-		if (get_paths(ov, "lower", &c->lower, &c->n_lower) < 0 ||
-		    get_path(ov, "upper", true, &c->upper) < 0 ||
-		    get_path(ov, "work", true, &c->work) < 0)
-			return -1;
-		if (c->n_lower == 0)
-			return bad("overlay.lower", "needs at least one layer");
-	}
 
 	size_t n;
 	if (get_strings(root, "args", true, &c->args, &n) < 0)
@@ -323,6 +301,36 @@ static int load(const struct json *root, struct config *c)
 			}
 		}
 	}
+	if (get_paths(root, "cgroupProcs", &c->cgroup_procs, &c->n_cgroup_procs) < 0)
+		return -1;
+	return load_caps(root, c);
+}
+
+/* The container around the process: only `monitor` has these. */
+static int load_container(const struct json *root, struct config *c)
+{
+	if (get_string(root, "id", false, &c->id) < 0 ||
+	    get_path(root, "rootfs", true, &c->rootfs) < 0 ||
+	    get_bool(root, "readonlyRootfs", false, &c->readonly_rootfs) < 0 ||
+	    get_string(root, "hostname", false, &c->hostname) < 0 ||
+	    get_bool(root, "rootless", false, &c->rootless) < 0 ||
+	    get_path(root, "netnsPath", false, &c->netns_path) < 0)
+		return -1;
+	if (c->hostname && strlen(c->hostname) > 64)
+		return bad("hostname", "longer than 64 bytes");
+
+	const struct json *ov = json_get(root, "overlay");
+	if (ov && ov->type != JSON_NULL) {
+		if (ov->type != JSON_OBJECT)
+			return bad("overlay", "expected an object");
+		c->has_overlay = true;
+		if (get_paths(ov, "lower", &c->lower, &c->n_lower) < 0 ||
+		    get_path(ov, "upper", true, &c->upper) < 0 ||
+		    get_path(ov, "work", true, &c->work) < 0)
+			return -1;
+		if (c->n_lower == 0)
+			return bad("overlay.lower", "needs at least one layer");
+	}
 
 	if (get_id_map(root, "uidMap", &c->uid_map, &c->n_uid_map) < 0 ||
 	    get_id_map(root, "gidMap", &c->gid_map, &c->n_gid_map) < 0)
@@ -339,11 +347,10 @@ static int load(const struct json *root, struct config *c)
 	else if (strcmp(mode, "none") != 0 && strcmp(mode, "bridge") != 0)
 		return bad("network.mode", "expected none, bridge or host");
 
-	if (get_paths(root, "cgroupProcs", &c->cgroup_procs, &c->n_cgroup_procs) < 0 ||
-	    get_paths(root, "maskedPaths", &c->masked_paths, &c->n_masked_paths) < 0 ||
+	if (get_paths(root, "maskedPaths", &c->masked_paths, &c->n_masked_paths) < 0 ||
 	    get_paths(root, "readonlyPaths", &c->readonly_paths, &c->n_readonly_paths) < 0)
 		return -1;
-	if (load_caps(root, c) < 0 || load_sysctls(root, c) < 0)
+	if (load_sysctls(root, c) < 0)
 		return -1;
 
 	const struct json *mounts = json_get(root, "mounts");
@@ -360,7 +367,30 @@ static int load(const struct json *root, struct config *c)
 	return 0;
 }
 
-int config_load(const char *path, struct config *c)
+/* The running container an exec joins. */
+static int load_exec(const struct json *root, struct config *c)
+{
+	unsigned long pid = 0, start = 0;
+	const struct json *v = json_get(root, "initPid");
+	if (!v)
+		return bad("initPid", "missing");
+	if (get_uint(v, "initPid", 0x7FFFFFFFul, &pid) < 0)
+		return -1;
+	if (pid == 0)
+		return bad("initPid", "must be a process id");
+	v = json_get(root, "initStartTime");
+	if (!v)
+		return bad("initStartTime", "missing");
+	/* Clock ticks since boot: exact in a double up to 2^53. */
+	if (get_uint(v, "initStartTime", (1ul << 53), &start) < 0)
+		return -1;
+	c->init_pid = (pid_t)pid;
+	c->init_start_time = start;
+	return 0;
+}
+
+/* Reads path, parses it and checks the top level is an object. */
+static int read_config(const char *path, struct config *c, const struct json **root)
 {
 	memset(c, 0, sizeof *c);
 	if (cap_read_last(&c->cap_last) < 0)
@@ -386,13 +416,32 @@ int config_load(const char *path, struct config *c)
 	close(fd);
 	if (n < 0)
 		return syserr("config: read %s", path);
-	struct json *root = json_parse(text, (size_t)n);
-	if (!root) {
+	struct json *tree = json_parse(text, (size_t)n);
+	if (!tree) {
 		char why[sizeof g_err];
 		memcpy(why, g_err, sizeof why);
 		return seterr("config: %s: %s", path, why);
 	}
 	/* Strings in the tree are copies, so the text can go. */
 	free(text);
-	return load(root, c);
+	if (tree->type != JSON_OBJECT)
+		return seterr("config: expected an object");
+	*root = tree;
+	return 0;
+}
+
+int config_load(const char *path, struct config *c)
+{
+	const struct json *root;
+	if (read_config(path, c, &root) < 0 || load_process(root, c, true) < 0)
+		return -1;
+	return load_container(root, c);
+}
+
+int config_load_exec(const char *path, struct config *c)
+{
+	const struct json *root;
+	if (read_config(path, c, &root) < 0 || load_exec(root, c) < 0)
+		return -1;
+	return load_process(root, c, false);
 }

@@ -55,9 +55,15 @@ struct config {
 	size_t n_mounts;
 	const char *socket, *log_path, *exit_path, *pid_path, *netns_path;
 	int cap_last;            /* from the kernel, not from the file */
+	/* exec only: the container's init and field 22 of its /proc/PID/stat */
+	pid_t init_pid;
+	unsigned long long init_start_time;
 };
 
 /* Reads and validates path. On error g_err says "config: <what>". */
 int config_load(const char *path, struct config *c);
+
+/* The same for an exec's config (PROTOCOL.md, `exec`): no container keys. */
+int config_load_exec(const char *path, struct config *c);
 
 #endif

@@ -1,7 +1,12 @@
-/* The monitor: one per container, parent of its init (like conmon). */
+/*
+ * A monitor: the parent of one process it watches (like conmon). `monitor`
+ * watches a container's init, `exec` a process run in an existing container;
+ * both then serve the same socket, log and exit file (PROTOCOL.md).
+ */
 #ifndef TDOCK_MONITOR_H
 #define TDOCK_MONITOR_H
 
+#include "child.h"
 #include "config.h"
 #include "sync.h"
 
@@ -24,25 +29,54 @@ enum {
 
 struct monitor {
 	struct config cfg;
-	pid_t init_pid;
-	int sync;       /* our end of the socketpair with the container */
+	pid_t pid;      /* the child we watch: the container's init or the exec'd process */
+	int sync;       /* our end of the socketpair with the child */
 	int listen_fd;
-	int log_fd;
+	int log_fd;     /* -1 without a log file */
 	int signal_fd;  /* SIGCHLD only */
 	int devnull;
 	int stdout_r, stderr_r; /* pipes; -1 for a tty */
 	int stdin_w;    /* pipe; -1 when stdin is closed or not open */
-	int pty;        /* master, -1 until init sends it */
+	int pty;        /* master, -1 until the child sends it */
 	bool started;
-	char error[SYNC_MAX]; /* first failure reported by the container */
+	char error[SYNC_MAX]; /* first failure reported by the child */
 	/* What to undo if we fail before `ok` (and what to tidy at exit). */
 	bool socket_created, netns_bound, netns_created, log_created, pid_written;
 };
 
+/*
+ * serve.c: the life of every monitor. Loads the config with load, runs setup
+ * (which forks the child and waits until it is ready), prints `ok PID` or
+ * `error: ...` (undoing everything), then relays until the child exits.
+ * Returns the process's exit code.
+ */
+int monitor_serve(const char *config_path, int (*load)(const char *path, struct config *c),
+		  int (*setup)(struct monitor *m));
+
+/*
+ * serve.c, steps for setup: open /dev/null, the log (when configured), the
+ * stdio pipes, the sync socketpair and the listening socket, and block every
+ * signal (SIGCHLD goes to signal_fd); f gets the child's ends.
+ */
+int monitor_prepare(struct monitor *m, struct child_fds *f);
+/* In the parent after the fork/clone: keeps our ends, closes the child's. */
+void monitor_forked(struct monitor *m, pid_t pid, const struct child_fds *f);
+/* Waits for SYNC_READY (taking a SYNC_PTY on the way), or the child's error. */
+int monitor_wait_ready(struct monitor *m);
+/* Writes pidPath and makes our ends non-blocking: the last step before `ok`. */
+int monitor_finish_setup(struct monitor *m);
+/* Writes pid (0: the caller) into every cgroupProcs file. */
+int join_cgroups(const struct config *c, pid_t pid);
+/* Removes what the monitor made (socket, netns bind). */
+void monitor_cleanup(struct monitor *m);
+
+/* monitor.c: clones the container's init. */
+int container_setup(struct monitor *m);
+
+/* exec.c: forks a process into the running container. */
+int exec_setup(struct monitor *m);
+
 /* relay.c: the event loop after `ok`; returns the monitor's exit code. */
 int relay_run(struct monitor *m);
-
-/* monitor.c: removes what the monitor made (socket, netns bind). */
-void monitor_cleanup(struct monitor *m);
 
 #endif

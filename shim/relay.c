@@ -155,7 +155,7 @@ static void client_accept(void)
 		}
 		c->fd = fd;
 		char pid[16];
-		int n = snprintf(pid, sizeof pid, "%d", M->init_pid);
+		int n = snprintf(pid, sizeof pid, "%d", M->pid);
 		client_send(c, FRAME_PID, pid, (size_t)n);
 	}
 }
@@ -241,9 +241,9 @@ static void handle_control(unsigned char type, char *payload)
 	case FRAME_SIGNAL: {
 		char *end;
 		long sig = strtol(payload, &end, 10);
-		/* The monitor is init's parent, so init_pid cannot have been reused. */
+		/* The monitor is the child's parent, so its pid cannot have been reused. */
 		if (end != payload && sig > 0 && sig < NSIG)
-			kill(M->init_pid, (int)sig);
+			kill(M->pid, (int)sig);
 		break;
 	}
 	default:
@@ -325,6 +325,8 @@ static bool client_blocked(const struct client *c)
 
 static void log_record(unsigned char stream, const char *data, size_t len)
 {
+	if (M->log_fd < 0)
+		return; /* an exec without logPath */
 	unsigned char h[16] = { stream };
 	uint64_t t = now_realtime_ns();
 	for (int i = 0; i < 4; i++)
@@ -505,8 +507,8 @@ int relay_run(struct monitor *m)
 			while (read(m->signal_fd, &si, sizeof si) > 0)
 				;
 			int status;
-			pid_t r = waitpid(m->init_pid, &status, WNOHANG);
-			if (r == m->init_pid && (WIFEXITED(status) || WIFSIGNALED(status))) {
+			pid_t r = waitpid(m->pid, &status, WNOHANG);
+			if (r == m->pid && (WIFEXITED(status) || WIFSIGNALED(status))) {
 				finish(status);
 				return 0;
 			}

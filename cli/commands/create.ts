@@ -1,14 +1,17 @@
 import { Args } from '../oclif.ts';
 import { TdockCommand } from '../base.ts';
 import { buildCreateRequest, createFlags } from '../create-flags.ts';
-import { CliError, describeError, EXIT_USAGE } from '../errors.ts';
+import { CliError, describeError, EXIT_ERROR, EXIT_USAGE } from '../errors.ts';
 import { splitOrUsage } from '../split.ts';
 
-/** Failures before the container runs exit 125, like Docker's run/create. */
+/**
+ * Failures before the container runs exit 125, like Docker's run/create; except
+ * "daemon not running", which exits 1 from every command.
+ */
 export function preRun(e: unknown, host: string): CliError {
-  if (e instanceof CliError) return new CliError(e.message, e.exitCode === 1 ? EXIT_USAGE : e.exitCode);
-  const { line } = describeError(e, host);
-  return new CliError(line.replace(/^Error: /, ''), EXIT_USAGE);
+  const { line, code } = describeError(e, host);
+  if (line.startsWith('Cannot connect')) return new CliError(line, code);
+  return new CliError(line.replace(/^Error: /, ''), code === EXIT_ERROR ? EXIT_USAGE : code);
 }
 
 export default class Create extends TdockCommand {

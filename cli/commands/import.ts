@@ -56,7 +56,7 @@ export default class Import extends TdockCommand {
     call.write({ start: { name: args.name, url: isUrl ? args.source : '', sha256 } } satisfies ImportChunk);
     if (input) {
       try {
-        await sendAll(input, (data) => call.write({ data }), (cb) => call.once('drain', cb));
+        await sendAll(input, (data) => call.write({ data }), (cb) => call.once('drain', cb), () => failed !== undefined);
       } catch (e) {
         if (!failed) {
           call.cancel();
@@ -75,8 +75,10 @@ export async function sendAll(
   input: NodeJS.ReadableStream,
   write: (b: Buffer) => boolean,
   onDrain: (cb: () => void) => void,
+  stop: () => boolean = () => false,
 ): Promise<void> {
   for await (const chunk of input as AsyncIterable<Buffer | string>) {
+    if (stop()) return;
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     for (let off = 0; off < buf.length; off += CHUNK) {
       if (!write(buf.subarray(off, off + CHUNK))) await new Promise<void>((r) => onDrain(r));

@@ -1,7 +1,34 @@
 import { Args, Flags } from '../oclif.ts';
 import { io, TdockCommand } from '../base.ts';
 import { UsageError } from '../errors.ts';
+import { rfc3339Nano } from '../render/format.ts';
 import type { OutputFrame } from '../../proto/api.ts';
+
+/**
+ * Docker's `logs -t`: every line starts with the RFC 3339 time of the record
+ * (OutputFrame.time_ns). `atLineStart` carries per-stream state across frames.
+ */
+export function withTimestamps(f: OutputFrame, atLineStart: Map<string, boolean>): Buffer {
+  if (!f.timeNs) return f.data;
+  const stamp = Buffer.from(`${rfc3339Nano(f.timeNs)} `);
+  const parts: Buffer[] = [];
+  let start = atLineStart.get(f.stream) ?? true;
+  let from = 0;
+  for (let i = 0; i < f.data.length; i++) {
+    if (start) {
+      parts.push(stamp);
+      start = false;
+    }
+    if (f.data[i] === 0x0a) {
+      parts.push(f.data.subarray(from, i + 1));
+      from = i + 1;
+      start = true;
+    }
+  }
+  if (from < f.data.length) parts.push(f.data.subarray(from));
+  atLineStart.set(f.stream, start);
+  return Buffer.concat(parts);
+}
 
 export default class Logs extends TdockCommand {
   static summary = 'Fetch the logs of a container.';
@@ -22,15 +49,18 @@ export default class Logs extends TdockCommand {
       if (Number(flags.tail) < 0) tail = -1;
     }
     const d = await this.daemon(flags.host);
-    // The daemon renders timestamps (LogsRequest.timestamps); frames are relayed as they are.
-    const stream = d.containers.logs({ id: args.container, follow: Boolean(flags.follow), timestamps: Boolean(flags.timestamps), tail });
+    // -t is rendered here from OutputFrame.time_ns (tdockd sends it with every
+    // record), so the daemon is asked for the raw bytes (timestamps: false).
+    const stream = d.containers.logs({ id: args.container, follow: Boolean(flags.follow), timestamps: false, tail });
+    const lineStart = new Map<string, boolean>();
     const stop = () => stream.cancel();
     process.once('SIGINT', stop);
     try {
       await new Promise<void>((resolve, reject) => {
         stream.on('data', (f: OutputFrame) => {
           const dest = f.stream === 'STDERR' ? io.stderr : io.stdout;
-          if (!dest.write(f.data)) {
+          const data = flags.timestamps ? withTimestamps(f, lineStart) : f.data;
+          if (!dest.write(data)) {
             stream.pause();
             dest.once('drain', () => stream.resume());
           }

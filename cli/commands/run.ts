@@ -9,9 +9,9 @@ import { preRun } from './create.ts';
 export default class Run extends TdockCommand {
   static summary = 'Create and run a new container from an image.';
   static description =
-    'Options go before IMAGE; everything after IMAGE is the command for the container, passed untouched.\n' +
-    'In the foreground the exit code is the container\'s (128+N when killed by signal N); 125 when the\n' +
-    'container could not be created or started.';
+    'Options go before IMAGE; everything after IMAGE is the command for the container, passed untouched. ' +
+    'In the foreground the exit code is the container\'s (128+N when killed by signal N), or 125 when the ' +
+    'container could not be created or started. Ctrl-P Ctrl-Q detaches from a -it session.';
   static usage = 'run [OPTIONS] IMAGE [COMMAND] [ARG...]';
   static examples = ['tdock run --rm alpine echo hi', 'tdock run -d -p 8080:80 --name web nginx', 'tdock run -it alpine sh'];
   static flags = {

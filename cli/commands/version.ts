@@ -22,7 +22,7 @@ export default class Version extends TdockCommand {
     this.print(out);
     const d = await this.daemon(flags.host);
     const v = await d.system.version({});
-    out = `Server:\n Engine:\n${block(
+    out = `\nServer:\n Engine:\n${block(
       [
         ['Version', v.version],
         ['API version', v.apiVersion],

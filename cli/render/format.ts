@@ -85,7 +85,7 @@ export function shortId(id: string): string {
 
 /** Docker's RFC3339Nano for log timestamps: 2024-01-02T03:04:05.123456789Z. */
 export function rfc3339Nano(timeNs: number | bigint): string {
-  const ns = BigInt(timeNs);
+  const ns = typeof timeNs === 'bigint' ? timeNs : BigInt(Math.trunc(timeNs));
   const ms = Number(ns / 1_000_000n);
   const frac = (ns % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '');
   const base = new Date(ms).toISOString().slice(0, 19);

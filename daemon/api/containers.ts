@@ -2,10 +2,11 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Engine } from '../containers/engine.ts';
 import type {
+  StatsFrame, StatsRequest, TopResponse, ContainerStats,
   AttachInput, AttachOutput, ContainerRef, CreateRequest, CreateResponse, Empty, InspectResponse, KillRequest,
   ListRequest, ListResponse, LogsRequest, OutputFrame, PortResponse, RemoveRequest, StopRequest, WaitResponse,
 } from '../../proto/api.ts';
-import { toStatus, unary } from './status.ts';
+import { failStream, unary } from './status.ts';
 import { invalid } from '../errors.ts';
 
 const streamName = (s: 1 | 2): OutputFrame['stream'] => (s === 2 ? 'STDERR' : 'STDOUT');
@@ -40,7 +41,102 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
     List: unary<ListRequest, ListResponse>(async (r) => ({ containers: engine.list(r.all) })),
     Inspect: unary<ContainerRef, InspectResponse>(async (r) => ({ json: JSON.stringify(engine.inspect(r.id)) })),
     Wait: unary<ContainerRef, WaitResponse>(async (r) => engine.wait(r.id)),
-    Port: unary<ContainerRef, PortResponse>(async (r) => ({ ports: engine.repo.find(r.id).spec.ports })),
+    Port: unary<ContainerRef, PortResponse>(async (r) => ({ ports: engine.summary(engine.repo.find(r.id)).ports })),
+    Top: unary<ContainerRef, TopResponse>(async (r) => engine.top(r.id)),
+
+    Stats: (call: grpc.ServerWritableStream<StatsRequest, StatsFrame>) => {
+      const { ids, stream } = call.request;
+      let prev = new Map<string, { cpu: number; at: number }>();
+      let timer: NodeJS.Timeout | undefined;
+      let first = true;
+      const sample = () => {
+        try {
+          const refs = ids.length ? ids : engine.list(false).map((c) => c.id);
+          const now = process.hrtime.bigint();
+          const next = new Map<string, { cpu: number; at: number }>();
+          const stats: ContainerStats[] = refs.map((ref) => {
+            const u = engine.usage(ref);
+            const at = Number(now);
+            const cpu = u.usage?.cpuUsageNs ?? 0;
+            next.set(u.id, { cpu, at });
+            const p = prev.get(u.id);
+            // CPU % like Docker: CPU time used over wall time, 100% = one core.
+            const cpuPercent = p && at > p.at ? ((cpu - p.cpu) / (at - p.at)) * 100 : 0;
+            return {
+              id: u.id, name: u.name, cpuPercent: Math.max(0, cpuPercent),
+              memoryUsage: u.usage?.memoryUsage ?? 0, memoryLimit: u.usage?.memoryLimit ?? 0, pids: u.usage?.pids ?? 0,
+            };
+          });
+          prev = next;
+          // The first sample has no CPU delta yet: Docker also waits for a second one.
+          if (!first) call.write({ stats });
+          if (!first && !stream) {
+            call.end();
+            return;
+          }
+          first = false;
+          timer = setTimeout(sample, stream ? 1000 : 500);
+        } catch (e) {
+          failStream(call, e);
+        }
+      };
+      call.on('cancelled', () => clearTimeout(timer));
+      sample();
+    },
+
+    Exec: (call: grpc.ServerDuplexStream<AttachInput, AttachOutput>) => {
+      let session: Awaited<ReturnType<Engine['exec']>> | undefined;
+      let starting = false;
+      let detached = false;
+      const pending: AttachInput[] = [];
+      const fail = (e: unknown) => failStream(call, e);
+      const handle = (msg: AttachInput) => {
+        if (!session) return;
+        if ('stdin' in msg && msg.stdin) session.stdin(msg.stdin);
+        else if ('resize' in msg && msg.resize) session.resize(msg.resize.rows, msg.resize.cols);
+        else if ('closeStdin' in msg && msg.closeStdin) session.closeStdin();
+      };
+      call.on('data', (msg: AttachInput) => {
+        if ('start' in msg && msg.start && !starting) {
+          starting = true;
+          const st = msg.start;
+          const ex = st.exec;
+          if (!ex) {
+            fail(invalid('exec needs a command: tdock exec CONTAINER COMMAND [ARG...]'));
+            return;
+          }
+          detached = ex.detach;
+          engine
+            .exec(st.id, { cmd: ex.cmd, env: ex.env, user: ex.user, workdir: ex.workdir, tty: ex.tty, openStdin: st.stdin && !ex.detach }, {
+              output: (stream, data) => {
+                if (!detached) call.write({ output: { stream: streamName(stream), data, timeNs: 0 } });
+              },
+              exit: (info) => {
+                if (detached) return;
+                call.write({ exit: info });
+                call.end();
+              },
+            })
+            .then((s) => {
+              session = s;
+              if (st.size && ex.tty) s.resize(st.size.rows, st.size.cols);
+              for (const m of pending.splice(0)) handle(m);
+              call.write({ attached: true });
+              if (detached) call.end();
+            }, fail);
+        } else if (!session) {
+          if (!starting) fail(invalid('the first exec message must name the container and the command'));
+          else pending.push(msg);
+        } else {
+          handle(msg);
+        }
+      });
+      // The client is gone: a foreground exec is ended like docker's would lose its
+      // terminal; a detached one goes on.
+      call.on('cancelled', () => {
+        if (!detached) session?.signal(1);
+      });
+    },
 
     Logs: (call: grpc.ServerWritableStream<LogsRequest, OutputFrame>) => {
       const r = call.request;
@@ -55,7 +151,7 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
         );
         call.on('cancelled', stop);
       } catch (e) {
-        call.destroy(Object.assign(new Error(), toStatus(e)));
+        failStream(call, e);
       }
     },
 
@@ -92,7 +188,7 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
         } catch (e) {
           ended = true;
           session?.detach();
-          call.destroy(Object.assign(new Error(), toStatus(e)));
+          failStream(call, e);
         }
       });
       // A half-close only means "no more input"; output goes on until the exit.

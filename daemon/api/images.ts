@@ -5,7 +5,7 @@ import type { ImageService } from '../images.ts';
 import type {
   Empty, ImageListResponse, ImageRef, ImageRemoveRequest, ImageRemoveResponse, ImportChunk, InspectResponse, PullProgress, PullRequest,
 } from '../../proto/api.ts';
-import { toStatus, unary } from './status.ts';
+import { failStream, unary } from './status.ts';
 import { invalid } from '../errors.ts';
 
 export function imageHandlers(images: ImageService): grpc.UntypedServiceImplementation {
@@ -21,7 +21,7 @@ export function imageHandlers(images: ImageService): grpc.UntypedServiceImplemen
           call.write({ id: '', status: 'Pull complete', current: 0, total: 0, imageId: img.id });
           call.end();
         })
-        .catch((e) => call.destroy(Object.assign(new Error(), toStatus(e))));
+        .catch((e) => failStream(call, e));
     },
 
     // First message names the image, then the tarball's bytes follow (Docker's import).
@@ -32,7 +32,7 @@ export function imageHandlers(images: ImageService): grpc.UntypedServiceImplemen
         if (failed) return;
         failed = true;
         body?.destroy();
-        call.destroy(Object.assign(new Error(), toStatus(e)));
+        failStream(call, e);
       };
       call.on('data', (msg: ImportChunk) => {
         if (failed) return;

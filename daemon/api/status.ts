@@ -30,3 +30,11 @@ export function unary<Req, Res>(fn: Unary<Req, Res>): grpc.handleUnaryCall<Req, 
     );
   };
 }
+
+/**
+ * Ends a streaming call with an error status. (grpc-js sends no status for
+ * destroy(err): the client would wait forever; emitting 'error' sends it.)
+ */
+export function failStream(call: { emit(event: 'error', err: unknown): boolean }, err: unknown): void {
+  call.emit('error', Object.assign(new Error(messageOf(err)), toStatus(err)));
+}

@@ -24,6 +24,8 @@ export interface CgroupDriver {
   usage(id: string): CgroupUsage;
   /** Removes the (empty) parent groups that this daemon created. */
   removeParent(): void;
+  /** Host pids of every process in the container's cgroup. */
+  procs(id: string): number[];
   /** Human-readable paths, for inspect. */
   paths(id: string): string[];
 }

@@ -119,6 +119,12 @@ export class CgroupV1 implements CgroupDriver {
     };
   }
 
+  procs(id: string): number[] {
+    const h = this.find('pids') ?? this.find('memory') ?? this.hierarchies[0];
+    if (!h) return [];
+    return readTrim(join(this.dir(h, id), 'cgroup.procs')).split('\n').filter(Boolean).map(Number);
+  }
+
   removeParent(): void {
     for (const h of this.hierarchies) {
       const parts = this.parent.split('/');

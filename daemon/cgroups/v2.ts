@@ -83,6 +83,10 @@ export class CgroupV2 implements CgroupDriver {
     };
   }
 
+  procs(id: string): number[] {
+    return readTrim(join(this.dir(id), 'cgroup.procs')).split('\n').filter(Boolean).map(Number);
+  }
+
   removeParent(): void {
     const parts = this.parent.split('/');
     for (let i = parts.length; i > 0; i--) tryRmdir(join(this.mountpoint, ...parts.slice(0, i)));

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import type { Db } from '../store/db.ts';
 import { ContainerRepository, type ContainerRow } from './repository.ts';
-import { buildSpec, resolveUser, type CreateInput, type ImageConfigLike } from './spec.ts';
+import { buildSpec, mergeEnv, resolveUser, type CreateInput, type ImageConfigLike } from './spec.ts';
 import { randomName, checkName } from './names.ts';
 import { statusText } from './status.ts';
 import { parseSignal } from './signals.ts';
@@ -17,6 +17,7 @@ import { LogReader, type LogRecord } from '../runtime/logfile.ts';
 import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, DEFAULT_SYSCTL } from '../runtime/defaults.ts';
 import type { IdMaps } from '../runtime/idmap.ts';
 import type { CgroupDriver } from '../cgroups/index.ts';
+import { startTime, procInfo } from '../runtime/procfs.ts';
 
 /** What the engine needs from the image store. */
 export interface ImageSource {
@@ -75,6 +76,17 @@ interface Live {
   pendingInput: ((c: MonitorConnection) => void)[];
   starting?: Promise<void>;
   exiting?: Promise<void>;
+  /** /proc start time of init, taken while the monitor (its parent) holds it */
+  initStartTime?: string;
+}
+
+export interface ExecRequest {
+  cmd: string[];
+  env: string[];
+  user: string;
+  workdir: string;
+  tty: boolean;
+  openStdin: boolean;
 }
 
 /**
@@ -141,7 +153,7 @@ export class Engine {
     const image = await this.o.images.ensure(req.image);
     let id = randomBytes(32).toString('hex');
     while (this.repo.all().some((c) => c.id.startsWith(id.slice(0, 12)))) id = randomBytes(32).toString('hex');
-    const spec = buildSpec(req, image.config, id);
+    const spec = buildSpec(req, image.config, id, this.o.network ? 'bridge' : 'none');
     const name = req.name || randomName((n) => this.repo.nameTaken(n) !== undefined);
     // Check the user now so that a typo fails at create, not at start.
     this.resolveUserFor(image.id, spec.user);
@@ -243,6 +255,7 @@ export class Engine {
       const pid = await spawnMonitor(this.o.shim, dir);
       const conn = await MonitorConnection.connect(this.socketPath(id));
       this.bind(id, conn);
+      this.state(id).initStartTime = startTime(pid);
       if (this.o.network) await this.o.network.attach(c, pid);
       this.repo.markStarted(id, pid, Date.now());
       conn.start();
@@ -468,6 +481,115 @@ export class Engine {
     return () => l.sinks.delete(sink);
   }
 
+  // ---- exec, top, stats ------------------------------------------------------
+
+  /**
+   * Runs a process in a running container through `tdock-shim exec`, which joins
+   * init's namespaces and cgroups and relays like a monitor. The sink gets output
+   * and the exit; the returned handle takes input.
+   */
+  async exec(ref: string, req: ExecRequest, sink: OutputSink) {
+    const c = this.repo.find(ref);
+    const l = this.live.get(c.id);
+    if (c.state !== 'running' || !l?.conn || !l.initStartTime) throw wrongState(`container ${c.name} is not running`);
+    if (!req.cmd.length) throw invalid('no command given: tdock exec CONTAINER COMMAND [ARG...]');
+    const spec = c.spec;
+    const env = mergeEnv(spec.env, req.tty ? ['TERM=xterm'] : [], req.env);
+    const cwd = req.workdir || spec.cwd;
+    if (!cwd.startsWith('/')) throw invalid(`the working directory "${cwd}" is invalid: it needs to be an absolute path`);
+    const user = this.resolveUserFor(c.imageId, req.user || spec.user);
+    const execId = randomBytes(4).toString('hex');
+    const runDir = this.runDir(c.id);
+    const file = join(runDir, `e-${execId}.json`);
+    const socket = join(runDir, `e-${execId}.sock`);
+    const exitPath = join(runDir, `e-${execId}.exit.json`);
+    const config = {
+      initPid: c.pid,
+      initStartTime: Number(l.initStartTime),
+      args: req.cmd,
+      env,
+      cwd,
+      user,
+      tty: req.tty,
+      openStdin: req.openStdin,
+      capabilities: DEFAULT_CAPABILITIES,
+      noNewPrivileges: true,
+      cgroupProcs: this.o.cgroups.paths(c.id).map((p) => join(p, 'cgroup.procs')),
+      socket,
+      exitPath,
+    };
+    const cleanup = () => {
+      for (const f of [file, socket, exitPath]) rmSync(f, { force: true });
+    };
+    writeFileSync(file, JSON.stringify(config));
+    let conn: MonitorConnection;
+    try {
+      await spawnMonitor(this.o.shim, file, 'exec');
+      conn = await MonitorConnection.connect(socket);
+    } catch (e) {
+      cleanup();
+      throw wrongState(`cannot exec in container ${c.name}: ${messageOf(e)}`);
+    }
+    let exit: ExitFile | undefined;
+    let failure = '';
+    conn.on('output', (stream, data) => sink.output(stream, data));
+    conn.on('failure', (msg) => {
+      failure = msg;
+    });
+    conn.on('exit', (e) => {
+      exit = e;
+    });
+    conn.on('close', () => {
+      exit ??= (() => {
+        try {
+          return JSON.parse(readFileSync(exitPath, 'utf8')) as ExitFile;
+        } catch {
+          return undefined;
+        }
+      })();
+      cleanup();
+      sink.exit({
+        exitCode: exit ? exit.exitCode : 255,
+        oomKilled: false,
+        error: exit?.error || failure || (exit ? '' : 'the exec monitor died without recording an exit status'),
+      });
+    });
+    conn.start();
+    return {
+      stdin: (data: Buffer) => conn.stdin(data),
+      closeStdin: () => conn.closeStdin(),
+      resize: (rows: number, cols: number) => conn.resize(rows, cols),
+      signal: (sig: number) => conn.signal(sig),
+      detach: () => conn.close(),
+    };
+  }
+
+  /** The container's processes, with their pids on the host and inside. */
+  top(ref: string): { titles: string[]; processes: { cols: string[] }[] } {
+    const c = this.repo.find(ref);
+    if (c.state !== 'running') throw wrongState(`container ${c.name} is not running`);
+    const tick = 100; // USER_HZ on Linux
+    const rows = this.o.cgroups.procs(c.id).map(procInfo).filter((p) => p !== undefined);
+    const shift = this.o.idMaps.uid.start;
+    return {
+      titles: ['PID', 'CONTAINER PID', 'PPID', 'USER', 'STAT', 'TIME', 'COMMAND'],
+      processes: rows.map((p) => {
+        const secs = Math.floor(p.cpuTicks / tick);
+        const uid = p.uid >= shift && p.uid < shift + this.o.idMaps.uid.size ? p.uid - shift : p.uid;
+        return {
+          cols: [String(p.pid), String(p.nsPid), String(p.ppid), uid === 0 ? 'root' : String(uid), p.state,
+            `${String(Math.floor(secs / 60)).padStart(2, '0')}:${String(secs % 60).padStart(2, '0')}`, p.cmd],
+        };
+      }),
+    };
+  }
+
+  /** One sample of a running container's cgroup counters. */
+  usage(ref: string) {
+    const c = this.repo.find(ref);
+    return { id: c.id, name: c.name, running: c.state === 'running', usage: c.state === 'running' ? this.o.cgroups.usage(c.id) : undefined };
+  }
+
   // ---- queries ---------------------------------------------------------------
 
   list(all: boolean) {
@@ -577,6 +699,7 @@ export class Engine {
       if (existsSync(sock)) conn = await MonitorConnection.connect(sock).catch(() => undefined);
       if (conn) {
         this.bind(c.id, conn);
+        this.state(c.id).initStartTime = startTime(c.pid);
         this.log(`recovered running container ${c.id.slice(0, 12)}`);
         continue;
       }

@@ -65,13 +65,13 @@ export function mergeEnv(...lists: string[][]): string[] {
   return [...map.values()];
 }
 
-export function buildSpec(req: CreateInput, image: ImageConfigLike, id: string): ContainerSpec {
+export function buildSpec(req: CreateInput, image: ImageConfigLike, id: string, defaultNetwork: ContainerSpec['network'] = 'none'): ContainerSpec {
   const entrypoint = req.entrypointSet ? req.entrypoint : (image.Entrypoint ?? []);
   // Docker: a new entrypoint resets the image's Cmd.
   const cmd = req.cmd.length ? req.cmd : req.entrypointSet ? [] : (image.Cmd ?? []);
   const args = [...entrypoint, ...cmd];
   if (!args.length) throw invalid('no command specified: the image has no Cmd or Entrypoint; give one after the image name');
-  const network = req.network || 'none';
+  const network = req.network || defaultNetwork;
   if (network !== 'bridge' && network !== 'none' && network !== 'host') {
     throw invalid(`unknown network "${network}": use bridge, none or host`);
   }

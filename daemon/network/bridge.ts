@@ -13,7 +13,8 @@
 //   shutdown() clean daemon stop: table, bridge and FORWARD rules go when no container runs
 //
 // Leases and host ports live from prepare to detach (start to exit), like Docker's.
-import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { basename } from 'node:path';
 import type { Db } from '../store/db.ts';
 import type { NetworkHooks } from '../containers/engine.ts';
@@ -48,6 +49,14 @@ function readSys(path: string): string | undefined {
   }
 }
 
+function netnsIno(pid: number): number {
+  try {
+    return statSync(`/proc/${pid}/ns/net`).ino;
+  } catch {
+    return -1;
+  }
+}
+
 export function median(xs: number[]): number {
   if (!xs.length) return 0;
   const s = [...xs].sort((a, b) => a - b);
@@ -71,6 +80,14 @@ export class BridgeNetwork implements NetworkHooks {
   private ipForward = '';
   private forwardPolicy = '';
   private startup: Record<string, unknown> = {};
+  /** container id → the netns its veth was wired into (pid + inode, to tell a live one) */
+  private readonly netns = new Map<string, { pid: number; ino: number }>();
+  /** container id → background release of its lease once the old veth is gone */
+  private readonly pending = new Map<string, Promise<void>>();
+  /** container id → the address of a veth still on its way out (not handed out meanwhile) */
+  private readonly dying = new Map<string, number>();
+  /** container id → its ports' nft transaction started by prepare */
+  private readonly publishing = new Map<string, Promise<void>>();
 
   private constructor(o: BridgeNetworkOptions, cidr: Cidr) {
     this.bridge = o.bridge;
@@ -126,7 +143,11 @@ export class BridgeNetwork implements NetworkHooks {
     if (!have) batch.push(`addr add ${this.gw}/${prefix} brd + dev ${br}`);
     batch.push(`link set ${br} up`);
     await must(['ip', '-batch', '-'], batch.join('\n') + '\n');
+    // /sys/class/net is read instead of spawning `ip` on hot paths: it must show our netns.
     this.bridgeIndex = Number(readSys(sysNet(br, 'ifindex')));
+    if (!this.bridgeIndex) {
+      throw new EngineError('FAILED_PRECONDITION', `/sys/class/net does not show ${br}: /sys belongs to another network namespace; mount a sysfs for the daemon's own`);
+    }
     this.mtu = Number(readSys(sysNet(br, 'mtu')) ?? 1500) || 1500;
 
     // Forwarding for everyone (a router needs it); route_localnet on our bridge only.
@@ -200,6 +221,7 @@ export class BridgeNetwork implements NetworkHooks {
 
   /** Clean daemon stop: removes table, bridge and FORWARD rules unless containers still run. */
   async shutdown(anyRunning: boolean): Promise<void> {
+    await this.settled();
     this.portTable.closeAll();
     if (anyRunning) {
       this.log(`network: containers are running: keeping bridge ${this.bridge} and nft table ip ${this.table} so they stay reachable`);
@@ -224,8 +246,11 @@ export class BridgeNetwork implements NetworkHooks {
     if (s.network !== 'bridge') {
       return writeEtcFiles(bundleDir, { mode: s.network, hostname: s.hostname, name: c.name, dns: s.dns });
     }
+    // A restart right after an exit: the old veth may still be on its way out.
+    const pending = this.pending.get(c.id);
+    if (pending) await pending;
     let t = performance.now();
-    const ip = this.leases.allocate(c.id);
+    const ip = this.leases.allocate(c.id, this.dying.values());
     this.record('prepare.lease', since(t));
     try {
       t = performance.now();
@@ -234,6 +259,16 @@ export class BridgeNetwork implements NetworkHooks {
       t = performance.now();
       const mounts = writeEtcFiles(bundleDir, { mode: 'bridge', hostname: s.hostname, name: c.name, ip: formatIp(ip), dns: s.dns });
       this.record('prepare.files', since(t));
+      // Publish now, in the background: the nft transaction then overlaps with the
+      // monitor's start-up and attach only waits for what is left of it. A DNAT to an
+      // address not wired yet is harmless (SYNs are retried until it is).
+      const ports = this.portTable.of(c.id);
+      if (ports.length) {
+        const t1 = performance.now();
+        const p = this.fw.addPorts(formatIp(ip), ports).then(() => this.record('publish (background)', since(t1)));
+        p.catch(() => {});
+        this.publishing.set(c.id, p);
+      }
       return mounts;
     } catch (e) {
       this.portTable.release(c.id);
@@ -249,17 +284,22 @@ export class BridgeNetwork implements NetworkHooks {
     const ip = formatIp(lease);
     const ports = this.portTable.of(c.id);
     const t0 = performance.now();
-    const timed = async (step: string, p: Promise<void>) => {
+    const timed = async (step: string, f: () => Promise<void>) => {
       const t = performance.now();
-      await p;
+      await f(); // spawn() itself is synchronous: timed from before it
       this.record(step, since(t));
     };
     const results = await Promise.allSettled([
-      timed('attach.wire', wire(pid, {
+      timed('attach.wire', () => wire(pid, {
         veth: vethName(c.id), hostPid: process.pid, bridgeIndex: this.bridgeIndex, mtu: this.mtu,
         mac: macFor(lease), ip, prefix: this.cidr.prefix, gateway: this.gw,
       })),
-      ports.length ? timed('attach.nft', this.fw.addPorts(ip, ports)) : Promise.resolve(),
+      timed('attach.publish-wait', async () => {
+        const p = this.publishing.get(c.id);
+        this.publishing.delete(c.id);
+        if (p) await p;
+        else if (ports.length) await this.fw.addPorts(ip, ports); // attach without prepare in this process
+      }),
     ]);
     let failed = results.find((r) => r.status === 'rejected');
     if (!failed) {
@@ -275,33 +315,86 @@ export class BridgeNetwork implements NetworkHooks {
     this.record('attach', since(t0));
     if (failed) {
       // Undo what this call did; the lease and ports stay until detach.
-      await this.unwire(c.id, ip, ports).catch(() => {});
+      await this.fw.removePorts(ip, ports).catch(() => {});
+      await deleteLinks([vethName(c.id)]);
       throw new EngineError('INTERNAL', `cannot attach container ${c.id.slice(0, 12)} to ${this.bridge}: ${messageOf(failed.reason)}`);
     }
+    this.netns.set(c.id, { pid, ino: netnsIno(pid) });
   }
 
-  private async unwire(id: string, ip: string, ports: PortMapping[]): Promise<void> {
-    const veth = vethName(id);
-    await Promise.all([
-      ports.length ? this.fw.removePorts(ip, ports) : undefined,
-      // The host end dies with the netns; delete it only if it is still there.
-      existsSync(sysNet(veth, 'ifindex')) ? deleteLinks([veth]) : undefined,
-    ]);
-  }
-
+  /**
+   * Idempotent. Frees the host ports at once and unpublishes them without waiting:
+   * deleting nft elements costs the kernel an RCU grace period (~8-25 ms here), and the
+   * firewall's queue commits the deletion before any later publish of the same key.
+   * The veth: deleting one costs ~20 ms of kernel time too, and when the container has
+   * exited its netns is already being destroyed by the kernel, which takes the pair
+   * along (~25 ms later). Then we do not wait either: the lease is released in the
+   * background once the host end is gone (deleted by us after 2 s if something still
+   * holds the netns), so the address is never handed out while the old interface
+   * exists. A live netns (attach failed, or detach before the exit) gets its veth
+   * deleted before detach returns. `settled()` waits for all of it.
+   */
   async detach(c: ContainerRow): Promise<void> {
     if (c.spec.network !== 'bridge') return;
     const t0 = performance.now();
     const lease = this.leases.get(c.id);
+    const veth = vethName(c.id);
     const ports = this.portTable.of(c.id);
-    try {
-      if (lease !== undefined) await this.unwire(c.id, formatIp(lease), ports);
-      else if (existsSync(sysNet(vethName(c.id), 'ifindex'))) await deleteLinks([vethName(c.id)]);
-    } finally {
-      this.portTable.release(c.id);
-      this.leases.release(c.id);
-      this.record('detach', since(t0));
+    this.portTable.release(c.id);
+    this.publishing.delete(c.id); // the removal below is queued after it
+    if (lease !== undefined && ports.length) {
+      const unpublished = this.fw.removePorts(formatIp(lease), ports);
+      unpublished.catch((e) => this.log(`network: cannot unpublish the ports of ${c.id.slice(0, 12)}: ${messageOf(e)}`));
+      this.track(unpublished);
     }
+    const ns = this.netns.get(c.id);
+    this.netns.delete(c.id);
+    const alive = ns !== undefined && netnsIno(ns.pid) === ns.ino;
+    if (this.pending.has(c.id)) {
+      // detached already; the veth is on its way out
+    } else if (!existsSync(sysNet(veth, 'ifindex'))) {
+      this.leases.release(c.id);
+    } else if (alive) {
+      const t = performance.now();
+      await deleteLinks([veth]);
+      this.record('detach.veth', since(t));
+      this.leases.release(c.id);
+    } else {
+      // (the lease row may vanish first: `rm` deletes the container, cascading)
+      if (lease !== undefined) this.dying.set(c.id, lease);
+      const done = this.reap(veth).finally(() => {
+        if (this.pending.get(c.id) === done) {
+          this.pending.delete(c.id);
+          this.dying.delete(c.id);
+          this.leases.release(c.id);
+        }
+      });
+      this.pending.set(c.id, done);
+    }
+    this.record('detach', since(t0));
+  }
+
+  private readonly background = new Set<Promise<unknown>>();
+  private track(p: Promise<unknown>): void {
+    const q = p.catch(() => {}).finally(() => this.background.delete(q));
+    this.background.add(q);
+  }
+
+  /** Waits for the kernel to remove a dying netns's veth; deletes it after 2 s. */
+  private async reap(veth: string): Promise<void> {
+    for (let waited = 0; waited < 2000; waited += 5) {
+      if (!existsSync(sysNet(veth, 'ifindex'))) return;
+      await sleep(5);
+    }
+    await deleteLinks([veth]);
+  }
+
+  /** Resolves when every background veth removal of detach() has finished (tests, shutdown). */
+  async settled(): Promise<void> {
+    while (this.pending.size || this.background.size) {
+      await Promise.allSettled([...this.pending.values(), ...this.background]);
+    }
+    await this.fw.idle();
   }
 
   ports(c: ContainerRow): { hostIp: string; hostPort: number; containerPort: number; protocol: string }[] {

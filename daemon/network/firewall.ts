@@ -156,35 +156,62 @@ export function taggedRules(listing: string, bridge: string): string[][] {
     .filter((args) => args.some((a, i) => a === tag && args[i - 1] === '--comment'));
 }
 
-/** Talks to nft and iptables. */
+/**
+ * Talks to nft and iptables. nft transactions run one at a time, in call order, so an
+ * unpublish still in flight always commits before a later publish of the same key.
+ */
 export class Firewall {
   readonly cfg: FirewallConfig;
   /** Whether we inserted iptables FORWARD rules (the policy was DROP). */
   forwardRulesAdded = false;
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(cfg: FirewallConfig) {
     this.cfg = cfg;
   }
 
-  async replaceTable(running: ContainerPorts[]): Promise<void> {
-    await must(['nft', '-f', '-'], tableScript(this.cfg, running));
+  private nft<T>(f: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(f, f);
+    this.queue = p.catch(() => {});
+    return p;
   }
 
-  async addPorts(ip: string, ports: PortMapping[]): Promise<void> {
+  replaceTable(running: ContainerPorts[]): Promise<void> {
+    return this.nft(async () => {
+      await must(['nft', '-f', '-'], tableScript(this.cfg, running));
+    });
+  }
+
+  addPorts(ip: string, ports: PortMapping[]): Promise<void> {
     const s = addPortsScript(this.cfg.table, ip, ports);
-    if (s) await must(['nft', '-f', '-'], s);
+    return s ? this.nft(async () => void (await must(['nft', '-f', '-'], s))) : Promise.resolve();
   }
 
-  async removePorts(ip: string, ports: PortMapping[]): Promise<void> {
+  /**
+   * Unpublishes; succeeds whether or not the elements (or the table) are there.
+   * Deleting elements costs the kernel an RCU grace period (8-25 ms measured here,
+   * against ~2 ms for adding): callers need not wait for it, the queue keeps the order.
+   */
+  removePorts(ip: string, ports: PortMapping[]): Promise<void> {
     const s = removePortsScript(this.cfg.table, ip, ports);
-    if (!s) return;
-    const r = await run(['nft', '-f', '-'], s);
-    // The table itself gone (deleted by hand, or daemon shut down) is "already gone" too.
-    if (r.code !== 0 && !/No such file or directory/.test(r.stderr)) await must(['nft', '-f', '-'], s);
+    if (!s) return Promise.resolve();
+    return this.nft(async () => {
+      const r = await run(['nft', '-f', '-'], s);
+      if (r.code !== 0 && !/No such file or directory/.test(r.stderr)) await must(['nft', '-f', '-'], s);
+    });
   }
 
-  async deleteTable(): Promise<void> {
-    await must(['nft', '-f', '-'], deleteTableScript(this.cfg.table));
+  deleteTable(): Promise<void> {
+    return this.nft(async () => void (await must(['nft', '-f', '-'], deleteTableScript(this.cfg.table))));
+  }
+
+  /** Resolves when every queued nft transaction has run. */
+  async idle(): Promise<void> {
+    let q;
+    do {
+      q = this.queue;
+      await q;
+    } while (q !== this.queue);
   }
 
   /** When iptables' FORWARD policy is DROP, makes sure our accept rules are there. Returns the policy. */

@@ -112,12 +112,16 @@ export class Leases {
     };
   }
 
-  /** Allocates (or returns the existing) address of a container; RESOURCE_EXHAUSTED when none is free. */
-  allocate(containerId: string): number {
+  /**
+   * Allocates (or returns the existing) address of a container, never one leased or in
+   * `alsoUsed`; RESOURCE_EXHAUSTED when none is free.
+   */
+  allocate(containerId: string, alsoUsed: Iterable<number> = []): number {
     return this.db.transaction(() => {
       const have = this.stmts.byContainer.get(containerId, this.network) as number | undefined;
       if (have !== undefined) return have;
       const used = new Set(this.stmts.used.all(this.network) as number[]);
+      for (const ip of alsoUsed) used.add(ip);
       const ip = lowestFree(this.cidr, used);
       if (ip === undefined) {
         throw new EngineError('RESOURCE_EXHAUSTED',

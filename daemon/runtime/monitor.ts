@@ -12,13 +12,14 @@ export interface ExitFile {
 }
 
 /**
- * Spawns the monitor for a bundle and waits for its one status line.
+ * Spawns the monitor for a bundle (or the exec monitor for one exec config) and
+ * waits for its one status line.
  * Resolves with the host pid of the container's init; rejects with the shim's
  * own one-line error (it names the step that failed).
  */
-export function spawnMonitor(shim: string, bundleDir: string): Promise<number> {
+export function spawnMonitor(shim: string, target: string, verb: 'monitor' | 'exec' = 'monitor'): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(shim, ['monitor', bundleDir], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(shim, [verb, target], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     let done = false;

@@ -66,6 +66,16 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX net_ports_container ON net_ports(container_id);
   `,
+  // 3: images pulled from registries: the manifest digests they were pulled by (RepoDigests)
+  `
+  CREATE TABLE repo_digests (
+    repository TEXT NOT NULL,           -- familiar name, as in tags
+    digest     TEXT NOT NULL,           -- sha256:<hex> of the manifest
+    image_id   TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    PRIMARY KEY (repository, digest)
+  );
+  CREATE INDEX repo_digests_image ON repo_digests(image_id);
+  `,
 ];
 
 export function openDb(path: string): Db {

@@ -2,7 +2,7 @@
 // bridge and firewall table names, so tests never touch the machine's daemon or each
 // other. cleanup() removes everything it made, also after a failure.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -150,8 +150,24 @@ export class TestDaemon {
         /* gone */
       }
     }
-    await this.stop('SIGKILL');
+    // A clean shutdown removes the bridge and the firewall table; SIGKILL if it hangs.
+    const killer = setTimeout(() => this.proc?.kill('SIGKILL'), 5000);
+    await this.stop('SIGTERM');
+    clearTimeout(killer);
     for (let i = 0; i < 100 && this.monitorPids().length; i++) await sleep(20);
+    // What a crashed daemon may have left: only our own names.
+    spawnSync('ip', ['link', 'del', this.bridge], { stdio: 'ignore' });
+    spawnSync('nft', ['delete', 'table', 'ip', this.bridge.replace(/[^a-zA-Z0-9_]/g, '_')], { stdio: 'ignore' });
+    for (const line of readdirSync('/sys/class/net')) {
+      if (line.startsWith('td') && !line.startsWith('tdk')) {
+        try {
+          const master = readlinkSync(`/sys/class/net/${line}/master`);
+          if (master.endsWith(`/${this.bridge}`)) spawnSync('ip', ['link', 'del', line], { stdio: 'ignore' });
+        } catch {
+          /* not on a bridge */
+        }
+      }
+    }
     for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n').reverse()) {
       const mp = line.split(' ')[1];
       if (mp && mp.startsWith(this.base)) spawnSync('umount', ['-l', mp]);

@@ -62,11 +62,11 @@ describe('bridge network (root, real kernel)', { skip }, () => {
   const GW = `10.${a}.${b}.1`;
   // The "outside host": a netns behind a /30 of its own, routed through this host.
   const [oa, ob] = freeNet([SUBNET]);
-  const OUT_NS = `tdk-o${tag}`;
+  let outPid = 0; // the outside host's netns is held by a process (no /run/netns mount)
   const OUT_HOST_IF = `tdk-h${tag}`;
   const OUT_HOST_IP = `10.${oa}.${ob}.1`;
   const OUT_IP = `10.${oa}.${ob}.2`;
-  const dir = mkdtempSync(join(tmpdir(), 'tdk-net-'));
+  let dir = ''; // made in before(): a suite filtered out by --test-name-pattern runs no hooks
   const procs = new Set<ChildProcess>();
   const held: Server[] = [];
   let db: Db;
@@ -95,13 +95,24 @@ describe('bridge network (root, real kernel)', { skip }, () => {
     throw new Error('unshare did not start');
   }
 
-  function kill(pid: number) {
-    for (const p of procs) if (p.pid === pid) p.kill('SIGKILL');
+  /** Servers started in a container's netns, by the container's pid: they die with it (like a pid namespace). */
+  const members = new Map<number, ChildProcess[]>();
+
+  /** Kills a container's processes and waits for them, as the engine's exit path does before detach. */
+  async function kill(pid: number) {
+    const all = [...procs].filter((p) => p.pid === pid).concat(members.get(pid) ?? []);
+    members.delete(pid);
+    await Promise.all(all.map((p) => new Promise((r) => {
+      if (p.exitCode !== null || p.signalCode !== null) return r(undefined);
+      p.once('exit', r);
+      p.kill('SIGKILL');
+    })));
   }
 
-  async function serve(prefix: string[], name: string, port: number): Promise<ChildProcess> {
+  async function serve(prefix: string[], name: string, port: number, owner?: number): Promise<ChildProcess> {
     const p = spawn(prefix[0]!, [...prefix.slice(1), NODE, '-e', SERVER, name, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
     procs.add(p);
+    if (owner) members.set(owner, [...(members.get(owner) ?? []), p]);
     p.on('exit', () => procs.delete(p));
     await new Promise<void>((res, rej) => {
       p.stdout!.once('data', () => res());
@@ -111,7 +122,7 @@ describe('bridge network (root, real kernel)', { skip }, () => {
   }
 
   const inNs = (pid: number) => ['nsenter', `--net=/proc/${pid}/ns/net`];
-  const inOut = ['ip', 'netns', 'exec', OUT_NS];
+  const inOut: string[] = []; // filled in before(): nsenter into the outside netns
 
   /** GET http://host:port/ from a namespace (busybox wget) or, with no prefix, from this process. */
   async function get(prefix: string[] | null, host: string, port: number): Promise<string> {
@@ -164,9 +175,10 @@ describe('bridge network (root, real kernel)', { skip }, () => {
   }
 
   async function stop(x: { pid: number; c: ContainerRow }) {
-    kill(x.pid);
+    await kill(x.pid);
     await net.detach(x.c);
     repo.markExited(x.c.id, 137, false, '', Date.now());
+    await net.settled();
   }
 
   const tcp = (hostPort: number, containerPort = 80, hostIp = '0.0.0.0'): PortSpec => ({ hostIp, hostPort, containerPort, protocol: 'tcp' });
@@ -196,18 +208,26 @@ describe('bridge network (root, real kernel)', { skip }, () => {
   // ---- set-up / tear-down ----------------------------------------------------
 
   before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tdk-net-'));
     db = openDb(join(dir, 'tdock.db'));
     repo = new ContainerRepository(db);
     net = await BridgeNetwork.create({ db, bridge: BR, subnet: SUBNET, table: TABLE, execRoot: dir, log: (m) => logs.push(m) });
-    // outside host
-    ok(['ip', 'netns', 'add', OUT_NS]);
-    ok(['ip', 'link', 'add', OUT_HOST_IF, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', OUT_NS]);
+    // the outside host: a plain network namespace behind a /30, routed through this host
+    const o = spawn('unshare', ['--net', 'sleep', '1000'], { stdio: 'ignore' });
+    procs.add(o);
+    for (let i = 0; i < 200 && !outPid; i++) {
+      await sleep(5);
+      try {
+        if (readlinkSync(`/proc/${o.pid}/ns/net`) !== readlinkSync('/proc/self/ns/net')) outPid = o.pid!;
+      } catch {
+        /* not yet */
+      }
+    }
+    inOut.push(...inNs(outPid));
+    ok(['ip', 'link', 'add', OUT_HOST_IF, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(outPid)]);
     ok(['ip', 'addr', 'add', `${OUT_HOST_IP}/30`, 'dev', OUT_HOST_IF]);
     ok(['ip', 'link', 'set', OUT_HOST_IF, 'up']);
-    ok(['ip', '-n', OUT_NS, 'addr', 'add', `${OUT_IP}/30`, 'dev', 'eth0']);
-    ok(['ip', '-n', OUT_NS, 'link', 'set', 'eth0', 'up']);
-    ok(['ip', '-n', OUT_NS, 'link', 'set', 'lo', 'up']);
-    ok(['ip', '-n', OUT_NS, 'route', 'add', 'default', 'via', OUT_HOST_IP]);
+    ok([...inOut, 'ip', '-batch', '-'], `addr add ${OUT_IP}/30 dev eth0\nlink set eth0 up\nlink set lo up\nroute add default via ${OUT_HOST_IP}\n`);
     await serve(inOut, 'outside', 9000);
   });
 
@@ -218,11 +238,10 @@ describe('bridge network (root, real kernel)', { skip }, () => {
     await net?.shutdown(false).catch(() => {});
     sh(['ip', 'link', 'del', BR]);
     sh(['ip', 'link', 'del', OUT_HOST_IF]);
-    sh(['ip', 'netns', 'del', OUT_NS]);
     for (const t of [TABLE, `${TABLE}x`]) if (sh(['nft', 'list', 'table', 'ip', t]).code === 0) sh(['nft', 'delete', 'table', 'ip', t]);
     for (const d of readdirSync('/sys/class/net')) if (d.startsWith(`tdk-x${tag}`)) sh(['ip', 'link', 'del', d]);
     db?.close();
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   // ---- tests -----------------------------------------------------------------
@@ -270,7 +289,7 @@ describe('bridge network (root, real kernel)', { skip }, () => {
     assert.match(ok([...inNs(pid), 'ip', '-o', 'link', 'show', 'lo']), /UP/);
     assert.deepEqual(ourVeths(), [`td${c.id.slice(0, 10)}`]);
     assert.match(elements(), new RegExp(`tcp \\. ${webPort} : ${ip.replaceAll('.', '\\.')} \\. 80`));
-    await serve(inNs(pid), 'web', 80);
+    await serve(inNs(pid), 'web', 80, pid);
 
     assert.deepEqual(net.ports(web.c), [
       { hostIp: '0.0.0.0', hostPort: webPort, containerPort: 80, protocol: 'tcp' },
@@ -301,11 +320,11 @@ describe('bridge network (root, real kernel)', { skip }, () => {
   });
 
   test('an outside host cannot reach a container address directly (only published ports)', async () => {
-    ok(['ip', '-n', OUT_NS, 'route', 'add', SUBNET, 'via', OUT_HOST_IP]);
+    ok([...inOut, 'ip', 'route', 'add', SUBNET, 'via', OUT_HOST_IP]);
     try {
       assert.match(await get(inOut, `10.${a}.${b}.2`, 80), /^error/);
     } finally {
-      sh(['ip', '-n', OUT_NS, 'route', 'del', SUBNET]);
+      sh([...inOut, 'ip', 'route', 'del', SUBNET]);
     }
   });
 
@@ -375,7 +394,7 @@ describe('bridge network (root, real kernel)', { skip }, () => {
     try {
       const [p] = net.ports(x.c);
       assert.ok(p && p.hostPort > 1024 && p.hostIp === '127.0.0.1', JSON.stringify(p));
-      await serve(inNs(x.pid), 'eph', 80);
+      await serve(inNs(x.pid), 'eph', 80, x.pid);
       assert.match(await get(null, '127.0.0.1', p.hostPort), /^eph /);
       // bound to 127.0.0.1 only: not on the outside interface
       assert.match(await get(inOut, OUT_HOST_IP, p.hostPort), /^error/);
@@ -418,7 +437,7 @@ describe('bridge network (root, real kernel)', { skip }, () => {
     await net.detach(other.c);
     await stop(web);
     await net.detach(web.c);
-    await sleep(20);
+    await net.settled();
     assert.deepEqual(ourVeths(), []);
     assert.equal(elements(), '');
     assert.equal(leaseCount(), 0);
@@ -432,22 +451,21 @@ describe('bridge network (root, real kernel)', { skip }, () => {
       const c = container({ ports: [tcp(port)] });
       const bundle = mkdtempSync(join(dir, 'bundle-'));
       const pid = await sandbox();
+      await net.settled(); // the previous container's teardown is not part of this start
       const t0 = performance.now();
       await net.prepare(c, bundle);
       await net.attach(c, pid);
       total.push(performance.now() - t0);
       if (i % 10 === 0) {
-        const srv = await serve(inNs(pid), `loop${i}`, 80);
-        procs.delete(srv);
-        setTimeout(() => srv.kill('SIGKILL'), 10).unref();
+        await serve(inNs(pid), `loop${i}`, 80, pid);
         const got = await get(null, '127.0.0.1', port);
         assert.equal(got.split(' ')[0], `loop${i}`, `cycle ${i}: ${got}`);
       }
-      kill(pid);
+      await kill(pid);
       await net.detach(repo.get(c.id)!);
       repo.remove(c.id);
     }
-    await sleep(50);
+    await net.settled();
     assert.deepEqual(ourVeths(), []);
     assert.equal(elements(), '');
     assert.equal(leaseCount(), 0);
@@ -500,5 +518,99 @@ describe('bridge network (root, real kernel)', { skip }, () => {
     await net.shutdown(false);
     assert.ok(!existsSync(`/sys/class/net/${BR}`));
     assert.notEqual(sh(['nft', 'list', 'table', 'ip', TABLE]).code, 0);
+  });
+});
+
+// FORWARD DROP (what Docker leaves behind) cannot be set on this shared machine, so the
+// whole daemon side runs in a private network namespace of its own: its iptables
+// policy, bridge and table vanish with it.
+describe('bridge network under an iptables FORWARD DROP policy (private netns)', { skip: skip || (!have('iptables') && 'needs iptables') }, () => {
+  test('tagged accept rules are inserted at start, forwarded traffic passes, shutdown removes exactly them', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tdk-fwd-'));
+    const src = (f: string) => JSON.stringify(join(import.meta.dirname, '..', '..', 'daemon', f));
+    const script = `
+      import { spawn, spawnSync } from 'node:child_process';
+      import { BridgeNetwork } from ${src('network/bridge.ts')};
+      import { openDb } from ${src('store/db.ts')};
+      import { ContainerRepository } from ${src('containers/repository.ts')};
+      const sh = (...a) => spawnSync(a[0], a.slice(1), { encoding: 'utf8', input: '' });
+      const out = {};
+      const kids = [];
+      const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+      try {
+        sh('ip', 'link', 'set', 'lo', 'up');
+        sh('iptables', '-P', 'FORWARD', 'DROP');
+        sh('iptables', '-A', 'FORWARD', '-i', 'lo', '-j', 'ACCEPT', '-m', 'comment', '--comment', 'not-ours');
+        const db = openDb(${JSON.stringify(join(dir, 'db'))});
+        const repo = new ContainerRepository(db);
+        const net = await BridgeNetwork.create({ db, bridge: 'tdk-fwd0', subnet: '10.151.0.0/24', table: 'tdk_fwd', execRoot: ${JSON.stringify(dir)}, log: () => {} });
+        out.info = net.info();
+        out.rulesAfterCreate = sh('iptables', '-S', 'FORWARD').stdout;
+        const mk = async (name, ports) => {
+          const id = name.repeat(64).slice(0, 64);
+          repo.insert({ id, name, imageId: 'x', imageRef: 'x', created: 0, spec: { hostname: name, network: 'bridge', ports, dns: [] } });
+          const c = repo.get(id);
+          await net.prepare(c, ${JSON.stringify(dir)});
+          const p = spawn('unshare', ['--user', '--map-root-user', '--net', 'sleep', '60'], { stdio: 'ignore' });
+          kids.push(p);
+          await sleep(100);
+          await net.attach(c, p.pid);
+          return { c, pid: p.pid };
+        };
+        const a = await mk('a', [{ hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80, protocol: 'tcp' }]);
+        const b = await mk('b', []);
+        const srv = spawn('nsenter', ['--net=/proc/' + a.pid + '/ns/net', process.execPath, '-e',
+          "require('http').createServer((q,s)=>s.end('web '+q.socket.remoteAddress)).listen(80,'0.0.0.0',()=>console.log('up'))"], { stdio: ['ignore', 'pipe', 'inherit'] });
+        kids.push(srv);
+        await new Promise((r) => srv.stdout.once('data', r));
+        const get = (pid, host, port) => {
+          return spawnSync('nsenter', ['--net=/proc/' + pid + '/ns/net', 'busybox', 'nc', '-w', '2', host, String(port)],
+            { encoding: 'utf8', input: 'GET / HTTP/1.0\\r\\n\\r\\n' }).stdout.split('\\r\\n\\r\\n')[1] ?? 'error';
+        };
+        out.hairpin = get(b.pid, '10.151.0.1', 8080);
+        out.direct = get(b.pid, '10.151.0.2', 80);
+        // negative control: without the accept rules the DROP policy wins
+        for (const l of sh('iptables', '-S', 'FORWARD').stdout.split('\\n').filter((l) => l.includes('tdock:'))) {
+          sh('iptables', '-D', ...l.slice(3).replaceAll('"', '').split(' '));
+        }
+        out.hairpinWithoutRules = get(b.pid, '10.151.0.1', 8080);
+        for (const k of kids) k.kill('SIGKILL');
+        await sleep(50);
+        await net.detach(repo.get(a.c.id));
+        await net.detach(repo.get(b.c.id));
+        await net.shutdown(false);
+        out.rulesAfterShutdown = sh('iptables', '-S', 'FORWARD').stdout;
+        db.close();
+      } finally {
+        for (const k of kids) k.kill('SIGKILL');
+      }
+      console.log(JSON.stringify(out));
+      process.exit(0);
+    `;
+    try {
+      // (its own sysfs too: /sys/class/net shows the netns of whoever mounted it)
+      const r = spawnSync('unshare', ['--net', '--mount', 'sh', '-c', 'mount -t sysfs sysfs /sys && exec "$0" "$@"', NODE, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
+      assert.equal(r.status, 0, r.stderr);
+      const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, any>;
+      assert.equal(out.info.forwardPolicy, 'DROP');
+      assert.equal(out.info.forwardRulesAdded, true);
+      const created = (out.rulesAfterCreate as string).trim().split('\n');
+      assert.deepEqual(created, [
+        '-P FORWARD DROP',
+        '-A FORWARD -i tdk-fwd0 -m comment --comment "tdock:tdk-fwd0" -j ACCEPT',
+        '-A FORWARD -o tdk-fwd0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "tdock:tdk-fwd0" -j ACCEPT',
+        '-A FORWARD -o tdk-fwd0 -m conntrack --ctstate DNAT -m comment --comment "tdock:tdk-fwd0" -j ACCEPT',
+        '-A FORWARD -i lo -m comment --comment not-ours -j ACCEPT',
+      ]);
+      assert.equal(out.hairpin, 'web 10.151.0.1');
+      assert.equal(out.direct, 'web 10.151.0.3');
+      assert.equal(out.hairpinWithoutRules, 'error');
+      assert.deepEqual((out.rulesAfterShutdown as string).trim().split('\n'), [
+        '-P FORWARD DROP',
+        '-A FORWARD -i lo -m comment --comment not-ours -j ACCEPT',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

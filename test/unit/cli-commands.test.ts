@@ -182,6 +182,11 @@ test('daemon not running: one line, exit 1, fast', async () => {
   const r = await tdock('images', ['-H', `unix://${dead}`]);
   assert.deepEqual(r, { code: 1, stdout: '', stderr: `Cannot connect to the tdock daemon at unix://${dead}: is tdockd running?\n` });
   assert.ok(Date.now() - t < 1000, `took ${Date.now() - t} ms`);
+  // run/create too: exit 1 (not 125) whether the socket is missing or refuses
+  for (const host of [missing, `unix://${dead}`]) {
+    const run = await tdock('run', ['alpine', 'echo'], { host });
+    assert.deepEqual(run, { code: 1, stdout: '', stderr: `Cannot connect to the tdock daemon at ${host}: is tdockd running?\n` });
+  }
 });
 
 test('inspect prints a JSON array; --format picks fields', async () => {

@@ -31,6 +31,9 @@ interface FakeContainer {
   attached: grpc.ServerDuplexStream<api.AttachInput, api.AttachOutput>[];
   onStdin?: (b: Buffer) => void;
   onCloseStdin?: () => void;
+  /** stdin that arrived before the script ran (a real daemon keeps it in the pipe) */
+  pendingStdin?: Buffer[];
+  stdinClosed?: boolean;
   onKill?: (sig: number) => void;
   exited?: Promise<api.ExitStatus>;
   resolveExit?: (s: api.ExitStatus) => void;
@@ -100,6 +103,8 @@ export async function startFakeDaemon(socketPath?: string): Promise<FakeDaemon> 
         case 'cat':
           c.onStdin = (b) => send(c, 'STDOUT', b);
           c.onCloseStdin = () => finish(c, { exitCode: 0, oomKilled: false, error: '' });
+          for (const b of c.pendingStdin ?? []) c.onStdin(b);
+          if (c.stdinClosed) c.onCloseStdin();
           return;
         case 'sleep':
           c.onKill = (sig) => finish(c, { exitCode: 128 + sig, oomKilled: false, error: '' });
@@ -213,7 +218,7 @@ export async function startFakeDaemon(socketPath?: string): Promise<FakeDaemon> 
         for (const f of call.request.tail === 0 ? [] : frames) call.write(f);
         call.end();
       } catch (e) {
-        call.destroy(e as Error);
+        call.emit('error', e);
       }
     },
     Attach(call: grpc.ServerDuplexStream<api.AttachInput, api.AttachOutput>) {
@@ -225,13 +230,18 @@ export async function startFakeDaemon(socketPath?: string): Promise<FakeDaemon> 
           try {
             c = find(m.start.id);
           } catch (e) {
-            call.destroy(e as Error);
+            call.emit('error', e);
             return;
           }
           c.attached.push(call);
           call.write({ attached: true });
-        } else if (kind === 'stdin' && 'stdin' in m) c?.onStdin?.(m.stdin);
-        else if (kind === 'closeStdin') c?.onCloseStdin?.();
+        } else if (kind === 'stdin' && 'stdin' in m && c) {
+          if (c.onStdin) c.onStdin(m.stdin);
+          else (c.pendingStdin ??= []).push(m.stdin);
+        } else if (kind === 'closeStdin' && c) {
+          if (c.onCloseStdin) c.onCloseStdin();
+          else c.stdinClosed = true;
+        }
         else if (kind === 'resize' && 'resize' in m) log('Resize', m.resize);
       });
       call.on('end', () => call.end());
@@ -244,7 +254,7 @@ export async function startFakeDaemon(socketPath?: string): Promise<FakeDaemon> 
         try {
           find(m.start.id);
         } catch (e) {
-          call.destroy(e as Error);
+          call.emit('error', e);
           return;
         }
         const cmd = m.start.exec?.cmd ?? [];
@@ -281,7 +291,7 @@ export async function startFakeDaemon(socketPath?: string): Promise<FakeDaemon> 
     Pull(call: grpc.ServerWritableStream<api.PullRequest, api.PullProgress>) {
       log('Pull', call.request);
       if (call.request.ref.startsWith('nosuch')) {
-        call.destroy(Object.assign(new Error('x'), { code: grpc.status.NOT_FOUND, details: `manifest for ${call.request.ref} not found` }) as Error);
+        call.emit('error', notFound(`manifest for ${call.request.ref} not found`));
         return;
       }
       call.write({ id: 'layer1', status: 'Downloading', current: 10, total: 100, imageId: '' });

@@ -20,6 +20,7 @@ import { imageRows } from '../../cli/commands/images.ts';
 import { portLines } from '../../cli/commands/port.ts';
 import { renderInfo } from '../../cli/commands/info.ts';
 import { ProgressPrinter } from '../../cli/commands/pull.ts';
+import { withTimestamps } from '../../cli/commands/logs.ts';
 
 const runSpec = specOf(Run.flags);
 
@@ -280,4 +281,16 @@ test('inspect helpers', () => {
   assert.equal(applyFormat('{{.State.Status}} {{.State.Pid}}', doc), 'running 42');
   assert.equal(applyFormat('{{json .Config.Env}}', doc), '["A=1"]');
   assert.equal(applyFormat('{{.Nope}}', doc), '<no value>');
+});
+
+test('logs -t: a timestamp at the start of every line, across frames', () => {
+  const state = new Map<string, boolean>();
+  const t = 1_700_000_000_000_000_000;
+  const f = (data: string, stream: 'STDOUT' | 'STDERR' = 'STDOUT') => withTimestamps({ stream, data: Buffer.from(data), timeNs: t }, state).toString();
+  const ts = '2023-11-14T22:13:20Z ';
+  assert.equal(f('a\nb'), `${ts}a\n${ts}b`);
+  assert.equal(f('c\n'), 'c\n');
+  assert.equal(f('d\n', 'STDERR'), `${ts}d\n`);
+  assert.equal(f('e\n'), `${ts}e\n`);
+  assert.equal(withTimestamps({ stream: 'STDOUT', data: Buffer.from('x'), timeNs: 0 }, state).toString(), 'x');
 });

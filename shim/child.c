@@ -1,0 +1,120 @@
+#include "child.h"
+#include "caps.h"
+#include "pty.h"
+#include "sync.h"
+#include "util.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <string.h>
+#include <unistd.h>
+
+int g_child_sync = -1;
+char *g_argv_start, *g_argv_end;
+
+_Noreturn void child_fail(void)
+{
+	sync_send(g_child_sync, SYNC_ERROR, g_err, -1);
+	_exit(EXIT_SETUP_FAILED);
+}
+
+void child_reset_signals(void)
+{
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+}
+
+void child_rename(const char *name, size_t size)
+{
+	if (!g_argv_start || g_argv_end <= g_argv_start)
+		return;
+	size_t room = (size_t)(g_argv_end - g_argv_start);
+	memset(g_argv_start, 0, room);
+	memcpy(g_argv_start, name, size <= room ? size : room - 1);
+}
+
+void child_setup_fds(const struct child_fds *f)
+{
+	/* Every descriptor the monitor opened is >= 3, so these dup2s cannot clobber a source. */
+	if (dup2(f->stdin_r >= 0 ? f->stdin_r : f->devnull, 0) < 0 ||
+	    dup2(f->stdout_w >= 0 ? f->stdout_w : f->devnull, 1) < 0 ||
+	    dup2(f->stderr_w >= 0 ? f->stderr_w : f->devnull, 2) < 0)
+		_exit(EXIT_SETUP_FAILED);
+	g_child_sync = f->sync;
+	if (g_child_sync != 3) {
+		if (dup3(g_child_sync, 3, O_CLOEXEC) < 0)
+			_exit(EXIT_SETUP_FAILED);
+		g_child_sync = 3;
+	}
+	/* The monitor's socket, log file, signalfd... must not reach the container. */
+	if (close_range(4, ~0U, 0) < 0) {
+		syserr("close_range");
+		child_fail();
+	}
+}
+
+int child_become_root(void)
+{
+	/* Until now we were the overflow uid (or host root): become root of the namespace. */
+	if (setresgid(0, 0, 0) < 0)
+		return syserr("setresgid 0");
+	if (setgroups(0, NULL) < 0)
+		return syserr("setgroups");
+	if (setresuid(0, 0, 0) < 0)
+		return syserr("setresuid 0");
+	return 0;
+}
+
+void child_expect(char type)
+{
+	char text[SYNC_MAX];
+	int fd;
+	int t = sync_recv(g_child_sync, text, &fd);
+	if (fd >= 0)
+		close(fd);
+	if (t != type)
+		_exit(EXIT_SETUP_FAILED);
+}
+
+int child_open_stdio(const struct config *c, char *slave, size_t size)
+{
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0) {
+		syserr("open /dev/null in the container");
+		child_fail();
+	}
+	slave[0] = '\0';
+	if (!c->tty)
+		return devnull;
+	int master;
+	if (pty_open(&master, slave, size) < 0)
+		child_fail();
+	if (sync_send(g_child_sync, SYNC_PTY, NULL, master) < 0) {
+		syserr("send the pty to the monitor");
+		child_fail();
+	}
+	close(master);
+	/*
+	 * We hold the slave open (init for its whole life, exec until its command
+	 * execs): otherwise the master reports a hangup (and the monitor would spin)
+	 * whenever no process has the terminal open, e.g. before the command opened it.
+	 */
+	if (open(slave, O_RDWR | O_NOCTTY | O_CLOEXEC) < 0) {
+		syserr("open %s", slave);
+		child_fail();
+	}
+	return devnull;
+}
+
+void child_restrict(const struct config *c)
+{
+	/* The bounding set and no_new_privs are inherited by the command: set them once here. */
+	if (caps_drop_bounding(c->caps, c->cap_last) < 0)
+		child_fail();
+	if (c->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		syserr("set no_new_privs");
+		child_fail();
+	}
+}

@@ -1,0 +1,172 @@
+/*
+ * `tdock-shim exec`: runs one more process in a running container and then
+ * monitors it like `monitor` does the container's init (same socket, frames,
+ * log and exit file).
+ *
+ *   exec-monitor: pidfd_open(initPid), check its start time (a reused pid is
+ *                 refused), socket/pipes, setns(pidfd, CLONE_NEWPID) so that
+ *                 its next child is born in the container's pid namespace, fork.
+ *   child:        joins the cgroups (still seeing the host's cgroupfs), then
+ *                 setns(pidfd, user|mnt|uts|ipc|net|cgroup) in one call, becomes
+ *                 uid 0 of the container, opens its pty in the container's
+ *                 devpts, drops the bounding set, no_new_privs, READY; after
+ *                 START the same command_main as the container's command.
+ *
+ * One fork is enough: the child is a real member of the pid namespace (it has
+ * a pid there; its orphans go to the container's init) and the exec-monitor is
+ * its parent, so it reaps it and its pid can never be reused under it.
+ */
+#include "child.h"
+#include "container.h"
+#include "monitor.h"
+#include "sync.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#define INIT_GONE "container init is gone"
+
+/* The namespaces the child joins (the pid namespace it was born in). */
+#define JOIN_FLAGS (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP)
+
+static const char exec_name[] = "tdock-shim\0exec";
+
+/*
+ * Field 22 of /proc/PID/stat (start time in clock ticks since boot). The name
+ * in field 2 may contain anything, so count from its closing parenthesis.
+ * A zombie counts as gone: it has no namespaces left to join.
+ */
+static int check_start_time(pid_t pid, unsigned long long want)
+{
+	char path[32], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	if (read_small_file(path, buf, sizeof buf) < 0)
+		return seterr(INIT_GONE);
+	const char *p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return seterr("read %s: unexpected content", path);
+	p += 2; /* field 3, the state */
+	if (*p == 'Z' || *p == 'X')
+		return seterr(INIT_GONE);
+	for (int field = 3; field < 22 && p; field++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	char *end;
+	errno = 0;
+	unsigned long long start = p ? strtoull(p, &end, 10) : 0;
+	if (!p || end == p || errno)
+		return seterr("read %s: unexpected content", path);
+	if (start != want)
+		return seterr(INIT_GONE);
+	return 0;
+}
+
+static int open_init(const struct config *c)
+{
+	int fd = pidfd_open(c->init_pid, 0);
+	if (fd < 0)
+		return errno == ESRCH ? seterr(INIT_GONE) : syserr("pidfd_open %d", c->init_pid);
+	/* Only now is the answer final: the pidfd pins the process we checked. */
+	if (check_start_time(c->init_pid, c->init_start_time) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		syserr("pidfd: FD_CLOEXEC");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void fail_setns(const char *what)
+{
+	/* ESRCH/EINVAL here mean init died since we checked it. */
+	if (errno == ESRCH)
+		seterr(INIT_GONE);
+	else
+		syserr("%s", what);
+	child_fail();
+}
+
+static _Noreturn void exec_child(const struct config *c, const struct child_fds *f, int pidfd)
+{
+	g_child_sync = f->sync;
+	child_reset_signals();
+	child_rename(exec_name, sizeof exec_name);
+	/*
+	 * Not dumpable until the command execs: once we are root of the container's
+	 * user namespace, its processes could otherwise ptrace us and take the
+	 * host's descriptors we still hold (CVE-2016-9962).
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		syserr("clear the dumpable flag");
+		child_fail();
+	}
+	/* "0" is the writer itself; only possible before we see the container's cgroupfs. */
+	if (join_cgroups(c, 0) < 0)
+		child_fail();
+	if (setns(pidfd, JOIN_FLAGS) < 0)
+		fail_setns("join the container's namespaces");
+	close(pidfd);
+	child_setup_fds(f);
+	if (child_become_root() < 0)
+		child_fail();
+	/* A dead exec-monitor takes us along until the command runs (the uid change reset it). */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
+		syserr("set the parent death signal");
+		child_fail();
+	}
+	char slave[64];
+	int devnull = child_open_stdio(c, slave, sizeof slave);
+	child_restrict(c);
+	if (sync_send(g_child_sync, SYNC_READY, NULL, -1) < 0)
+		_exit(EXIT_SETUP_FAILED);
+	child_expect(SYNC_START);
+	/* The command outlives its monitor like the container's does (only a root one would not). */
+	if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0) {
+		syserr("clear the parent death signal");
+		child_fail();
+	}
+	command_main(c, g_child_sync, devnull, c->tty ? slave : NULL);
+}
+
+int exec_setup(struct monitor *m)
+{
+	const struct config *c = &m->cfg;
+	int pidfd = open_init(c);
+	if (pidfd < 0)
+		return -1;
+	struct child_fds f;
+	int r = monitor_prepare(m, &f);
+	/* Only our children are affected: the exec-monitor itself stays in the host's namespace. */
+	if (r == 0 && setns(pidfd, CLONE_NEWPID) < 0)
+		r = errno == ESRCH ? seterr(INIT_GONE) : syserr("join the container's pid namespace");
+	pid_t pid = -1;
+	if (r == 0) {
+		pid = fork();
+		/* ENOMEM: the pid namespace has no init any more. */
+		if (pid < 0)
+			r = errno == ENOMEM ? seterr(INIT_GONE) : syserr("fork");
+	}
+	if (pid == 0)
+		exec_child(c, &f, pidfd);
+	close(pidfd);
+	if (r < 0)
+		return -1;
+	monitor_forked(m, pid, &f);
+	if (monitor_wait_ready(m) < 0)
+		return -1;
+	return monitor_finish_setup(m);
+}

@@ -1,0 +1,40 @@
+/* tdock-shim VERB ...: see PROTOCOL.md. */
+#include "child.h"
+#include "config.h"
+#include "monitor.h"
+#include "whiteouts.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+static int usage(void)
+{
+	dprintf(2, "usage: tdock-shim monitor BUNDLE_DIR\n"
+		   "       tdock-shim exec EXEC_CONFIG.json\n"
+		   "       tdock-shim whiteouts [--uid N] [--gid N] [--userxattr] LAYER_DIR < records\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 0) {
+		g_argv_start = argv[0];
+		g_argv_end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
+	}
+	if (argc < 2)
+		return usage();
+	if (argc == 3 && strcmp(argv[1], "monitor") == 0) {
+		char path[PATH_MAX];
+		if (snprintf(path, sizeof path, "%s/config.json", argv[2]) >= (int)sizeof path) {
+			dprintf(1, "error: config: bundle path too long\n");
+			return 1;
+		}
+		return monitor_serve(path, config_load, container_setup);
+	}
+	if (argc == 3 && strcmp(argv[1], "exec") == 0)
+		return monitor_serve(argv[2], config_load_exec, exec_setup);
+	if (strcmp(argv[1], "whiteouts") == 0)
+		return whiteouts_main(argc - 2, argv + 2);
+	return usage();
+}

@@ -1,0 +1,581 @@
+// Integration tests of `tdock-shim exec` (a process in a running container) and
+// `tdock-shim whiteouts` (OCI whiteouts in overlayfs form); shim/PROTOCOL.md.
+// Needs root, overlayfs and user namespaces. Containers are started with the
+// `monitor` verb; everything is cleaned up in finally/after (kill by pid, rm -rf,
+// rmdir of the cgroups made here).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const SHIM = path.join(ROOT, 'shim/tdock-shim');
+const HOST_ID = 100000;
+const MAP = [{ containerId: 0, hostId: HOST_ID, size: 65536 }];
+const ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root'];
+const F = { STDOUT: 1, STDERR: 2, PID: 3, EXIT: 4, ERROR: 5, START: 10, STDIN: 11, CLOSE_STDIN: 12, RESIZE: 13, SIGNAL: 14 } as const;
+// Docker's default set, with the bit of each (CapEff in /proc/PID/status).
+const CAPS: Record<string, number> = {
+  CAP_CHOWN: 0, CAP_DAC_OVERRIDE: 1, CAP_FOWNER: 3, CAP_FSETID: 4, CAP_KILL: 5, CAP_SETGID: 6, CAP_SETUID: 7,
+  CAP_SETPCAP: 8, CAP_NET_BIND_SERVICE: 10, CAP_NET_RAW: 13, CAP_SYS_CHROOT: 18, CAP_MKNOD: 27,
+  CAP_AUDIT_WRITE: 29, CAP_SETFCAP: 31,
+};
+const CAP_HEX = Object.values(CAPS).reduce((m, bit) => m | (1n << BigInt(bit)), 0n).toString(16).padStart(16, '0');
+const NAMESPACES = ['user', 'mnt', 'pid', 'uts', 'ipc', 'net', 'cgroup'];
+const APPLETS = ['sh', 'ls', 'cat', 'id', 'sleep', 'true', 'tty', 'stty', 'grep', 'readlink', 'echo', 'pwd', 'hostname', 'wc'];
+
+// Every process and directory made here, so that after() can undo what a failed test left.
+const spawned: ChildProcess[] = [];
+const tempDirs: string[] = [];
+const cgroupDirs: string[] = [];
+let lower = '';
+let shared: Container;
+
+function tempDir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'tdock-shimtest-'));
+  fs.chmodSync(d, 0o711); // the container's root (host uid 100000) walks down to its rootfs
+  tempDirs.push(d);
+  return d;
+}
+
+before(() => {
+  execFileSync('make', ['-s', '-C', path.join(ROOT, 'shim')], { stdio: 'inherit' });
+  lower = path.join(tempDir(), 'lower');
+  for (const d of ['bin', 'proc', 'sys', 'dev', 'tmp', 'etc', 'root']) fs.mkdirSync(path.join(lower, d), { recursive: true });
+  fs.chmodSync(path.join(lower, 'tmp'), 0o1777);
+  fs.copyFileSync('/usr/bin/busybox', path.join(lower, 'bin/busybox'));
+  fs.chmodSync(path.join(lower, 'bin/busybox'), 0o755);
+  for (const a of APPLETS) fs.symlinkSync('busybox', path.join(lower, 'bin', a));
+  execFileSync('chown', ['-R', '-h', `${HOST_ID}:${HOST_ID}`, lower]);
+});
+
+after(() => {
+  for (const p of spawned) if (p.pid && p.exitCode === null && p.signalCode === null) {
+    try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
+  for (const d of cgroupDirs) {
+    try { fs.rmdirSync(d); } catch { /* already removed */ }
+  }
+});
+
+// ---------------------------------------------------------------- frames
+
+interface Frame { type: number; payload: Buffer }
+
+function frame(type: number, payload = ''): Buffer {
+  const body = Buffer.from(payload);
+  const head = Buffer.alloc(5);
+  head[0] = type;
+  head.writeUInt32BE(body.length, 1);
+  return Buffer.concat([head, body]);
+}
+
+function splitFrames(state: { rest: Buffer }, chunk: Buffer): Frame[] {
+  let buf = Buffer.concat([state.rest, chunk]);
+  const out: Frame[] = [];
+  while (buf.length >= 5 && buf.length >= 5 + buf.readUInt32BE(1)) {
+    const end = 5 + buf.readUInt32BE(1);
+    out.push({ type: buf[0], payload: buf.subarray(5, end) });
+    buf = buf.subarray(end);
+  }
+  state.rest = buf;
+  return out;
+}
+
+interface Session {
+  frames: Frame[];
+  stdout: string;
+  stderr: string;
+  errors: string[];
+  exit: { exitCode: number; signal: number; finishedAt: number; error?: string };
+}
+
+interface Talk {
+  stdin?: string;
+  closeStdin?: boolean;
+  during?: (send: (type: number, payload?: string) => void) => void;
+  timeoutMs?: number;
+}
+
+// Connects, sends START (and whatever opts says) and collects frames until EXIT.
+function attach(sock: string, opts: Talk = {}): Promise<Session> {
+  return new Promise((resolve, reject) => {
+    const c = connect(sock);
+    const state = { rest: Buffer.alloc(0) };
+    const frames: Frame[] = [];
+    const send = (type: number, payload = '') => c.write(frame(type, payload));
+    const timer = setTimeout(() => {
+      c.destroy();
+      reject(new Error(`no EXIT in time; frames ${JSON.stringify(frames.map((f) => [f.type, f.payload.toString()]))}`));
+    }, opts.timeoutMs ?? 10000);
+    c.on('connect', () => {
+      send(F.START);
+      if (opts.stdin !== undefined) send(F.STDIN, opts.stdin);
+      if (opts.closeStdin) send(F.CLOSE_STDIN);
+      opts.during?.(send);
+    });
+    c.on('error', (e) => { clearTimeout(timer); reject(e); });
+    c.on('data', (chunk: Buffer) => {
+      for (const f of splitFrames(state, chunk)) {
+        frames.push(f);
+        if (f.type !== F.EXIT) continue;
+        clearTimeout(timer);
+        c.destroy();
+        const text = (t: number) => Buffer.concat(frames.filter((x) => x.type === t).map((x) => x.payload)).toString();
+        resolve({
+          frames, stdout: text(F.STDOUT), stderr: text(F.STDERR),
+          errors: frames.filter((x) => x.type === F.ERROR).map((x) => x.payload.toString()),
+          exit: JSON.parse(f.payload.toString()),
+        });
+      }
+    });
+  });
+}
+
+// Starts the shim with `verb arg`, resolves at its one-line answer.
+function startShim(verb: string, arg: string): Promise<{ proc: ChildProcess; line: string; pid: number; exited: Promise<number | null> }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(SHIM, [verb, arg], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    spawned.push(proc);
+    const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+    let out = '';
+    const done = () => {
+      const line = out.split('\n')[0];
+      resolve({ proc, line, pid: Number(/^ok (\d+)$/.exec(line)?.[1] ?? 0), exited });
+    };
+    proc.stdout!.setEncoding('utf8');
+    proc.stdout!.on('data', (d: string) => { out += d; if (out.includes('\n')) done(); });
+    proc.stderr!.resume();
+    proc.on('error', reject);
+    proc.on('exit', done);
+  });
+}
+
+// ---------------------------------------------------------------- containers
+
+interface Container {
+  dir: string;
+  initPid: number;          // host pid of the container's PID 1
+  startTime: number;        // field 22 of its /proc/PID/stat
+  monitor: ChildProcess;
+  monitorExited: Promise<number | null>;
+  config: Record<string, unknown>;
+  session: Promise<Session>; // the container's own client, open until it exits
+}
+
+function startTimeOf(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+}
+
+// A running container whose command sleeps until it is stopped.
+async function startContainer(over: Record<string, unknown> = {}): Promise<Container> {
+  const dir = tempDir();
+  const rootfs = path.join(dir, 'rootfs');
+  const upper = path.join(dir, 'upper');
+  const work = path.join(dir, 'work');
+  for (const d of [rootfs, upper, work]) fs.mkdirSync(d);
+  fs.chownSync(upper, HOST_ID, HOST_ID);
+  const config: Record<string, unknown> = {
+    rootfs, overlay: { lower: [lower], upper, work }, hostname: 'exectest', args: ['sleep', '1000'], env: ENV,
+    uidMap: MAP, gidMap: MAP, network: { mode: 'none' }, cgroupProcs: [], capabilities: Object.keys(CAPS),
+    noNewPrivileges: true, maskedPaths: ['/proc/kcore', '/proc/keys'], readonlyPaths: ['/proc/sys'],
+    socket: path.join(dir, 'monitor.sock'), logPath: path.join(dir, 'container.log'),
+    exitPath: path.join(dir, 'exit.json'), ...over,
+  };
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
+  const s = await startShim('monitor', dir);
+  assert.match(s.line, /^ok \d+$/, `monitor said: ${s.line}`);
+  const session = attach(config.socket as string, { timeoutMs: 600000 });
+  session.catch(() => { /* the container may be killed without its EXIT being read */ });
+  // The container is set up once its command runs: PID 2 exists.
+  const deadline = Date.now() + 5000;
+  while (!fs.readFileSync(`/proc/${s.pid}/task/${s.pid}/children`, 'utf8').trim()) {
+    assert.ok(Date.now() < deadline, 'the container command did not start');
+    await sleep(5);
+  }
+  return { dir, initPid: s.pid, startTime: startTimeOf(s.pid), monitor: s.proc, monitorExited: s.exited, config, session };
+}
+
+// Kills the container's PID 1 through its monitor and waits for both to end.
+async function stopContainer(c: Container): Promise<Session> {
+  await new Promise<void>((resolve, reject) => {
+    const k = connect(c.config.socket as string, () => k.end(frame(F.SIGNAL, '9'), () => resolve()));
+    k.on('error', reject);
+  });
+  const s = await c.session;
+  assert.equal(await c.monitorExited, 0);
+  return s;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+// ---------------------------------------------------------------- exec
+
+let execCount = 0;
+
+function execConfig(c: Container, over: Record<string, unknown>): Record<string, unknown> {
+  const id = `exec-${++execCount}`;
+  return {
+    initPid: c.initPid, initStartTime: c.startTime, args: ['true'], env: ENV, cwd: '/',
+    user: { uid: 0, gid: 0, additionalGids: [] }, tty: false, openStdin: false,
+    capabilities: c.config.capabilities, noNewPrivileges: true, cgroupProcs: c.config.cgroupProcs,
+    socket: path.join(c.dir, `${id}.sock`), exitPath: path.join(c.dir, `${id}.exit.json`), ...over,
+  };
+}
+
+interface ExecResult extends Session { pid: number; ms: number; config: Record<string, unknown> }
+
+async function exec(c: Container, over: Record<string, unknown>, opts: Talk & { beforeStart?: (pid: number) => void } = {}): Promise<ExecResult> {
+  const config = execConfig(c, over);
+  const file = path.join(c.dir, `exec-${execCount}.json`);
+  fs.writeFileSync(file, JSON.stringify(config));
+  const t0 = process.hrtime.bigint();
+  const s = await startShim('exec', file);
+  assert.match(s.line, /^ok \d+$/, `exec said: ${s.line}`);
+  opts.beforeStart?.(s.pid);
+  const r = await attach(config.socket as string, opts);
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  assert.equal(await s.exited, 0, 'exec-monitor exit code');
+  assert.ok(!fs.existsSync(config.socket as string), 'socket removed');
+  return { ...r, pid: s.pid, ms, config };
+}
+
+async function execFails(c: Container, over: Record<string, unknown>): Promise<string> {
+  const config = execConfig(c, over);
+  const file = path.join(c.dir, `exec-${execCount}.json`);
+  fs.writeFileSync(file, JSON.stringify(config));
+  const s = await startShim('exec', file);
+  assert.equal(await s.exited, 1);
+  assert.ok(!fs.existsSync(config.socket as string), 'no socket left');
+  return s.line;
+}
+
+const sh = (script: string) => ({ args: ['sh', '-c', script] });
+
+function nsOf(pid: number): string[] {
+  return NAMESPACES.map((k) => fs.readlinkSync(`/proc/${pid}/ns/${k}`));
+}
+
+// Processes (host pids) whose pid namespace is the container's.
+function containerProcs(c: Container): { pid: number; state: string }[] {
+  const ns = fs.readlinkSync(`/proc/${c.initPid}/ns/pid`);
+  const out: { pid: number; state: string }[] = [];
+  for (const p of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      if (fs.readlinkSync(`/proc/${p}/ns/pid`) !== ns) continue;
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      out.push({ pid: Number(p), state: stat[stat.lastIndexOf(')') + 2] });
+    } catch { /* exited meanwhile */ }
+  }
+  return out;
+}
+
+before(async () => {
+  shared = await startContainer();
+});
+
+after(async () => {
+  if (shared && shared.monitor.exitCode === null) await stopContainer(shared);
+});
+
+test('exec: exit codes 0 and 3, 127 for a missing command, 128+N when killed', async () => {
+  assert.equal((await exec(shared, { args: ['true'] })).exit.exitCode, 0);
+  assert.equal((await exec(shared, sh('exit 3'))).exit.exitCode, 3);
+  const missing = await exec(shared, { args: ['no-such-command'] });
+  assert.equal(missing.exit.exitCode, 127);
+  assert.equal(missing.errors.length, 1);
+  assert.match(missing.errors[0], /no-such-command.*not found/);
+  assert.equal(missing.exit.error, missing.errors[0]);
+  const killed = await exec(shared, sh('kill -9 $$'));
+  assert.equal(killed.exit.exitCode, 137);
+  assert.equal(killed.exit.signal, 9);
+});
+
+test('exec: PID frame first; stdout and stderr apart; exit file, log and pid file', async () => {
+  const logPath = path.join(shared.dir, 'exec-log.log');
+  const pidPath = path.join(shared.dir, 'exec-log.pid');
+  let pidFile = '';
+  const r = await exec(shared, { ...sh('echo out; echo err >&2; echo out2'), logPath, pidPath }, {
+    beforeStart: () => (pidFile = fs.readFileSync(pidPath, 'utf8')),
+  });
+  assert.equal(r.frames[0].type, F.PID);
+  assert.equal(Number(r.frames[0].payload.toString()), r.pid);
+  assert.equal(pidFile, `${r.pid}\n`);
+  assert.equal(r.stdout, 'out\nout2\n');
+  assert.equal(r.stderr, 'err\n');
+  assert.deepEqual(JSON.parse(fs.readFileSync(r.config.exitPath as string, 'utf8')), r.exit);
+  const log = fs.readFileSync(logPath);
+  const streams: Record<number, string> = { 1: '', 2: '' };
+  for (let off = 0; off < log.length; off += 16 + log.readUInt32LE(off + 4)) {
+    streams[log[off]] += log.subarray(off + 16, off + 16 + log.readUInt32LE(off + 4)).toString();
+  }
+  assert.deepEqual(streams, { 1: 'out\nout2\n', 2: 'err\n' });
+  // Without logPath there is no log file at all.
+  const quiet = await exec(shared, sh('echo hi'));
+  assert.equal(quiet.stdout, 'hi\n');
+  assert.deepEqual(fs.readdirSync(shared.dir).filter((f) => f.endsWith('.log')).sort(), ['container.log', 'exec-log.log']);
+});
+
+test('exec: stdin through frames, CLOSE_STDIN gives EOF; without openStdin it is /dev/null', async () => {
+  const r = await exec(shared, { args: ['cat'], openStdin: true }, { stdin: 'hello\nworld\n', closeStdin: true });
+  assert.equal(r.stdout, 'hello\nworld\n');
+  assert.equal(r.exit.exitCode, 0);
+  const n = await exec(shared, { args: ['cat'] });
+  assert.equal(n.stdout, '');
+});
+
+test('exec: tty in the container (/dev/pts/N), RESIZE reaches stty, input through the pty', async () => {
+  const r = await exec(shared, { ...sh('tty; stty size'), tty: true }, { during: (send) => send(F.RESIZE, '40 100') });
+  assert.match(r.stdout.replace(/\r/g, ''), /^\/dev\/pts\/\d+\n40 100\n$/);
+  const i = await exec(shared, { ...sh('read x; echo "got $x"'), tty: true, openStdin: true }, { stdin: 'abc\r' });
+  assert.match(i.stdout.replace(/\r/g, ''), /got abc\n/);
+});
+
+test('exec: the same namespaces as the container init, a pid inside it, same hostname', async () => {
+  const r = await exec(shared, sh(`${NAMESPACES.map((k) => `readlink /proc/self/ns/${k}`).join('; ')}; echo $$; hostname; cat /proc/1/cmdline`));
+  const lines = r.stdout.split('\n');
+  assert.deepEqual(lines.slice(0, NAMESPACES.length), nsOf(shared.initPid));
+  const inner = Number(lines[NAMESPACES.length]);
+  assert.ok(inner > 2 && inner !== r.pid, `pid inside the container: ${inner}`);
+  assert.equal(lines[NAMESPACES.length + 1], 'exectest');
+  assert.match(lines[NAMESPACES.length + 2], /^tdock-shim\0init/);
+});
+
+test('exec: capability set and NoNewPrivs as in the container; -u 1000 has none', async () => {
+  const r = await exec(shared, sh('grep -E "^(Cap|NoNewPrivs)" /proc/self/status'));
+  const st = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(/:\s+/)));
+  assert.deepEqual(st, { CapInh: '0000000000000000', CapPrm: CAP_HEX, CapEff: CAP_HEX, CapBnd: CAP_HEX, CapAmb: '0000000000000000', NoNewPrivs: '1' });
+  const u = await exec(shared, { ...sh('id -u; id -g; id -G; grep CapEff /proc/self/status'), user: { uid: 1000, gid: 1000, additionalGids: [10] } });
+  assert.match(u.stdout, /^1000\n1000\n1000 10\nCapEff:\s+0000000000000000\n$/);
+  // From the host: uid 1000 inside is 101000 outside.
+  let hostUid = '';
+  await exec(shared, { args: ['sleep', '0.2'], user: { uid: 1000, gid: 1000 } }, {
+    during: () => { /* read below, while it sleeps */ },
+    beforeStart: (pid) => (hostUid = /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]),
+  });
+  assert.equal(hostUid, String(HOST_ID), 'before START the child is root of the container');
+});
+
+test('exec: cwd honoured; a missing cwd is 126 with an error', async () => {
+  assert.equal((await exec(shared, { ...sh('pwd'), cwd: '/tmp' })).stdout, '/tmp\n');
+  const bad = await exec(shared, { args: ['true'], cwd: '/nonexistent' });
+  assert.equal(bad.exit.exitCode, 126);
+  assert.match(bad.exit.error ?? '', /chdir \/nonexistent/);
+});
+
+test('exec: no descriptor beyond stdio reaches the process', async () => {
+  const r = await exec(shared, sh('ls -l /proc/self/fd'));
+  const fds = [...r.stdout.matchAll(/ (\d+) -> (.*)$/gm)].map((m) => [Number(m[1]), m[2]] as const);
+  for (const [fd, target] of fds) if (fd > 2) {
+    assert.equal(fd, 3, `leaked fd ${fd} -> ${target}`);
+    assert.match(target, /^\/proc\/\d+\/fd$/);
+  }
+});
+
+test('exec: SIGNAL frame reaches the process', async () => {
+  const r = await exec(shared, { args: ['sleep', '1000'] }, { during: (send) => setTimeout(() => send(F.SIGNAL, '15'), 50) });
+  assert.equal(r.exit.exitCode, 143);
+});
+
+test('exec: no zombie and no exec-monitor left after many execs', async () => {
+  const pids: number[] = [];
+  for (let i = 0; i < 30; i++) {
+    // Every other one leaves an orphan behind: the container's init must reap it.
+    const r = await exec(shared, i % 2 ? sh('sleep 0.1 & echo $!') : { args: ['true'] });
+    assert.equal(r.exit.exitCode, 0);
+    pids.push(r.pid);
+  }
+  await sleep(300);
+  const procs = containerProcs(shared);
+  assert.deepEqual(procs.filter((p) => p.state === 'Z'), [], 'zombies in the container');
+  assert.deepEqual(procs.map((p) => p.pid).sort(), [shared.initPid, Number(fs.readFileSync(`/proc/${shared.initPid}/task/${shared.initPid}/children`, 'utf8').trim())].sort(), 'only init and its command are left');
+  for (const p of pids) assert.ok(!fs.existsSync(`/proc/${p}`), `exec'd process ${p} left`);
+  for (const p of spawned.filter((x) => x.spawnargs[1] === 'exec')) assert.ok(p.exitCode !== null, `exec-monitor ${p.pid} still running`);
+});
+
+test('exec: lands in the container cgroups (before the cgroup namespace: it sees /)', async (t) => {
+  if (!fs.existsSync('/sys/fs/cgroup/pids')) return t.skip('no v1 pids hierarchy');
+  const cg = `/sys/fs/cgroup/pids/tdock-shimtest-${process.pid}-${Date.now()}`;
+  fs.mkdirSync(cg);
+  cgroupDirs.push(cg);
+  const procsFile = path.join(cg, 'cgroup.procs');
+  const c = await startContainer({ cgroupProcs: [procsFile] });
+  try {
+    let inCgroup = '';
+    const r = await exec(c, { ...sh('grep pids /proc/self/cgroup; sleep 0.1') }, {
+      beforeStart: () => (inCgroup = fs.readFileSync(procsFile, 'utf8')),
+    });
+    assert.match(r.stdout, /:pids:\/$/m);
+    assert.ok(inCgroup.split('\n').includes(String(r.pid)), `exec pid ${r.pid} in ${inCgroup}`);
+    assert.equal(r.exit.exitCode, 0);
+  } finally {
+    await stopContainer(c);
+  }
+});
+
+test('exec: when the container init dies, the exec ends at once (137) and so do both monitors', async () => {
+  const c = await startContainer();
+  const config = execConfig(c, { args: ['sleep', '1000'] });
+  const file = path.join(c.dir, 'exec-long.json');
+  fs.writeFileSync(file, JSON.stringify(config));
+  const s = await startShim('exec', file);
+  assert.match(s.line, /^ok \d+$/);
+  const session = attach(config.socket as string);
+  await sleep(50);
+  const t0 = Date.now();
+  const own = await stopContainer(c);
+  const r = await session;
+  assert.equal(own.exit.signal, 9);
+  assert.equal(r.exit.exitCode, 137);
+  assert.equal(await s.exited, 0);
+  assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
+  assert.ok(!fs.existsSync(`/proc/${s.pid}`));
+});
+
+test('exec into a dead container, or a reused pid: `container init is gone`', async () => {
+  const c = await startContainer();
+  assert.equal(await execFails(c, { initStartTime: c.startTime + 1 }), 'error: container init is gone');
+  await stopContainer(c);
+  assert.equal(await execFails(c, {}), 'error: container init is gone');
+  // A live process that is not the container's init (our own pid) with a made-up start time.
+  assert.equal(await execFails(c, { initPid: process.pid, initStartTime: 1 }), 'error: container init is gone');
+});
+
+test('exec: a container on the host network', async () => {
+  const c = await startContainer({ network: { mode: 'host' } });
+  try {
+    const r = await exec(c, sh('readlink /proc/self/ns/net'));
+    assert.equal(r.stdout.trim(), fs.readlinkSync('/proc/self/ns/net'));
+  } finally {
+    await stopContainer(c);
+  }
+});
+
+test('exec: bad config is one error line', async () => {
+  const file = path.join(shared.dir, 'bad-exec.json');
+  for (const [config, want] of [
+    [{ args: ['true'], socket: '/x.sock', exitPath: '/x' }, /^error: config: initPid: missing$/],
+    [{ initPid: 1, args: ['true'], socket: '/x.sock', exitPath: '/x' }, /^error: config: initStartTime: missing$/],
+    [{ initPid: 1, initStartTime: 5, args: [], socket: '/x.sock', exitPath: '/x' }, /^error: config: args: needs a command$/],
+    [{ initPid: -1, initStartTime: 5, args: ['true'], socket: '/x.sock', exitPath: '/x' }, /^error: config: initPid: expected a non-negative integer$/],
+  ] as const) {
+    fs.writeFileSync(file, JSON.stringify(config));
+    const s = await startShim('exec', file);
+    assert.match(s.line, want);
+    assert.equal(await s.exited, 1);
+  }
+});
+
+test('exec: timing (spawn to EXIT for `true`) and exec-monitor RSS', async (t) => {
+  const times: number[] = [];
+  for (let i = 0; i < 20; i++) times.push((await exec(shared, { args: ['true'] })).ms);
+  times.sort((a, b) => a - b);
+  let rss = 0;
+  await exec(shared, { args: ['sleep', '0.1'] }, {
+    beforeStart: (pid) => {
+      const ppid = Number(/^PPid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+      rss = Number(/^VmRSS:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${ppid}/status`, 'utf8'))![1]);
+    },
+  });
+  t.diagnostic(`exec: spawn -> EXIT for true: median ${times[10].toFixed(2)} ms (min ${times[0].toFixed(2)}, max ${times[19].toFixed(2)}); exec-monitor RSS ${rss} kB`);
+  assert.ok(rss > 0 && rss < 1024, `exec-monitor RSS ${rss} kB`);
+  assert.ok(times[10] < 50, `median ${times[10]} ms`);
+});
+
+// ---------------------------------------------------------------- whiteouts
+
+function whiteouts(dir: string, records: string[], args: string[] = []): { status: number | null; stdout: string } {
+  const input = records.map((r) => `${r}\0`).join('');
+  const r = spawnSync(SHIM, ['whiteouts', ...args, dir], { input, encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout };
+}
+
+function xattr(p: string, name: string): string {
+  return execFileSync('python3', ['-c', 'import os,sys; print(os.getxattr(sys.argv[1], sys.argv[2], follow_symlinks=False).decode())', p, name], { encoding: 'utf8' }).trim();
+}
+
+function makeTree(root: string, files: Record<string, string>): void {
+  for (const [rel, content] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+    if (content.endsWith('/')) fs.mkdirSync(path.join(root, rel), { recursive: true });
+    else fs.writeFileSync(path.join(root, rel), content);
+  }
+}
+
+test('whiteouts: char device 0:0 replaces a file and a whole directory; opaque xattr; ownership', () => {
+  const layer = path.join(tempDir(), 'layer');
+  makeTree(layer, { 'etc/gone': 'x', 'var/dir/a/b': 'y', 'var/dir/link': '', 'opq/keep': 'z', 'new/': '' });
+  fs.rmSync(path.join(layer, 'var/dir/link'));
+  fs.symlinkSync('/etc', path.join(layer, 'var/dir/link'));
+  const r = whiteouts(layer, ['wetc/gone', 'w./var//dir', 'oopq', 'wdeep/er/missing', 'wnew/plain'], ['--uid', '100000', '--gid', '100001']);
+  assert.deepEqual(r, { status: 0, stdout: '' });
+  for (const w of ['etc/gone', 'var/dir', 'deep/er/missing', 'new/plain']) {
+    const st = fs.lstatSync(path.join(layer, w));
+    assert.ok(st.isCharacterDevice(), w);
+    assert.equal(st.rdev, 0, w);
+    assert.equal(st.uid, 100000, w);
+    assert.equal(st.gid, 100001, w);
+  }
+  assert.equal(fs.lstatSync(path.join(layer, 'deep')).uid, 100000, 'created parents owned like the whiteouts');
+  assert.equal(xattr(path.join(layer, 'opq'), 'trusted.overlay.opaque'), 'y');
+  assert.equal(fs.readFileSync(path.join(layer, 'opq/keep'), 'utf8'), 'z', 'an opaque dir keeps its content');
+  assert.ok(fs.existsSync('/etc/passwd'), 'the symlink was removed, not followed');
+  // Rootless overlay reads user.overlay.opaque.
+  fs.mkdirSync(path.join(layer, 'u'));
+  assert.deepEqual(whiteouts(layer, ['ou'], ['--userxattr']), { status: 0, stdout: '' });
+  assert.equal(xattr(path.join(layer, 'u'), 'user.overlay.opaque'), 'y');
+  // Nothing to do is fine too.
+  assert.deepEqual(whiteouts(layer, []), { status: 0, stdout: '' });
+});
+
+test('whiteouts: hostile paths are refused and nothing outside the layer changes', () => {
+  const top = tempDir();
+  const layer = path.join(top, 'layer');
+  const outside = path.join(top, 'outside');
+  makeTree(top, { 'outside/victim': 'safe', 'outside/dir/f': 'safe', 'layer/ok/': '' });
+  fs.symlinkSync(outside, path.join(layer, 'link'));
+  fs.symlinkSync('../outside/dir', path.join(layer, 'ok/rel'));
+  for (const p of ['../outside/victim', 'ok/../../outside/victim', '/tmp/x', `${outside}/victim`, 'link/victim', 'ok/rel/f', 'ok/rel/new/x']) {
+    const r = whiteouts(layer, [`w${p}`]);
+    assert.deepEqual(r, { status: 1, stdout: `error: whiteout ${p}: escapes the layer\n` }, p);
+  }
+  for (const p of ['link', 'ok/rel', '../outside/dir']) {
+    const r = whiteouts(layer, [`o${p}`]);
+    assert.deepEqual(r, { status: 1, stdout: `error: whiteout ${p}: escapes the layer\n` }, p);
+  }
+  assert.equal(fs.readFileSync(path.join(outside, 'victim'), 'utf8'), 'safe');
+  assert.equal(fs.readFileSync(path.join(outside, 'dir/f'), 'utf8'), 'safe');
+  assert.deepEqual(fs.readdirSync(outside).sort(), ['dir', 'victim']);
+  assert.deepEqual(fs.readdirSync(path.join(outside, 'dir')), ['f']);
+  assert.throws(() => xattr(path.join(outside, 'dir'), 'trusted.overlay.opaque'));
+  // Malformed input: one error line, exit 1.
+  assert.match(whiteouts(layer, ['xfoo']).stdout, /^error: whiteouts: bad record/);
+  assert.match(whiteouts(layer, ['w']).stdout, /^error: whiteouts: bad record/);
+  assert.match(whiteouts(layer, ['o.']).stdout, /^$/, 'the layer root may be opaque');
+  const noNul = spawnSync(SHIM, ['whiteouts', layer], { input: 'wok/x', encoding: 'utf8' });
+  assert.equal(noNul.status, 1);
+  assert.match(noNul.stdout, /^error: whiteouts: the last record has no NUL\n$/);
+  assert.equal(fs.readFileSync(path.join(outside, 'victim'), 'utf8'), 'safe');
+});
+
+test('whiteouts: an overlay with the processed layer on top hides the file and the old directory content', () => {
+  const top = tempDir();
+  const l1 = path.join(top, 'l1');
+  const l2 = path.join(top, 'l2');
+  const mnt = path.join(top, 'mnt');
+  makeTree(top, { 'l1/f': 'old', 'l1/keep': 'k', 'l1/d/old': 'o', 'l1/wd/x': 'x', 'l2/d/new': 'n', 'mnt/': '' });
+  // What an image's tar says with l2/.wh.f, l2/.wh.wd and l2/d/.wh..wh..opq.
+  assert.deepEqual(whiteouts(l2, ['wf', 'wwd', 'od']), { status: 0, stdout: '' });
+  // A private mount namespace: the overlay never shows on the host and vanishes with sh.
+  const out = execFileSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
+    `mount -t overlay overlay -o lowerdir=${l2}:${l1} ${mnt} && ls -A ${mnt} && echo -- && ls -A ${mnt}/d`], { encoding: 'utf8' });
+  assert.equal(out, 'd\nkeep\n--\nnew\n');
+  assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(mnt), 'nothing leaked to the host');
+});
