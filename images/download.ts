@@ -118,6 +118,12 @@ interface Answer {
   url: string;
 }
 
+/** Drops a response body without an unhandled 'error' event (undici emits AbortError on destroy). */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => {});
+  body.destroy();
+}
+
 async function readSome(body: Dispatcher.ResponseData['body'], max = 64 * 1024): Promise<string> {
   const chunks: Buffer[] = [];
   let n = 0;
@@ -131,7 +137,7 @@ async function readSome(body: Dispatcher.ResponseData['body'], max = 64 * 1024):
   } catch {
     // an error document that cannot be read is no worse than none
   }
-  body.destroy();
+  discard(body);
   return Buffer.concat(chunks).toString('utf8');
 }
 
@@ -156,7 +162,7 @@ async function fetchOnce(url: string, opts: DownloadOptions, extraHeaders: Recor
     }
     const location = header(res.headers, 'location');
     if ([301, 302, 303, 307, 308].includes(res.statusCode) && location) {
-      res.body.destroy();
+      discard(res.body);
       if (hop >= (opts.maxRedirects ?? 10)) throw new DownloadError('protocol', url, `too many redirects fetching ${url}`);
       const next = new URL(location, current);
       if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new DownloadError('protocol', url, `refusing redirect of ${url} to ${next.protocol} URL`);
@@ -236,7 +242,7 @@ export async function openDownload(url: string, opts: DownloadOptions = {}): Pro
         }
         return;
       } catch (e) {
-        res.body.destroy();
+        discard(res.body);
         const err = classify(e, url, opts.signal);
         if (!isOk || !retriable(err) || failures >= retries || opts.method === 'HEAD') {
           if (err.kind === 'unreachable' || err.kind === 'timeout') {
@@ -256,7 +262,7 @@ export async function openDownload(url: string, opts: DownloadOptions = {}): Pro
               const cr = header(a.headers, 'content-range') ?? '';
               const m = /^bytes (\d+)-/.exec(cr);
               if (!m || Number(m[1]) !== delivered) {
-                a.body.destroy();
+                discard(a.body);
                 throw new DownloadError('protocol', url, `${url}: server resumed at the wrong offset (${cr || 'no Content-Range'})`);
               }
               skip = 0;

@@ -1,6 +1,8 @@
 // npm run bench: prints the numbers the README quotes. Uses a private daemon (its
 // own root, socket and cgroup parent) and removes everything it made.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { TestDaemon, TDOCK } from '../test/helpers/daemon.ts';
@@ -28,21 +30,107 @@ function unary<T>(client: grpc.Client, method: string, req: unknown): Promise<T>
   });
 }
 
-async function daemonSide(d: TestDaemon): Promise<number[]> {
+async function daemonSide(d: TestDaemon, network: string): Promise<number[]> {
   const api = loadApi();
   const client = new api.Containers(d.host, grpc.credentials.createInsecure());
   const out: number[] = [];
   for (let i = 0; i < RUNS + 3; i++) {
     const t = performance.now();
-    const { id } = await unary<{ id: string }>(client, 'Create', { image: 'busybox', cmd: ['true'], autoRemove: true, network: 'none' });
+    const { id } = await unary<{ id: string }>(client, 'Create', { image: 'busybox', cmd: ['true'], autoRemove: true, network });
+    // Wait first: a --rm container that exits at once is gone before a later Wait.
+    const waiting = unary<{ exitCode: number }>(client, 'Wait', { id });
     await unary(client, 'Start', { id });
-    const w = await unary<{ exitCode: number }>(client, 'Wait', { id });
+    const w = await waiting;
     const dt = performance.now() - t;
     if (w.exitCode !== 0) throw new Error(`exit ${w.exitCode}`);
     if (i >= 3) out.push(dt);
   }
   client.close();
   return out;
+}
+
+function fetchOnce(host: string, port: number, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, path, agent: false }, (res) => {
+      let n = 0;
+      res.on('data', (c: Buffer) => (n += c.length));
+      res.on('end', () => resolve(n));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function requestsPerSecond(host: string, port: number, ms = 2000, concurrency = 8): Promise<number> {
+  let done = 0;
+  const until = performance.now() + ms;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < until) {
+      await fetchOnce(host, port, '/index.html');
+      done++;
+    }
+  }));
+  return done / (ms / 1000);
+}
+
+async function throughput(host: string, port: number): Promise<number> {
+  const t = performance.now();
+  let bytes = 0;
+  for (let i = 0; i < 3; i++) bytes += await fetchOnce(host, port, '/big');
+  return bytes / 1e6 / ((performance.now() - t) / 1000);
+}
+
+async function httpBench(d: TestDaemon): Promise<void> {
+  const id = (await d.ok(['run', '-d', '-p', '80', 'busybox', 'sh', '-c',
+    'mkdir -p /www && echo hi > /www/index.html && dd if=/dev/zero of=/www/big bs=1M count=64 2>/dev/null && exec httpd -f -p 80 -h /www'])).trim();
+  try {
+    const info = await d.inspect(id);
+    const hostPort = Number(info.NetworkSettings.Ports['80/tcp'][0].HostPort);
+    const ip = info.NetworkSettings.IPAddress as string;
+    for (let i = 0; i < 100; i++) {
+      if (await fetchOnce('127.0.0.1', hostPort, '/index.html').then(() => true, () => false)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    console.log(`busybox httpd requests/s (8 concurrent, new connection each): 127.0.0.1:${hostPort} ${(await requestsPerSecond('127.0.0.1', hostPort)).toFixed(0)}   container ${ip}:80 ${(await requestsPerSecond(ip, 80)).toFixed(0)}`);
+    console.log(`throughput of a 64 MB file:                           127.0.0.1 ${(await throughput('127.0.0.1', hostPort)).toFixed(0)} MB/s   container IP ${(await throughput(ip, 80)).toFixed(0)} MB/s`);
+  } finally {
+    await d.ok(['rm', '-f', id]);
+  }
+}
+
+async function execBench(d: TestDaemon): Promise<void> {
+  const id = (await d.ok(['run', '-d', 'busybox', 'sleep', '1000'])).trim();
+  try {
+    const t: number[] = [];
+    for (let i = 0; i < RUNS; i++) t.push(timeCli(d, ['exec', id, 'true']));
+    console.log(`tdock exec C true:                                   ${stats(t)}`);
+  } catch (e) {
+    console.log(`tdock exec C true:                                   unavailable (${e instanceof Error ? e.message.split('\n')[0] : e})`);
+  } finally {
+    await d.ok(['rm', '-f', id]);
+  }
+}
+
+function kb(pid: number, field: string, file: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/${file}`, 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+async function memoryBench(d: TestDaemon): Promise<void> {
+  const n = Number(process.env.BENCH_IDLE ?? 50);
+  const ids: string[] = [];
+  try {
+    for (let i = 0; i < n; i++) ids.push((await d.ok(['run', '-d', '--network', 'none', 'busybox', 'sleep', '1000'])).trim());
+    const monitors = d.monitorPids().filter((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith(`${process.cwd()}`) || true)
+      .filter((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('monitor'));
+    const rss = monitors.map((p) => kb(p, 'VmRSS', 'status'));
+    const pss = monitors.map((p) => kb(p, 'Pss', 'smaps_rollup'));
+    const avg = (a: number[]) => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
+    console.log(`shim monitor memory with ${n} idle containers (${monitors.length} monitors): RSS ${avg(rss).toFixed(0)} kB, PSS ${avg(pss).toFixed(0)} kB per container`);
+  } finally {
+    for (const id of ids) await d.ok(['rm', '-f', id]);
+  }
 }
 
 async function main(): Promise<void> {
@@ -54,7 +142,16 @@ async function main(): Promise<void> {
     const run: number[] = [];
     for (let i = 0; i < RUNS; i++) run.push(timeCli(d, ['run', '--rm', 'busybox', 'true']));
     console.log(`tdock run --rm busybox true (CLI start to exit):     ${stats(run)}`);
-    console.log(`daemon-side create+start+wait (gRPC, no CLI start):  ${stats(await daemonSide(d))}`);
+    console.log(`daemon-side create+start+wait, --network none:        ${stats(await daemonSide(d, 'none'))}`);
+    console.log(`daemon-side create+start+wait, --network bridge:      ${stats(await daemonSide(d, 'bridge'))}`);
+    for (const [label, extra] of [['--network none', ['--network', 'none']], ['bridge', []], ['bridge -p', ['-p', '80']]] as const) {
+      const t: number[] = [];
+      for (let i = 0; i < RUNS; i++) t.push(timeCli(d, ['run', '--rm', ...extra, 'busybox', 'true']));
+      console.log(`tdock run --rm ${label.padEnd(15)} busybox true:      ${stats(t)}`);
+    }
+    await httpBench(d);
+    await execBench(d);
+    await memoryBench(d);
     const ps: number[] = [];
     for (let i = 0; i < RUNS; i++) ps.push(timeCli(d, ['ps']));
     console.log(`tdock ps:                                            ${stats(ps)}`);

@@ -275,6 +275,11 @@ export class Engine {
         removeTree(runDir);
       }
       this.repo.setError(id, msg);
+      // `run --rm` that never ran leaves nothing behind either.
+      if (spec.autoRemove && this.repo.get(id)?.state !== 'running') {
+        await this.removeFiles(c);
+        this.live.delete(id);
+      }
       throw e instanceof EngineError ? e : new EngineError('FAILED_PRECONDITION', `cannot start container ${id.slice(0, 12)}: ${msg}`);
     }
   }

@@ -186,7 +186,7 @@ export class Pusher {
     for (let attempt = 0; attempt < 2; attempt++) {
       const h: Record<string, string> = { ...headers };
       if (this.token) h['authorization'] = `Bearer ${this.token}`;
-      const r = await fetch(url.startsWith('http') ? url : this.base + url, { method, headers: h, ...(body ? { body } : {}), redirect: 'manual' });
+      const r = await fetch(url.startsWith('http') ? url : this.base + url, { method, headers: h, ...(body ? { body: new Uint8Array(body) } : {}), redirect: 'manual' });
       if (r.status !== 401 || attempt > 0) return r;
       await r.arrayBuffer();
       const ch = r.headers.get('www-authenticate') ?? '';
