@@ -70,7 +70,11 @@ async function main(): Promise<void> {
   const cgroups = detectCgroups(o.cgroupParent);
   let engine: Engine | undefined;
   const store = new ImageStore(db, o.root, { uid: idMaps.uid.start, gid: idMaps.gid.start, size: idMaps.uid.size });
-  const images = new ImageService(store, (imageId) => engine?.repo.imageInUse(imageId) ?? false);
+  const images = new ImageService(store, (imageId) => engine?.repo.imageInUse(imageId) ?? false, {
+    shim: o.shim,
+    insecureRegistries: o.insecureRegistries,
+    ...(o.catalog ? { catalog: o.catalog } : {}),
+  });
   // Rootful only for now: a rootless daemon needs its own network namespace first.
   const network = o.rootless
     ? undefined

@@ -13,13 +13,15 @@ export interface DaemonOptions {
   cgroupParent: string;
   nftTable: string;
   shim: string;           // path of tdock-shim
+  catalog?: string;       // rootfs catalog: path or URL (default images/catalog.json)
+  insecureRegistries: string[];
   debug: boolean;
   rootless: boolean;
 }
 
-const USAGE = 'usage: tdockd [--root DIR] [--exec-root DIR] [--host unix:///PATH] [--bridge NAME] [--subnet CIDR] [--cgroup-parent PATH] [--debug]';
+const USAGE = 'usage: tdockd [--root DIR] [--exec-root DIR] [--host unix:///PATH] [--bridge NAME] [--subnet CIDR] [--cgroup-parent PATH] [--nft-table NAME] [--catalog PATH|URL] [--insecure-registry HOST]... [--debug]';
 
-export function defaultOptions(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): Omit<DaemonOptions, 'shim' | 'socketPath'> {
+export function defaultOptions(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): Omit<DaemonOptions, 'shim' | 'socketPath' | 'insecureRegistries' | 'catalog'> {
   const rootless = uid !== 0;
   if (!rootless) {
     return {
@@ -53,6 +55,8 @@ export function parseDaemonArgs(argv: string[], shim: string): DaemonOptions {
       subnet: { type: 'string' },
       'cgroup-parent': { type: 'string' },
       'nft-table': { type: 'string' },
+      catalog: { type: 'string' },
+      'insecure-registry': { type: 'string', multiple: true },
       debug: { type: 'boolean', short: 'D' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -83,6 +87,8 @@ export function parseDaemonArgs(argv: string[], shim: string): DaemonOptions {
     cgroupParent,
     nftTable,
     shim,
+    ...(values.catalog ? { catalog: values.catalog } : {}),
+    insecureRegistries: values['insecure-registry'] ?? [],
     debug: values.debug ?? false,
     rootless: d.rootless,
   };

@@ -29,7 +29,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { EngineError } from '../daemon/errors.ts';
-import { fetchBytes } from './download.ts';
+import { fetchBytes, NETWORK_FAILURE } from './download.ts';
 import type { DownloadOptions } from './download.ts';
 import type { ImageConfig } from './store.ts';
 
@@ -100,7 +100,7 @@ export async function loadCatalog(location: string = defaultCatalogLocation(), d
       throw new Error(`unsupported URL scheme ${url.protocol}`);
     }
   } catch (e) {
-    throw new EngineError('UNAVAILABLE', `cannot load the image catalog ${location}: ${(e as Error).message.split('\n')[0]}`);
+    throw new EngineError(NETWORK_FAILURE, `cannot load the image catalog ${location}: ${(e as Error).message.split('\n')[0]}`);
   }
   let doc: { version?: number; images?: Record<string, CatalogImage> };
   try {
@@ -168,7 +168,7 @@ export async function expectedSha256(p: CatalogPlatform, dl: DownloadOptions = {
   } catch (e) {
     const status = (e as { status?: number }).status;
     if (status === 404) throw new EngineError('NOT_FOUND', `checksum file ${p.checksumUrl} not found on the server`);
-    throw new EngineError('UNAVAILABLE', `cannot fetch the checksum ${p.checksumUrl}: ${(e as Error).message}`);
+    throw new EngineError(NETWORK_FAILURE, `cannot fetch the checksum ${p.checksumUrl}: ${(e as Error).message}`);
   }
   const file = decodeURIComponent(basename(new URL(p.url).pathname));
   const hex = parseChecksumFile(text, file);

@@ -21,6 +21,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import type { Dispatcher } from 'undici';
+import type { ErrorCode } from '../daemon/errors.ts';
+
+/**
+ * The status code of "the remote server is unreachable / the transfer failed / cancelled".
+ * Not UNAVAILABLE: the CLI reads that code as "the daemon is down" and would print
+ * "Cannot connect to the tdock daemon" instead of this message.
+ */
+export const NETWORK_FAILURE: ErrorCode = 'FAILED_PRECONDITION';
 
 export type DownloadFailure = 'unreachable' | 'status' | 'timeout' | 'aborted' | 'truncated' | 'too-large' | 'protocol';
 
@@ -96,7 +104,11 @@ export function classify(e: unknown, url: string, signal?: AbortSignal): Downloa
   const code = err?.code ?? err?.cause?.code ?? '';
   if (err?.name === 'AbortError' || code === 'ABORT_ERR') return new DownloadError('aborted', url, `download of ${url} cancelled`);
   if (/TIMEOUT/.test(code)) return new DownloadError('timeout', url, `timed out talking to ${new URL(url).host}: ${oneLine(e)}`);
-  if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'].includes(code)) {
+  if (code === 'ENOTFOUND') {
+    // a name that does not resolve will not resolve in a second either: no retries
+    return new DownloadError('protocol', url, `server unreachable: ${new URL(url).host}: ${oneLine(err?.cause ?? e)}`);
+  }
+  if (['ECONNREFUSED', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'].includes(code)) {
     return new DownloadError('unreachable', url, `server unreachable: ${new URL(url).host}: ${oneLine(err?.cause ?? e)}`);
   }
   if (code.startsWith('ERR_TLS') || /certificate|SSL|TLS/i.test(oneLine(e))) {

@@ -20,7 +20,7 @@ import type { Dispatcher } from 'undici';
 import { EngineError } from '../daemon/errors.ts';
 import { expectedSha256, lookup, loadCatalog } from './catalog.ts';
 import type { CatalogHit } from './catalog.ts';
-import { DownloadError, openDownload } from './download.ts';
+import { DownloadError, NETWORK_FAILURE, openDownload } from './download.ts';
 import { formatRef, parseRef, splitRepository } from './reference.ts';
 import type { ImageRef } from './reference.ts';
 import { CredentialStore } from './registry/auth.ts';
@@ -107,10 +107,10 @@ function guarded(src: Readable, what: string): Readable {
     } catch (e) {
       if (e instanceof EngineError) throw e;
       if (e instanceof DownloadError) {
-        if (e.kind === 'aborted') throw new EngineError('UNAVAILABLE', 'pull cancelled');
-        throw new EngineError('UNAVAILABLE', `${what}: ${e.message}`);
+        if (e.kind === 'aborted') throw new EngineError(NETWORK_FAILURE, 'pull cancelled');
+        throw new EngineError(NETWORK_FAILURE, `${what}: ${e.message}`);
       }
-      throw new EngineError('UNAVAILABLE', `${what}: ${(e as Error).message}`);
+      throw new EngineError(NETWORK_FAILURE, `${what}: ${(e as Error).message}`);
     } finally {
       src.destroy();
     }
@@ -121,12 +121,12 @@ function guarded(src: Readable, what: string): Readable {
 function downloadFailure(e: unknown, url: string): EngineError {
   if (e instanceof EngineError) return e;
   if (e instanceof DownloadError) {
-    if (e.kind === 'aborted') return new EngineError('UNAVAILABLE', 'download cancelled');
+    if (e.kind === 'aborted') return new EngineError(NETWORK_FAILURE, 'download cancelled');
     if (e.kind === 'status') {
       if (e.status === 404 || e.status === 410) return new EngineError('NOT_FOUND', `${url}: not found on the server (${e.status})`);
       if (e.status === 401 || e.status === 403) return new EngineError('FAILED_PRECONDITION', `unauthorized: ${url} answered ${e.status}`);
     }
-    return new EngineError('UNAVAILABLE', e.message);
+    return new EngineError(NETWORK_FAILURE, e.message);
   }
   return new EngineError('INTERNAL', `${url}: ${(e as Error).message}`);
 }
@@ -335,7 +335,7 @@ export class Puller {
       const n = Math.max(1, Math.min(this.opts.concurrency ?? 3, todo.length));
       await Promise.allSettled(Array.from({ length: n }, worker));
       if (firstError !== undefined) throw firstError;
-      if (opts.signal?.aborted) throw new EngineError('UNAVAILABLE', 'pull cancelled');
+      if (opts.signal?.aborted) throw new EngineError(NETWORK_FAILURE, 'pull cancelled');
       // duplicated diff_ids in one image share the staged dir
       for (const [i, s] of staged.entries()) {
         if (s.tmp === undefined) {
@@ -352,7 +352,7 @@ export class Puller {
       emit({ id: '', status: `Status: Downloaded ${formatRef(ref)}`, current: 0, total: 0, imageId: id });
       return { id, source: 'registry', digest: top.digest, ref: formatRef(ref) };
     } catch (e) {
-      if (opts.signal?.aborted && !(e instanceof EngineError && e.code !== 'UNAVAILABLE')) throw new EngineError('UNAVAILABLE', 'pull cancelled');
+      if (opts.signal?.aborted && !(e instanceof EngineError && e.code !== NETWORK_FAILURE)) throw new EngineError(NETWORK_FAILURE, 'pull cancelled');
       throw e;
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);

@@ -127,6 +127,10 @@ export interface ImageSummary { id: string; repository: string; tag: string; cre
 export interface ImageListResponse { images: ImageSummary[] }
 export interface ImageRemoveRequest { ref: string; force: boolean }
 export interface ImageRemoveResponse { untagged: string[]; deleted: string[] }
+export interface ImagePruneResponse { deleted: string[]; reclaimed: number }
+export interface LoginRequest { server: string; username: string; password: string }
+export interface LogoutRequest { server: string }
+export interface LoginResponse { server: string; status: string }
 export interface VersionResponse {
   version: string; apiVersion: string; nodeVersion: string; os: string; arch: string; kernel: string;
 }

@@ -55,16 +55,26 @@ void child_setup_fds(const struct child_fds *f)
 	}
 }
 
-int child_become_root(void)
+void child_become_root(void)
 {
 	/* Until now we were the overflow uid (or host root): become root of the namespace. */
-	if (setresgid(0, 0, 0) < 0)
-		return syserr("setresgid 0");
-	if (setgroups(0, NULL) < 0)
-		return syserr("setgroups");
-	if (setresuid(0, 0, 0) < 0)
-		return syserr("setresuid 0");
-	return 0;
+	if (setresgid(0, 0, 0) < 0) {
+		syserr("setresgid 0");
+		child_fail();
+	}
+	if (setgroups(0, NULL) < 0) {
+		syserr("setgroups");
+		child_fail();
+	}
+	if (setresuid(0, 0, 0) < 0) {
+		syserr("setresuid 0");
+		child_fail();
+	}
+	/* After the uid change, which would reset it: a dead monitor takes us along. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
+		syserr("set the parent death signal");
+		child_fail();
+	}
 }
 
 void child_expect(char type)

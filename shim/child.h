@@ -36,8 +36,11 @@ void child_rename(const char *name, size_t size);
 /* stdio from f (or /dev/null), the sync socket on fd 3, every other fd closed. */
 void child_setup_fds(const struct child_fds *f);
 
-/* After the maps exist: become uid/gid 0 of the user namespace, no groups. */
-int child_become_root(void);
+/*
+ * After the maps exist: becomes uid/gid 0 of the user namespace with no
+ * groups, and gets SIGKILL when the monitor dies (the uid change cleared that).
+ */
+void child_become_root(void);
 
 /* Waits for one message of the expected type; anything else means the monitor is gone. */
 void child_expect(char type);

@@ -54,13 +54,7 @@ _Noreturn void container_main(const struct config *c, const struct child_fds *f)
 
 	child_expect(SYNC_GO);
 	/* The maps exist now. */
-	if (child_become_root() < 0)
-		child_fail();
-	/* After the uid change, which would reset it: a dead monitor takes the container along. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
-		syserr("set the parent death signal");
-		child_fail();
-	}
+	child_become_root();
 	/* We already sit in our own cgroups, so they become the root of the cgroup view. */
 	if (unshare(CLONE_NEWCGROUP) < 0) {
 		syserr("unshare the cgroup namespace");

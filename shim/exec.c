@@ -121,13 +121,7 @@ static _Noreturn void exec_child(const struct config *c, const struct child_fds 
 		fail_setns("join the container's namespaces");
 	close(pidfd);
 	child_setup_fds(f);
-	if (child_become_root() < 0)
-		child_fail();
-	/* A dead exec-monitor takes us along until the command runs (the uid change reset it). */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
-		syserr("set the parent death signal");
-		child_fail();
-	}
+	child_become_root();
 	char slave[64];
 	int devnull = child_open_stdio(c, slave, sizeof slave);
 	child_restrict(c);

@@ -3,6 +3,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { PassThrough } from 'node:stream';
 import type { ImageService } from '../images.ts';
 import type {
+  ImagePruneResponse, LoginRequest, LoginResponse, LogoutRequest,
   Empty, ImageListResponse, ImageRef, ImageRemoveRequest, ImageRemoveResponse, ImportChunk, InspectResponse, PullProgress, PullRequest,
 } from '../../proto/api.ts';
 import { failStream, unary } from './status.ts';
@@ -14,9 +15,20 @@ export function imageHandlers(images: ImageService): grpc.UntypedServiceImplemen
     Inspect: unary<ImageRef, InspectResponse>(async (r) => ({ json: JSON.stringify(images.inspect(r.ref)) })),
     Remove: unary<ImageRemoveRequest, ImageRemoveResponse>(async (r) => images.remove(r.ref, r.force)),
 
+    Prune: unary<Empty, ImagePruneResponse>(async () => {
+      const r = await images.prune();
+      return { deleted: r.deleted, reclaimed: r.reclaimed };
+    }),
+    Login: unary<LoginRequest, LoginResponse>(async (r) => images.login(r.server || 'docker.io', r.username, r.password)),
+    Logout: unary<LogoutRequest, LoginResponse>(async (r) => images.logout(r.server || 'docker.io')),
+
+    // Ctrl-C in the CLI cancels the call: the pull stops and keeps no partial layer.
     Pull: (call: grpc.ServerWritableStream<PullRequest, PullProgress>) => {
+      const ac = new AbortController();
+      call.on('cancelled', () => ac.abort());
+      const { ref, platform } = call.request;
       images
-        .pull(call.request.ref, (p) => call.write(p))
+        .pull(ref, (p) => call.write(p), { ...(platform ? { platform } : {}), signal: ac.signal })
         .then((img) => {
           call.write({ id: '', status: 'Pull complete', current: 0, total: 0, imageId: img.id });
           call.end();
@@ -27,6 +39,7 @@ export function imageHandlers(images: ImageService): grpc.UntypedServiceImplemen
     // First message names the image, then the tarball's bytes follow (Docker's import).
     Import: (call: grpc.ServerDuplexStream<ImportChunk, PullProgress>) => {
       let body: PassThrough | undefined;
+      let byUrl = false;
       let failed = false;
       const fail = (e: unknown) => {
         if (failed) return;
@@ -39,7 +52,16 @@ export function imageHandlers(images: ImageService): grpc.UntypedServiceImplemen
         if ('start' in msg && msg.start && !body) {
           const start = msg.start;
           if (start.url) {
-            fail(invalid('importing from a URL comes with the image pull work; download the file and import it by path'));
+            byUrl = true;
+            const ac = new AbortController();
+            call.on('cancelled', () => ac.abort());
+            images
+              .importUrl(start.url, start.name, { sha256: start.sha256 || undefined, signal: ac.signal }, (p) => call.write(p))
+              .then((img) => {
+                call.write({ id: '', status: 'Imported', current: 0, total: 0, imageId: img.id });
+                call.end();
+              })
+              .catch(fail);
             return;
           }
           body = new PassThrough({ highWaterMark: 1 << 20 });
@@ -60,7 +82,7 @@ export function imageHandlers(images: ImageService): grpc.UntypedServiceImplemen
             call.pause();
             body.once('drain', () => call.resume());
           }
-        } else if (!body) {
+        } else if (!body && !byUrl) {
           fail(invalid('the first import message must name the image'));
         }
       });

@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { EngineError } from '../../daemon/errors.ts';
 import type { ErrorCode } from '../../daemon/errors.ts';
-import { DownloadError, fetchBytes, openDownload } from '../download.ts';
+import { DownloadError, fetchBytes, NETWORK_FAILURE, openDownload } from '../download.ts';
 import type { DownloadOptions } from '../download.ts';
 import { basicHeader, parseChallenges } from './auth.ts';
 import type { Challenge, Credential } from './auth.ts';
@@ -105,9 +105,9 @@ export class RegistryClient {
   private transport(e: unknown): EngineError {
     if (e instanceof EngineError) return e;
     if (e instanceof DownloadError) {
-      if (e.kind === 'aborted') return fail('UNAVAILABLE', 'pull cancelled');
-      if (e.kind === 'unreachable' || e.kind === 'timeout') return fail('UNAVAILABLE', `registry ${this.domain} unreachable: ${e.message}`);
-      return fail('UNAVAILABLE', `registry ${this.domain}: ${e.message}`);
+      if (e.kind === 'aborted') return fail(NETWORK_FAILURE, 'pull cancelled');
+      if (e.kind === 'unreachable' || e.kind === 'timeout') return fail(NETWORK_FAILURE, `registry ${this.domain} unreachable: ${e.message}`);
+      return fail(NETWORK_FAILURE, `registry ${this.domain}: ${e.message}`);
     }
     return fail('INTERNAL', `registry ${this.domain}: ${(e as Error).message}`);
   }
@@ -158,7 +158,7 @@ export class RegistryClient {
       }));
     } catch (e) {
       if (e instanceof DownloadError && e.kind === 'status') {
-        throw fail('UNAVAILABLE', `token service ${url.host} of ${this.domain} answered ${e.status}`);
+        throw fail(NETWORK_FAILURE, `token service ${url.host} of ${this.domain} answered ${e.status}`);
       }
       throw this.transport(e);
     }
@@ -174,7 +174,7 @@ export class RegistryClient {
     } catch {
       // handled below
     }
-    if (!token) throw fail('UNAVAILABLE', `token service ${url.host} of ${this.domain} sent no token`);
+    if (!token) throw fail(NETWORK_FAILURE, `token service ${url.host} of ${this.domain} sent no token`);
     this.tokens.set(scope, token);
     return token;
   }
@@ -241,8 +241,8 @@ export class RegistryClient {
       return fail('NOT_FOUND', `no such tag: ${what.slice('manifest '.length)} not found in ${name}`);
     }
     if (code === 'BLOB_UNKNOWN' || e.status === 404) return fail('NOT_FOUND', `${what} of ${name} is missing on the registry (404${re ? ` ${code}` : ''})`);
-    if (e.status === 429 || code === 'TOOMANYREQUESTS') return fail('UNAVAILABLE', `${this.domain}: too many requests (rate limited); try again later`);
-    return fail('UNAVAILABLE', `registry ${this.domain} answered ${e.status}${re ? ` ${code}: ${re.message}` : ''} for ${what} of ${repo}`);
+    if (e.status === 429 || code === 'TOOMANYREQUESTS') return fail(NETWORK_FAILURE, `${this.domain}: too many requests (rate limited); try again later`);
+    return fail(NETWORK_FAILURE, `registry ${this.domain} answered ${e.status}${re ? ` ${code}: ${re.message}` : ''} for ${what} of ${repo}`);
   }
 
   /** A manifest or index by tag or digest; a digest reference is verified. */

@@ -152,10 +152,10 @@ describe('catalog pulls and import from URLs', { skip: !isRoot && 'needs root' }
 
   it('fails cleanly: a server that always cuts, a 404, a server that is not there', async () => {
     const { svc, db, root } = service();
-    await assert.rejects(svc.importUrl(`${base}/broken/rootfs.tar.gz`, 'x:1'), (e: Error & { code?: string }) => e.code === 'UNAVAILABLE' && /transfer failed after \d+ of \d+ bytes/.test(e.message));
+    await assert.rejects(svc.importUrl(`${base}/broken/rootfs.tar.gz`, 'x:1'), (e: Error & { code?: string }) => e.code === 'FAILED_PRECONDITION' && /transfer failed after \d+ of \d+ bytes/.test(e.message));
     await assert.rejects(svc.importUrl(`${base}/nothing.tar.gz`, 'x:2'), (e: Error & { code?: string }) => e.code === 'NOT_FOUND' && /not found on the server \(404\)/.test(e.message));
     const dead = await freePort();
-    await assert.rejects(svc.importUrl(`http://127.0.0.1:${dead}/r.tar.gz`, 'x:3'), (e: Error & { code?: string }) => e.code === 'UNAVAILABLE' && /server unreachable: 127\.0\.0\.1:\d+: .*ECONNREFUSED/.test(e.message));
+    await assert.rejects(svc.importUrl(`http://127.0.0.1:${dead}/r.tar.gz`, 'x:3'), (e: Error & { code?: string }) => e.code === 'FAILED_PRECONDITION' && /server unreachable: 127\.0\.0\.1:\d+: .*ECONNREFUSED/.test(e.message));
     await assert.rejects(svc.importUrl('ftp://example.org/x.tar', 'x:4'), /unsupported URL scheme ftp:/);
     assert.equal(count(db), 0);
     assert.deepEqual(tmpLeft(root), []);

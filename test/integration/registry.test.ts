@@ -154,6 +154,24 @@ describe('registry pulls (no auth)', { skip }, () => {
     db.close();
   });
 
+  it('turns whiteouts into overlayfs ones with tdock-shim whiteouts', async (t) => {
+    if (!shimWhiteouts) {
+      t.skip(`${SHIM} has no "whiteouts" verb yet (probe: "tdock-shim whiteouts" prints no whiteouts usage)`);
+      return;
+    }
+    const { svc, db } = service();
+    const { id } = await pull(svc, `${reg.host}/test/app`);
+    const dir = svc.store.layerDirs(id).reverse()[1]!;
+    const wh = lstatSync(join(dir, 'etc/old.conf'));
+    assert.ok(wh.isCharacterDevice() && wh.rdev === 0, 'char device 0:0');
+    assert.equal(wh.uid, SHIFT.uid);
+    const { execFileSync } = await import('node:child_process');
+    const opq = execFileSync('python3', ['-c', 'import os,sys; print(os.getxattr(sys.argv[1], "trusted.overlay.opaque").decode())', join(dir, 'opt')], { encoding: 'utf8' }).trim();
+    assert.equal(opq, 'y');
+    assert.equal(existsSync(dir + '.whiteouts.json'), false);
+    db.close();
+  });
+
   it('selects the platform from an index (default and --platform), refuses a missing one', async () => {
     const amd = await pushImage(push, 'test/multi', 'amd64', [{ tar: tarArchive([{ path: 'arch', data: 'amd64' }]) }], { architecture: 'amd64' });
     const arm = await pushImage(push, 'test/multi', 'arm64', [{ tar: tarArchive([{ path: 'arch', data: 'arm64' }]) }], { architecture: 'arm64', variant: 'v8' });
@@ -179,7 +197,7 @@ describe('registry pulls (no auth)', { skip }, () => {
     await assert.rejects(pull(svc, `${reg.host}/test/nothere:v1`), (e: Error & { code?: string }) => e.code === 'NOT_FOUND' && /unknown name|no such tag/.test(e.message));
     await assert.rejects(pull(svc, `${reg.host}/test/app:nosuchtag`), (e: Error & { code?: string }) => e.code === 'NOT_FOUND' && /no such tag: test\/app:nosuchtag/.test(e.message));
     const dead = await freePort();
-    await assert.rejects(pull(svc, `127.0.0.1:${dead}/x/y`), (e: Error & { code?: string }) => e.code === 'UNAVAILABLE' && /unreachable.*ECONNREFUSED/.test(e.message));
+    await assert.rejects(pull(svc, `127.0.0.1:${dead}/x/y`), (e: Error & { code?: string }) => e.code === 'FAILED_PRECONDITION' && /unreachable.*ECONNREFUSED/.test(e.message));
     assert.deepEqual(counts(db), { layers: 0, images: 0, image_layers: 0, tags: 0, repo_digests: 0 });
     assert.deepEqual(tmpLeft(root), []);
     db.close();

@@ -52,7 +52,8 @@ before(() => {
   execFileSync('chown', ['-R', '-h', `${HOST_ID}:${HOST_ID}`, lower]);
 });
 
-after(() => {
+after(async () => {
+  if (shared && shared.monitor.exitCode === null) await stopContainer(shared).catch(() => { /* killed below */ });
   for (const p of spawned) if (p.pid && p.exitCode === null && p.signalCode === null) {
     try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
   }
@@ -119,6 +120,8 @@ function attach(sock: string, opts: Talk = {}): Promise<Session> {
       opts.during?.(send);
     });
     c.on('error', (e) => { clearTimeout(timer); reject(e); });
+    // Settles nothing after EXIT; without EXIT (the monitor was killed) it is a failure.
+    c.on('close', () => { clearTimeout(timer); reject(new Error('connection closed before EXIT')); });
     c.on('data', (chunk: Buffer) => {
       for (const f of splitFrames(state, chunk)) {
         frames.push(f);
@@ -281,9 +284,6 @@ before(async () => {
   shared = await startContainer();
 });
 
-after(async () => {
-  if (shared && shared.monitor.exitCode === null) await stopContainer(shared);
-});
 
 test('exec: exit codes 0 and 3, 127 for a missing command, 128+N when killed', async () => {
   assert.equal((await exec(shared, { args: ['true'] })).exit.exitCode, 0);
@@ -354,13 +354,36 @@ test('exec: capability set and NoNewPrivs as in the container; -u 1000 has none'
   assert.deepEqual(st, { CapInh: '0000000000000000', CapPrm: CAP_HEX, CapEff: CAP_HEX, CapBnd: CAP_HEX, CapAmb: '0000000000000000', NoNewPrivs: '1' });
   const u = await exec(shared, { ...sh('id -u; id -g; id -G; grep CapEff /proc/self/status'), user: { uid: 1000, gid: 1000, additionalGids: [10] } });
   assert.match(u.stdout, /^1000\n1000\n1000 10\nCapEff:\s+0000000000000000\n$/);
-  // From the host: uid 1000 inside is 101000 outside.
-  let hostUid = '';
-  await exec(shared, { args: ['sleep', '0.2'], user: { uid: 1000, gid: 1000 } }, {
-    during: () => { /* read below, while it sleeps */ },
-    beforeStart: (pid) => (hostUid = /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]),
-  });
-  assert.equal(hostUid, String(HOST_ID), 'before START the child is root of the container');
+});
+
+test('exec: before START the child is the container root, but out of its processes\' reach', async () => {
+  const config = execConfig(shared, { args: ['true'], user: { uid: 1000, gid: 1000 } });
+  const file = path.join(shared.dir, 'exec-pending.json');
+  fs.writeFileSync(file, JSON.stringify(config));
+  const s = await startShim('exec', file);
+  assert.match(s.line, /^ok \d+$/);
+  try {
+    const status = fs.readFileSync(`/proc/${s.pid}/status`, 'utf8');
+    assert.match(status, new RegExp(`^Uid:\\s+${HOST_ID}\\s`, 'm'), 'uid 0 of the container');
+    assert.equal(fs.readFileSync(`/proc/${s.pid}/cmdline`, 'utf8').replace(/\0+$/, ''), 'tdock-shim\0exec', 'no host path in its cmdline');
+    // Another exec, as the container's root, sees it but can read neither its fds nor its exe.
+    const inner = /^NSpid:\s+\d+\s+(\d+)$/m.exec(status)![1];
+    const probe = await exec(shared, sh(`test -d /proc/${inner} && echo seen; ls /proc/${inner}/fd || echo no-fds; readlink /proc/${inner}/exe || echo no-exe`));
+    assert.equal(probe.stdout, 'seen\nno-fds\nno-exe\n');
+    assert.match(probe.stderr, /Permission denied/);
+  } finally {
+    const r = await attach(config.socket as string);
+    assert.equal(r.exit.exitCode, 0);
+    assert.equal(await s.exited, 0);
+  }
+});
+
+test('exec: a setup failure is the error line, and nothing is left behind', async () => {
+  const before = containerProcs(shared).length;
+  const line = await execFails(shared, { cgroupProcs: ['/nonexistent/cgroup.procs'], logPath: path.join(shared.dir, 'failed.log') });
+  assert.equal(line, 'error: open /nonexistent/cgroup.procs: No such file or directory');
+  assert.ok(!fs.existsSync(path.join(shared.dir, 'failed.log')), 'log file removed');
+  assert.equal(containerProcs(shared).length, before);
 });
 
 test('exec: cwd honoured; a missing cwd is 126 with an error', async () => {
@@ -498,13 +521,14 @@ function whiteouts(dir: string, records: string[], args: string[] = []): { statu
 }
 
 function xattr(p: string, name: string): string {
-  return execFileSync('python3', ['-c', 'import os,sys; print(os.getxattr(sys.argv[1], sys.argv[2], follow_symlinks=False).decode())', p, name], { encoding: 'utf8' }).trim();
+  return execFileSync('python3', ['-c', 'import os,sys; print(os.getxattr(sys.argv[1], sys.argv[2], follow_symlinks=False).decode())', p, name],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
 }
 
 function makeTree(root: string, files: Record<string, string>): void {
   for (const [rel, content] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
-    if (content.endsWith('/')) fs.mkdirSync(path.join(root, rel), { recursive: true });
+    if (rel.endsWith('/')) fs.mkdirSync(path.join(root, rel), { recursive: true });
     else fs.writeFileSync(path.join(root, rel), content);
   }
 }
