@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Benchmarks (numbers, not pass/fail): see scripts/bench.ts.
+# Benchmarks (numbers, not pass/fail): start latency, network, exec, memory
+# (scripts/bench.ts), then unpack throughput vs GNU tar and run-after-pull
+# (scripts/bench-unpack.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec node_modules/.bin/node scripts/bench.ts "$@"
+node_modules/.bin/node scripts/bench.ts "$@"
+node_modules/.bin/node scripts/bench-unpack.ts --run

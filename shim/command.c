@@ -75,6 +75,15 @@ static void switch_user(const struct config *c)
 	}
 	if (caps_set(c->caps) < 0)
 		fail(EXIT_CANNOT_INVOKE);
+	/*
+	 * A uid change clears the parent death signal: re-arm it, so an exec'd
+	 * command dies with its exec-monitor whatever its user (as a container dies
+	 * with its monitor). For the container's command, init is the parent.
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
+		syserr("set the parent death signal");
+		fail(EXIT_CANNOT_INVOKE);
+	}
 }
 
 static void enter_cwd(const struct config *c)

@@ -92,7 +92,7 @@ static int open_init(const struct config *c)
 
 static void fail_setns(const char *what)
 {
-	/* ESRCH/EINVAL here mean init died since we checked it. */
+	/* ESRCH: init died since we checked it. */
 	if (errno == ESRCH)
 		seterr(INIT_GONE);
 	else
@@ -128,11 +128,6 @@ static _Noreturn void exec_child(const struct config *c, const struct child_fds 
 	if (sync_send(g_child_sync, SYNC_READY, NULL, -1) < 0)
 		_exit(EXIT_SETUP_FAILED);
 	child_expect(SYNC_START);
-	/* The command outlives its monitor like the container's does (only a root one would not). */
-	if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0) {
-		syserr("clear the parent death signal");
-		child_fail();
-	}
 	command_main(c, g_child_sync, devnull, c->tty ? slave : NULL);
 }
 

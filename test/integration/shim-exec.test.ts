@@ -462,6 +462,32 @@ test('exec: when the container init dies, the exec ends at once (137) and so do 
   assert.ok(!fs.existsSync(`/proc/${s.pid}`));
 });
 
+test('exec: a killed exec-monitor takes its process along, whatever the user', async () => {
+  for (const user of [{ uid: 0, gid: 0 }, { uid: 1000, gid: 1000 }]) {
+    const config = execConfig(shared, { args: ['sleep', '1000'], user });
+    const file = path.join(shared.dir, `exec-orphan-${user.uid}.json`);
+    fs.writeFileSync(file, JSON.stringify(config));
+    const s = await startShim('exec', file);
+    assert.match(s.line, /^ok \d+$/);
+    const session = attach(config.socket as string);
+    session.catch(() => { /* no EXIT: its monitor is killed */ });
+    // Wait until the command runs (its exe is sleep, i.e. busybox), then kill the monitor.
+    const deadline = Date.now() + 5000;
+    while (!fs.readFileSync(`/proc/${s.pid}/cmdline`, 'utf8').startsWith('sleep')) {
+      assert.ok(Date.now() < deadline, 'the command did not start');
+      await sleep(2);
+    }
+    process.kill(s.proc.pid!, 'SIGKILL');
+    await s.exited;
+    const gone = Date.now() + 2000;
+    while (fs.existsSync(`/proc/${s.pid}`)) {
+      assert.ok(Date.now() < gone, `uid ${user.uid}: the exec'd process outlived its monitor`);
+      await sleep(5);
+    }
+    fs.rmSync(config.socket as string, { force: true });
+  }
+});
+
 test('exec into a dead container, or a reused pid: `container init is gone`', async () => {
   const c = await startContainer();
   assert.equal(await execFails(c, { initStartTime: c.startTime + 1 }), 'error: container init is gone');
