@@ -155,6 +155,8 @@ static int apply(int layer, const char *record, size_t len, const struct options
 	char path[RECORD_MAX], shown[RECORD_MAX];
 	if (len < 2 || (record[0] != 'w' && record[0] != 'o'))
 		return seterr("whiteouts: bad record (expected w<path> or o<path>)");
+	if (len > RECORD_MAX)
+		return seterr("whiteouts: record longer than PATH_MAX");
 	memcpy(path, record + 1, len - 1);
 	path[len - 1] = '\0';
 	memcpy(shown, path, len);
@@ -225,23 +227,23 @@ int whiteouts_main(int argc, char **argv)
 		} else if (argv[i][0] != '-' && !layer_dir) {
 			layer_dir = argv[i];
 		} else {
-			dprintf(1, "error: whiteouts: bad argument %s\n", argv[i]);
+			dprintf(2, "error: whiteouts: bad argument %s\n", argv[i]);
 			return 1;
 		}
 	}
 	if (!layer_dir) {
-		dprintf(1, "error: whiteouts: LAYER_DIR missing\n");
+		dprintf(2, "error: whiteouts: LAYER_DIR missing\n");
 		return 1;
 	}
 	/* Directory-relative *at() calls below create files with exactly the modes given. */
 	umask(0);
 	int layer = open(layer_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (layer < 0) {
-		dprintf(1, "error: whiteouts: open %s: %s\n", layer_dir, errstr(errno));
+		dprintf(2, "error: whiteouts: open %s: %s\n", layer_dir, errstr(errno));
 		return 1;
 	}
 	if (apply_all(layer, &o) < 0) {
-		dprintf(1, "error: %s\n", g_err);
+		dprintf(2, "error: %s\n", g_err);
 		return 1;
 	}
 	return 0;

@@ -620,11 +620,12 @@ export class Engine {
   inspect(ref: string): Record<string, unknown> {
     const c = this.repo.find(ref);
     const iso = (ms: number) => (ms ? new Date(ms).toISOString() : '0001-01-01T00:00:00Z');
-    const namespaces: Record<string, string> = {};
+    const namespaces: Record<string, { Path: string; Id: string }> = {};
     if (c.state === 'running' && c.pid) {
       for (const ns of ['user', 'mnt', 'pid', 'net', 'uts', 'ipc', 'cgroup']) {
+        const path = `/proc/${c.pid}/ns/${ns}`;
         try {
-          namespaces[ns] = readlinkSync(`/proc/${c.pid}/ns/${ns}`);
+          namespaces[ns] = { Path: path, Id: readlinkSync(path) };
         } catch {
           /* gone meanwhile */
         }

@@ -79,9 +79,11 @@ describe('tdock run (runtime core)', () => {
       assert.equal(info.State.Status, 'running');
       assert.ok(info.State.Pid > 0);
       for (const ns of ['user', 'mnt', 'pid', 'net', 'uts', 'ipc', 'cgroup']) {
-        assert.ok(info.Namespaces[ns], `inspect shows the ${ns} namespace`);
-        assert.notEqual(info.Namespaces[ns], readlinkSync(`/proc/self/ns/${ns}`), `${ns} namespace is new`);
-        assert.equal(readlinkSync(`/proc/${info.State.Pid}/ns/${ns}`), info.Namespaces[ns]);
+        const entry = info.Namespaces[ns];
+        assert.ok(entry, `inspect shows the ${ns} namespace`);
+        assert.equal(entry.Path, `/proc/${info.State.Pid}/ns/${ns}`);
+        assert.notEqual(entry.Id, readlinkSync(`/proc/self/ns/${ns}`), `${ns} namespace is new`);
+        assert.equal(readlinkSync(entry.Path), entry.Id);
       }
       assert.equal(info.IdMappings.UidMap[0].Size, 65536);
       const host = readFileSync(`/proc/${info.State.Pid}/status`, 'utf8');

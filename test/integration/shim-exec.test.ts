@@ -540,10 +540,12 @@ test('exec: timing (spawn to EXIT for `true`) and exec-monitor RSS', async (t) =
 
 // ---------------------------------------------------------------- whiteouts
 
-function whiteouts(dir: string, records: string[], args: string[] = []): { status: number | null; stdout: string } {
+// Runs the verb; stdout must stay empty whatever happens, the one error line is on stderr.
+function whiteouts(dir: string, records: string[], args: string[] = []): { status: number | null; stderr: string } {
   const input = records.map((r) => `${r}\0`).join('');
   const r = spawnSync(SHIM, ['whiteouts', ...args, dir], { input, encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout };
+  assert.equal(r.stdout, '');
+  return { status: r.status, stderr: r.stderr };
 }
 
 function xattr(p: string, name: string): string {
@@ -565,7 +567,7 @@ test('whiteouts: char device 0:0 replaces a file and a whole directory; opaque x
   fs.rmSync(path.join(layer, 'var/dir/link'));
   fs.symlinkSync('/etc', path.join(layer, 'var/dir/link'));
   const r = whiteouts(layer, ['wetc/gone', 'w./var//dir', 'oopq', 'wdeep/er/missing', 'wnew/plain'], ['--uid', '100000', '--gid', '100001']);
-  assert.deepEqual(r, { status: 0, stdout: '' });
+  assert.deepEqual(r, { status: 0, stderr: '' });
   for (const w of ['etc/gone', 'var/dir', 'deep/er/missing', 'new/plain']) {
     const st = fs.lstatSync(path.join(layer, w));
     assert.ok(st.isCharacterDevice(), w);
@@ -579,10 +581,10 @@ test('whiteouts: char device 0:0 replaces a file and a whole directory; opaque x
   assert.ok(fs.existsSync('/etc/passwd'), 'the symlink was removed, not followed');
   // Rootless overlay reads user.overlay.opaque.
   fs.mkdirSync(path.join(layer, 'u'));
-  assert.deepEqual(whiteouts(layer, ['ou'], ['--userxattr']), { status: 0, stdout: '' });
+  assert.deepEqual(whiteouts(layer, ['ou'], ['--userxattr']), { status: 0, stderr: '' });
   assert.equal(xattr(path.join(layer, 'u'), 'user.overlay.opaque'), 'y');
   // Nothing to do is fine too.
-  assert.deepEqual(whiteouts(layer, []), { status: 0, stdout: '' });
+  assert.deepEqual(whiteouts(layer, []), { status: 0, stderr: '' });
 });
 
 test('whiteouts: hostile paths are refused and nothing outside the layer changes', () => {
@@ -594,11 +596,11 @@ test('whiteouts: hostile paths are refused and nothing outside the layer changes
   fs.symlinkSync('../outside/dir', path.join(layer, 'ok/rel'));
   for (const p of ['../outside/victim', 'ok/../../outside/victim', '/tmp/x', `${outside}/victim`, 'link/victim', 'ok/rel/f', 'ok/rel/new/x']) {
     const r = whiteouts(layer, [`w${p}`]);
-    assert.deepEqual(r, { status: 1, stdout: `error: whiteout ${p}: escapes the layer\n` }, p);
+    assert.deepEqual(r, { status: 1, stderr: `error: whiteout ${p}: escapes the layer\n` }, p);
   }
   for (const p of ['link', 'ok/rel', '../outside/dir']) {
     const r = whiteouts(layer, [`o${p}`]);
-    assert.deepEqual(r, { status: 1, stdout: `error: whiteout ${p}: escapes the layer\n` }, p);
+    assert.deepEqual(r, { status: 1, stderr: `error: whiteout ${p}: escapes the layer\n` }, p);
   }
   assert.equal(fs.readFileSync(path.join(outside, 'victim'), 'utf8'), 'safe');
   assert.equal(fs.readFileSync(path.join(outside, 'dir/f'), 'utf8'), 'safe');
@@ -606,12 +608,14 @@ test('whiteouts: hostile paths are refused and nothing outside the layer changes
   assert.deepEqual(fs.readdirSync(path.join(outside, 'dir')), ['f']);
   assert.throws(() => xattr(path.join(outside, 'dir'), 'trusted.overlay.opaque'));
   // Malformed input: one error line, exit 1.
-  assert.match(whiteouts(layer, ['xfoo']).stdout, /^error: whiteouts: bad record/);
-  assert.match(whiteouts(layer, ['w']).stdout, /^error: whiteouts: bad record/);
-  assert.match(whiteouts(layer, ['o.']).stdout, /^$/, 'the layer root may be opaque');
+  assert.match(whiteouts(layer, ['xfoo']).stderr, /^error: whiteouts: bad record/);
+  assert.match(whiteouts(layer, ['w']).stderr, /^error: whiteouts: bad record/);
+  assert.deepEqual(whiteouts(layer, ['o.']), { status: 0, stderr: '' }, 'the layer root may be opaque');
+  assert.match(whiteouts(layer, [`w${'a/'.repeat(3000)}`]).stderr, /^error: whiteouts: record longer than PATH_MAX\n$/);
+  assert.match(whiteouts(layer, [`w${'a'.repeat(9000)}`]).stderr, /^error: whiteouts: record longer than PATH_MAX\n$/);
   const noNul = spawnSync(SHIM, ['whiteouts', layer], { input: 'wok/x', encoding: 'utf8' });
   assert.equal(noNul.status, 1);
-  assert.match(noNul.stdout, /^error: whiteouts: the last record has no NUL\n$/);
+  assert.match(noNul.stderr, /^error: whiteouts: the last record has no NUL\n$/);
   assert.equal(fs.readFileSync(path.join(outside, 'victim'), 'utf8'), 'safe');
 });
 
@@ -622,7 +626,7 @@ test('whiteouts: an overlay with the processed layer on top hides the file and t
   const mnt = path.join(top, 'mnt');
   makeTree(top, { 'l1/f': 'old', 'l1/keep': 'k', 'l1/d/old': 'o', 'l1/wd/x': 'x', 'l2/d/new': 'n', 'mnt/': '' });
   // What an image's tar says with l2/.wh.f, l2/.wh.wd and l2/d/.wh..wh..opq.
-  assert.deepEqual(whiteouts(l2, ['wf', 'wwd', 'od']), { status: 0, stdout: '' });
+  assert.deepEqual(whiteouts(l2, ['wf', 'wwd', 'od']), { status: 0, stderr: '' });
   // A private mount namespace: the overlay never shows on the host and vanishes with sh.
   const out = execFileSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
     `mount -t overlay overlay -o lowerdir=${l2}:${l1} ${mnt} && ls -A ${mnt} && echo -- && ls -A ${mnt}/d`], { encoding: 'utf8' });
