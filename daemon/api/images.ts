@@ -40,6 +40,8 @@ export function imageHandlers(images: ImageService): grpc.UntypedServiceImplemen
     Import: (call: grpc.ServerDuplexStream<ImportChunk, PullProgress>) => {
       let body: PassThrough | undefined;
       let byUrl = false;
+      // Counted here: a 'data' listener on the body would drain it before the unpacker reads.
+      let received = 0;
       let failed = false;
       const fail = (e: unknown) => {
         if (failed) return;
@@ -65,10 +67,6 @@ export function imageHandlers(images: ImageService): grpc.UntypedServiceImplemen
             return;
           }
           body = new PassThrough({ highWaterMark: 1 << 20 });
-          let received = 0;
-          body.on('data', (d: Buffer) => {
-            received += d.length;
-          });
           images
             .importTar(body, start.name, { sha256: start.sha256 || undefined })
             .then((img) => {
@@ -77,6 +75,7 @@ export function imageHandlers(images: ImageService): grpc.UntypedServiceImplemen
             })
             .catch(fail);
         } else if ('data' in msg && msg.data && body) {
+          received += msg.data.length;
           // Respect backpressure: pause the gRPC stream while the unpacker catches up.
           if (!body.write(msg.data)) {
             call.pause();
