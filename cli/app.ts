@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Config, run } from './oclif.ts';
+import { Config, Plugin, run, type ConfigOptions } from './oclif.ts';
 import { describeError } from './errors.ts';
 import { resolveHost } from './host.ts';
 import { protectPositional } from './parse/argv.ts';
@@ -92,32 +92,59 @@ export function projectRoot(): string {
   return join(dirname(fileURLToPath(import.meta.url)), '..');
 }
 
-/**
- * oclif's configuration, without the file system probing we do not need: we hand
- * it package.json ourselves, and there are no user/dev plugins, no manifest
- * (commands come from COMMANDS, explicit strategy) and no help theme file.
- */
-export async function loadConfig(root: string = projectRoot()): Promise<Config> {
-  const pjson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Record<string, unknown> & {
-    oclif: Record<string, unknown>;
-  };
+type Pjson = Record<string, unknown> & { name: string; oclif: Record<string, unknown> };
+
+export function readPjson(root: string = projectRoot()): Pjson {
+  const pjson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Pjson;
   pjson.oclif.topics ??= { image: { description: 'Manage images.' } };
+  return pjson;
+}
+
+/**
+ * The root plugin (this CLI) with its commands taken straight from COMMANDS: oclif's
+ * explicit strategy would otherwise resolve and import() the target file
+ * (dist/tdock.js) to find the very same object.
+ */
+export async function loadRootPlugin(root: string = projectRoot(), pjson: Pjson = readPjson(root)): Promise<Plugin> {
+  const plugin = new Plugin({ root, pjson: pjson as never, isRoot: true, ignoreManifest: true });
+  (plugin as unknown as { commandCache: unknown }).commandCache = COMMANDS;
+  await plugin.load();
+  return plugin;
+}
+
+/**
+ * What oclif's run() builds its Config from, without the file system probing we do
+ * not need: the root plugin ready (above), no user/dev plugins, no manifest, no help
+ * theme file. run() takes options rather than a Config: given a Config it would
+ * load it a second time.
+ */
+export function configOptions(plugin: Plugin): ConfigOptions {
   process.env.TDOCK_DISABLE_THEME ??= '1';
-  return Config.load({
-    root,
-    pjson: pjson as never,
+  return {
+    root: plugin.root,
+    pjson: plugin.pjson,
     ignoreManifest: true,
     userPlugins: false,
     devPlugins: false,
-  });
+    plugins: new Map([[plugin.name, plugin]]),
+  };
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
+/** oclif's Config for this CLI (tests, tools); main() lets run() make it. */
+export async function loadConfig(root: string = projectRoot()): Promise<Config> {
+  return Config.load(configOptions(await loadRootPlugin(root)));
+}
+
+/**
+ * Runs the CLI. `plugin`: the root plugin when the caller has it ready (the startup
+ * snapshot, cli/snapshot.ts, loads it at build time).
+ */
+export async function main(argv: readonly string[], plugin?: Plugin): Promise<number> {
   const args = prepareArgv(argv);
   try {
-    const config = await loadConfig();
-    mark('Config.load');
-    await run(args, config);
+    const options = configOptions(plugin ?? (await loadRootPlugin()));
+    mark('root plugin loaded');
+    await run(args, options);
     mark('command done');
     return 0;
   } catch (e) {

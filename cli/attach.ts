@@ -13,6 +13,7 @@ import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { AttachInput, AttachOutput, AttachStart, ExitStatus, TerminalSize } from '../proto/api.ts';
 import { io } from './base.ts';
 import { CliError } from './errors.ts';
+import { mark } from './trace.ts';
 
 export interface SessionOptions {
   stream: ClientDuplexStream<AttachInput, AttachOutput>;
@@ -179,6 +180,7 @@ export function session(opts: SessionOptions): Promise<SessionResult> {
     stream.on('data', (m: AttachOutput) => {
       if (done) return;
       const kind = m.msg ?? (m.exit ? 'exit' : m.output ? 'output' : m.attached ? 'attached' : undefined);
+      if (kind !== 'output') mark(`${kind} received`);
       if (kind === 'attached') return onAttachedMsg();
       if (kind === 'output' && m.output) {
         const dest = m.output.stream === 'STDERR' ? io.stderr : io.stdout;
@@ -199,5 +201,6 @@ export function session(opts: SessionOptions): Promise<SessionResult> {
     });
 
     stream.write({ start: opts.start });
+    mark('session started');
   });
 }

@@ -4,5 +4,6 @@
 export { Command } from '@oclif/core/command';
 export * as Flags from '@oclif/core/flags';
 export * as Args from '@oclif/core/args';
-export { Config } from '@oclif/core/config';
+export { Config, Plugin } from '@oclif/core/config';
+export type { Options as ConfigOptions } from '@oclif/core/interfaces';
 export { run } from '@oclif/core/run';

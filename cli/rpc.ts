@@ -39,10 +39,25 @@ function lowerFirst(s: string): string {
 
 let cached: ApiPackage | undefined;
 
-export function loadServices(): ApiPackage {
+/**
+ * Every message type's generated code (protobufjs makes it on first use of a type):
+ * the startup snapshot (cli/snapshot.ts) has it all made, and run once, at build time.
+ */
+function prepareAll(ns: protobuf.NamespaceBase): void {
+  for (const o of ns.nestedArray) {
+    if (o instanceof protobuf.Type) {
+      o.setup();
+      o.toObject(o.decode(o.encode(o.fromObject({})).finish()), TO_OBJECT);
+    }
+    if (o instanceof protobuf.Namespace || o instanceof protobuf.Type) prepareAll(o);
+  }
+}
+
+export function loadServices(opts: { prepareAll?: boolean } = {}): ApiPackage {
   if (cached) return cached;
   const root = protobuf.parse(readFileSync(protoFile(), 'utf8'), { keepCase: false }).root;
   root.resolveAll();
+  if (opts.prepareAll) prepareAll(root);
   const out: Record<string, grpc.ServiceClientConstructor> = {};
   for (const name of ['Containers', 'Images', 'System'] as const) {
     const svc = root.lookupService(`tdock.v1.${name}`);
