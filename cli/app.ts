@@ -23,6 +23,9 @@ import Logs from './commands/logs.ts';
 import Port from './commands/port.ts';
 import Ps from './commands/ps.ts';
 import Pull from './commands/pull.ts';
+import Login from './commands/login.ts';
+import Logout from './commands/logout.ts';
+import ImagePrune from './commands/image/prune.ts';
 import Rm from './commands/rm.ts';
 import Rmi from './commands/rmi.ts';
 import Run from './commands/run.ts';
@@ -38,11 +41,14 @@ export const COMMANDS = {
   create: Create,
   exec: Exec,
   'image:inspect': ImageInspect,
+  'image:prune': ImagePrune,
   images: Images,
   import: Import,
   info: Info,
   inspect: Inspect,
   kill: Kill,
+  login: Login,
+  logout: Logout,
   logs: Logs,
   port: Port,
   ps: Ps,

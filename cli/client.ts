@@ -69,6 +69,9 @@ export function makeImages(c: grpc.Client) {
     list: unary<api.Empty, api.ImageListResponse>(c, 'List'),
     remove: unary<api.ImageRemoveRequest, api.ImageRemoveResponse>(c, 'Remove'),
     inspect: unary<api.ImageRef, api.InspectResponse>(c, 'Inspect'),
+    prune: unary<api.Empty, api.ImagePruneResponse>(c, 'Prune'),
+    login: unary<api.LoginRequest, api.LoginResponse>(c, 'Login'),
+    logout: unary<api.LogoutRequest, api.LoginResponse>(c, 'Logout'),
   };
 }
 

@@ -4,33 +4,67 @@ import { humanSize } from '../render/format.ts';
 import type { ClientReadableStream } from '@grpc/grpc-js';
 import type { PullProgress } from '../../proto/api.ts';
 
-/** One line per change of (id, status); byte counts only on a terminal. */
+// Statuses after which a layer is done: the only per-layer lines when not on a terminal.
+const FINAL = new Set(['Pull complete', 'Already exists', 'Download complete']);
+
+interface LayerLine { status: string; current: number; total: number; speed: number; at: number }
+
+/**
+ * On a terminal: one line per layer (status, bytes/total, speed), redrawn in place as
+ * progress arrives. Otherwise: one line per finished layer, plus the image's own lines.
+ */
 export class ProgressPrinter {
-  #last = new Map<string, string>();
   #tty: boolean;
-  #lastWasProgress = false;
-  constructor(tty: boolean) {
+  #now: () => number;
+  #layers = new Map<string, LayerLine>();
+  #drawn = 0;
+  constructor(tty: boolean, now: () => number = Date.now) {
     this.#tty = tty;
+    this.#now = now;
   }
+
   line(p: PullProgress): string | undefined {
-    const key = p.id || '';
-    const head = p.id ? `${p.id}: ${p.status}` : p.status;
     if (!p.status) return undefined;
-    const hasBytes = p.total > 0 || p.current > 0;
-    if (this.#tty && hasBytes) {
-      const bytes = p.total > 0 ? `${humanSize(p.current)}/${humanSize(p.total)}` : humanSize(p.current);
-      this.#last.set(key, p.status);
-      this.#lastWasProgress = true;
-      return `\r\x1b[2K${head} ${bytes}`;
+    if (!p.id) {
+      // Image-level lines go above the layer block, which is redrawn below them.
+      if (!this.#tty) return `${p.status}\n`;
+      const out = `${this.#up()}\x1b[2K${p.status}\n${this.#render()}`;
+      return out;
     }
-    if (this.#last.get(key) === p.status) return undefined;
-    this.#last.set(key, p.status);
-    const pre = this.#lastWasProgress ? '\n' : '';
-    this.#lastWasProgress = false;
-    return `${pre}${head}\n`;
+    const prev = this.#layers.get(p.id);
+    const now = this.#now();
+    let speed = prev?.speed ?? 0;
+    if (prev && p.current > prev.current && now > prev.at) {
+      const inst = ((p.current - prev.current) * 1000) / (now - prev.at);
+      speed = speed ? speed * 0.7 + inst * 0.3 : inst;
+    }
+    this.#layers.set(p.id, { status: p.status, current: p.current, total: p.total, speed, at: now });
+    if (!this.#tty) {
+      return FINAL.has(p.status) && prev?.status !== p.status ? `${p.id}: ${p.status}\n` : undefined;
+    }
+    return this.#up() + this.#render();
   }
+
+  #up(): string {
+    return this.#drawn ? `\x1b[${this.#drawn}A\r` : '';
+  }
+
+  #render(): string {
+    let out = '';
+    for (const [id, l] of this.#layers) {
+      let text = `${id}: ${l.status}`;
+      if (!FINAL.has(l.status) && (l.current > 0 || l.total > 0)) {
+        text += ` ${l.total > 0 ? `${humanSize(l.current)}/${humanSize(l.total)}` : humanSize(l.current)}`;
+        if (l.speed > 0) text += ` ${humanSize(l.speed)}/s`;
+      }
+      out += `\x1b[2K${text}\n`;
+    }
+    this.#drawn = this.#layers.size;
+    return out;
+  }
+
   end(): string {
-    return this.#lastWasProgress ? '\n' : '';
+    return '';
   }
 }
 

@@ -238,12 +238,26 @@ test('port lines, info rendering, pull progress', () => {
   assert.deepEqual(portLines(ports, '53/tcp'), []);
   assert.throws(() => portLines(ports, 'x'), UsageError);
   assert.equal(renderInfo({ Containers: 2, Runtimes: ['shim'], Net: { Bridge: 'tdock0' } }), 'Containers: 2\nRuntimes:\n shim\nNet:\n Bridge: tdock0\n');
+  // Not a terminal: one line per finished layer, and the image's own lines.
   const p = new ProgressPrinter(false);
   const ev = (id: string, status: string, current = 0, total = 0) => ({ id, status, current, total, imageId: '' });
-  assert.equal(p.line(ev('l1', 'Downloading', 1, 10)), 'l1: Downloading\n');
+  assert.equal(p.line(ev('l1', 'Pulling fs layer', 0, 10)), undefined);
   assert.equal(p.line(ev('l1', 'Downloading', 5, 10)), undefined);
   assert.equal(p.line(ev('l1', 'Pull complete')), 'l1: Pull complete\n');
+  assert.equal(p.line(ev('l2', 'Already exists')), 'l2: Already exists\n');
   assert.equal(p.line(ev('', 'Done')), 'Done\n');
+});
+
+test('pull progress on a terminal: a line per layer with bytes and speed, redrawn in place', () => {
+  let now = 0;
+  const p = new ProgressPrinter(true, () => now);
+  const ev = (id: string, status: string, current = 0, total = 0) => ({ id, status, current, total, imageId: '' });
+  assert.equal(p.line(ev('aaa', 'Pulling fs layer', 0, 2_000_000)), '\x1b[2Kaaa: Pulling fs layer 0B/2MB\n');
+  assert.equal(p.line(ev('bbb', 'Already exists')), '\x1b[1A\r\x1b[2Kaaa: Pulling fs layer 0B/2MB\n\x1b[2Kbbb: Already exists\n');
+  now = 1000;
+  const out = p.line(ev('aaa', 'Downloading', 1_000_000, 2_000_000))!;
+  assert.equal(out, '\x1b[2A\r\x1b[2Kaaa: Downloading 1MB/2MB 1MB/s\n\x1b[2Kbbb: Already exists\n');
+  assert.match(p.line(ev('aaa', 'Pull complete', 2_000_000, 2_000_000))!, /aaa: Pull complete\n/);
 });
 
 test('host resolution', () => {
