@@ -101,10 +101,10 @@ describe('bridge networking end to end', () => {
   });
 
   test('/etc/hosts, /etc/hostname and /etc/resolv.conf are written per container; --dns overrides', async () => {
-    const out = await d.ok(['run', '--rm', '--name', 'named1', '--hostname', 'h1', '--dns', '192.0.2.53', 'busybox', 'sh', '-c', 'cat /etc/hostname /etc/hosts /etc/resolv.conf']);
+    const out = await d.ok(['run', '--rm', '--name', 'named1', '--hostname', 'h1', '--dns', '198.51.100.53', 'busybox', 'sh', '-c', 'cat /etc/hostname /etc/hosts /etc/resolv.conf']);
     assert.match(out, /^h1$/m);
     assert.match(out, /^10\.\S+\s+h1 named1$/m);
-    assert.match(out, /^nameserver 192\.0\.2\.53$/m);
+    assert.match(out, /^nameserver 198\.51\.100\.53$/m);
   });
 
   test('50 run --rm -p leave no veth, rule, lease or port behind', async () => {
