@@ -30,13 +30,13 @@ function unary<T>(client: grpc.Client, method: string, req: unknown): Promise<T>
   });
 }
 
-async function daemonSide(d: TestDaemon, network: string): Promise<number[]> {
+async function daemonSide(d: TestDaemon, network: string, ports: unknown[] = []): Promise<number[]> {
   const api = loadApi();
   const client = new api.Containers(d.host, grpc.credentials.createInsecure());
   const out: number[] = [];
   for (let i = 0; i < RUNS + 3; i++) {
     const t = performance.now();
-    const { id } = await unary<{ id: string }>(client, 'Create', { image: 'busybox', cmd: ['true'], autoRemove: true, network });
+    const { id } = await unary<{ id: string }>(client, 'Create', { image: 'busybox', cmd: ['true'], autoRemove: true, network, ports });
     // Wait first: a --rm container that exits at once is gone before a later Wait.
     const waiting = unary<{ exitCode: number }>(client, 'Wait', { id });
     await unary(client, 'Start', { id });
@@ -144,6 +144,8 @@ async function main(): Promise<void> {
     console.log(`tdock run --rm busybox true (CLI start to exit):     ${stats(run)}`);
     console.log(`daemon-side create+start+wait, --network none:        ${stats(await daemonSide(d, 'none'))}`);
     console.log(`daemon-side create+start+wait, --network bridge:      ${stats(await daemonSide(d, 'bridge'))}`);
+    const oneport = [{ hostIp: '', hostPort: 0, containerPort: 80, protocol: 'tcp' }];
+    console.log(`daemon-side create+start+wait, bridge + -p 80:        ${stats(await daemonSide(d, 'bridge', oneport))}`);
     for (const [label, extra] of [['--network none', ['--network', 'none']], ['bridge', []], ['bridge -p', ['-p', '80']]] as const) {
       const t: number[] = [];
       for (let i = 0; i < RUNS; i++) t.push(timeCli(d, ['run', '--rm', ...extra, 'busybox', 'true']));
