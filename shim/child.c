@@ -13,6 +13,7 @@
 
 int g_child_sync = -1;
 char *g_argv_start, *g_argv_end;
+char g_oom_score_adj[16];
 
 _Noreturn void child_fail(void)
 {
@@ -116,6 +117,18 @@ int child_open_stdio(const struct config *c, char *slave, size_t size)
 		child_fail();
 	}
 	return devnull;
+}
+
+void child_restore_oom_score(void)
+{
+	/*
+	 * Raising the score needs no privilege; done while we are still host root
+	 * (CAP_SYS_RESOURCE), it also raises the floor below which the command may
+	 * not lower it again (-1000, inherited from the monitor, otherwise).
+	 */
+	if (g_oom_score_adj[0] &&
+	    write_file("/proc/self/oom_score_adj", g_oom_score_adj, strlen(g_oom_score_adj)) < 0)
+		child_fail();
 }
 
 void child_restrict(const struct config *c)

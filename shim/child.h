@@ -52,6 +52,16 @@ void child_expect(char type);
  */
 int child_open_stdio(const struct config *c, char *slave, size_t size);
 
+/*
+ * The OOM score the container's processes get: the container's monitor's own,
+ * kept before it made itself unkillable (-1000). Empty: what they inherit is
+ * right (init, and everything `tdock-shim exec` started by the daemon forks).
+ */
+extern char g_oom_score_adj[16];
+
+/* An exec forked (through its exec-monitor) by the container's monitor gets g_oom_score_adj back. */
+void child_restore_oom_score(void);
+
 /* Drops the bounding set to c->caps and sets no_new_privs when asked. */
 void child_restrict(const struct config *c);
 

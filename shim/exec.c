@@ -15,6 +15,10 @@
  * One fork is enough: the child is a real member of the pid namespace (it has
  * a pid there; its orphans go to the container's init) and the exec-monitor is
  * its parent, so it reaps it and its pid can never be reused under it.
+ *
+ * For an EXEC frame the container's monitor forks the exec-monitor (exec_spawn):
+ * it is born in the container's cgroups, so cgroupProcs is ignored and nothing
+ * migrates (PROTOCOL.md, EXEC).
  */
 #include "child.h"
 #include "container.h"
@@ -24,6 +28,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -105,6 +110,8 @@ static _Noreturn void exec_child(const struct config *c, const struct child_fds 
 	g_child_sync = f->sync;
 	child_reset_signals();
 	child_rename(exec_name, sizeof exec_name);
+	/* Before the dumpable flag goes: /proc/self would then be root's (rootless). */
+	child_restore_oom_score();
 	/*
 	 * Not dumpable until the command execs: once we are root of the container's
 	 * user namespace, its processes could otherwise ptrace us and take the
@@ -158,4 +165,70 @@ int exec_setup(struct monitor *m)
 	if (monitor_wait_ready(m) < 0)
 		return -1;
 	return monitor_finish_setup(m);
+}
+
+/* Forked by the container's monitor: already in its cgroups, cgroupProcs is ignored. */
+static int load_joined(const char *path, struct config *c)
+{
+	if (config_load_exec(path, c) < 0)
+		return -1;
+	c->n_cgroup_procs = 0;
+	return 0;
+}
+
+/*
+ * The exec-monitor forked for EXEC: drops everything of the container's
+ * monitor, then is `tdock-shim exec PATH` with its stdout on the answer pipe.
+ */
+static _Noreturn void exec_monitor_main(const char *path, int answer)
+{
+	if (dup2(answer, 1) < 0)
+		_exit(1);
+	/* The monitor's socket, clients, pipes, pty, log, signalfd: all >= 3. */
+	if (close_range(3, ~0U, 0) < 0) {
+		dprintf(1, "error: close_range: %s\n", errstr(errno));
+		_exit(1);
+	}
+	child_reset_signals();
+	sigset_t none;
+	sigemptyset(&none);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0 || setsid() < 0) {
+		dprintf(1, "error: detach from the container's monitor: %s\n", errstr(errno));
+		_exit(1);
+	}
+	/* As `ps` shows the verb: `tdock-shim exec PATH` (cut to the room argv has). */
+	char name[sizeof exec_name + PATH_MAX];
+	size_t len = strlen(path) + 1;
+	if (len > PATH_MAX)
+		len = PATH_MAX;
+	memcpy(name, exec_name, sizeof exec_name);
+	memcpy(name + sizeof exec_name, path, len);
+	name[sizeof exec_name + len - 1] = '\0';
+	child_rename(name, sizeof exec_name + len);
+	/* Our own copy: the monitor's buffers are reset by the relay we are about to run. */
+	_exit(monitor_serve(name + sizeof exec_name, load_joined, exec_setup));
+}
+
+pid_t exec_spawn(const char *path, int *answer)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return syserr("pipe for the exec-monitor");
+	if (set_nonblock(p[0]) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		syserr("fork the exec-monitor");
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0)
+		exec_monitor_main(path, p[1]);
+	close(p[1]);
+	*answer = p[0];
+	return pid;
 }

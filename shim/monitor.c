@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -154,6 +155,25 @@ static int bind_netns(struct monitor *m)
 	return 0;
 }
 
+/*
+ * The container's OOM kills must never pick us (we are in its memory cgroup):
+ * -1000. Our old score is kept for the execs we fork. Without CAP_SYS_RESOURCE
+ * (rootless, or a root without it) the kernel refuses to go below the score we
+ * inherited: we keep that one, and the execs need nothing back.
+ */
+static int protect_from_oom(void)
+{
+	const char *path = "/proc/self/oom_score_adj";
+	char old[sizeof g_oom_score_adj];
+	if (read_small_file(path, old, sizeof old) < 0)
+		return -1;
+	old[strcspn(old, "\n")] = '\0';
+	if (write_file(path, "-1000", 5) < 0)
+		return errno == EACCES ? 0 : -1;
+	memcpy(g_oom_score_adj, old, sizeof old);
+	return 0;
+}
+
 int container_setup(struct monitor *m)
 {
 	struct config *c = &m->cfg;
@@ -172,6 +192,13 @@ int container_setup(struct monitor *m)
 	if (c->has_overlay && mount_overlay(c) < 0)
 		return -1;
 
+	/*
+	 * We join the container's cgroups ourselves (one burst of migrations) and
+	 * init is born in them: every exec-monitor we fork later is too, so an exec
+	 * needs no migration (PROTOCOL.md, EXEC).
+	 */
+	if (join_cgroups(c, 0) < 0)
+		return -1;
 	unsigned long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
 	if (!c->host_network)
 		flags |= CLONE_NEWNET;
@@ -182,16 +209,27 @@ int container_setup(struct monitor *m)
 	if (pid == 0)
 		container_main(c, &f);
 	monitor_forked(m, pid, &f);
+	/* After the clone: init keeps the score it inherited. */
+	if (protect_from_oom() < 0)
+		return -1;
 
 	if (setns(host_mnt, CLONE_NEWNS) < 0)
 		return syserr("return to the host mount namespace");
 	close(host_mnt);
 
-	if (write_id_maps(m) < 0 || join_cgroups(c, m->pid) < 0)
+	if (write_id_maps(m) < 0)
 		return -1;
 	if (sync_send(m->sync, SYNC_GO, NULL, -1) < 0)
 		return syserr("signal the container");
 	if (monitor_wait_ready(m) < 0 || bind_netns(m) < 0)
 		return -1;
+	/*
+	 * EXEC makes exec-monitors our children. One that dies early (killed when its
+	 * client went away) leaves its exec'd child to us, not to the host's init:
+	 * we reap it at once like them.
+	 */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		return syserr("become a child subreaper");
+	m->accepts_exec = true;
 	return monitor_finish_setup(m);
 }

@@ -25,6 +25,10 @@ enum {
 	FRAME_CLOSE_STDIN = 12,
 	FRAME_RESIZE = 13,
 	FRAME_SIGNAL = 14,
+	FRAME_EXEC = 15,
+	FRAME_EXEC_OK = 16,
+	FRAME_EXEC_ERROR = 17,
+	FRAME_FEATURES = 18,
 };
 
 struct monitor {
@@ -39,6 +43,7 @@ struct monitor {
 	int stdin_w;    /* pipe; -1 when stdin is closed or not open */
 	int pty;        /* master, -1 until the child sends it */
 	bool started;
+	bool accepts_exec; /* the container's monitor: forks exec-monitors on EXEC */
 	char error[SYNC_MAX]; /* first failure reported by the child */
 	/* What to undo if we fail before `ok` (and what to tidy at exit). */
 	bool socket_created, netns_bound, netns_created, log_created, pid_written;
@@ -75,6 +80,14 @@ int container_setup(struct monitor *m);
 
 /* exec.c: forks a process into the running container. */
 int exec_setup(struct monitor *m);
+
+/*
+ * exec.c, for EXEC: forks an exec-monitor for the exec config at path, a child
+ * of the container's monitor and so already in the container's cgroups. Its
+ * `ok PID` / `error: ...` line comes on *answer (a non-blocking pipe). Returns
+ * its pid, or -1 (g_err says why).
+ */
+pid_t exec_spawn(const char *path, int *answer);
 
 /* relay.c: the event loop after `ok`; returns the monitor's exit code. */
 int relay_run(struct monitor *m);

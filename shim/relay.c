@@ -29,6 +29,8 @@
 #define MAX_CLIENTS 32
 #define CLIENT_BACKLOG_MAX (4u << 20)
 #define CONTROL_MAX 64        /* payload of START/RESIZE/SIGNAL/CLOSE_STDIN */
+#define EXEC_PATH_MAX 1024    /* payload of EXEC: the path of an exec config */
+#define MAX_EXECS 16          /* EXECs whose exec-monitor has not answered yet */
 #define FINAL_FLUSH_MS 2000   /* how long slow clients get for the last frames */
 
 struct client {
@@ -38,13 +40,29 @@ struct client {
 	unsigned char type;
 	uint32_t left;            /* payload bytes of the current frame still to read */
 	char ctl[CONTROL_MAX + 1];
+	char *exec_path;          /* instead of ctl while an EXEC's payload is read (malloc'd) */
 	size_t ctl_len;
+	unsigned long serial;     /* which connection holds the slot (answers to EXEC) */
 	char *backlog;            /* frames not yet accepted by the socket */
 	size_t backlog_len, backlog_cap;
 };
 
+/* An EXEC being set up: the answer goes back to the client that asked, if it is still there. */
+struct exec_req {
+	int fd;                   /* the exec-monitor's answer pipe; -1: free */
+	pid_t pid;
+	bool reaped;
+	int client;
+	unsigned long serial;
+	char path[EXEC_PATH_MAX + 1];
+	char line[sizeof g_err + 16];
+	size_t len;
+};
+
 static struct monitor *M;
 static struct client clients[MAX_CLIENTS];
+static unsigned long next_serial;
+static struct exec_req *execs; /* MAX_EXECS of them, allocated at the first EXEC */
 static char stdin_buf[65536];
 static size_t stdin_off, stdin_len;
 static bool stdin_close_pending;
@@ -64,6 +82,7 @@ static void client_drop(struct client *c)
 {
 	close(c->fd);
 	free(c->backlog);
+	free(c->exec_path);
 	memset(c, 0, sizeof *c);
 	c->fd = -1;
 }
@@ -154,9 +173,12 @@ static void client_accept(void)
 			continue;
 		}
 		c->fd = fd;
+		c->serial = ++next_serial;
 		char pid[16];
 		int n = snprintf(pid, sizeof pid, "%d", M->pid);
 		client_send(c, FRAME_PID, pid, (size_t)n);
+		if (M->accepts_exec)
+			client_send(c, FRAME_FEATURES, "exec", 4);
 	}
 }
 
@@ -210,7 +232,95 @@ static void apply_resize(void)
 	}
 }
 
-static void handle_control(unsigned char type, char *payload)
+/* EXEC_OK / EXEC_ERROR: the request's path, a NUL, then the detail. False: the client is gone. */
+static bool exec_reply(int client, unsigned long serial, unsigned char type, const char *path, const char *detail)
+{
+	struct client *c = &clients[client];
+	if (c->fd < 0 || c->serial != serial)
+		return false;
+	char buf[EXEC_PATH_MAX + 1 + sizeof g_err];
+	size_t pl = strlen(path) + 1;
+	size_t dl = strnlen(detail, sizeof g_err - 1);
+	memcpy(buf, path, pl);
+	memcpy(buf + pl, detail, dl);
+	client_send(c, type, buf, pl + dl);
+	return true;
+}
+
+static void exec_start(struct client *c, const char *path, size_t len)
+{
+	int client = (int)(c - clients);
+	if (!execs) {
+		execs = calloc(MAX_EXECS, sizeof *execs);
+		if (!execs) {
+			exec_reply(client, c->serial, FRAME_EXEC_ERROR, path, "exec: out of memory");
+			return;
+		}
+		for (int i = 0; i < MAX_EXECS; i++)
+			execs[i].fd = -1;
+	}
+	struct exec_req *e = NULL;
+	for (int i = 0; i < MAX_EXECS && !e; i++)
+		if (execs[i].fd < 0)
+			e = &execs[i];
+	if (!e) {
+		exec_reply(client, c->serial, FRAME_EXEC_ERROR, path, "exec: too many execs starting at once");
+		return;
+	}
+	if (path[0] != '/' || strlen(path) != len) {
+		exec_reply(client, c->serial, FRAME_EXEC_ERROR, path, "exec: the config path must be absolute");
+		return;
+	}
+	int fd;
+	pid_t pid = exec_spawn(path, &fd);
+	if (pid < 0) {
+		exec_reply(client, c->serial, FRAME_EXEC_ERROR, path, g_err);
+		return;
+	}
+	*e = (struct exec_req){ .fd = fd, .pid = pid, .client = client, .serial = c->serial };
+	memcpy(e->path, path, len + 1);
+}
+
+/* The exec-monitor's one line (`ok PID` or `error: ...`), or EOF without one. */
+static void exec_answer(struct exec_req *e)
+{
+	ssize_t n;
+	do
+		n = read(e->fd, e->line + e->len, sizeof e->line - 1 - e->len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (n > 0) {
+		e->len += (size_t)n;
+		e->line[e->len] = '\0';
+		if (!strchr(e->line, '\n') && e->len < sizeof e->line - 1)
+			return;
+	}
+	e->line[e->len] = '\0';
+	e->line[strcspn(e->line, "\n")] = '\0';
+	bool ok = strncmp(e->line, "ok ", 3) == 0;
+	char pid[16];
+	snprintf(pid, sizeof pid, "%d", e->pid);
+	const char *detail = ok ? pid
+			     : strncmp(e->line, "error: ", 7) == 0 ? e->line + 7
+								    : "exec: the exec-monitor ended without an answer";
+	/* Nobody will connect to an exec-monitor whose client is gone: it would wait forever. */
+	if (!exec_reply(e->client, e->serial, ok ? FRAME_EXEC_OK : FRAME_EXEC_ERROR, e->path, detail) && ok &&
+	    !e->reaped)
+		kill(e->pid, SIGKILL);
+	close(e->fd);
+	e->fd = -1;
+}
+
+/* Our children other than the watched one are exec-monitors: reaped here, never left as zombies. */
+static void exec_reaped(pid_t pid)
+{
+	for (int i = 0; i < MAX_EXECS && execs; i++)
+		if (execs[i].fd >= 0 && execs[i].pid == pid)
+			execs[i].reaped = true;
+}
+
+static void handle_control(struct client *c, unsigned char type, char *payload)
 {
 	switch (type) {
 	case FRAME_START:
@@ -246,6 +356,10 @@ static void handle_control(unsigned char type, char *payload)
 			kill(M->pid, (int)sig);
 		break;
 	}
+	case FRAME_EXEC:
+		if (M->accepts_exec)
+			exec_start(c, payload, c->ctl_len);
+		break;
 	default:
 		break; /* unknown frames are skipped, for newer clients */
 	}
@@ -266,7 +380,12 @@ static void client_read(struct client *c)
 				c->left = (uint32_t)c->hdr[1] << 24 | (uint32_t)c->hdr[2] << 16 |
 					  (uint32_t)c->hdr[3] << 8 | c->hdr[4];
 				c->ctl_len = 0;
-				if (c->type != FRAME_STDIN && c->left > CONTROL_MAX) {
+				size_t max = c->type == FRAME_EXEC ? EXEC_PATH_MAX : CONTROL_MAX;
+				if (c->type != FRAME_STDIN && c->left > max) {
+					client_drop(c);
+					return;
+				}
+				if (c->type == FRAME_EXEC && !(c->exec_path = malloc(c->left + 1))) {
 					client_drop(c);
 					return;
 				}
@@ -291,7 +410,7 @@ static void client_read(struct client *c)
 			if (n > 0)
 				c->left -= (uint32_t)n;
 		} else {
-			n = read(c->fd, c->ctl + c->ctl_len, c->left);
+			n = read(c->fd, (c->exec_path ? c->exec_path : c->ctl) + c->ctl_len, c->left);
 			if (n > 0) {
 				c->ctl_len += (size_t)n;
 				c->left -= (uint32_t)n;
@@ -309,8 +428,13 @@ static void client_read(struct client *c)
 		if (c->hdr_len == 5 && c->left == 0) {
 			c->hdr_len = 0;
 			if (c->type != FRAME_STDIN) {
-				c->ctl[c->ctl_len] = '\0';
-				handle_control(c->type, c->ctl);
+				char *payload = c->exec_path ? c->exec_path : c->ctl;
+				payload[c->ctl_len] = '\0';
+				handle_control(c, c->type, payload);
+				free(c->exec_path);
+				c->exec_path = NULL;
+				if (c->fd < 0)
+					return; /* dropped while answering */
 			}
 		}
 	}
@@ -447,11 +571,16 @@ static void finish(int status)
 int relay_run(struct monitor *m)
 {
 	M = m;
+	/* An exec-monitor forked by a container's monitor inherits its state: start afresh. */
 	for (int i = 0; i < MAX_CLIENTS; i++)
-		clients[i].fd = -1;
+		clients[i] = (struct client){ .fd = -1 };
+	execs = NULL;
+	stdin_off = stdin_len = 0;
+	stdin_close_pending = resize_pending = false;
 
-	enum { P_SIGNAL, P_LISTEN, P_SYNC, P_STDOUT, P_STDERR, P_PTY, P_STDIN, P_CLIENTS };
-	struct pollfd p[P_CLIENTS + MAX_CLIENTS];
+	enum { P_SIGNAL, P_LISTEN, P_SYNC, P_STDOUT, P_STDERR, P_PTY, P_STDIN, P_CLIENTS,
+	       P_EXECS = P_CLIENTS + MAX_CLIENTS };
+	struct pollfd p[P_EXECS + MAX_EXECS];
 	for (;;) {
 		bool stdin_pending = stdin_len > 0;
 		p[P_SIGNAL] = (struct pollfd){ m->signal_fd, POLLIN, 0 };
@@ -468,7 +597,9 @@ int relay_run(struct monitor *m)
 			short ev = (short)((blocked ? 0 : POLLIN) | (c->backlog_len ? POLLOUT : 0));
 			p[P_CLIENTS + i] = (struct pollfd){ blocked && !ev ? -1 : c->fd, ev, 0 };
 		}
-		if (poll(p, P_CLIENTS + MAX_CLIENTS, -1) < 0) {
+		for (int i = 0; i < MAX_EXECS; i++)
+			p[P_EXECS + i] = (struct pollfd){ execs ? execs[i].fd : -1, POLLIN, 0 };
+		if (poll(p, P_EXECS + MAX_EXECS, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return 1;
@@ -500,16 +631,28 @@ int relay_run(struct monitor *m)
 		}
 		if (stdin_len > 0)
 			stdin_write();
+		for (int i = 0; i < MAX_EXECS; i++)
+			if (execs && execs[i].fd >= 0 && execs[i].fd == p[P_EXECS + i].fd && p[P_EXECS + i].revents)
+				exec_answer(&execs[i]);
 		if (p[P_LISTEN].revents)
 			client_accept();
 		if (p[P_SIGNAL].revents) {
 			struct signalfd_siginfo si;
 			while (read(m->signal_fd, &si, sizeof si) > 0)
 				;
-			int status;
-			pid_t r = waitpid(m->pid, &status, WNOHANG);
-			if (r == m->pid && (WIFEXITED(status) || WIFSIGNALED(status))) {
-				finish(status);
+			int status, init_status = 0;
+			bool init_done = false;
+			pid_t r;
+			while ((r = waitpid(-1, &status, WNOHANG)) > 0) {
+				if (r == m->pid) {
+					init_done = true;
+					init_status = status;
+				} else {
+					exec_reaped(r);
+				}
+			}
+			if (init_done) {
+				finish(init_status);
 				return 0;
 			}
 		}

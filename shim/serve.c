@@ -216,7 +216,8 @@ static void claim_stdio(void)
 int monitor_serve(const char *config_path, int (*load)(const char *path, struct config *c),
 		  int (*setup)(struct monitor *m))
 {
-	static struct monitor m = {
+	/* On the stack: an exec-monitor forked by a container's monitor starts afresh here. */
+	struct monitor m = {
 		.sync = -1, .listen_fd = -1, .log_fd = -1, .signal_fd = -1, .devnull = -1,
 		.stdout_r = -1, .stderr_r = -1, .stdin_w = -1, .pty = -1,
 	};

@@ -12,12 +12,12 @@ import { randomName, checkName } from './names.ts';
 import { statusText } from './status.ts';
 import { parseSignal } from './signals.ts';
 import { EngineError, conflict, invalid, wrongState, messageOf } from '../errors.ts';
-import { spawnMonitor, MonitorConnection, type ExitFile } from '../runtime/monitor.ts';
+import { spawnMonitor, MonitorConnection, ExecRefused, type ExitFile } from '../runtime/monitor.ts';
 import { LogReader, type LogRecord } from '../runtime/logfile.ts';
 import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, DEFAULT_SYSCTL } from '../runtime/defaults.ts';
 import type { IdMaps } from '../runtime/idmap.ts';
 import type { CgroupDriver } from '../cgroups/index.ts';
-import { startTime, procInfo } from '../runtime/procfs.ts';
+import { startTime, procInfo, pidNamespace } from '../runtime/procfs.ts';
 
 /** What the engine needs from the image store. */
 export interface ImageSource {
@@ -489,9 +489,9 @@ export class Engine {
   // ---- exec, top, stats ------------------------------------------------------
 
   /**
-   * Runs a process in a running container through `tdock-shim exec`, which joins
-   * init's namespaces and cgroups and relays like a monitor. The sink gets output
-   * and the exit; the returned handle takes input.
+   * Runs a process in a running container through an exec-monitor (`tdock-shim
+   * exec`), which joins init's namespaces and relays like a monitor. The sink gets
+   * output and the exit; the returned handle takes input.
    */
   async exec(ref: string, req: ExecRequest, sink: OutputSink) {
     const c = this.repo.find(ref);
@@ -519,6 +519,7 @@ export class Engine {
       openStdin: req.openStdin,
       capabilities: DEFAULT_CAPABILITIES,
       noNewPrivileges: true,
+      // Only for `tdock-shim exec` (the fallback): an EXEC ignores it.
       cgroupProcs: this.o.cgroups.paths(c.id).map((p) => join(p, 'cgroup.procs')),
       socket,
       exitPath,
@@ -529,7 +530,7 @@ export class Engine {
     writeFileSync(file, JSON.stringify(config));
     let conn: MonitorConnection;
     try {
-      await spawnMonitor(this.o.shim, file, 'exec');
+      await this.startExecMonitor(l.conn, file);
       conn = await MonitorConnection.connect(socket);
     } catch (e) {
       cleanup();
@@ -569,12 +570,34 @@ export class Engine {
     };
   }
 
+  /**
+   * The container's monitor forks the exec-monitor (EXEC frame): born in the
+   * container's cgroups, it needs no cgroup migration, the first of which after an
+   * idle moment waits for an RCU grace period on cgroup v1 (~11 ms). The daemon
+   * runs `tdock-shim exec` itself (its child migrates into the cgroups) when the
+   * monitor predates EXEC or went away, and when the fork hit the pids limit: a
+   * migration is not bound by pids.max, so an exec still works in a full container.
+   */
+  private async startExecMonitor(conn: MonitorConnection | undefined, file: string): Promise<void> {
+    if (conn?.features.has('exec')) {
+      try {
+        await conn.exec(file);
+        return;
+      } catch (e) {
+        if (e instanceof ExecRefused && !/^fork\b[^:]*: Resource temporarily unavailable$/.test(e.message)) throw e;
+      }
+    }
+    await spawnMonitor(this.o.shim, file, 'exec');
+  }
+
   /** The container's processes, with their pids on the host and inside. */
   top(ref: string): { titles: string[]; processes: { cols: string[] }[] } {
     const c = this.repo.find(ref);
     if (c.state !== 'running') throw wrongState(`container ${c.name} is not running`);
     const tick = 100; // USER_HZ on Linux
-    const rows = this.o.cgroups.procs(c.id).map(procInfo).filter((p) => p !== undefined);
+    // The monitor and exec-monitors share the cgroups but not the pid namespace: not listed.
+    const ns = pidNamespace(c.pid);
+    const rows = this.o.cgroups.procs(c.id).filter((pid) => pidNamespace(pid) === ns).map(procInfo).filter((p) => p !== undefined);
     const shift = this.o.idMaps.uid.start;
     return {
       titles: ['PID', 'CONTAINER PID', 'PPID', 'USER', 'STAT', 'TIME', 'COMMAND'],

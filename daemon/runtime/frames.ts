@@ -10,6 +10,10 @@ export const Frame = {
   CLOSE_STDIN: 12,
   RESIZE: 13,
   SIGNAL: 14,
+  EXEC: 15,
+  EXEC_OK: 16,
+  EXEC_ERROR: 17,
+  FEATURES: 18,
 } as const;
 
 export const HEADER = 5;

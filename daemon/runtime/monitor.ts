@@ -52,6 +52,9 @@ export function spawnMonitor(shim: string, target: string, verb: 'monitor' | 'ex
   });
 }
 
+/** The monitor refused an EXEC: its message is the exec-monitor's `step: reason`. */
+export class ExecRefused extends Error {}
+
 export interface MonitorEvents {
   output: [stream: 1 | 2, data: Buffer];
   pid: [pid: number];
@@ -64,6 +67,10 @@ export interface MonitorEvents {
 export class MonitorConnection extends EventEmitter<MonitorEvents> {
   private readonly sock: Socket;
   private readonly decoder = new FrameDecoder();
+  /** EXEC requests by config path (the monitor echoes it in the answer). */
+  private readonly execs = new Map<string, { resolve: (pid: number) => void; reject: (e: Error) => void }>();
+  /** What the monitor says it understands (FEATURES, right after PID); empty for an older monitor. */
+  readonly features = new Set<string>();
   closed = false;
 
   private constructor(sock: Socket) {
@@ -75,6 +82,8 @@ export class MonitorConnection extends EventEmitter<MonitorEvents> {
     });
     sock.on('close', () => {
       this.closed = true;
+      for (const p of this.execs.values()) p.reject(new Error('the container\'s monitor went away'));
+      this.execs.clear();
       this.emit('close');
     });
   }
@@ -113,6 +122,21 @@ export class MonitorConnection extends EventEmitter<MonitorEvents> {
         case Frame.ERROR:
           this.emit('failure', f.payload.toString().trim());
           break;
+        case Frame.FEATURES:
+          for (const word of f.payload.toString().split(' ')) if (word) this.features.add(word);
+          break;
+        case Frame.EXEC_OK:
+        case Frame.EXEC_ERROR: {
+          const nul = f.payload.indexOf(0);
+          const path = f.payload.subarray(0, nul < 0 ? 0 : nul).toString();
+          const detail = f.payload.subarray(nul + 1).toString();
+          const p = this.execs.get(path);
+          if (!p) break;
+          this.execs.delete(path);
+          if (f.type === Frame.EXEC_OK) p.resolve(Number(detail));
+          else p.reject(new ExecRefused(detail));
+          break;
+        }
         case Frame.EXIT:
           try {
             this.emit('exit', JSON.parse(f.payload.toString()) as ExitFile);
@@ -126,6 +150,23 @@ export class MonitorConnection extends EventEmitter<MonitorEvents> {
 
   private send(type: number, payload?: Buffer | string): void {
     if (!this.closed) this.sock.write(encodeFrame(type, payload));
+  }
+
+  /**
+   * Asks the container's monitor to fork an exec-monitor for the exec config at
+   * `path` (absolute; one request per path at a time: the answer names it).
+   * Resolves with the exec-monitor's pid once its socket listens; rejects with
+   * ExecRefused (`step: reason`) or, when the monitor goes away, a plain Error.
+   */
+  exec(path: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(new Error('the container\'s monitor went away'));
+        return;
+      }
+      this.execs.set(path, { resolve, reject });
+      this.send(Frame.EXEC, path);
+    });
   }
 
   start(): void { this.send(Frame.START); }

@@ -1,6 +1,6 @@
 // Reading processes from /proc on the host: start times (to tell a reused pid from
 // the process we meant), the pid inside the container, user, command line.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 
 /** Field 22 of /proc/PID/stat (clock ticks since boot); undefined when gone. */
 export function startTime(pid: number): string | undefined {
@@ -8,6 +8,15 @@ export function startTime(pid: number): string | undefined {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // comm (field 2) may hold spaces and parentheses: split after the last ')'.
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pid namespace of a process (`pid:[inode]`); undefined when gone. */
+export function pidNamespace(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/pid`);
   } catch {
     return undefined;
   }

@@ -50,6 +50,17 @@ describe('resource limits, stats, top, exec', () => {
     }
   });
 
+  test('exec still works in a container at its pids limit (the monitor cannot fork there)', async () => {
+    // The monitor, init and sleep: 3 of 3.
+    const id = (await d.ok(['run', '-d', '--pids-limit', '3', 'busybox', 'sleep', '1000'])).trim();
+    try {
+      assert.equal(readFileSync(cgroupFile(d, 'pids', id, 'pids.current'), 'utf8').trim(), '3');
+      assert.equal(await d.ok(['exec', id, 'echo', 'hi']), 'hi\n');
+    } finally {
+      await d.ok(['rm', '-f', id]);
+    }
+  });
+
   test('--cpus 0.2 throttles (from the cgroup\'s cpu statistics, not wall time)', async () => {
     const id = (await d.ok(['run', '-d', '--cpus', '0.2', 'busybox', 'sh', '-c', 'while true; do :; done'])).trim();
     try {
@@ -95,6 +106,9 @@ describe('resource limits, stats, top, exec', () => {
       assert.match(out, new RegExp(`^${pid}\\s+1\\s`, 'm'));
       assert.match(out, /sleep 1000/);
       assert.match(out, /sleep 1001/);
+      // The monitor shares the cgroups, not the pid namespace: not one of the container's processes.
+      assert.doesNotMatch(out, /tdock-shim monitor/);
+      assert.equal(out.trim().split('\n').length, 4, out);
     } finally {
       await d.ok(['rm', '-f', id]);
     }
@@ -119,13 +133,17 @@ describe('resource limits, stats, top, exec', () => {
       assert.equal(stdin.stdout.trim(), '5');
       const tty = await d.cli(['exec', '-t', 'ex', 'tty']);
       assert.match(tty.stdout, /^\/dev\/pts\/\d+/);
-      // No zombies pile up in the container after many execs.
+      // No zombies pile up in the container after many execs, nor exec-monitors under the
+      // container's monitor (it forks them: they are born in the container's cgroups).
       for (let i = 0; i < 20; i++) await d.ok(['exec', 'ex', 'true']);
       const ps = await d.ok(['exec', 'ex', 'ps', '-o', 'stat']);
       assert.ok(!/^Z/m.test(ps), ps);
+      const monitor = Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+      await until('the exec-monitors to be reaped', () => readFileSync(`/proc/${monitor}/task/${monitor}/children`, 'utf8').trim() === String(pid));
       // exec joins the cgroup too.
-      const procs = readFileSync(cgroupFile(d, 'pids', id, 'cgroup.procs'), 'utf8');
+      const procs = readFileSync(cgroupFile(d, 'pids', id, 'cgroup.procs'), 'utf8').split('\n');
       assert.ok(procs.includes(String(pid)));
+      assert.ok(procs.includes(String(monitor)), 'the monitor is in the container\'s cgroup');
       const inCg = await d.ok(['exec', 'ex', 'cat', '/proc/self/cgroup']);
       assert.match(inCg, /pids:\/$/m);
     } finally {

@@ -274,7 +274,7 @@ function containerProcs(c: Container): { pid: number; state: string }[] {
     try {
       if (fs.readlinkSync(`/proc/${p}/ns/pid`) !== ns) continue;
       const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-      out.push({ pid: Number(p), state: stat[stat.lastIndexOf(')') + 2] });
+      out.push({ pid: Number(p), state: stat[stat.lastIndexOf(')') + 2]});
     } catch { /* exited meanwhile */ }
   }
   return out;
@@ -536,6 +536,204 @@ test('exec: timing (spawn to EXIT for `true`) and exec-monitor RSS', async (t) =
   t.diagnostic(`exec: spawn -> EXIT for true: median ${times[10].toFixed(2)} ms (min ${times[0].toFixed(2)}, max ${times[19].toFixed(2)}); exec-monitor RSS ${rss} kB`);
   assert.ok(rss > 0 && rss < 1024, `exec-monitor RSS ${rss} kB`);
   assert.ok(times[10] < 50, `median ${times[10]} ms`);
+});
+
+// ---------------------------------------------------------------- EXEC frame (the container's monitor forks the exec-monitor)
+
+const FX = { EXEC: 15, EXEC_OK: 16, EXEC_ERROR: 17, FEATURES: 18 } as const;
+
+interface Answer { type: number; detail: string }
+
+// Sends one EXEC per path at once on one connection; resolves when each is answered (by path).
+function askMonitor(c: Container, paths: string[]): Promise<{ frames: Frame[]; answers: Map<string, Answer> }> {
+  return new Promise((resolve, reject) => {
+    const k = connect(c.config.socket as string);
+    const state = { rest: Buffer.alloc(0) };
+    const frames: Frame[] = [];
+    const answers = new Map<string, Answer>();
+    const timer = setTimeout(() => {
+      k.destroy();
+      reject(new Error(`no answer in time; frames ${JSON.stringify(frames.map((f) => [f.type, f.payload.toString()]))}`));
+    }, 10000);
+    k.on('connect', () => k.write(Buffer.concat(paths.map((p) => frame(FX.EXEC, p)))));
+    k.on('error', (e) => { clearTimeout(timer); reject(e); });
+    k.on('data', (chunk: Buffer) => {
+      for (const f of splitFrames(state, chunk)) {
+        frames.push(f);
+        if (f.type !== FX.EXEC_OK && f.type !== FX.EXEC_ERROR) continue;
+        const nul = f.payload.indexOf(0);
+        assert.ok(nul >= 0, 'path NUL detail');
+        answers.set(f.payload.subarray(0, nul).toString(), { type: f.type, detail: f.payload.subarray(nul + 1).toString() });
+        if (answers.size < paths.length) continue;
+        clearTimeout(timer);
+        k.destroy();
+        resolve({ frames, answers });
+      }
+    });
+  });
+}
+
+function statusOf(pid: number): string {
+  return fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+}
+
+async function eventually(what: () => string | undefined): Promise<void> {
+  const deadline = Date.now() + 2000;
+  for (let why = what(); why !== undefined; why = what()) {
+    assert.ok(Date.now() < deadline, why);
+    await sleep(5);
+  }
+}
+
+async function gone(pid: number, what: string): Promise<void> {
+  const state = () => {
+    try {
+      return /^State:.*$/m.exec(statusOf(pid))?.[0];
+    } catch {
+      return undefined;
+    }
+  };
+  await eventually(() => {
+    const st = state();
+    return st === undefined ? undefined : `${what} ${pid} still there: ${st}`;
+  });
+}
+
+// The container's monitor has no child but init (exec-monitors are reaped), and the container only init and its command.
+async function onlyInitLeft(c: Container): Promise<void> {
+  const pid = c.monitor.pid!;
+  await eventually(() => {
+    const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return kids === String(c.initPid) ? undefined : `children of the monitor: ${kids}`;
+  });
+  await eventually(() => {
+    const procs = containerProcs(c);
+    return procs.length === 2 && !procs.some((p) => p.state === 'Z') ? undefined : `in the container: ${JSON.stringify(procs)}`;
+  });
+}
+
+interface MonitorExec extends Session { execMonitor: number; config: Record<string, unknown>; file: string }
+
+async function execViaMonitor(c: Container, over: Record<string, unknown>, opts: Talk & { beforeStart?: (execMonitor: number) => void } = {}): Promise<MonitorExec> {
+  const config = execConfig(c, over);
+  const file = path.join(c.dir, `exec-${execCount}.json`);
+  fs.writeFileSync(file, JSON.stringify(config));
+  const a = (await askMonitor(c, [file])).answers.get(file)!;
+  assert.equal(a.type, FX.EXEC_OK, `EXEC said: ${a.detail}`);
+  const execMonitor = Number(a.detail);
+  opts.beforeStart?.(execMonitor);
+  const r = await attach(config.socket as string, opts);
+  return { ...r, execMonitor, config, file };
+}
+
+test('EXEC frame: FEATURES says exec; EXEC_OK names the exec-monitor, the monitor\'s child, which then serves like `tdock-shim exec`', async () => {
+  const own = fs.readFileSync('/proc/self/oom_score_adj', 'utf8').trim();
+  let status = '';
+  let cmdline = '';
+  const r = await execViaMonitor(shared, sh('echo out; echo err >&2; cat /proc/self/oom_score_adj; exit 3'), {
+    beforeStart: (pid) => {
+      status = statusOf(pid);
+      cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    },
+  });
+  assert.equal(Number(/^PPid:\s+(\d+)$/m.exec(status)![1]), shared.monitor.pid, 'a child of the container\'s monitor');
+  assert.equal(cmdline.replace(/\0+$/, ''), `tdock-shim\0exec\0${r.file}`);
+  assert.equal(r.frames[0].type, F.PID);
+  assert.equal(r.stdout, `out\n${own}\n`, 'the exec\'d command has the score init has, not the monitor\'s -1000');
+  assert.equal(r.stderr, 'err\n');
+  assert.equal(r.exit.exitCode, 3);
+  assert.deepEqual(JSON.parse(fs.readFileSync(r.config.exitPath as string, 'utf8')), r.exit);
+  await gone(r.execMonitor, 'exec-monitor (reaped by the monitor)');
+  assert.ok(!fs.existsSync(r.config.socket as string), 'socket removed');
+  // Every client is told what the monitor understands, right after the PID frame.
+  const { frames } = await askMonitor(shared, ['relative.json']);
+  assert.deepEqual(frames.slice(0, 2).map((f) => [f.type, f.payload.toString()]), [[F.PID, String(shared.initPid)], [FX.FEATURES, 'exec']]);
+  // A tty exec the same way.
+  const t = await execViaMonitor(shared, { ...sh('tty'), tty: true });
+  assert.match(t.stdout, /^\/dev\/pts\/\d+/);
+});
+
+test('EXEC frame: failures are EXEC_ERROR `step: reason`; overlapping requests are told apart by path', async () => {
+  const good = path.join(shared.dir, 'exec-overlap-good.json');
+  const goodConfig = execConfig(shared, sh('echo fine'));
+  fs.writeFileSync(good, JSON.stringify(goodConfig));
+  const bad = path.join(shared.dir, 'exec-overlap-bad.json');
+  fs.writeFileSync(bad, JSON.stringify({ ...execConfig(shared, {}), args: [] }));
+  const stale = path.join(shared.dir, 'exec-overlap-stale.json');
+  const staleConfig = execConfig(shared, { initStartTime: shared.startTime + 1 });
+  fs.writeFileSync(stale, JSON.stringify(staleConfig));
+  const missing = path.join(shared.dir, 'no-such-exec.json');
+  const { answers } = await askMonitor(shared, [bad, good, missing, 'relative.json', stale]);
+  assert.deepEqual(Object.fromEntries([...answers].filter(([p]) => p !== good)), {
+    [bad]: { type: FX.EXEC_ERROR, detail: 'config: args: needs a command' },
+    [missing]: { type: FX.EXEC_ERROR, detail: `config: open ${missing}: No such file or directory` },
+    'relative.json': { type: FX.EXEC_ERROR, detail: 'exec: the config path must be absolute' },
+    [stale]: { type: FX.EXEC_ERROR, detail: 'container init is gone' },
+  });
+  assert.equal(answers.get(good)!.type, FX.EXEC_OK);
+  assert.ok(!fs.existsSync(staleConfig.socket as string), 'a failed exec-monitor leaves no socket');
+  const r = await attach(goodConfig.socket as string);
+  assert.equal(r.stdout, 'fine\n');
+  await onlyInitLeft(shared);
+});
+
+test('EXEC frame: an exec-monitor whose client went away before the answer is killed, not left waiting', async () => {
+  const config = execConfig(shared, { args: ['true'] });
+  const file = path.join(shared.dir, 'exec-abandoned.json');
+  fs.writeFileSync(file, JSON.stringify(config));
+  await new Promise<void>((resolve, reject) => {
+    const k = connect(shared.config.socket as string, () => k.end(frame(FX.EXEC, file), () => resolve()));
+    k.on('error', reject);
+  });
+  await onlyInitLeft(shared);
+  fs.rmSync(config.socket as string, { force: true });
+});
+
+test('EXEC frame: no zombie exec-monitor and nothing left in the container after 30 execs', async () => {
+  const monitors: number[] = [];
+  for (let i = 0; i < 30; i++) {
+    const r = await execViaMonitor(shared, i % 2 ? sh('sleep 0.1 & echo $!') : { args: ['true'] });
+    assert.equal(r.exit.exitCode, 0);
+    monitors.push(r.execMonitor);
+  }
+  for (const p of monitors) await gone(p, 'exec-monitor');
+  await onlyInitLeft(shared);
+});
+
+test('EXEC frame: the monitor sits in the container\'s cgroups at oom_score_adj -1000; execs are born there', async (t) => {
+  if (!fs.existsSync('/sys/fs/cgroup/pids')) return t.skip('no v1 pids hierarchy');
+  const cg = `/sys/fs/cgroup/pids/tdock-shimtest-${process.pid}-${Date.now()}`;
+  fs.mkdirSync(cg);
+  cgroupDirs.push(cg);
+  const procsFile = path.join(cg, 'cgroup.procs');
+  const own = fs.readFileSync('/proc/self/oom_score_adj', 'utf8').trim();
+  const c = await startContainer({ cgroupProcs: [procsFile] });
+  try {
+    const members = () => fs.readFileSync(procsFile, 'utf8').split('\n').filter(Boolean).map(Number);
+    assert.ok(members().includes(c.monitor.pid!), `monitor ${c.monitor.pid} in ${members()}`);
+    assert.ok(members().includes(c.initPid), 'init too');
+    // Going below the inherited score takes CAP_SYS_RESOURCE; without it the monitor keeps its score.
+    const capSysResource = (BigInt(`0x${/^CapEff:\s+(\w+)$/m.exec(statusOf(process.pid))![1]}`) >> 24n) & 1n;
+    if (capSysResource) {
+      assert.equal(fs.readFileSync(`/proc/${c.monitor.pid}/oom_score_adj`, 'utf8').trim(), '-1000');
+    } else {
+      t.diagnostic('no CAP_SYS_RESOURCE here: the monitor cannot go below its inherited oom_score_adj');
+      assert.equal(fs.readFileSync(`/proc/${c.monitor.pid}/oom_score_adj`, 'utf8').trim(), own);
+    }
+    assert.equal(fs.readFileSync(`/proc/${c.initPid}/oom_score_adj`, 'utf8').trim(), own, 'init keeps the inherited score');
+    let inCgroup: number[] = [];
+    // cgroupProcs of an EXEC is ignored: nothing is written, the exec-monitor is already a member.
+    const r = await execViaMonitor(c, { ...sh('grep pids /proc/self/cgroup; cat /proc/self/oom_score_adj'), cgroupProcs: ['/nonexistent/cgroup.procs'] }, {
+      beforeStart: () => (inCgroup = members()),
+    });
+    assert.equal(r.exit.exitCode, 0, r.exit.error);
+    assert.match(r.stdout, /:pids:\/\n/);
+    assert.ok(r.stdout.endsWith(`\n${own}\n`), r.stdout);
+    assert.ok(inCgroup.includes(r.execMonitor), 'the exec-monitor is in the container\'s cgroup');
+    assert.ok(inCgroup.includes(Number(r.frames[0].payload.toString())), 'so is the exec\'d process');
+  } finally {
+    await stopContainer(c);
+  }
 });
 
 // ---------------------------------------------------------------- whiteouts
