@@ -30,7 +30,7 @@ function unary<T>(client: grpc.Client, method: string, req: unknown): Promise<T>
   });
 }
 
-async function daemonSide(d: TestDaemon, network: string, ports: unknown[] = []): Promise<number[]> {
+async function daemonSide(d: TestDaemon, network: string, ports: unknown[] = [], pauseMs = 0): Promise<number[]> {
   const api = loadApi();
   const client = new api.Containers(d.host, grpc.credentials.createInsecure());
   const out: number[] = [];
@@ -44,6 +44,7 @@ async function daemonSide(d: TestDaemon, network: string, ports: unknown[] = [])
     const dt = performance.now() - t;
     if (w.exitCode !== 0) throw new Error(`exit ${w.exitCode}`);
     if (i >= 3) out.push(dt);
+    if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
   }
   client.close();
   return out;
@@ -135,6 +136,18 @@ async function memoryBench(d: TestDaemon): Promise<void> {
 
 async function main(): Promise<void> {
   const d = new TestDaemon();
+  // Ctrl-C, kill, or a closed output pipe (`| head`) must not leave the private daemon,
+  // its bridge, firewall table and cgroups behind.
+  const abort = (why: string) => {
+    void d.cleanup().finally(() => {
+      process.stderr.write(`bench: ${why}: cleaned up\n`);
+      process.exit(1);
+    });
+  };
+  process.once('SIGINT', () => abort('interrupted'));
+  process.once('SIGTERM', () => abort('terminated'));
+  process.once('SIGHUP', () => abort('hung up'));
+  process.stdout.on('error', () => abort('output closed'));
   try {
     await d.start();
     await d.ok(['pull', 'busybox']);
@@ -146,6 +159,15 @@ async function main(): Promise<void> {
     console.log(`daemon-side create+start+wait, --network bridge:      ${stats(await daemonSide(d, 'bridge'))}`);
     const oneport = [{ hostIp: '', hostPort: 0, containerPort: 80, protocol: 'tcp' }];
     console.log(`daemon-side create+start+wait, bridge + -p 80:        ${stats(await daemonSide(d, 'bridge', oneport))}`);
+    // Back to back, a start also waits for the previous container's nft teardown (an RCU
+    // grace period); spaced out, the difference is what the network itself adds. Spacing
+    // also makes each start pay the cgroup migration's grace period (see README).
+    const spaced = (net: string, ports: unknown[] = []) => daemonSide(d, net, ports, 60);
+    const base = await spaced('none');
+    const br = await spaced('bridge');
+    const brp = await spaced('bridge', oneport);
+    const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+    console.log(`daemon-side, 60 ms apart: none ${med(base).toFixed(1)} ms, bridge ${med(br).toFixed(1)} ms, bridge + -p ${med(brp).toFixed(1)} ms: bridge + one port adds ${(med(brp) - med(base)).toFixed(1)} ms`);
     for (const [label, extra] of [['--network none', ['--network', 'none']], ['bridge', []], ['bridge -p', ['-p', '80']]] as const) {
       const t: number[] = [];
       for (let i = 0; i < RUNS; i++) t.push(timeCli(d, ['run', '--rm', ...extra, 'busybox', 'true']));
