@@ -4,6 +4,11 @@ import type { Empty, InfoResponse, VersionResponse } from '../../proto/api.ts';
 import { unary } from './status.ts';
 
 export const VERSION = '0.1.0';
+
+/** Node's arch names in Docker's (GOARCH) spelling. */
+export function goArch(nodeArch: string): string {
+  return ({ x64: 'amd64', ia32: '386', arm: 'arm', arm64: 'arm64', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[nodeArch] ?? nodeArch;
+}
 export const API_VERSION = 'v1';
 
 export function systemHandlers(info: () => Record<string, unknown>): grpc.UntypedServiceImplementation {
@@ -13,7 +18,7 @@ export function systemHandlers(info: () => Record<string, unknown>): grpc.Untype
       apiVersion: API_VERSION,
       nodeVersion: process.version,
       os: 'linux',
-      arch: arch(),
+      arch: goArch(arch()),
       kernel: release(),
     })),
     Info: unary<Empty, InfoResponse>(async () => ({ json: JSON.stringify(info()) })),

@@ -77,3 +77,10 @@ test('daemon options: defaults, derived table name, and clear errors', () => {
   assert.throws(() => parseDaemonArgs(['--bogus'], '/shim'), /bogus/);
   assert.throws(() => socketPathOf('tcp://1.2.3.4:5'), /unix:\/\/\/PATH/);
 });
+
+test('version reports the architecture in Docker\'s spelling', async () => {
+  const { goArch } = await import('../../daemon/api/system.ts');
+  assert.equal(goArch('x64'), 'amd64');
+  assert.equal(goArch('arm64'), 'arm64');
+  assert.equal(goArch('mips'), 'mips');
+});
