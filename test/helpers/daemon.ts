@@ -5,6 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { before, after } from 'node:test';
 
 export const REPO = join(import.meta.dirname, '..', '..');
 export const TDOCK = join(REPO, 'bin', 'tdock');
@@ -193,6 +194,18 @@ export class TestDaemon {
     }
     rmSync(this.base, { recursive: true, force: true });
   }
+}
+
+/** A daemon for the tests of one describe(): started before them, removed after them (also after a failure). */
+export function suiteDaemon(opts: { subnet?: string } = {}): TestDaemon {
+  const d = new TestDaemon(opts);
+  before(async () => {
+    await d.start();
+  });
+  after(async () => {
+    await d.cleanup();
+  });
+  return d;
 }
 
 export async function withDaemon<T>(fn: (d: TestDaemon) => Promise<T>): Promise<T> {

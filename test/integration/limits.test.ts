@@ -1,24 +1,18 @@
 // Resource limits against the machine's real cgroups (v1 here), plus stats, top and
 // exec through the real CLI and daemon.
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TestDaemon, until } from '../helpers/daemon.ts';
+import { suiteDaemon, until, type TestDaemon } from '../helpers/daemon.ts';
 
 function cgroupFile(d: TestDaemon, controller: string, id: string, file: string): string {
   return join('/sys/fs/cgroup', controller, d.cgroupParent, id, file);
 }
 
 describe('resource limits, stats, top, exec', () => {
-  const d = new TestDaemon();
-  before(async () => {
-    await d.start();
-  });
-  after(async () => {
-    await d.cleanup();
-  });
+  const d = suiteDaemon();
 
   test('a process allocating 100 MB under -m 50m is OOM-killed and reported', async () => {
     const r = await d.cli(['run', '--name', 'oom', '-m', '50m', 'busybox', 'dd', 'if=/dev/zero', 'of=/dev/null', 'bs=100M', 'count=1']);

@@ -1,10 +1,10 @@
 // Networking through the real CLI and daemon: published ports, conflicts, IPAM
 // exhaustion, network modes, and no leaks. (Reachability from an outside host and
 // hairpin are covered at the module level in network.test.ts.)
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { TestDaemon, until } from '../helpers/daemon.ts';
+import { TestDaemon, suiteDaemon, until } from '../helpers/daemon.ts';
 
 const HTTPD = ['sh', '-c', 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www'];
 
@@ -23,13 +23,7 @@ function freePort(): Promise<number> {
 }
 
 describe('bridge networking end to end', () => {
-  const d = new TestDaemon();
-  before(async () => {
-    await d.start();
-  });
-  after(async () => {
-    await d.cleanup();
-  });
+  const d = suiteDaemon();
 
   test('-p publishes on 127.0.0.1 and on the gateway address; ps, port and inspect show it', async () => {
     const port = await freePort();

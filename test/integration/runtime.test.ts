@@ -1,20 +1,14 @@
 // The walking skeleton end to end: bin/tdock → gRPC → tdockd → tdock-shim → a
 // container in every namespace. Each claim of the runtime issue has a test here.
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readlinkSync, statSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TestDaemon, until } from '../helpers/daemon.ts';
+import { TestDaemon, suiteDaemon, until } from '../helpers/daemon.ts';
 
 describe('tdock run (runtime core)', () => {
-  const d = new TestDaemon();
-  before(async () => {
-    await d.start();
-  });
-  after(async () => {
-    await d.cleanup();
-  });
+  const d = suiteDaemon();
 
   test('run --rm prints the output and exits 0; busybox is pulled on first use', async () => {
     const r = await d.cli(['run', '--rm', 'busybox', 'echo', 'hello from tdock']);
