@@ -1,4 +1,5 @@
 import { Args, Flags } from '../oclif.ts';
+import { CliError } from '../errors.ts';
 import { TdockCommand } from '../base.ts';
 import { session, terminalSize } from '../attach.ts';
 import { containerFacts } from '../inspect-util.ts';
@@ -17,6 +18,9 @@ export default class Attach extends TdockCommand {
     const { flags, args } = await this.parse(Attach);
     const d = await this.daemon(flags.host);
     const facts = containerFacts((await d.containers.inspect({ id: args.container })).json, args.container);
+    // The daemon lets a client attach before a (re)start (run, start -a); a plain
+    // attach to a stopped container would wait for a start nobody asked for.
+    if (!facts.running) throw new CliError(`you cannot attach to a stopped container, start it first`, 1);
     const stdin = !flags['no-stdin'] && facts.openStdin;
     const result = await session({
       stream: d.containers.attach(),

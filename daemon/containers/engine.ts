@@ -435,9 +435,8 @@ export class Engine {
    */
   attach(ref: string, sink: OutputSink) {
     const c = this.repo.find(ref);
-    if (c.state !== 'running' && c.state !== 'created') {
-      throw wrongState(`you cannot attach to a stopped container ${c.name}: start it first`);
-    }
+    // An exited container may be attached too: `start -a` attaches, then starts it.
+    if (c.state === 'dead') throw wrongState(`container ${c.name} is dead: remove it`);
     const l = this.state(c.id);
     l.sinks.add(sink);
     const withConn = (fn: (conn: MonitorConnection) => void) => {

@@ -221,6 +221,22 @@ describe('tdock run (runtime core)', () => {
     await d.ok(['rm', id]);
   });
 
+  test('start -a runs an exited container again and shows its output; attach refuses a stopped one', async () => {
+    const id = (await d.ok(['create', '--name', 'again', 'busybox', 'sh', '-c', 'echo run; exit 6'])).trim();
+    assert.equal((await d.inspect(id)).State.Status, 'created');
+    const first = await d.cli(['start', '-a', 'again']);
+    assert.equal(first.code, 6);
+    assert.equal(first.stdout, 'run\n');
+    const second = await d.cli(['start', '-a', 'again']);
+    assert.equal(second.code, 6);
+    assert.equal(second.stdout, 'run\n');
+    const attach = await d.cli(['attach', 'again']);
+    assert.equal(attach.code, 1);
+    assert.match(attach.stderr, /cannot attach to a stopped container/);
+    assert.equal((await d.cli(['logs', 'again'])).stdout, 'run\nrun\n');
+    await d.ok(['rm', 'again']);
+  });
+
   test('rm refuses a running container without -f', async () => {
     const id = (await d.ok(['run', '-d', 'busybox', 'sleep', '1000'])).trim();
     const r = await d.cli(['rm', id]);
