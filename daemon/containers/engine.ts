@@ -152,7 +152,7 @@ export class Engine {
     }
     const image = await this.o.images.ensure(req.image);
     let id = randomBytes(32).toString('hex');
-    while (this.repo.all().some((c) => c.id.startsWith(id.slice(0, 12)))) id = randomBytes(32).toString('hex');
+    while (this.repo.shortIdTaken(id.slice(0, 12))) id = randomBytes(32).toString('hex');
     const spec = buildSpec(req, image.config, id, this.o.network ? 'bridge' : 'none');
     const name = req.name || randomName((n) => this.repo.nameTaken(n) !== undefined);
     // Check the user now so that a typo fails at create, not at start.

@@ -71,12 +71,22 @@ export class ContainerRepository {
     const exact = this.get(key) ?? this.nameTaken(key);
     if (exact) return exact;
     if (/^[0-9a-f]{1,63}$/.test(key)) {
-      const hi = key.slice(0, -1) + String.fromCharCode(key.charCodeAt(key.length - 1) + 1);
-      const rows = this.stmts.byPrefix.all(key, hi) as RawRow[];
+      const rows = this.withPrefix(key);
       if (rows.length === 1) return fromRaw(rows[0]!);
       if (rows.length > 1) throw notFound(`multiple containers match the prefix "${key}": give more characters of the id`);
     }
     throw notFound(`No such container: ${ref}`);
+  }
+
+  /** At most two rows whose id starts with `prefix` (an index range scan). */
+  private withPrefix(prefix: string): RawRow[] {
+    const hi = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+    return this.stmts.byPrefix.all(prefix, hi) as RawRow[];
+  }
+
+  /** Whether an id starting with these 12 characters exists (run dirs are named by them). */
+  shortIdTaken(prefix: string): boolean {
+    return this.withPrefix(prefix).length > 0;
   }
 
   all(): ContainerRow[] {
