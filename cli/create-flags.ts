@@ -5,6 +5,7 @@ import type { CreateRequest, PortMapping } from '../proto/api.ts';
 import { UsageError } from './errors.ts';
 import { cpusFlag, envFlag, intFlag, memoryFlag, ValueError } from './parse/bytes.ts';
 import { parsePublish, PortSpecError } from './parse/ports.ts';
+import { parseSecurityOpts, SecurityOptError } from '../proto/security-opt.ts';
 
 const many = { multiple: true, multipleNonGreedy: true } as const;
 
@@ -30,6 +31,11 @@ export const createFlags = {
   interactive: Flags.boolean({ char: 'i', summary: 'Keep STDIN open.' }),
   tty: Flags.boolean({ char: 't', summary: 'Allocate a pseudo-TTY.' }),
   rm: Flags.boolean({ summary: 'Remove the container when it exits.' }),
+  'security-opt': Flags.string({
+    summary: 'Security option: seccomp=unconfined (no seccomp filter), no-new-privileges (always on).',
+    helpValue: 'OPT',
+    ...many,
+  }),
 };
 
 export interface CreateFlagValues {
@@ -49,6 +55,7 @@ export interface CreateFlagValues {
   interactive?: boolean;
   tty?: boolean;
   rm?: boolean;
+  'security-opt'?: string[];
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -92,6 +99,8 @@ export function buildCreateRequest(
     let pidsLimit = f['pids-limit'] !== undefined ? intFlag('--pids-limit', f['pids-limit'], -1) : 0;
     if (pidsLimit < 0) pidsLimit = 0;
     const cpus = f.cpus !== undefined ? cpusFlag(f.cpus) : 0;
+    const securityOpt = [...(f['security-opt'] ?? [])];
+    parseSecurityOpts(securityOpt);
     const hasResources = memory !== 0 || memorySwap !== 0 || pidsLimit !== 0 || cpus !== 0;
     return {
       image,
@@ -111,9 +120,10 @@ export function buildCreateRequest(
       dns: [...(f.dns ?? [])],
       resources: hasResources ? { memory, memorySwap, pidsLimit, cpus } : null,
       pullMissing: true,
+      securityOpt,
     };
   } catch (e) {
-    if (e instanceof ValueError || e instanceof PortSpecError) throw new UsageError(e.message);
+    if (e instanceof ValueError || e instanceof PortSpecError || e instanceof SecurityOptError) throw new UsageError(e.message);
     throw e;
   }
 }

@@ -105,7 +105,7 @@ async function main(): Promise<void> {
       Socket: o.socketPath,
       Rootless: o.rootless,
       IdMappings: idMaps,
-      SecurityOptions: ['name=userns', 'name=no-new-privileges'],
+      SecurityOptions: ['name=seccomp,profile=default', 'name=userns', 'name=no-new-privileges'],
       Network: network?.info() ?? { mode: 'loopback only (rootless)' },
     };
   };

@@ -70,6 +70,7 @@ export interface CreateRequest {
   dns: string[];
   resources: Resources | null;
   pullMissing: boolean;
+  securityOpt: string[];
 }
 export interface CreateResponse { id: string; name: string; warnings: string[] }
 export interface StopRequest { id: string; timeout: number }

@@ -1,5 +1,6 @@
 #include "caps.h"
 #include "container.h"
+#include "seccomp.h"
 #include "sync.h"
 #include "util.h"
 
@@ -103,11 +104,24 @@ static void enter_cwd(const struct config *c)
 	}
 }
 
+static void restrict_syscalls(const struct config *c)
+{
+	if (c->seccomp && seccomp_install_default() < 0)
+		fail(EXIT_CANNOT_INVOKE);
+}
+
 _Noreturn void command_main(const struct config *c, int sync, int devnull, const char *tty_slave)
 {
 	extern char **environ;
 	sync_fd = sync;
 	setup_stdio(c, devnull, tty_slave);
+	/*
+	 * Installing a filter takes no_new_privs or CAP_SYS_ADMIN in our user namespace;
+	 * the user switch drops the latter. Without no_new_privs the filter goes in
+	 * here, before it (it blocks nothing the remaining steps use); otherwise last.
+	 */
+	if (!c->no_new_privs)
+		restrict_syscalls(c);
 	switch_user(c);
 	enter_cwd(c);
 	umask(022);
@@ -117,6 +131,8 @@ _Noreturn void command_main(const struct config *c, int sync, int devnull, const
 		syserr("close_range");
 		fail(EXIT_CANNOT_INVOKE);
 	}
+	if (c->no_new_privs)
+		restrict_syscalls(c);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);

@@ -267,6 +267,12 @@ static int load_process(const struct json *root, struct config *c, bool log_requ
 		return -1;
 	if (!c->cwd)
 		c->cwd = "/";
+	const char *profile;
+	if (get_string(root, "seccomp", false, &profile) < 0)
+		return -1;
+	if (profile && strcmp(profile, "default") != 0 && strcmp(profile, "unconfined") != 0)
+		return bad("seccomp", "expected \"default\" or \"unconfined\"");
+	c->seccomp = !profile || strcmp(profile, "default") == 0;
 
 	size_t n;
 	if (get_strings(root, "args", true, &c->args, &n) < 0)

@@ -47,6 +47,7 @@ struct config {
 	size_t n_cgroup_procs;
 	uint64_t caps;           /* bit per capability number */
 	bool no_new_privs;
+	bool seccomp;            /* the default filter (PROTOCOL.md); false: "unconfined" */
 	const char **masked_paths, **readonly_paths;
 	size_t n_masked_paths, n_readonly_paths;
 	struct sysctl *sysctls;

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import type { Db } from '../store/db.ts';
 import { ContainerRepository, type ContainerRow } from './repository.ts';
-import { buildSpec, mergeEnv, resolveUser, type CreateInput, type ImageConfigLike } from './spec.ts';
+import { buildSpec, mergeEnv, resolveUser, securityOptions, type CreateInput, type ImageConfigLike } from './spec.ts';
 import { randomName, checkName } from './names.ts';
 import { statusText } from './status.ts';
 import { parseSignal } from './signals.ts';
@@ -150,6 +150,8 @@ export class Engine {
         throw conflict(`the container name "/${req.name}" is already in use by container "${other.id}"; remove (or rename) that container to reuse the name`);
       }
     }
+    // Flags that need no image are checked before a possible pull.
+    securityOptions(req.securityOpt);
     const image = await this.o.images.ensure(req.image);
     let id = randomBytes(32).toString('hex');
     while (this.repo.shortIdTaken(id.slice(0, 12))) id = randomBytes(32).toString('hex');
@@ -242,6 +244,7 @@ export class Engine {
         cgroupProcs,
         capabilities: DEFAULT_CAPABILITIES,
         noNewPrivileges: true,
+        seccomp: securityOptions(spec.securityOpt).seccomp,
         maskedPaths: MASKED_PATHS,
         readonlyPaths: READONLY_PATHS,
         sysctl: DEFAULT_SYSCTL,
@@ -518,6 +521,8 @@ export class Engine {
       openStdin: req.openStdin,
       capabilities: DEFAULT_CAPABILITIES,
       noNewPrivileges: true,
+      // Like Docker's: an exec gets the container's profile.
+      seccomp: securityOptions(spec.securityOpt).seccomp,
       // Only for `tdock-shim exec` (the fallback): an EXEC ignores it.
       cgroupProcs: this.o.cgroups.paths(c.id).map((p) => join(p, 'cgroup.procs')),
       socket,
@@ -696,6 +701,8 @@ export class Engine {
         PidsLimit: c.spec.resources.pidsLimit ?? 0,
         NanoCpus: Math.round((c.spec.resources.cpus ?? 0) * 1e9),
         Dns: c.spec.dns,
+        // Docker's: as given, null when none.
+        SecurityOpt: c.spec.securityOpt?.length ? c.spec.securityOpt : null,
         CgroupParent: this.o.cgroups.paths(c.id)[0] ?? '',
       },
       GraphDriver: {

@@ -2,6 +2,7 @@
 // pure part of `create`, kept free of I/O so it is unit-tested without root.
 import { DEFAULT_PATH } from '../runtime/defaults.ts';
 import { invalid } from '../errors.ts';
+import { parseSecurityOpts, SecurityOptError, type SecurityOptions } from '../../proto/security-opt.ts';
 import type { Limits } from '../cgroups/types.ts';
 
 export interface PortSpec { hostIp: string; hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' }
@@ -22,6 +23,8 @@ export interface ContainerSpec {
   dns: string[];
   resources: Limits;
   stopSignal: string;
+  /** --security-opt as given (absent in containers created before it existed). */
+  securityOpt?: string[];
 }
 
 export interface ImageConfigLike {
@@ -48,6 +51,7 @@ export interface CreateInput {
   ports: { hostIp: string; hostPort: number; containerPort: number; protocol: string }[];
   dns: string[];
   resources: Limits;
+  securityOpt: string[];
 }
 
 /** Later entries win, keyed by the name before "="; order of first appearance kept. */
@@ -93,6 +97,7 @@ export function buildSpec(req: CreateInput, image: ImageConfigLike, id: string, 
     return { hostIp: p.hostIp || '0.0.0.0', hostPort: p.hostPort, containerPort: p.containerPort, protocol };
   });
   if (ports.length && network !== 'bridge') throw invalid(`published ports need the bridge network (got --network ${network})`);
+  securityOptions(req.securityOpt);
   return {
     entrypoint,
     cmd,
@@ -109,7 +114,18 @@ export function buildSpec(req: CreateInput, image: ImageConfigLike, id: string, 
     dns: req.dns,
     resources: req.resources,
     stopSignal: image.StopSignal || 'SIGTERM',
+    securityOpt: req.securityOpt,
   };
+}
+
+/** --security-opt as what the shim gets; a bad value is INVALID_ARGUMENT naming the flag. */
+export function securityOptions(securityOpt: readonly string[] = []): SecurityOptions {
+  try {
+    return parseSecurityOpts(securityOpt);
+  } catch (e) {
+    if (e instanceof SecurityOptError) throw invalid(e.message);
+    throw e;
+  }
 }
 
 export interface ResolvedUser { uid: number; gid: number; additionalGids: number[] }

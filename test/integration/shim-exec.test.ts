@@ -10,6 +10,7 @@ import { connect } from 'node:net';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { buildProbe, assertConfined, assertUnconfined } from '../helpers/seccomp-probe.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SHIM = path.join(ROOT, 'shim/tdock-shim');
@@ -49,6 +50,7 @@ before(() => {
   fs.copyFileSync('/usr/bin/busybox', path.join(lower, 'bin/busybox'));
   fs.chmodSync(path.join(lower, 'bin/busybox'), 0o755);
   for (const a of APPLETS) fs.symlinkSync('busybox', path.join(lower, 'bin', a));
+  fs.copyFileSync(buildProbe(tempDir()), path.join(lower, 'bin/seccomp-probe'));
   execFileSync('chown', ['-R', '-h', `${HOST_ID}:${HOST_ID}`, lower]);
 });
 
@@ -354,6 +356,22 @@ test('exec: capability set and NoNewPrivs as in the container; -u 1000 has none'
   assert.deepEqual(st, { CapInh: '0000000000000000', CapPrm: CAP_HEX, CapEff: CAP_HEX, CapBnd: CAP_HEX, CapAmb: '0000000000000000', NoNewPrivs: '1' });
   const u = await exec(shared, { ...sh('id -u; id -g; id -G; grep CapEff /proc/self/status'), user: { uid: 1000, gid: 1000, additionalGids: [10] } });
   assert.match(u.stdout, /^1000\n1000\n1000 10\nCapEff:\s+0000000000000000\n$/);
+});
+
+test('exec: the default seccomp profile, or none with "unconfined", whatever the container has', async () => {
+  const r = await exec(shared, { args: ['seccomp-probe'] });
+  assert.equal(r.exit.exitCode, 0, r.stderr);
+  assertConfined(r.stdout);
+  assert.equal((await exec(shared, sh('grep "^Seccomp:" /proc/self/status'))).stdout, 'Seccomp:\t2\n');
+  assertUnconfined((await exec(shared, { args: ['seccomp-probe'], seccomp: 'unconfined' })).stdout);
+  // The filter belongs to each process, not to the container: an unconfined container's exec gets its own.
+  const c = await startContainer({ seccomp: 'unconfined' });
+  try {
+    assertConfined((await exec(c, { args: ['seccomp-probe'], seccomp: 'default' })).stdout);
+  } finally {
+    await stopContainer(c);
+  }
+  assert.match(await execFails(shared, { seccomp: 'none' }), /^error: config: seccomp: expected "default" or "unconfined"$/);
 });
 
 test('exec: before START the child is the container root, but out of its processes\' reach', async () => {

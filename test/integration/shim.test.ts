@@ -8,6 +8,7 @@ import { connect, type Socket } from 'node:net';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { buildProbe, assertConfined, assertUnconfined } from '../helpers/seccomp-probe.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SHIM = path.join(ROOT, 'shim/tdock-shim');
@@ -50,6 +51,7 @@ before(() => {
   fs.copyFileSync('/usr/bin/busybox', path.join(lower, 'bin/busybox'));
   fs.chmodSync(path.join(lower, 'bin/busybox'), 0o755);
   for (const a of APPLETS) fs.symlinkSync('busybox', path.join(lower, 'bin', a));
+  fs.copyFileSync(buildProbe(base), path.join(lower, 'bin/seccomp-probe'));
   fs.writeFileSync(path.join(lower, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n');
   execFileSync('chown', ['-R', '-h', `${HOST_ID}:${HOST_ID}`, lower]);
 });
@@ -422,6 +424,36 @@ test('capabilities are the configured set; no_new_privs', async () => {
 test('nested user namespaces are refused (user.max_user_namespaces=0)', async () => {
   const r = await run(sh('unshare -U true; echo rc=$?'));
   assert.match(r.stdout, /rc=[1-9]/);
+});
+
+test('seccomp: the default profile blocks what it lists, in the command but not in init', async () => {
+  const r = await run({ args: ['seccomp-probe'] });
+  assert.equal(r.exit.exitCode, 0, r.stderr);
+  assertConfined(r.stdout);
+  const st = await run(sh('grep -E "^Seccomp(_filters)?:" /proc/1/status /proc/self/status'));
+  assert.equal(st.stdout, '/proc/1/status:Seccomp:\t0\n/proc/1/status:Seccomp_filters:\t0\n' +
+    '/proc/self/status:Seccomp:\t2\n/proc/self/status:Seccomp_filters:\t1\n');
+  // "default" said explicitly is the same; so is a non-root user, and a command without no_new_privs.
+  assertConfined((await run({ args: ['seccomp-probe'], seccomp: 'default', user: { uid: 1000, gid: 1000, additionalGids: [] } })).stdout);
+  const nnp = await run({ args: ['seccomp-probe'], noNewPrivileges: false });
+  assert.equal(nnp.exit.exitCode, 0, nnp.stderr);
+  assertConfined(nnp.stdout);
+});
+
+test('seccomp: "unconfined" installs no filter; a bad value is a config error', async () => {
+  const r = await run({ args: ['seccomp-probe'], seccomp: 'unconfined' });
+  assertUnconfined(r.stdout);
+  const st = await run({ ...sh('grep "^Seccomp:" /proc/self/status'), seccomp: 'unconfined' });
+  assert.equal(st.stdout, 'Seccomp:\t0\n');
+  const b = makeBundle({ seccomp: 'strict' });
+  try {
+    writeConfig(b);
+    const s = await startMonitor(b);
+    assert.equal(s.line, 'error: config: seccomp: expected "default" or "unconfined"');
+    assert.equal(await s.exited, 1);
+  } finally {
+    destroy(b, []);
+  }
 });
 
 test('masked paths are empty; missing ones are skipped', async () => {

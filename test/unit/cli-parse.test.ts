@@ -44,6 +44,9 @@ test('argv: bundled shorts, attached values, = forms, aliases', () => {
   assert.deepEqual(splitArgv(['--net=host', 'x'], runSpec).options, ['--network=host']);
   assert.deepEqual(splitArgv(['--memory-swap', '-1', 'x'], runSpec).options, ['--memory-swap=-1']);
   assert.deepEqual(splitArgv(['-h', 'box', 'x'], runSpec).options, ['--hostname=box']);
+  // --security-opt takes a value: the image is the word after it
+  const so = splitArgv(['--security-opt', 'seccomp=unconfined', 'busybox', 'true'], runSpec);
+  assert.deepEqual([so.options, so.positional, so.rest], [['--security-opt=seccomp=unconfined'], 'busybox', ['true']]);
   assert.deepEqual(splitArgv(['-H', 'unix:///s', 'x'], runSpec).options, ['--host=unix:///s']);
   assert.deepEqual(splitArgv(['--rm=false', '--tty=true', 'x'], runSpec).options, ['--tty']);
   // a value that looks like a flag is still the value
@@ -155,6 +158,9 @@ test('buildCreateRequest: flags -> CreateRequest', () => {
   assert.deepEqual(r.entrypoint, []);
   assert.equal(r.pullMissing, true);
   assert.equal(buildCreateRequest({}, 'alpine', [], {}).resources, null);
+  assert.deepEqual(buildCreateRequest({}, 'alpine', [], {}).securityOpt, []);
+  assert.deepEqual(buildCreateRequest({ 'security-opt': ['seccomp=unconfined', 'no-new-privileges'] }, 'alpine', [], {}).securityOpt,
+    ['seccomp=unconfined', 'no-new-privileges']);
   const bad: [object, RegExp][] = [
     [{ memory: '64q' }, /-m\/--memory/],
     [{ publish: ['x'] }, /-p\/--publish/],
@@ -165,6 +171,8 @@ test('buildCreateRequest: flags -> CreateRequest', () => {
     [{ workdir: 'rel' }, /absolute/],
     [{ memory: '64m', 'memory-swap': '32m' }, /--memory-swap/],
     [{ cpus: '-1' }, /--cpus/],
+    [{ 'security-opt': ['seccomp=profile.json'] }, /--security-opt/],
+    [{ 'security-opt': ['apparmor=unconfined'] }, /--security-opt/],
   ];
   for (const [f, re] of bad) {
     assert.throws(() => buildCreateRequest(f, 'alpine', [], {}), (e: Error) => e instanceof UsageError && e.exitCode === 125 && re.test(e.message), re.source);

@@ -1,13 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildSpec, mergeEnv, resolveUser, type CreateInput } from '../../daemon/containers/spec.ts';
+import { buildSpec, mergeEnv, resolveUser, securityOptions, type CreateInput } from '../../daemon/containers/spec.ts';
+import { parseSecurityOpts } from '../../proto/security-opt.ts';
 import { statusText, humanDuration } from '../../daemon/containers/status.ts';
 import { parseSignal } from '../../daemon/containers/signals.ts';
 import { checkName, randomName } from '../../daemon/containers/names.ts';
 
 const base: CreateInput = {
   cmd: [], entrypoint: [], entrypointSet: false, env: [], workdir: '', user: '', hostname: '', tty: false,
-  openStdin: false, autoRemove: false, network: '', ports: [], dns: [], resources: {},
+  openStdin: false, autoRemove: false, network: '', ports: [], dns: [], resources: {}, securityOpt: [],
 };
 const ID = 'a'.repeat(64);
 
@@ -50,6 +51,29 @@ test('relative workdir, unknown network, bad ports are refused', () => {
   const p = { hostIp: '', hostPort: 8080, containerPort: 0, protocol: 'tcp' };
   assert.throws(() => buildSpec({ ...base, cmd: ['x'], network: 'bridge', ports: [p] }, {}, ID), /invalid container port/);
   assert.throws(() => buildSpec({ ...base, cmd: ['x'], network: 'bridge', ports: [{ ...p, containerPort: 80, protocol: 'sctp' }] }, {}, ID), /invalid protocol/);
+});
+
+test('--security-opt: seccomp default/unconfined, no-new-privileges accepted; others refused', () => {
+  assert.deepEqual(parseSecurityOpts([]), { seccomp: 'default' });
+  assert.deepEqual(parseSecurityOpts(['seccomp=unconfined']), { seccomp: 'unconfined' });
+  assert.deepEqual(parseSecurityOpts(['seccomp:unconfined', 'seccomp=default']), { seccomp: 'default' });
+  assert.deepEqual(parseSecurityOpts(['no-new-privileges', 'no-new-privileges=true', 'no-new-privileges:true']), { seccomp: 'default' });
+  for (const [opt, re] of [
+    ['seccomp=/etc/profile.json', /custom seccomp profiles are not supported/],
+    ['seccomp=', /expected seccomp=unconfined/],
+    ['no-new-privileges=false', /always on/],
+    ['apparmor=unconfined', /expected seccomp=unconfined, seccomp=default or no-new-privileges/],
+    ['label=disable', /--security-opt/],
+  ] as const) {
+    assert.throws(() => parseSecurityOpts([opt]), re, opt);
+    assert.throws(() => buildSpec({ ...base, cmd: ['x'], securityOpt: [opt] }, {}, ID), (e: Error & { code?: string }) =>
+      e.code === 'INVALID_ARGUMENT' && !e.message.includes('\n') && e.message.includes(`"${opt}"`), opt);
+  }
+  const s = buildSpec({ ...base, cmd: ['x'], securityOpt: ['seccomp=unconfined'] }, {}, ID);
+  assert.deepEqual(s.securityOpt, ['seccomp=unconfined']);
+  assert.equal(securityOptions(s.securityOpt).seccomp, 'unconfined');
+  // A container created before the option existed has none: the default profile.
+  assert.equal(securityOptions(undefined).seccomp, 'default');
 });
 
 test('users resolve from numbers and from the image passwd/group', () => {
