@@ -7,7 +7,8 @@ import { userInfo, release } from 'node:os';
 import { parseDaemonArgs, type DaemonOptions } from './options.ts';
 import { openDb } from './store/db.ts';
 import { loadIdMaps } from './runtime/idmap.ts';
-import { detectCgroups } from './cgroups/index.ts';
+import { chooseCgroupParent, detectCgroups, moveSelfToLeaf } from './cgroups/index.ts';
+import { CgroupV2 } from './cgroups/v2.ts';
 import { Engine } from './containers/engine.ts';
 import { ImageService } from './images.ts';
 import { ImageStore } from '../images/store.ts';
@@ -67,7 +68,12 @@ async function main(): Promise<void> {
 
   const db = openDb(join(o.root, 'tdock.db'));
   const idMaps = loadIdMaps(o.rootless ? userInfo().username : 'tdock', o.rootless ? process.getuid?.() : undefined);
-  const cgroups = detectCgroups(o.cgroupParent);
+  const placement = chooseCgroupParent(o.cgroupParentGiven ? o.cgroupParent : undefined);
+  const cgroups = detectCgroups(placement.parent);
+  if (placement.service && cgroups instanceof CgroupV2) {
+    const leaf = moveSelfToLeaf(cgroups.mountpoint, placement.service);
+    log(`systemd service: moved the daemon to ${leaf}; containers go below ${placement.parent}`);
+  }
   let engine: Engine | undefined;
   const store = new ImageStore(db, o.root, { uid: idMaps.uid.start, gid: idMaps.gid.start, size: idMaps.uid.size });
   const images = new ImageService(store, (imageId) => engine?.repo.imageInUse(imageId) ?? false, {
@@ -96,7 +102,7 @@ async function main(): Promise<void> {
       Images: images.list().length,
       Driver: 'overlay',
       CgroupVersion: String(cgroups.version),
-      CgroupParent: o.cgroupParent,
+      CgroupParent: placement.parent,
       KernelVersion: release(),
       OperatingSystem: 'linux',
       NodeVersion: process.version,

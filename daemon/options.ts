@@ -11,6 +11,7 @@ export interface DaemonOptions {
   bridge: string;
   subnet: string;
   cgroupParent: string;
+  cgroupParentGiven: boolean; // false: the default, which a systemd service replaces
   nftTable: string;
   shim: string;           // path of tdock-shim
   catalog?: string;       // rootfs catalog: path or URL (default images/catalog.json)
@@ -21,7 +22,7 @@ export interface DaemonOptions {
 
 const USAGE = 'usage: tdockd [--root DIR] [--exec-root DIR] [--host unix:///PATH] [--bridge NAME] [--subnet CIDR] [--cgroup-parent PATH] [--nft-table NAME] [--catalog PATH|URL] [--insecure-registry HOST]... [--debug]';
 
-export function defaultOptions(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): Omit<DaemonOptions, 'shim' | 'socketPath' | 'insecureRegistries' | 'catalog'> {
+export function defaultOptions(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): Omit<DaemonOptions, 'shim' | 'socketPath' | 'insecureRegistries' | 'catalog' | 'cgroupParentGiven'> {
   const rootless = uid !== 0;
   if (!rootless) {
     return {
@@ -85,6 +86,7 @@ export function parseDaemonArgs(argv: string[], shim: string): DaemonOptions {
     bridge,
     subnet,
     cgroupParent,
+    cgroupParentGiven: values['cgroup-parent'] !== undefined,
     nftTable,
     shim,
     ...(values.catalog ? { catalog: values.catalog } : {}),

@@ -10,7 +10,7 @@ const WANTED = ['cpu', 'memory', 'pids'];
 
 export class CgroupV2 implements CgroupDriver {
   readonly version = 2 as const;
-  private readonly mountpoint: string;
+  readonly mountpoint: string;
   private readonly parent: string;
 
   constructor(mountpoint: string, parent: string) {

@@ -87,3 +87,29 @@ test('v2 driver: controllers enabled down the path, memory.max/swap/pids/cpu.max
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('under systemd the cgroup parent is the service\'s delegated subtree; --cgroup-parent wins', async () => {
+  const { systemdServiceCgroup, chooseCgroupParent, moveSelfToLeaf } = await import('../../daemon/cgroups/index.ts');
+  const hybrid = '12:memory:/system.slice/tdockd.service\n1:name=systemd:/system.slice/tdockd.service\n0::/system.slice/tdockd.service\n';
+  const unified = '0::/system.slice/tdockd.service\n';
+  const shell = '1:name=systemd:/user.slice/user-0.slice/session-1.scope\n0::/user.slice/user-0.slice/session-1.scope\n';
+  const env = { INVOCATION_ID: 'abc' };
+  assert.equal(systemdServiceCgroup(hybrid, env, 1), 'system.slice/tdockd.service');
+  assert.equal(systemdServiceCgroup(unified, env, 1), 'system.slice/tdockd.service');
+  assert.equal(systemdServiceCgroup(shell, env, 1), undefined);
+  assert.equal(systemdServiceCgroup(unified, {}, 1), undefined);
+  // Started by something inside a service (not by systemd itself): not ours.
+  assert.equal(systemdServiceCgroup(unified, env, 4321), undefined);
+  assert.deepEqual(chooseCgroupParent(undefined, env, unified, 1), { parent: 'system.slice/tdockd.service/containers', service: 'system.slice/tdockd.service' });
+  assert.deepEqual(chooseCgroupParent('custom', env, unified, 1), { parent: 'custom' });
+  assert.deepEqual(chooseCgroupParent(undefined, {}, unified, 1), { parent: 'tdock' });
+  // v2: the daemon leaves the service group so it may have children with controllers.
+  const root = tree();
+  try {
+    const leaf = moveSelfToLeaf(root, 'system.slice/tdockd.service', 4242);
+    assert.equal(readFileSync(join(leaf, 'cgroup.procs'), 'utf8'), '4242');
+    assert.equal(leaf, join(root, 'system.slice/tdockd.service/daemon'));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
