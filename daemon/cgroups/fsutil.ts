@@ -1,4 +1,5 @@
 import { mkdirSync, rmdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export function readTrim(path: string): string {
@@ -49,5 +50,18 @@ export function tryRmdir(path: string): void {
     rmdirSync(path);
   } catch {
     /* not empty or not ours: leave it */
+  }
+}
+
+/**
+ * Removes the (empty) group that holds the containers, and those of its ancestors this
+ * process created; never a group someone else made (e.g. a systemd service's own).
+ */
+export function removeOwnParent(mountpoint: string, parent: string, made: ReadonlySet<string>): void {
+  const parts = parent.split('/');
+  for (let i = parts.length; i > 0; i--) {
+    const dir = join(mountpoint, ...parts.slice(0, i));
+    if (i === parts.length || made.has(dir)) tryRmdir(dir);
+    else break;
   }
 }

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { CgroupDriver, CgroupUsage, Limits } from './types.ts';
-import { mkdirp, readNumber, readTrim, rmdirPatiently, tryRmdir, write } from './fsutil.ts';
+import { mkdirp, readNumber, readTrim, removeOwnParent, rmdirPatiently, tryRmdir, write } from './fsutil.ts';
 
 export interface V1Hierarchy {
   mountpoint: string;          // /sys/fs/cgroup/memory
@@ -17,6 +17,8 @@ export class CgroupV1 implements CgroupDriver {
   readonly version = 1 as const;
   private readonly hierarchies: V1Hierarchy[];
   private readonly parent: string;
+  /** Ancestors of the parent group that this process created (and so may remove). */
+  private readonly made = new Set<string>();
 
   constructor(hierarchies: V1Hierarchy[], parent: string) {
     this.hierarchies = hierarchies;
@@ -38,6 +40,7 @@ export class CgroupV1 implements CgroupDriver {
       const next = join(cur, p);
       if (!existsSync(next)) {
         mkdirp(next);
+        this.made.add(next);
         // cpuset groups start with no cpus/mems; a task cannot join until they are set.
         if (h.controllers.includes('cpuset')) {
           write(join(next, 'cpuset.cpus'), readTrim(join(cur, 'cpuset.cpus')));
@@ -126,10 +129,7 @@ export class CgroupV1 implements CgroupDriver {
   }
 
   removeParent(): void {
-    for (const h of this.hierarchies) {
-      const parts = this.parent.split('/');
-      for (let i = parts.length; i > 0; i--) tryRmdir(join(h.mountpoint, ...parts.slice(0, i)));
-    }
+    for (const h of this.hierarchies) removeOwnParent(h.mountpoint, this.parent, this.made);
   }
 
   paths(id: string): string[] {

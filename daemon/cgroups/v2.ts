@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { CgroupDriver, CgroupUsage, Limits } from './types.ts';
-import { mkdirp, readNumber, readTrim, rmdirPatiently, tryRmdir, write } from './fsutil.ts';
+import { mkdirp, readNumber, readTrim, removeOwnParent, rmdirPatiently, tryRmdir, write } from './fsutil.ts';
 
 const CPU_PERIOD_US = 100_000;
 const WANTED = ['cpu', 'memory', 'pids'];
@@ -12,6 +12,8 @@ export class CgroupV2 implements CgroupDriver {
   readonly version = 2 as const;
   readonly mountpoint: string;
   private readonly parent: string;
+  /** Ancestors of the parent group that this process created (and so may remove). */
+  private readonly made = new Set<string>();
 
   constructor(mountpoint: string, parent: string) {
     this.mountpoint = mountpoint;
@@ -29,7 +31,10 @@ export class CgroupV2 implements CgroupDriver {
     for (const p of ['', ...this.parent.split('/')]) {
       if (p) {
         cur = join(cur, p);
-        mkdirp(cur);
+        if (!existsSync(cur)) {
+          mkdirp(cur);
+          this.made.add(cur);
+        }
       }
       const active = readTrim(join(cur, 'cgroup.subtree_control')).split(/\s+/);
       const missing = enable.filter((c) => !active.includes(c));
@@ -88,8 +93,7 @@ export class CgroupV2 implements CgroupDriver {
   }
 
   removeParent(): void {
-    const parts = this.parent.split('/');
-    for (let i = parts.length; i > 0; i--) tryRmdir(join(this.mountpoint, ...parts.slice(0, i)));
+    removeOwnParent(this.mountpoint, this.parent, this.made);
   }
 
   paths(id: string): string[] {

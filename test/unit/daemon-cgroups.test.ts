@@ -113,3 +113,19 @@ test('under systemd the cgroup parent is the service\'s delegated subtree; --cgr
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('shutdown removes the containers\' group and the ancestors it made, never pre-existing ones', async () => {
+  const { removeOwnParent } = await import('../../daemon/cgroups/fsutil.ts');
+  const root = tree();
+  try {
+    mkdirSync(join(root, 'system.slice/tdockd.service/containers'), { recursive: true });
+    removeOwnParent(root, 'system.slice/tdockd.service/containers', new Set());
+    assert.ok(!existsSync(join(root, 'system.slice/tdockd.service/containers')));
+    assert.ok(existsSync(join(root, 'system.slice/tdockd.service')), 'the service group is systemd\'s');
+    mkdirSync(join(root, 'a/b'), { recursive: true });
+    removeOwnParent(root, 'a/b', new Set([join(root, 'a'), join(root, 'a/b')]));
+    assert.ok(!existsSync(join(root, 'a')));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
