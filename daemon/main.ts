@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { userInfo, release } from 'node:os';
 import { parseDaemonArgs, type DaemonOptions } from './options.ts';
 import { openDb } from './store/db.ts';
-import { loadIdMaps } from './runtime/idmap.ts';
+import { loadIdMaps, lockDown } from './runtime/idmap.ts';
 import { chooseCgroupParent, detectCgroups, moveSelfToLeaf } from './cgroups/index.ts';
 import { CgroupV2 } from './cgroups/v2.ts';
 import { Engine } from './containers/engine.ts';
@@ -68,6 +68,9 @@ async function main(): Promise<void> {
 
   const db = openDb(join(o.root, 'tdock.db'));
   const idMaps = loadIdMaps(o.rootless ? userInfo().username : 'tdock', o.rootless ? process.getuid?.() : undefined);
+  // Host users must not reach the layers and upper dirs (setuid files of images are
+  // setuid to a subordinate uid there): only root and the containers' own root group.
+  lockDown(o.root, o.rootless ? undefined : idMaps.gid.start);
   const placement = chooseCgroupParent(o.cgroupParentGiven ? o.cgroupParent : undefined);
   const cgroups = detectCgroups(placement.parent);
   if (placement.service && cgroups instanceof CgroupV2) {
@@ -143,6 +146,11 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
+
+// A bug in one request's background work must not take every container's daemon down.
+process.on('unhandledRejection', (e) => {
+  process.stderr.write(`${new Date().toISOString()} tdockd: unhandled rejection: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+});
 
 main().catch((e) => {
   process.stderr.write(`tdockd: ${messageOf(e)}\n`);

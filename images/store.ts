@@ -30,7 +30,7 @@
 // - Image ids resolve by full id, "sha256:"-prefixed or bare hex, or any unique prefix;
 //   a name that is also a tag wins over an id prefix, as in Docker.
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -193,7 +193,9 @@ export class ImageStore {
     this.layersDir = join(root, 'layers');
     this.shift = shift;
     this.whiteoutApplier = opts.whiteoutApplier;
-    mkdirSync(this.layersDir, { recursive: true, mode: 0o711 });
+    // Only root needs the layers (the overlay is mounted as root): keep host users out.
+    mkdirSync(this.layersDir, { recursive: true, mode: 0o700 });
+    chmodSync(this.layersDir, 0o700);
   }
 
   /** A new empty directory inside the store for extracting one layer (a tmp- name: removed by cleanup()). */

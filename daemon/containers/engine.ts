@@ -1,7 +1,7 @@
 // The container lifecycle: create → start → (running) → exited → removed.
 // The engine prepares plain configuration (dirs, cgroups, config.json) and lets the
 // shim's monitor do everything that needs namespaces. It never sees gRPC types.
-import { mkdirSync, rmSync, writeFileSync, readFileSync, statSync, chownSync, chmodSync, existsSync, readlinkSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync, readFileSync, statSync, lstatSync, chownSync, chmodSync, existsSync, readlinkSync, openSync, closeSync, constants as fsConstants } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
@@ -11,11 +11,11 @@ import { buildSpec, mergeEnv, resolveUser, securityOptions, type CreateInput, ty
 import { randomName, checkName } from './names.ts';
 import { statusText } from './status.ts';
 import { parseSignal } from './signals.ts';
-import { EngineError, conflict, invalid, wrongState, messageOf } from '../errors.ts';
+import { EngineError, conflict, invalid, notFound, wrongState, messageOf } from '../errors.ts';
 import { spawnMonitor, MonitorConnection, ExecRefused, type ExitFile } from '../runtime/monitor.ts';
 import { LogReader, type LogRecord } from '../runtime/logfile.ts';
 import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, DEFAULT_SYSCTL } from '../runtime/defaults.ts';
-import type { IdMaps } from '../runtime/idmap.ts';
+import { lockDown, type IdMaps } from '../runtime/idmap.ts';
 import type { CgroupDriver } from '../cgroups/index.ts';
 import { startTime, procInfo, pidNamespace } from '../runtime/procfs.ts';
 
@@ -78,6 +78,8 @@ interface Live {
   exiting?: Promise<void>;
   /** /proc start time of init, taken while the monitor (its parent) holds it */
   initStartTime?: string;
+  /** set by rm: a start that races it must not bring the container back */
+  removing?: boolean;
 }
 
 export interface ExecRequest {
@@ -104,6 +106,41 @@ function removeTree(dir: string): void {
   }
 }
 
+/** Stdin frames kept for a container that has not started yet (then dropped). */
+const MAX_PENDING_INPUT = 256;
+
+/**
+ * Reads LAYER/REL if it is a regular file reached without any symlink; undefined when
+ * this layer does not have it, '' when the layer hides it (whiteout) or it is unsafe.
+ */
+export function readLayerFile(layer: string, rel: string, maxBytes = 1 << 20): string | undefined {
+  let cur = layer;
+  const parts = rel.split('/').filter(Boolean);
+  for (let i = 0; i < parts.length; i++) {
+    cur = join(cur, parts[i]!);
+    let st;
+    try {
+      st = lstatSync(cur);
+    } catch {
+      return undefined;
+    }
+    const last = i === parts.length - 1;
+    if (st.isCharacterDevice()) return ''; // an overlay whiteout: deleted in this layer
+    if (st.isSymbolicLink()) return '';
+    if (!last && !st.isDirectory()) return undefined;
+    if (last) {
+      if (!st.isFile() || st.size > maxBytes) return '';
+      const fd = openSync(cur, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+      try {
+        return readFileSync(fd, 'utf8').slice(0, maxBytes);
+      } finally {
+        closeSync(fd);
+      }
+    }
+  }
+  return undefined;
+}
+
 export class Engine {
   readonly repo: ContainerRepository;
   private readonly o: EngineOptions;
@@ -114,9 +151,10 @@ export class Engine {
     this.repo = new ContainerRepository(db);
     this.o = opts;
     this.log = opts.log ?? (() => {});
-    // 0711 down to each rootfs: container root (a subordinate uid) must be able to
-    // walk to its root directory for pivot_root, but not list anyone's directories.
-    mkdirSync(join(opts.root, 'containers'), { recursive: true, mode: 0o711 });
+    // 0710 root:<container root gid> down to each rootfs: container root must walk to
+    // its root directory for pivot_root; other host users must not get in at all.
+    mkdirSync(join(opts.root, 'containers'), { recursive: true, mode: 0o710 });
+    lockDown(join(opts.root, 'containers'), opts.rootless ? undefined : opts.idMaps.gid.start);
     mkdirSync(join(opts.execRoot, 'c'), { recursive: true, mode: 0o700 });
   }
 
@@ -163,7 +201,8 @@ export class Engine {
     const dir = this.bundleDir(id);
     const lower = this.o.images.layerDirs(image.id);
     try {
-      mkdirSync(dir, { mode: 0o711 });
+      mkdirSync(dir, { mode: 0o710 });
+      lockDown(dir, this.o.rootless ? undefined : this.o.idMaps.gid.start);
       for (const d of ['upper', 'work', 'rootfs']) mkdirSync(join(dir, d));
       // The merged root takes the upper dir's owner and mode: make them the image's.
       const top = lower[0] ? statSync(lower[0]) : undefined;
@@ -180,13 +219,15 @@ export class Engine {
     return { id, name, warnings: [] };
   }
 
+  /**
+   * A small text file of the image (etc/passwd), read as the top-most layer has it.
+   * The layers are the image author's: never follow a symlink out of them, never open
+   * a FIFO or a device, never read more than 1 MiB.
+   */
   private imageFile(imageId: string, path: string): string {
     for (const dir of this.o.images.layerDirs(imageId)) {
-      try {
-        return readFileSync(join(dir, path), 'utf8');
-      } catch {
-        /* not in this layer */
-      }
+      const found = readLayerFile(dir, path);
+      if (found !== undefined) return found;
     }
     return '';
   }
@@ -201,9 +242,16 @@ export class Engine {
   async start(ref: string): Promise<void> {
     const c = this.repo.find(ref);
     const l = this.state(c.id);
-    if (l.starting) return l.starting;
-    if (c.state === 'running') return;
-    if (l.exiting) await l.exiting;
+    // Re-check after every wait: another start or an rm may have come meanwhile.
+    for (;;) {
+      if (l.removing) throw wrongState(`container ${c.name} is being removed`);
+      if (l.starting) return l.starting;
+      if (!l.exiting) break;
+      await l.exiting.catch(() => {});
+    }
+    const now = this.repo.get(c.id);
+    if (!now) throw notFound(`No such container: ${ref}`);
+    if (now.state === 'running') return;
     l.starting = this.doStart(c.id).finally(() => {
       l.starting = undefined;
     });
@@ -219,6 +267,7 @@ export class Engine {
     mkdirSync(runDir, { recursive: true, mode: 0o700 });
     let cgroupsMade = false;
     let networkPrepared = false;
+    let initPid = 0;
     const dir = this.bundleDir(id);
     try {
       const mounts = this.o.network ? await this.o.network.prepare(c, dir) : [];
@@ -256,6 +305,7 @@ export class Engine {
       };
       writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
       const pid = await spawnMonitor(this.o.shim, dir);
+      initPid = pid;
       const conn = await MonitorConnection.connect(this.socketPath(id));
       this.bind(id, conn);
       this.state(id).initStartTime = startTime(pid);
@@ -268,11 +318,21 @@ export class Engine {
       const msg = messageOf(e);
       this.log(`start ${id.slice(0, 12)}: ${msg}`);
       const l = this.live.get(id);
+      if (l) l.pendingInput.length = 0; // input for a run that never happened
       if (l?.conn) {
         // The monitor is up but we cannot go on: kill init; its exit does the teardown.
         l.conn.signal(9);
         await this.waitExit(id);
       } else {
+        // A monitor we could not reach waits for START forever: end it through its init
+        // (its child, not reaped before it exits, so the pid is still that process).
+        if (initPid && startTime(initPid) !== undefined) {
+          try {
+            process.kill(initPid, 'SIGKILL');
+          } catch {
+            /* already gone */
+          }
+        }
         if (networkPrepared) await this.o.network?.detach(c).catch(() => {});
         if (cgroupsMade) await this.o.cgroups.remove(id).catch(() => {});
         removeTree(runDir);
@@ -304,12 +364,35 @@ export class Engine {
     });
     conn.on('close', () => {
       if (l.conn === conn) l.conn = undefined;
-      exit ??= this.readExitFile(id);
-      if (exit && failure && !exit.error) exit.error = failure;
-      l.exiting = this.onExit(id, exit).finally(() => {
+      void this.afterClose(id, exit ?? this.readExitFile(id), failure);
+    });
+  }
+
+  /**
+   * The monitor's connection closed. With an exit status that is the container's end.
+   * Without one the monitor may still be alive (it drops a client that falls far
+   * behind): reconnect, and call it an exit only when nobody answers.
+   */
+  private async afterClose(id: string, exit: ExitFile | undefined, failure: string): Promise<void> {
+    const l = this.state(id);
+    if (!exit && existsSync(this.socketPath(id))) {
+      for (let i = 0; i < 3; i++) {
+        const again = await MonitorConnection.connect(this.socketPath(id)).catch(() => undefined);
+        if (again) {
+          this.log(`container ${id.slice(0, 12)}: reconnected to its monitor`);
+          this.bind(id, again);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      exit = this.readExitFile(id);
+    }
+    if (exit && failure && !exit.error) exit.error = failure;
+    l.exiting = this.onExit(id, exit)
+      .catch((e) => this.log(`exit of ${id.slice(0, 12)}: ${messageOf(e)}`))
+      .finally(() => {
         l.exiting = undefined;
       });
-    });
   }
 
   private readExitFile(id: string): ExitFile | undefined {
@@ -412,22 +495,34 @@ export class Engine {
 
   async remove(ref: string, force: boolean): Promise<void> {
     const c = this.repo.find(ref);
-    const l = this.live.get(c.id);
-    if (l?.starting) await l.starting.catch(() => {});
+    const l = this.state(c.id);
+    if (l.removing) return;
+    if (l.starting) await l.starting.catch(() => {});
     const now = this.repo.get(c.id);
     if (!now) return;
-    if (now.state === 'running') {
-      if (!force) throw wrongState(`you cannot remove a running container ${c.id.slice(0, 12)}: stop it first or use rm -f`);
-      const exited = this.waitExit(c.id);
-      l?.conn?.signal(osConstants.signals.SIGKILL);
-      await exited;
+    if (now.state === 'running' && !force) {
+      throw wrongState(`you cannot remove a running container ${c.id.slice(0, 12)}: stop it first or use rm -f`);
     }
-    if (l?.exiting) await l.exiting;
-    const row = this.repo.get(c.id);
-    if (!row) return;
-    await this.teardown(row);
-    await this.removeFiles(row);
-    this.live.delete(c.id);
+    l.removing = true;
+    try {
+      if (now.state === 'running') {
+        const exited = this.waitExit(c.id);
+        l.conn?.signal(osConstants.signals.SIGKILL);
+        await exited;
+      }
+      if (l.exiting) await l.exiting;
+      const row = this.repo.get(c.id);
+      if (!row) return;
+      await this.teardown(row);
+      await this.removeFiles(row);
+      // Nobody may wait forever on a container that no longer exists (wait, attach).
+      const last: ExitInfo = { exitCode: row.exitCode, oomKilled: row.oomKilled, error: row.error };
+      for (const s of l.sinks) s.exit(last);
+      for (const w of l.waiters.splice(0)) w(last);
+      this.live.delete(c.id);
+    } finally {
+      l.removing = false;
+    }
   }
 
   // ---- attach, logs ----------------------------------------------------------
@@ -444,7 +539,7 @@ export class Engine {
     l.sinks.add(sink);
     const withConn = (fn: (conn: MonitorConnection) => void) => {
       if (l.conn) fn(l.conn);
-      else l.pendingInput.push(fn);
+      else if (l.pendingInput.length < MAX_PENDING_INPUT) l.pendingInput.push(fn);
     };
     return {
       id: c.id,
@@ -637,7 +732,8 @@ export class Engine {
       created: Math.floor(c.created / 1000),
       state: c.state,
       status: statusText(c),
-      ports: this.o.network && c.state === 'running' ? this.o.network.ports(c) : c.spec.ports,
+      // Like Docker: published ports are shown while they are published.
+      ports: c.state === 'running' ? (this.o.network ? this.o.network.ports(c) : c.spec.ports) : [],
       pid: c.pid,
       exitCode: c.exitCode,
       oomKilled: c.oomKilled,
@@ -728,6 +824,18 @@ export class Engine {
    * they left behind.
    */
   async recover(): Promise<void> {
+    // A start the previous daemon never finished: its monitor waits for START forever.
+    for (const c of this.repo.all().filter((r) => r.state === 'created' || r.state === 'exited')) {
+      const sock = this.socketPath(c.id);
+      if (!existsSync(sock)) continue;
+      const conn = await MonitorConnection.connect(sock).catch(() => undefined);
+      if (!conn) continue;
+      this.log(`container ${c.id.slice(0, 12)}: ending the monitor of a start that never finished`);
+      const closed = new Promise<void>((r) => conn.once('close', () => r()));
+      conn.signal(osConstants.signals.SIGKILL);
+      await closed;
+      await this.teardown(c);
+    }
     for (const c of this.repo.live()) {
       const sock = this.socketPath(c.id);
       let conn: MonitorConnection | undefined;

@@ -1,5 +1,5 @@
 // The subordinate id range that container root is mapped onto (/etc/subuid, /etc/subgid).
-import { readFileSync } from 'node:fs';
+import { readFileSync, chownSync, chmodSync } from 'node:fs';
 
 export interface IdRange { start: number; size: number }
 export interface IdMaps { uid: IdRange; gid: IdRange }
@@ -34,4 +34,18 @@ export function loadIdMaps(user: string, uid?: number, files = { uid: '/etc/subu
   // shifted once and shared. 65536 ids cover every uid an image normally uses.
   const size = Math.min(u.size, g.size, 65536);
   return { uid: { start: u.start, size }, gid: { start: g.start, size } };
+}
+
+/**
+ * Directories on the way to a container's root: 0710 root:<the containers' root gid>,
+ * so container root (group search) can walk to its rootfs for pivot_root while other
+ * host users cannot enter at all (Docker's userns-remap layout). Rootless: 0700.
+ */
+export function lockDown(dir: string, containerRootGid: number | undefined): void {
+  if (containerRootGid === undefined) {
+    chmodSync(dir, 0o700);
+    return;
+  }
+  chownSync(dir, 0, containerRootGid);
+  chmodSync(dir, 0o710);
 }

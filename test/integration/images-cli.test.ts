@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { TestDaemon } from '../helpers/daemon.ts';
 import { tarArchive } from '../../images/tar-writer.ts';
@@ -28,6 +29,25 @@ describe('tdock import, images, rmi', () => {
     assert.equal(st.mode & 0o777, 0o660);
     const gid = Number(readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith('tdock:'))!.split(':')[2]);
     assert.equal(st.gid, gid);
+  });
+
+  test('host users cannot enter the state directories; container root can still reach its rootfs', async () => {
+    const gid = 100000;
+    for (const dir of [d.root, join(d.root, 'containers')]) {
+      const st = statSync(dir);
+      assert.equal(st.mode & 0o777, 0o710, dir);
+      assert.equal(st.uid, 0);
+      assert.equal(st.gid, gid);
+    }
+    assert.equal(statSync(join(d.root, 'layers')).mode & 0o777, 0o700);
+    const id = (await d.ok(['run', '-d', 'busybox', 'sleep', '1000'])).trim();
+    try {
+      assert.equal(statSync(join(d.root, 'containers', id)).mode & 0o777, 0o710);
+      const r = spawnSync('runuser', ['-u', 'nobody', '--', 'ls', join(d.root, 'containers', id, 'upper')], { encoding: 'utf8' });
+      assert.notEqual(r.status, 0, 'nobody cannot list a container\'s upper dir');
+    } finally {
+      await d.ok(['rm', '-f', id]);
+    }
   });
 
   test('import a .tar.gz rootfs, list it, run it, refuse rmi while in use, then remove it', async () => {

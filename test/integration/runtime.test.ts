@@ -237,6 +237,36 @@ describe('tdock run (runtime core)', () => {
     await d.ok(['rm', 'again']);
   });
 
+  test('wait on a created container returns when it is removed; start racing rm leaves nothing', async () => {
+    const id = (await d.ok(['create', 'busybox', 'true'])).trim();
+    const waiting = d.cli(['wait', id]);
+    await sleep(200);
+    await d.ok(['rm', id]);
+    assert.equal((await waiting).code, 0);
+    for (let i = 0; i < 10; i++) {
+      const c = (await d.ok(['create', 'busybox', 'sleep', '1000'])).trim();
+      await Promise.all([d.cli(['start', c]), d.cli(['rm', '-f', c])]);
+      await until('the raced container to be gone', async () => (await d.cli(['inspect', c])).code !== 0 || (await d.cli(['rm', '-f', c])).code === 0);
+    }
+    await until('no leftovers after start/rm races', () => d.leftovers().length === 0);
+    assert.equal((await d.ok(['ps', '-aq'])).trim(), '');
+  });
+
+  test('a monitor that drops a stalled daemon is reconnected, not taken for an exit', async () => {
+    const id = (await d.ok(['run', '-d', 'busybox', 'sh', '-c', 'yes | head -c 300000000; sleep 1000'])).trim();
+    try {
+      await sleep(100);
+      const pid = d.proc!.pid!;
+      process.kill(pid, 'SIGSTOP');
+      await sleep(700);
+      process.kill(pid, 'SIGCONT');
+      await until('the daemon to reconnect', () => /reconnected to its monitor/.test(d.log));
+      assert.equal((await d.inspect(id)).State.Status, 'running');
+    } finally {
+      await d.ok(['rm', '-f', id]);
+    }
+  });
+
   test('rm refuses a running container without -f', async () => {
     const id = (await d.ok(['run', '-d', 'busybox', 'sleep', '1000'])).trim();
     const r = await d.cli(['rm', id]);

@@ -117,3 +117,28 @@ test('container names follow Docker rules; random names avoid taken ones', () =>
     taken.add(n);
   }
 });
+
+test('image files are read without following symlinks, FIFOs or devices, and capped', async () => {
+  const { readLayerFile } = await import('../../daemon/containers/engine.ts');
+  const { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const { execFileSync } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'tdock-unit-layer-'));
+  try {
+    mkdirSync(join(dir, 'etc'));
+    writeFileSync(join(dir, 'etc', 'passwd'), 'root:x:0:0::/root:/bin/sh\n');
+    assert.equal(readLayerFile(dir, 'etc/passwd'), 'root:x:0:0::/root:/bin/sh\n');
+    assert.equal(readLayerFile(dir, 'etc/group'), undefined, 'not in this layer');
+    symlinkSync('/etc/shadow', join(dir, 'etc', 'shadow-link'));
+    assert.equal(readLayerFile(dir, 'etc/shadow-link'), '', 'a symlink is never followed');
+    symlinkSync('/etc', join(dir, 'hostetc'));
+    assert.equal(readLayerFile(dir, 'hostetc/passwd'), '', 'nor a symlinked parent');
+    execFileSync('mkfifo', [join(dir, 'etc', 'fifo')]);
+    assert.equal(readLayerFile(dir, 'etc/fifo'), '', 'a FIFO is not opened (it would block the daemon)');
+    writeFileSync(join(dir, 'etc', 'big'), Buffer.alloc(2 << 20, 0x61));
+    assert.equal(readLayerFile(dir, 'etc/big'), '', 'over 1 MiB is refused');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
