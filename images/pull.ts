@@ -131,6 +131,15 @@ function downloadFailure(e: unknown, url: string): EngineError {
   return new EngineError('INTERNAL', `${url}: ${(e as Error).message}`);
 }
 
+/**
+ * The key of a registry's stored credentials: host names are case-insensitive and
+ * `tdock login` stores them lowercased, so "Registry.Example.com:5000" finds
+ * "registry.example.com:5000" (the port is kept).
+ */
+export function credentialHost(domain: string): string {
+  return domain.toLowerCase();
+}
+
 /** A ref as typed names a registry explicitly (then the catalog is skipped). */
 function explicitDomain(raw: string): boolean {
   const first = raw.split('/')[0]!;
@@ -247,10 +256,11 @@ export class Puller {
     const emit = opts.onProgress ?? (() => {});
     const explicit = opts.platform !== undefined && opts.platform !== '';
     const want: Platform = explicit ? parsePlatform(opts.platform!) : { os: 'linux', architecture: ociArchitecture() };
+    const credential = this.opts.credentials?.get(credentialHost(domain));
     const client = new RegistryClient(domain, {
       ...this.dlOpts(opts.signal),
       insecure: this.opts.insecureRegistries?.includes(domain) ?? false,
-      ...(this.opts.credentials?.get(domain) ? { credential: this.opts.credentials.get(domain)! } : {}),
+      ...(credential ? { credential } : {}),
     });
     const reference = ref.digest ?? ref.tag ?? 'latest';
     emit({ id: '', status: `${ref.digest ? ref.digest : reference}: Pulling from ${domain}/${path}`, current: 0, total: 0, imageId: '' });
@@ -297,7 +307,7 @@ export class Puller {
     const layerClient = new RegistryClient(domain, {
       ...this.dlOpts(ac.signal),
       insecure: this.opts.insecureRegistries?.includes(domain) ?? false,
-      ...(this.opts.credentials?.get(domain) ? { credential: this.opts.credentials.get(domain)! } : {}),
+      ...(credential ? { credential } : {}),
     });
     const staged: StagedLayer[] = manifest.layers.map((_, i) => ({ diffId: diffIds[i] as string }));
     const tmps: string[] = [];

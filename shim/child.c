@@ -76,6 +76,14 @@ void child_become_root(void)
 		syserr("set the parent death signal");
 		child_fail();
 	}
+	/*
+	 * Init and an exec's child both live in a pid namespace their monitor is
+	 * outside of, so their parent is pid 0 to them. Anything else: the monitor
+	 * died before the signal was armed (an exec's child went to the container's
+	 * init), and the signal will never come.
+	 */
+	if (getppid() != 0)
+		_exit(EXIT_SETUP_FAILED);
 }
 
 void child_expect(char type)

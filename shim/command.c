@@ -60,6 +60,8 @@ static void setup_stdio(const struct config *c, int devnull, const char *tty_sla
 
 static void switch_user(const struct config *c)
 {
+	/* Taken while the death signal is still armed: if the parent dies after this, we notice below. */
+	pid_t parent = getppid();
 	if (setgroups(c->n_groups, c->groups) < 0) {
 		syserr("setgroups");
 		fail(EXIT_CANNOT_INVOKE);
@@ -85,6 +87,9 @@ static void switch_user(const struct config *c)
 		syserr("set the parent death signal");
 		fail(EXIT_CANNOT_INVOKE);
 	}
+	/* Our parent died before the signal was armed: it would never come. */
+	if (getppid() != parent)
+		_exit(EXIT_CANNOT_INVOKE);
 }
 
 static void enter_cwd(const struct config *c)

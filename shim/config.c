@@ -229,7 +229,7 @@ static int load_sysctls(const struct json *root, struct config *c)
 {
 	const struct json *v = json_get(root, "sysctl");
 	if (!v || v->type == JSON_NULL) {
-		/* Secure default: no nested user namespaces (see DESIGN.md). */
+		/* Secure default: no nested user namespaces (shim/PROTOCOL.md, container init step 4). */
 		static struct sysctl dflt = { "user.max_user_namespaces", "0" };
 		c->sysctls = &dflt;
 		c->n_sysctls = 1;

@@ -69,6 +69,13 @@ _Noreturn void container_main(const struct config *c, const struct child_fds *f)
 	}
 	if (!c->host_network && loopback_up() < 0)
 		child_fail();
+	/*
+	 * Only now may an exec join our mount namespace: before, its root would be
+	 * the host's (and a cwd taken there would survive the pivot). The monitor
+	 * holds EXEC requests back until this message.
+	 */
+	if (sync_send(g_child_sync, SYNC_ROOTFS, NULL, -1) < 0)
+		_exit(EXIT_SETUP_FAILED);
 
 	char slave[64] = "";
 	int devnull = child_open_stdio(c, slave, sizeof slave);

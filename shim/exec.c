@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define INIT_GONE "container init is gone"
@@ -124,9 +125,26 @@ static _Noreturn void exec_child(const struct config *c, const struct child_fds 
 	/* "0" is the writer itself; only possible before we see the container's cgroupfs. */
 	if (join_cgroups(c, 0) < 0)
 		child_fail();
+	struct stat host_root, root;
+	if (stat("/", &host_root) < 0) {
+		syserr("stat /");
+		child_fail();
+	}
 	if (setns(pidfd, JOIN_FLAGS) < 0)
 		fail_setns("join the container's namespaces");
 	close(pidfd);
+	/*
+	 * Init may not have pivoted yet (the verb has no monitor to wait for): then
+	 * the mount namespace's root is still the host's. Never run there.
+	 */
+	if (stat("/", &root) < 0) {
+		syserr("stat / in the container");
+		child_fail();
+	}
+	if (root.st_dev == host_root.st_dev && root.st_ino == host_root.st_ino) {
+		seterr("exec: the container's root filesystem is not set up yet");
+		child_fail();
+	}
 	child_setup_fds(f);
 	child_become_root();
 	char slave[64];

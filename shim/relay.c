@@ -2,10 +2,12 @@
  * The monitor's event loop: container output to the log and to every client,
  * client frames to the container, and the exit status at the end.
  *
- * Memory stays small and fixed: one output buffer, one stdin buffer, and a
- * per-client backlog that exists only while that client is slow (a client
- * that falls more than CLIENT_BACKLOG_MAX behind is disconnected; the log
- * file still has everything).
+ * Memory is bounded, not fixed: one output buffer; a stdin queue that grows
+ * up to STDIN_QUEUE_MAX (4 MiB) only while the container does not read what
+ * clients send; and a per-client backlog that exists only while that client
+ * is slow, up to CLIENT_BACKLOG_MAX (4 MiB) each, so 32 x 4 MiB at worst (a
+ * client that falls further behind is disconnected; the log file still has
+ * everything).
  */
 #include "monitor.h"
 #include "pty.h"
@@ -32,6 +34,9 @@
 #define EXEC_PATH_MAX 1024    /* payload of EXEC: the path of an exec config */
 #define MAX_EXECS 16          /* EXECs whose exec-monitor has not answered yet */
 #define FINAL_FLUSH_MS 2000   /* how long slow clients get for the last frames */
+#define STDIN_QUEUE_MIN 65536
+#define STDIN_QUEUE_MAX (4u << 20) /* stdin accepted but not yet read by the container */
+#define ACCEPT_PAUSE_MS 1000  /* no accept() for this long after EMFILE & co. */
 
 struct client {
 	int fd;
@@ -49,9 +54,10 @@ struct client {
 
 /* An EXEC being set up: the answer goes back to the client that asked, if it is still there. */
 struct exec_req {
-	int fd;                   /* the exec-monitor's answer pipe; -1: free */
+	int fd;                   /* the exec-monitor's answer pipe; -1: free (unless queued) */
 	pid_t pid;
 	bool reaped;
+	bool queued;              /* waits for init's root filesystem (SYNC_ROOTFS) */
 	int client;
 	unsigned long serial;
 	char path[EXEC_PATH_MAX + 1];
@@ -63,8 +69,12 @@ static struct monitor *M;
 static struct client clients[MAX_CLIENTS];
 static unsigned long next_serial;
 static struct exec_req *execs; /* MAX_EXECS of them, allocated at the first EXEC */
-static char stdin_buf[65536];
-static size_t stdin_off, stdin_len;
+static bool rootfs_ready;      /* init said SYNC_ROOTFS: EXECs may join its mount namespace */
+static char *stdin_buf;        /* the stdin queue: stdin_len bytes at stdin_off */
+static size_t stdin_off, stdin_len, stdin_cap;
+static size_t stdin_limit = STDIN_QUEUE_MAX; /* lowered to stdin_cap when realloc fails */
+static struct timespec accept_paused; /* when accept() last failed for lack of resources */
+static bool accept_pause;
 static bool stdin_close_pending;
 static bool resize_pending;
 static unsigned pending_rows, pending_cols;
@@ -162,8 +172,13 @@ static void client_accept(void)
 {
 	for (;;) {
 		int fd = accept4(M->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0)
+		if (fd < 0) {
+			/* Out of fds or memory: the connection stays queued; stop polling for it a while. */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS) {
+				accept_pause = clock_gettime(CLOCK_MONOTONIC, &accept_paused) == 0;
+			}
 			return;
+		}
 		struct client *c = NULL;
 		for (int i = 0; i < MAX_CLIENTS && !c; i++)
 			if (clients[i].fd < 0)
@@ -188,6 +203,36 @@ static bool stdin_accepting(void)
 	if (M->cfg.tty)
 		return M->cfg.open_stdin;
 	return M->stdin_w >= 0 && !stdin_close_pending;
+}
+
+/*
+ * Room at the end of the stdin queue for more bytes, growing it up to
+ * stdin_limit; 0 when it is full (the client then waits: flow control).
+ */
+static size_t stdin_room(void)
+{
+	if (stdin_off > 0 && stdin_off + stdin_len == stdin_cap) {
+		memmove(stdin_buf, stdin_buf + stdin_off, stdin_len);
+		stdin_off = 0;
+	}
+	if (stdin_len == stdin_cap && stdin_cap < stdin_limit) {
+		size_t cap = stdin_cap ? stdin_cap * 2 : STDIN_QUEUE_MIN;
+		if (cap > stdin_limit)
+			cap = stdin_limit;
+		char *b = realloc(stdin_buf, cap);
+		if (!b)
+			stdin_limit = stdin_cap; /* full at this size from now on */
+		else {
+			stdin_buf = b;
+			stdin_cap = cap;
+		}
+	}
+	return stdin_cap - stdin_off - stdin_len;
+}
+
+static bool stdin_full(void)
+{
+	return stdin_len >= stdin_limit;
 }
 
 static void stdin_maybe_close(void)
@@ -219,8 +264,15 @@ static void stdin_write(void)
 		stdin_off += (size_t)n;
 		stdin_len -= (size_t)n;
 	}
-	if (stdin_len == 0)
+	if (stdin_len == 0) {
 		stdin_off = 0;
+		/* A grown queue goes back to nothing once the container caught up. */
+		if (stdin_cap > STDIN_QUEUE_MIN) {
+			free(stdin_buf);
+			stdin_buf = NULL;
+			stdin_cap = 0;
+		}
+	}
 	stdin_maybe_close();
 }
 
@@ -247,6 +299,19 @@ static bool exec_reply(int client, unsigned long serial, unsigned char type, con
 	return true;
 }
 
+static void exec_spawn_queued(struct exec_req *e)
+{
+	e->queued = false;
+	int fd;
+	pid_t pid = exec_spawn(e->path, &fd);
+	if (pid < 0) {
+		exec_reply(e->client, e->serial, FRAME_EXEC_ERROR, e->path, g_err);
+		return;
+	}
+	e->fd = fd;
+	e->pid = pid;
+}
+
 static void exec_start(struct client *c, const char *path, size_t len)
 {
 	int client = (int)(c - clients);
@@ -261,7 +326,7 @@ static void exec_start(struct client *c, const char *path, size_t len)
 	}
 	struct exec_req *e = NULL;
 	for (int i = 0; i < MAX_EXECS && !e; i++)
-		if (execs[i].fd < 0)
+		if (execs[i].fd < 0 && !execs[i].queued)
 			e = &execs[i];
 	if (!e) {
 		exec_reply(client, c->serial, FRAME_EXEC_ERROR, path, "exec: too many execs starting at once");
@@ -271,14 +336,29 @@ static void exec_start(struct client *c, const char *path, size_t len)
 		exec_reply(client, c->serial, FRAME_EXEC_ERROR, path, "exec: the config path must be absolute");
 		return;
 	}
-	int fd;
-	pid_t pid = exec_spawn(path, &fd);
-	if (pid < 0) {
-		exec_reply(client, c->serial, FRAME_EXEC_ERROR, path, g_err);
-		return;
-	}
-	*e = (struct exec_req){ .fd = fd, .pid = pid, .client = client, .serial = c->serial };
+	*e = (struct exec_req){ .fd = -1, .queued = true, .client = client, .serial = c->serial };
 	memcpy(e->path, path, len + 1);
+	if (rootfs_ready)
+		exec_spawn_queued(e);
+}
+
+/* Init's root filesystem is complete: the EXECs that came too early go ahead. */
+static void exec_release(void)
+{
+	for (int i = 0; i < MAX_EXECS && execs; i++)
+		if (execs[i].queued)
+			exec_spawn_queued(&execs[i]);
+}
+
+/* Init died before its root filesystem was complete: nothing to join. */
+static void exec_refuse_queued(void)
+{
+	for (int i = 0; i < MAX_EXECS && execs; i++)
+		if (execs[i].queued) {
+			exec_reply(execs[i].client, execs[i].serial, FRAME_EXEC_ERROR, execs[i].path,
+				   "container is not running");
+			execs[i].queued = false;
+		}
 }
 
 /* The exec-monitor's one line (`ok PID` or `error: ...`), or EOF without one. */
@@ -365,7 +445,17 @@ static void handle_control(struct client *c, unsigned char type, char *payload)
 	}
 }
 
-/* Reads what is ready from one client; frames may arrive in any fragments. */
+static bool is_control(unsigned char type)
+{
+	return type == FRAME_START || type == FRAME_CLOSE_STDIN || type == FRAME_RESIZE || type == FRAME_SIGNAL ||
+	       type == FRAME_EXEC;
+}
+
+/*
+ * Reads what is ready from one client; frames may arrive in any fragments.
+ * STDIN bytes go to the stdin queue, so control frames behind them are acted
+ * on at once, until the queue is full (PROTOCOL.md, Limits).
+ */
 static void client_read(struct client *c)
 {
 	for (;;) {
@@ -381,7 +471,7 @@ static void client_read(struct client *c)
 					  (uint32_t)c->hdr[3] << 8 | c->hdr[4];
 				c->ctl_len = 0;
 				size_t max = c->type == FRAME_EXEC ? EXEC_PATH_MAX : CONTROL_MAX;
-				if (c->type != FRAME_STDIN && c->left > max) {
+				if (is_control(c->type) && c->left > max) {
 					client_drop(c);
 					return;
 				}
@@ -392,17 +482,14 @@ static void client_read(struct client *c)
 				if (c->left > 0)
 					continue;
 			}
-		} else if (c->type == FRAME_STDIN) {
-			if (!stdin_accepting()) {
+		} else if (!is_control(c->type)) {
+			/* STDIN, or an unknown frame: its payload is read and discarded. */
+			if (c->type != FRAME_STDIN || !stdin_accepting()) {
 				n = read(c->fd, io_buf, c->left < sizeof io_buf ? c->left : sizeof io_buf);
 			} else {
-				if (stdin_off + stdin_len == sizeof stdin_buf) {
-					if (stdin_off == 0)
-						return; /* full: wait until the container reads */
-					memmove(stdin_buf, stdin_buf + stdin_off, stdin_len);
-					stdin_off = 0;
-				}
-				size_t room = sizeof stdin_buf - stdin_off - stdin_len;
+				size_t room = stdin_room();
+				if (room == 0)
+					return; /* full: wait until the container reads */
 				n = read(c->fd, stdin_buf + stdin_off + stdin_len, c->left < room ? c->left : room);
 				if (n > 0)
 					stdin_len += (size_t)n;
@@ -427,7 +514,7 @@ static void client_read(struct client *c)
 		}
 		if (c->hdr_len == 5 && c->left == 0) {
 			c->hdr_len = 0;
-			if (c->type != FRAME_STDIN) {
+			if (is_control(c->type)) {
 				char *payload = c->exec_path ? c->exec_path : c->ctl;
 				payload[c->ctl_len] = '\0';
 				handle_control(c, c->type, payload);
@@ -443,9 +530,10 @@ static void client_read(struct client *c)
 /* The client can't make progress while its STDIN payload has nowhere to go. */
 static bool client_blocked(const struct client *c)
 {
-	return c->hdr_len == 5 && c->type == FRAME_STDIN && c->left > 0 && stdin_accepting() &&
-	       stdin_off == 0 && stdin_len == sizeof stdin_buf;
+	return c->hdr_len == 5 && c->type == FRAME_STDIN && c->left > 0 && stdin_accepting() && stdin_full();
 }
+
+static char log_error[256];   /* why logging stopped (the exit file's logError) */
 
 static void log_record(unsigned char stream, const char *data, size_t len)
 {
@@ -458,9 +546,43 @@ static void log_record(unsigned char stream, const char *data, size_t len)
 	for (int i = 0; i < 8; i++)
 		h[8 + i] = (unsigned char)(t >> (8 * i));
 	struct iovec iov[2] = { { h, sizeof h }, { (void *)data, len } };
-	/* O_APPEND and one writev: a record is never torn by a concurrent reader's view. */
-	while (writev(M->log_fd, iov, 2) < 0 && errno == EINTR)
-		;
+	/* Where this record starts: a short write is cut back to it. */
+	off_t start = lseek(M->log_fd, 0, SEEK_END);
+	int seek_err = errno;
+	size_t done = 0, total = sizeof h + len;
+	/* O_APPEND and one writev: a reader sees a record whole, or an incomplete tail it waits for. */
+	while (done < total) {
+		ssize_t n = writev(M->log_fd, iov, 2);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0)
+			errno = ENOSPC;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+		for (int i = 0; i < 2 && n > 0; i++) {
+			size_t k = (size_t)n < iov[i].iov_len ? (size_t)n : iov[i].iov_len;
+			iov[i].iov_base = (char *)iov[i].iov_base + k;
+			iov[i].iov_len -= k;
+			n -= (ssize_t)k;
+		}
+	}
+	if (done == total)
+		return;
+	/*
+	 * Disk full, RLIMIT_FSIZE...: a header that promises more bytes than follow
+	 * would make every later record unreadable. Cut the partial record off and
+	 * log no more; the exit file says why (logError).
+	 */
+	int saved = errno;
+	if (start < 0)
+		snprintf(log_error, sizeof log_error, "write the log: %s; lseek: %s", errstr(saved), errstr(seek_err));
+	else if (done > 0 && ftruncate(M->log_fd, start) < 0)
+		snprintf(log_error, sizeof log_error, "write the log: %s; ftruncate: %s", errstr(saved), errstr(errno));
+	else
+		snprintf(log_error, sizeof log_error, "write the log: %s", errstr(saved));
+	close(M->log_fd);
+	M->log_fd = -1;
 }
 
 /* One read from an output fd: true when it delivered data. */
@@ -505,6 +627,11 @@ static void sync_read(void)
 		}
 		if (fd >= 0)
 			close(fd);
+		if (t == SYNC_ROOTFS && !rootfs_ready) {
+			rootfs_ready = true;
+			exec_release();
+			continue;
+		}
 		if ((t == SYNC_ERROR || t == SYNC_EXEC_ERROR) && !M->error[0]) {
 			snprintf(M->error, sizeof M->error, "%s", text);
 			broadcast(FRAME_ERROR, text, strlen(text));
@@ -530,13 +657,19 @@ static void finish(int status)
 		sig = WTERMSIG(status);
 		code = 128 + sig;
 	}
-	char json[SYNC_MAX * 2 + 128];
+	exec_refuse_queued();
+	char json[SYNC_MAX * 2 + sizeof log_error * 2 + 160];
 	int n = snprintf(json, sizeof json, "{\"exitCode\":%d,\"signal\":%d,\"finishedAt\":%llu", code, sig,
 			 (unsigned long long)now_realtime_ns());
 	if (M->error[0]) {
 		char esc[SYNC_MAX * 2];
 		json_escape(esc, sizeof esc, M->error);
 		n += snprintf(json + n, sizeof json - (size_t)n, ",\"error\":\"%s\"", esc);
+	}
+	if (log_error[0]) {
+		char esc[sizeof log_error * 2];
+		json_escape(esc, sizeof esc, log_error);
+		n += snprintf(json + n, sizeof json - (size_t)n, ",\"logError\":\"%s\"", esc);
 	}
 	n += snprintf(json + n, sizeof json - (size_t)n, "}");
 	/* The exit file first: a client that sees EXIT can rely on it being there. */
@@ -568,6 +701,47 @@ static void finish(int status)
 	monitor_cleanup(M);
 }
 
+/* -1: accept() may go on; otherwise the ms until it may be tried again. */
+static int accept_pause_left(void)
+{
+	if (!accept_pause)
+		return -1;
+	struct timespec t;
+	if (clock_gettime(CLOCK_MONOTONIC, &t) < 0) {
+		accept_pause = false;
+		return -1;
+	}
+	long ms = ACCEPT_PAUSE_MS - ((t.tv_sec - accept_paused.tv_sec) * 1000 +
+				     (t.tv_nsec - accept_paused.tv_nsec) / 1000000);
+	if (ms <= 0) {
+		accept_pause = false;
+		return -1;
+	}
+	return (int)ms;
+}
+
+/*
+ * We cannot watch the container any more: it must not run on unwatched. It is
+ * killed (our SIGKILL, or its parent death signal when we exit) and the exit
+ * file records that, with the reason.
+ */
+static void poll_failed(void)
+{
+	int saved = errno;
+	if (!M->error[0])
+		snprintf(M->error, sizeof M->error, "monitor: poll: %s", errstr(saved));
+	int status = SIGKILL; /* a wait status: killed by SIGKILL (137) */
+	if (kill(M->pid, SIGKILL) == 0 || errno == ESRCH) {
+		pid_t r;
+		do
+			r = waitpid(M->pid, &status, 0);
+		while (r < 0 && errno == EINTR);
+		if (r < 0)
+			status = SIGKILL;
+	}
+	finish(status);
+}
+
 int relay_run(struct monitor *m)
 {
 	M = m;
@@ -575,8 +749,12 @@ int relay_run(struct monitor *m)
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		clients[i] = (struct client){ .fd = -1 };
 	execs = NULL;
-	stdin_off = stdin_len = 0;
-	stdin_close_pending = resize_pending = false;
+	free(stdin_buf);
+	stdin_buf = NULL;
+	stdin_off = stdin_len = stdin_cap = 0;
+	stdin_limit = STDIN_QUEUE_MAX;
+	stdin_close_pending = resize_pending = rootfs_ready = accept_pause = false;
+	log_error[0] = '\0';
 
 	enum { P_SIGNAL, P_LISTEN, P_SYNC, P_STDOUT, P_STDERR, P_PTY, P_STDIN, P_CLIENTS,
 	       P_EXECS = P_CLIENTS + MAX_CLIENTS };
@@ -584,7 +762,8 @@ int relay_run(struct monitor *m)
 	for (;;) {
 		bool stdin_pending = stdin_len > 0;
 		p[P_SIGNAL] = (struct pollfd){ m->signal_fd, POLLIN, 0 };
-		p[P_LISTEN] = (struct pollfd){ m->listen_fd, POLLIN, 0 };
+		int accept_wait = accept_pause_left();
+		p[P_LISTEN] = (struct pollfd){ accept_wait < 0 ? m->listen_fd : -1, POLLIN, 0 };
 		p[P_SYNC] = (struct pollfd){ m->sync, POLLIN, 0 };
 		p[P_STDOUT] = (struct pollfd){ m->stdout_r, POLLIN, 0 };
 		p[P_STDERR] = (struct pollfd){ m->stderr_r, POLLIN, 0 };
@@ -599,9 +778,10 @@ int relay_run(struct monitor *m)
 		}
 		for (int i = 0; i < MAX_EXECS; i++)
 			p[P_EXECS + i] = (struct pollfd){ execs ? execs[i].fd : -1, POLLIN, 0 };
-		if (poll(p, P_EXECS + MAX_EXECS, -1) < 0) {
+		if (poll(p, P_EXECS + MAX_EXECS, accept_wait) < 0) {
 			if (errno == EINTR)
 				continue;
+			poll_failed();
 			return 1;
 		}
 

@@ -59,13 +59,13 @@ static int open_log(struct monitor *m)
 {
 	if (!m->cfg.log_path)
 		return 0;
-	m->log_fd = open(m->cfg.log_path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	m->log_fd = open(m->cfg.log_path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (m->log_fd >= 0) {
 		m->log_created = true;
 		return 0;
 	}
 	if (errno == EEXIST)
-		m->log_fd = open(m->cfg.log_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+		m->log_fd = open(m->cfg.log_path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	return m->log_fd < 0 ? syserr("open %s", m->cfg.log_path) : 0;
 }
 
@@ -223,6 +223,8 @@ int monitor_serve(const char *config_path, int (*load)(const char *path, struct 
 	};
 	claim_stdio();
 	signal(SIGPIPE, SIG_IGN);
+	/* Over RLIMIT_FSIZE a write fails with EFBIG (the log stops, logError) instead of killing us. */
+	signal(SIGXFSZ, SIG_IGN);
 	umask(077);
 
 	if (load(config_path, &m.cfg) < 0) {

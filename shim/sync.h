@@ -6,6 +6,8 @@
  *                    SYNC_START  a client sent START
  *   init → monitor:  SYNC_READY  ids switched, cgroup ns made
  *                    SYNC_PTY    the pty master (SCM_RIGHTS)
+ *                    SYNC_ROOTFS its root filesystem is complete (pivoted,
+ *                                masked, read-only paths): execs may join
  *                    SYNC_ERROR  "step: reason": setup failed, init exits 125
  *   command → monitor: SYNC_EXEC_ERROR "reason": exec failed (126/127)
  *
@@ -21,6 +23,7 @@ enum {
 	SYNC_START = 'S',
 	SYNC_READY = 'R',
 	SYNC_PTY = 'T',
+	SYNC_ROOTFS = 'F',
 	SYNC_ERROR = 'E',
 	SYNC_EXEC_ERROR = 'X',
 };

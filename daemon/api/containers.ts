@@ -8,6 +8,10 @@ import type {
 } from '../../proto/api.ts';
 import { failStream, unary } from './status.ts';
 import { invalid } from '../errors.ts';
+import { Lag, tooSlow } from './flow.ts';
+import type { LogRecord } from '../runtime/logfile.ts';
+
+const EMPTY_RECORD: LogRecord = { stream: 1, data: Buffer.alloc(0), timeNs: 0n };
 
 const streamName = (s: 1 | 2): OutputFrame['stream'] => (s === 2 ? 'STDERR' : 'STDOUT');
 
@@ -88,8 +92,17 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
       let session: Awaited<ReturnType<Engine['exec']>> | undefined;
       let starting = false;
       let detached = false;
+      // The client went away (or was cut off) before the exec had started: the
+      // process is ended as soon as there is one to signal.
+      let gone = false;
+      let cutOff = false;
+      const lag = new Lag(call);
       const pending: AttachInput[] = [];
       const fail = (e: unknown) => failStream(call, e);
+      const hangUp = () => {
+        gone = true;
+        if (!detached) session?.signal(1);
+      };
       const handle = (msg: AttachInput) => {
         if (!session) return;
         if ('stdin' in msg && msg.stdin) session.stdin(msg.stdin);
@@ -109,16 +122,28 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
           engine
             .exec(st.id, { cmd: ex.cmd, env: ex.env, user: ex.user, workdir: ex.workdir, tty: ex.tty, openStdin: st.stdin && !ex.detach }, {
               output: (stream, data) => {
-                if (!detached) call.write({ output: { stream: streamName(stream), data, timeNs: 0 } });
+                if (detached || cutOff || gone) return;
+                lag.write({ output: { stream: streamName(stream), data, timeNs: 0 } }, data.length);
+                if (lag.exceeded) {
+                  // Nothing keeps an exec's output: the client is cut off like a lost terminal.
+                  cutOff = true;
+                  hangUp();
+                  fail(tooSlow("the command's output", 'an exec has no log: the command was sent SIGHUP'));
+                }
               },
               exit: (info) => {
-                if (detached) return;
+                if (detached || cutOff || gone) return;
                 call.write({ exit: info });
                 call.end();
               },
             })
             .then((s) => {
               session = s;
+              // Cancelled while starting: SIGHUP now, as the 'cancelled' handler could not.
+              if (gone) {
+                if (!detached) s.signal(1);
+                return;
+              }
               if (st.size && ex.tty) s.resize(st.size.rows, st.size.cols);
               for (const m of pending.splice(0)) handle(m);
               call.write({ attached: true });
@@ -133,23 +158,74 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
       });
       // The client is gone: a foreground exec is ended like docker's would lose its
       // terminal; a detached one goes on.
-      call.on('cancelled', () => {
-        if (!detached) session?.signal(1);
-      });
+      call.on('cancelled', hangUp);
     },
 
     Logs: (call: grpc.ServerWritableStream<LogsRequest, OutputFrame>) => {
       const r = call.request;
+      // Records not yet handed to the call, oldest first. The history is written with
+      // backpressure (a slow reader gets it at its pace); records that arrive while
+      // following count against the lag limit, since the container does not wait.
+      const queue: { rec: LogRecord; live: boolean }[] = [];
+      let head = 0;
+      let queuedLive = 0;
+      let history = true;
+      let ending = false;
+      let closed = false;
+      let waiting = false;
+      let stop = () => {};
+      const lag = new Lag(call);
+      const close = () => {
+        closed = true;
+        queue.length = 0;
+        head = 0;
+        stop();
+      };
+      const pump = () => {
+        waiting = false;
+        while (!closed && head < queue.length) {
+          const { rec, live } = queue[head]!;
+          queue[head++] = { rec: EMPTY_RECORD, live: false }; // let the data go
+          if (live) queuedLive -= rec.data.length;
+          if (!lag.write({ stream: streamName(rec.stream), data: rec.data, timeNs: Number(rec.timeNs) }, rec.data.length)) {
+            waiting = true;
+            call.once('drain', pump);
+            break;
+          }
+        }
+        if (head === queue.length) {
+          queue.length = 0;
+          head = 0;
+        }
+        if (!closed && ending && !waiting) {
+          closed = true;
+          call.end();
+        }
+      };
       try {
-        const stop = engine.logs(
+        stop = engine.logs(
           r.id,
           { follow: r.follow, tail: r.tail },
           (records) => {
-            for (const rec of records) call.write({ stream: streamName(rec.stream), data: rec.data, timeNs: Number(rec.timeNs) });
+            if (closed) return;
+            for (const rec of records) {
+              queue.push({ rec, live: !history });
+              if (!history) queuedLive += rec.data.length;
+            }
+            if (!history && queuedLive + lag.bytes > lag.limit) {
+              close();
+              failStream(call, tooSlow());
+              return;
+            }
+            if (!waiting) pump();
           },
-          () => call.end(),
+          () => {
+            ending = true;
+            if (!waiting) pump();
+          },
         );
-        call.on('cancelled', stop);
+        history = false;
+        call.on('cancelled', close);
       } catch (e) {
         failStream(call, e);
       }
@@ -158,6 +234,7 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
     Attach: (call: grpc.ServerDuplexStream<AttachInput, AttachOutput>) => {
       let session: ReturnType<Engine['attach']> | undefined;
       let ended = false;
+      const lag = new Lag(call);
       const end = () => {
         if (ended) return;
         ended = true;
@@ -168,8 +245,18 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
         try {
           if ('start' in msg && msg.start && !session) {
             session = engine.attach(msg.start.id, {
-              output: (stream, data) => call.write({ output: { stream: streamName(stream), data, timeNs: 0 } }),
+              output: (stream, data) => {
+                if (ended) return;
+                lag.write({ output: { stream: streamName(stream), data, timeNs: 0 } }, data.length);
+                if (lag.exceeded) {
+                  // Cut this client off; the container and the other clients go on.
+                  ended = true;
+                  session?.detach();
+                  failStream(call, tooSlow());
+                }
+              },
               exit: (info) => {
+                if (ended) return;
                 call.write({ exit: info });
                 end();
               },

@@ -9,6 +9,9 @@ import type {
 import { failStream, unary } from './status.ts';
 import { invalid } from '../errors.ts';
 
+/** How long an import's end waits for a cancel that may follow it (they come ~1 ms apart). */
+const END_GRACE_MS = 100;
+
 export function imageHandlers(images: ImageService): grpc.UntypedServiceImplementation {
   return {
     List: unary<Empty, ImageListResponse>(async () => ({ images: images.list() })),
@@ -67,6 +70,10 @@ export function imageHandlers(images: ImageService): grpc.UntypedServiceImplemen
             return;
           }
           body = new PassThrough({ highWaterMark: 1 << 20 });
+          // The unpacker reads the body only after preparing its directory: until then a
+          // cancel's destroy(err) would find no 'error' listener and crash the daemon. The
+          // unpacker still sees the error (its iteration throws it), so the import rejects.
+          body.on('error', () => {});
           images
             .importTar(body, start.name, { sha256: start.sha256 || undefined })
             .then((img) => {
@@ -85,7 +92,16 @@ export function imageHandlers(images: ImageService): grpc.UntypedServiceImplemen
           fail(invalid('the first import message must name the image'));
         }
       });
-      call.on('end', () => body?.end());
+      // A client's cancel reaches this call as a half-close first (grpc-js closes the
+      // sending side, then resets the stream), then as 'cancelled' a moment later: an end
+      // completes the body only once no cancel followed it, or a cancelled import whose
+      // bytes so far happen to form a tar would be committed.
+      call.on('end', () => {
+        const t = setTimeout(() => {
+          if (!call.cancelled) body?.end();
+        }, END_GRACE_MS);
+        call.once('cancelled', () => clearTimeout(t));
+      });
       call.on('cancelled', () => body?.destroy(new Error('import cancelled by the client')));
     },
   };

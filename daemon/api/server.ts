@@ -34,9 +34,16 @@ export async function serve(socketPath: string, services: Services, group?: numb
   server.addService(api.Containers.service, services.containers);
   server.addService(api.Images.service, services.images);
   server.addService(api.System.service, services.system);
-  await new Promise<void>((resolve, reject) => {
-    server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
-  });
+  // The socket is created with the umask's permissions: restrictive ones from the start,
+  // so nobody can connect in the moment between the bind and the chmod below.
+  const previous = process.umask(group !== undefined ? 0o117 : 0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+    });
+  } finally {
+    process.umask(previous);
+  }
   if (group !== undefined) {
     chownSync(socketPath, 0, group);
     chmodSync(socketPath, 0o660);

@@ -4,6 +4,8 @@ import { DEFAULT_PATH } from '../runtime/defaults.ts';
 import { invalid } from '../errors.ts';
 import { parseSecurityOpts, SecurityOptError, type SecurityOptions } from '../../proto/security-opt.ts';
 import type { Limits } from '../cgroups/types.ts';
+import { isIP } from 'node:net';
+import { checkHostIp, isIPv4Address } from '../network/ports.ts';
 
 export interface PortSpec { hostIp: string; hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' }
 
@@ -94,8 +96,14 @@ export function buildSpec(req: CreateInput, image: ImageConfigLike, id: string, 
     if (protocol !== 'tcp' && protocol !== 'udp') throw invalid(`invalid protocol "${p.protocol}" in a published port: use tcp or udp`);
     if (!(p.containerPort >= 1 && p.containerPort <= 65535)) throw invalid(`invalid container port ${p.containerPort}: use 1-65535`);
     if (!(p.hostPort >= 0 && p.hostPort <= 65535)) throw invalid(`invalid host port ${p.hostPort}: use 1-65535`);
-    return { hostIp: p.hostIp || '0.0.0.0', hostPort: p.hostPort, containerPort: p.containerPort, protocol };
+    const hostIp = p.hostIp || '0.0.0.0';
+    checkHostIp(hostIp);
+    return { hostIp, hostPort: p.hostPort, containerPort: p.containerPort, protocol };
   });
+  // Written into the container's resolv.conf as they are: only plain addresses.
+  for (const d of req.dns) {
+    if (!isIPv4Address(d) && isIP(d) !== 6) throw invalid(`invalid --dns ${JSON.stringify(d)}: expected an IP address`);
+  }
   if (ports.length && network !== 'bridge') throw invalid(`published ports need the bridge network (got --network ${network})`);
   securityOptions(req.securityOpt);
   return {

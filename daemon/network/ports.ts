@@ -17,6 +17,19 @@ interface PortRow { containerId: string; name: string | null; hostIp: string; ho
 
 const ANY = '0.0.0.0';
 
+const OCTET = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+const IPV4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`);
+
+/** A dotted-quad IPv4 address: four decimal numbers 0-255 (no leading zeros, nothing around). */
+export function isIPv4Address(s: string): boolean {
+  return IPV4.test(s);
+}
+
+/** The published port's host IP is INVALID_ARGUMENT naming -p unless it is an IPv4 address. */
+export function checkHostIp(hostIp: string): void {
+  if (!isIPv4Address(hostIp)) throw invalid(`invalid host IP ${JSON.stringify(hostIp)} in -p: expected an IPv4 address`);
+}
+
 /** Whether two published ports collide: same protocol and port, and either is on every address or both on the same. */
 export function collides(a: { hostIp: string; hostPort: number; protocol: string }, b: { hostIp: string; hostPort: number; protocol: string }): boolean {
   return a.protocol === b.protocol && a.hostPort === b.hostPort && (a.hostIp === b.hostIp || a.hostIp === ANY || b.hostIp === ANY);
@@ -102,9 +115,7 @@ export class PortTable {
     const stale: Held[] = [];
     try {
       for (const w of wanted) {
-        if (w.hostIp !== ANY && !/^\d+\.\d+\.\d+\.\d+$/.test(w.hostIp)) {
-          throw invalid(`invalid host IP "${w.hostIp}" in a published port: only IPv4 addresses are supported`);
-        }
+        checkHostIp(w.hostIp);
         const clash = got.find((g) => collides(g, w) && w.hostPort !== 0);
         if (clash) throw new EngineError('ALREADY_EXISTS', inUseMessage(w, 'twice by this container'));
         // Explicit ports: check this daemon's table first, so the message names the container.

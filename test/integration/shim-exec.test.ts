@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildProbe, assertConfined, assertUnconfined } from '../helpers/seccomp-probe.ts';
+import { parseRecords } from '../../daemon/runtime/logfile.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SHIM = path.join(ROOT, 'shim/tdock-shim');
@@ -51,6 +52,8 @@ before(() => {
   fs.chmodSync(path.join(lower, 'bin/busybox'), 0o755);
   for (const a of APPLETS) fs.symlinkSync('busybox', path.join(lower, 'bin', a));
   fs.copyFileSync(buildProbe(tempDir()), path.join(lower, 'bin/seccomp-probe'));
+  // Only in this image: an exec that sees it has the container's root, not the host's.
+  fs.writeFileSync(path.join(lower, 'tdock-image-marker'), 'in the image\n');
   execFileSync('chown', ['-R', '-h', `${HOST_ID}:${HOST_ID}`, lower]);
 });
 
@@ -142,9 +145,11 @@ function attach(sock: string, opts: Talk = {}): Promise<Session> {
 }
 
 // Starts the shim with `verb arg`, resolves at its one-line answer.
-function startShim(verb: string, arg: string): Promise<{ proc: ChildProcess; line: string; pid: number; exited: Promise<number | null> }> {
+// wrap: a command that execs the shim (e.g. prlimit), so the pid stays the shim's.
+function startShim(verb: string, arg: string, wrap: string[] = []): Promise<{ proc: ChildProcess; line: string; pid: number; exited: Promise<number | null> }> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(SHIM, [verb, arg], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = [...wrap, SHIM, verb, arg];
+    const proc = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     spawned.push(proc);
     const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
     let out = '';
@@ -177,8 +182,8 @@ function startTimeOf(pid: number): number {
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
 }
 
-// A running container whose command sleeps until it is stopped.
-async function startContainer(over: Record<string, unknown> = {}): Promise<Container> {
+// A container's monitor that said `ok`, with nobody connected yet (no START: init waits before its mounts).
+async function startBare(over: Record<string, unknown> = {}, wrap: string[] = []): Promise<{ dir: string; config: Record<string, unknown>; initPid: number; monitor: ChildProcess; exited: Promise<number | null> }> {
   const dir = tempDir();
   const rootfs = path.join(dir, 'rootfs');
   const upper = path.join(dir, 'upper');
@@ -193,8 +198,15 @@ async function startContainer(over: Record<string, unknown> = {}): Promise<Conta
     exitPath: path.join(dir, 'exit.json'), ...over,
   };
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
-  const s = await startShim('monitor', dir);
+  const s = await startShim('monitor', dir, wrap);
   assert.match(s.line, /^ok \d+$/, `monitor said: ${s.line}`);
+  return { dir, config, initPid: s.pid, monitor: s.proc, exited: s.exited };
+}
+
+// A running container whose command sleeps until it is stopped.
+async function startContainer(over: Record<string, unknown> = {}): Promise<Container> {
+  const { dir, config, initPid, monitor, exited } = await startBare(over);
+  const s = { pid: initPid, proc: monitor, exited };
   const session = attach(config.socket as string, { timeoutMs: 600000 });
   session.catch(() => { /* the container may be killed without its EXIT being read */ });
   // The container is set up once its command runs: PID 2 exists.
@@ -752,6 +764,150 @@ test('EXEC frame: the monitor sits in the container\'s cgroups at oom_score_adj 
   } finally {
     await stopContainer(c);
   }
+});
+
+// ---------------------------------------------------------------- ordering, flow control, log
+
+// One connection to a monitor: send frames, wait for the first frame of a type.
+function client(sock: string): Promise<{ write: (b: Buffer) => void; waitFor: (type: number, ms?: number) => Promise<Frame>; close: () => void }> {
+  return new Promise((resolve, reject) => {
+    const k = connect(sock);
+    const state = { rest: Buffer.alloc(0) };
+    const frames: Frame[] = [];
+    const waiters: (() => void)[] = [];
+    k.on('data', (chunk: Buffer) => {
+      frames.push(...splitFrames(state, chunk));
+      for (const w of waiters.splice(0)) w();
+    });
+    k.on('close', () => { for (const w of waiters.splice(0)) w(); });
+    k.on('error', reject);
+    const waitFor = (type: number, ms = 10000) => new Promise<Frame>((res, rej) => {
+      const t0 = Date.now();
+      const check = () => {
+        const f = frames.find((x) => x.type === type);
+        if (f) return res(f);
+        if (k.destroyed || Date.now() - t0 > ms) {
+          return rej(new Error(`no frame ${type}; got ${JSON.stringify(frames.map((x) => [x.type, x.payload.toString().slice(0, 80)]))}`));
+        }
+        waiters.push(check);
+        setTimeout(check, ms - (Date.now() - t0) + 1).unref();
+      };
+      check();
+    });
+    k.on('connect', () => resolve({ write: (b) => k.write(b), waitFor, close: () => k.destroy() }));
+  });
+}
+
+test('EXEC frame right behind START (same write) waits for the container\'s root filesystem, 50 times', async () => {
+  let passed = 0;
+  const once = async (i: number) => {
+    const b = await startBare();
+    const k = await client(b.config.socket as string);
+    try {
+      const c = { dir: b.dir, initPid: b.initPid, startTime: startTimeOf(b.initPid), config: b.config } as Container;
+      const config = execConfig(c, { ...sh('cat /tdock-image-marker; ls /'), tty: i % 2 === 1 });
+      const file = path.join(b.dir, `exec-${execCount}.json`);
+      fs.writeFileSync(file, JSON.stringify(config));
+      k.write(Buffer.concat([frame(F.START), frame(FX.EXEC, file)]));
+      const answer = await Promise.race([k.waitFor(FX.EXEC_OK), k.waitFor(FX.EXEC_ERROR)]);
+      assert.equal(answer.type, FX.EXEC_OK, `iteration ${i}: ${answer.payload.toString()}`);
+      const r = await attach(config.socket as string);
+      const out = r.stdout.replace(/\r/g, '');
+      assert.ok(out.startsWith('in the image\n'), `iteration ${i}: the exec saw another root: ${JSON.stringify(out)} ${r.exit.error ?? ''}`);
+      assert.match(out, /\btdock-image-marker\b/);
+      assert.equal(r.exit.exitCode, 0);
+      passed++;
+    } finally {
+      k.write(frame(F.SIGNAL, '9'));
+      await k.waitFor(F.EXIT).catch(() => { /* checked below */ });
+      k.close();
+      assert.equal(await b.exited, 0);
+    }
+  };
+  for (let i = 0; i < 50; i += 5) await Promise.all([0, 1, 2, 3, 4].map((j) => once(i + j)));
+  assert.equal(passed, 50);
+});
+
+test('EXEC frames queued before START: EXEC_ERROR `container is not running` when init dies first', async () => {
+  const b = await startBare();
+  const k = await client(b.config.socket as string);
+  const c = { dir: b.dir, initPid: b.initPid, startTime: startTimeOf(b.initPid), config: b.config } as Container;
+  const config = execConfig(c, { args: ['true'] });
+  const file = path.join(b.dir, 'exec-never.json');
+  fs.writeFileSync(file, JSON.stringify(config));
+  k.write(frame(FX.EXEC, file));
+  await sleep(100); // queued: no answer before the container's root filesystem exists
+  k.write(frame(F.SIGNAL, '9'));
+  const answer = await k.waitFor(FX.EXEC_ERROR);
+  assert.equal(answer.payload.toString(), `${file}\0container is not running`);
+  await k.waitFor(F.EXIT);
+  k.close();
+  assert.equal(await b.exited, 0);
+  assert.ok(!fs.existsSync(config.socket as string), 'no exec-monitor was started');
+});
+
+test('`tdock-shim exec` into a container whose init has not set up its root (no START yet) is refused', async () => {
+  const b = await startBare();
+  const k = await client(b.config.socket as string);
+  try {
+    const c = { dir: b.dir, initPid: b.initPid, startTime: startTimeOf(b.initPid), config: b.config } as Container;
+    assert.equal(await execFails(c, { args: ['true'] }), 'error: exec: the container\'s root filesystem is not set up yet');
+  } finally {
+    k.write(frame(F.SIGNAL, '9'));
+    await k.waitFor(F.EXIT).catch(() => { /* checked below */ });
+    k.close();
+    assert.equal(await b.exited, 0);
+  }
+});
+
+test('SIGNAL behind 1 MiB of STDIN the container never reads is delivered at once', async () => {
+  const c = await startContainer({ openStdin: true });
+  const k = await client(c.config.socket as string);
+  const chunk = Buffer.alloc(65536, 'x').toString();
+  const t0 = Date.now();
+  k.write(Buffer.concat([...Array.from({ length: 15 }, () => frame(F.STDIN, chunk)), frame(F.STDIN, 'y'.repeat(65536)), frame(F.SIGNAL, '15')]));
+  const s = await Promise.race([c.session, sleep(3000).then(() => undefined)]);
+  k.close();
+  if (!s) {
+    process.kill(c.initPid, 'SIGKILL');
+    await c.session.catch(() => undefined);
+    assert.fail('SIGNAL 15 not delivered within 3 s');
+  }
+  assert.equal(s.exit.exitCode, 143);
+  assert.ok(Date.now() - t0 < 3000);
+  assert.equal(await c.monitorExited, 0);
+});
+
+test('an unknown frame with a large payload is skipped, the connection goes on', async () => {
+  const c = await startContainer();
+  const k = await client(c.config.socket as string);
+  k.write(Buffer.concat([frame(99, 'z'.repeat(5000)), frame(F.SIGNAL, '15')]));
+  const s = await Promise.race([c.session, sleep(3000).then(() => undefined)]);
+  k.close();
+  if (!s) {
+    process.kill(c.initPid, 'SIGKILL');
+    await c.session.catch(() => undefined);
+    assert.fail('the SIGNAL after the unknown frame was not acted on');
+  }
+  assert.equal(s.exit.exitCode, 143);
+});
+
+test('log: a short write (RLIMIT_FSIZE) is cut back to whole records and logging stops (logError)', async () => {
+  const limit = 4096;
+  const b = await startBare({ args: ['sh', '-c', 'echo first; sleep 0.2; i=0; while [ $i -lt 200 ]; do echo line-$i-abcdefghijklmnopqrstuvwxyz; i=$((i+1)); done'] },
+    ['prlimit', `--fsize=${limit}`]);
+  const r = await attach(b.config.socket as string);
+  assert.equal(await b.exited, 0);
+  assert.equal(r.exit.exitCode, 0);
+  assert.match(r.stdout, /line-199-/, 'clients still get everything');
+  const log = fs.readFileSync(b.config.logPath as string);
+  // `first` came alone and fits; the loop's output comes in larger reads and does not.
+  assert.ok(log.length > 0 && log.length <= limit, `log size ${log.length}`);
+  const { records, consumed } = parseRecords(log);
+  assert.equal(consumed, log.length, 'the log parses record by record to its end');
+  assert.ok(r.stdout.startsWith(Buffer.concat(records.map((x) => x.data)).toString()));
+  assert.match((r.exit as { logError?: string }).logError ?? '', /^write the log: File too large$/);
+  assert.deepEqual(JSON.parse(fs.readFileSync(b.config.exitPath as string, 'utf8')), r.exit);
 });
 
 // ---------------------------------------------------------------- whiteouts

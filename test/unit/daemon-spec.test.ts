@@ -53,6 +53,33 @@ test('relative workdir, unknown network, bad ports are refused', () => {
   assert.throws(() => buildSpec({ ...base, cmd: ['x'], network: 'bridge', ports: [{ ...p, containerPort: 80, protocol: 'sctp' }] }, {}, ID), /invalid protocol/);
 });
 
+test('--dns must be IP addresses: nothing else reaches resolv.conf', () => {
+  const spec = (dns: string[]) => buildSpec({ ...base, cmd: ['x'], dns }, {}, ID);
+  assert.deepEqual(spec(['1.1.1.1', '10.0.0.53', '2001:4860:4860::8888', '::1']).dns, ['1.1.1.1', '10.0.0.53', '2001:4860:4860::8888', '::1']);
+  for (const bad of ['8.8.8.8\nnameserver 6.6.6.6', 'options ndots:99', 'dns.example.com', '999.1.1.1', '1.2.3', ' 1.1.1.1', '']) {
+    assert.throws(() => spec([bad]), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'INVALID_ARGUMENT');
+      assert.equal(e.message, `invalid --dns ${JSON.stringify(bad)}: expected an IP address`);
+      assert.ok(!e.message.includes('\n'), 'one line');
+      return true;
+    });
+  }
+});
+
+test('-p host IPs must be IPv4 dotted quads of 0-255: refused at create, not at start', () => {
+  const spec = (hostIp: string) => buildSpec({ ...base, cmd: ['x'], network: 'bridge', ports: [{ hostIp, hostPort: 8080, containerPort: 80, protocol: 'tcp' }] }, {}, ID);
+  assert.equal(spec('').ports[0]!.hostIp, '0.0.0.0');
+  for (const ok of ['127.0.0.1', '0.0.0.0', '255.255.255.255', '10.1.2.3']) assert.equal(spec(ok).ports[0]!.hostIp, ok);
+  assert.throws(() => spec('999.1.1.1'), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'INVALID_ARGUMENT');
+    assert.equal(e.message, 'invalid host IP "999.1.1.1" in -p: expected an IPv4 address');
+    return true;
+  });
+  for (const bad of ['256.0.0.1', '1.2.3', '1.2.3.4.5', '01.2.3.4', '::1', 'localhost', '1.2.3.4\n']) {
+    assert.throws(() => spec(bad), /^Error: invalid host IP .* in -p: expected an IPv4 address$/);
+  }
+});
+
 test('--security-opt: seccomp default/unconfined, no-new-privileges accepted; others refused', () => {
   assert.deepEqual(parseSecurityOpts([]), { seccomp: 'default' });
   assert.deepEqual(parseSecurityOpts(['seccomp=unconfined']), { seccomp: 'unconfined' });

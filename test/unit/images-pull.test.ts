@@ -22,6 +22,9 @@ import { extractLayer } from '../../images/tar-extract.ts';
 import { tarArchive } from '../../images/tar-writer.ts';
 import { whiteoutRecords } from '../../images/whiteouts.ts';
 import { normalizeServer } from '../../daemon/images.ts';
+import { Agent } from 'undici';
+import { credentialHost, Puller } from '../../images/pull.ts';
+import type { ImageStore } from '../../images/store.ts';
 
 const D = (c: string) => 'sha256:' + c.repeat(64);
 
@@ -133,6 +136,44 @@ describe('credentials and whiteout records', () => {
     assert.equal(s.delete('127.0.0.1:5000'), true);
     assert.equal(s.delete('127.0.0.1:5000'), false);
     assert.equal(s.get('127.0.0.1:5000'), undefined);
+  });
+
+  it('a pull finds the credentials of a registry typed in another case (login stores it lowercased)', async () => {
+    assert.equal(credentialHost('Registry.Example.COM:5000'), 'registry.example.com:5000');
+    // A registry wanting Basic auth, reached as "Registry.Example.com:<port>" (every
+    // name resolves to this loopback server); it answers the manifest with 404.
+    const auths: (string | undefined)[] = [];
+    const srv = createServer((req, res) => {
+      if (req.url === '/v2/') {
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="test"' });
+        return void res.end();
+      }
+      auths.push(req.headers.authorization);
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] }));
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as AddressInfo).port;
+    const agent = new Agent({
+      connect: { lookup: (_h: string, o: { all?: boolean }, cb: (...a: unknown[]) => void) => (o.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4)) } as object,
+    });
+    try {
+      const creds = new CredentialStore(join(dir, 'case-auth.json'));
+      // what `tdock login Registry.Example.com:<port>` stores (normalizeServer lowercases)
+      creds.set(normalizeServer(`Registry.Example.com:${port}`), { username: 'alice', password: 's3cret' });
+      const puller = new Puller({} as ImageStore, {
+        credentials: creds, dispatcher: agent, retries: 0, retryDelay: 1, insecureRegistries: [`Registry.Example.com:${port}`],
+      });
+      await assert.rejects(puller.pullRegistry(`Registry.Example.com:${port}/team/app:v1`), (e: Error) => {
+        assert.doesNotMatch(e.message, /wants credentials/);
+        return true;
+      });
+      assert.deepEqual(auths, ['Basic ' + Buffer.from('alice:s3cret').toString('base64')]);
+    } finally {
+      await agent.close();
+      srv.closeAllConnections();
+      await new Promise((r) => srv.close(r));
+    }
   });
 
   it('encodes whiteouts as NUL-terminated records', () => {
