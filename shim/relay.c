@@ -5,8 +5,12 @@
  * Memory is bounded, not fixed: one output buffer; a stdin queue that grows
  * up to STDIN_QUEUE_MAX (4 MiB) only while the container does not read what
  * clients send; and a per-client backlog that exists only while that client
- * is slow, up to CLIENT_BACKLOG_MAX (4 MiB) each, so 32 x 4 MiB at worst (a
- * client that falls further behind is disconnected; the log file still has
+ * is slow. Output is never dropped for a slow client: while any client is
+ * OUTPUT_HOLD_HIGH behind, the monitor stops reading the container's output
+ * (the container blocks on a full pipe, as with a slow terminal) until every
+ * client is back under OUTPUT_HOLD_LOW. CLIENT_BACKLOG_MAX (4 MiB) remains a
+ * hard limit (32 x 4 MiB at worst) that only the final drain after the exit
+ * could approach; a client past it is disconnected (the log file still has
  * everything).
  */
 #include "monitor.h"
@@ -30,6 +34,8 @@
 
 #define MAX_CLIENTS 32
 #define CLIENT_BACKLOG_MAX (4u << 20)
+#define OUTPUT_HOLD_HIGH (1u << 20)   /* a client this far behind holds the output */
+#define OUTPUT_HOLD_LOW (256u << 10)  /* ... until every client is back under this */
 #define CONTROL_MAX 64        /* payload of START/RESIZE/SIGNAL/CLOSE_STDIN */
 #define EXEC_PATH_MAX 1024    /* payload of EXEC: the path of an exec config */
 #define MAX_EXECS 16          /* EXECs whose exec-monitor has not answered yet */
@@ -75,6 +81,7 @@ static size_t stdin_off, stdin_len, stdin_cap;
 static size_t stdin_limit = STDIN_QUEUE_MAX; /* lowered to stdin_cap when realloc fails */
 static struct timespec accept_paused; /* when accept() last failed for lack of resources */
 static bool accept_pause;
+static bool output_held;        /* a slow client: the container's output is not read */
 static bool stdin_close_pending;
 static bool resize_pending;
 static unsigned pending_rows, pending_cols;
@@ -528,6 +535,17 @@ static void client_read(struct client *c)
 }
 
 /* The client can't make progress while its STDIN payload has nowhere to go. */
+/* Backpressure instead of loss: see the header comment. */
+static bool hold_output(void)
+{
+	size_t worst = 0;
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (clients[i].fd >= 0 && clients[i].backlog_len > worst)
+			worst = clients[i].backlog_len;
+	output_held = output_held ? worst > OUTPUT_HOLD_LOW : worst >= OUTPUT_HOLD_HIGH;
+	return output_held;
+}
+
 static bool client_blocked(const struct client *c)
 {
 	return c->hdr_len == 5 && c->type == FRAME_STDIN && c->left > 0 && stdin_accepting() && stdin_full();
@@ -753,7 +771,7 @@ int relay_run(struct monitor *m)
 	stdin_buf = NULL;
 	stdin_off = stdin_len = stdin_cap = 0;
 	stdin_limit = STDIN_QUEUE_MAX;
-	stdin_close_pending = resize_pending = rootfs_ready = accept_pause = false;
+	stdin_close_pending = resize_pending = rootfs_ready = accept_pause = output_held = false;
 	log_error[0] = '\0';
 
 	enum { P_SIGNAL, P_LISTEN, P_SYNC, P_STDOUT, P_STDERR, P_PTY, P_STDIN, P_CLIENTS,
@@ -765,9 +783,11 @@ int relay_run(struct monitor *m)
 		int accept_wait = accept_pause_left();
 		p[P_LISTEN] = (struct pollfd){ accept_wait < 0 ? m->listen_fd : -1, POLLIN, 0 };
 		p[P_SYNC] = (struct pollfd){ m->sync, POLLIN, 0 };
-		p[P_STDOUT] = (struct pollfd){ m->stdout_r, POLLIN, 0 };
-		p[P_STDERR] = (struct pollfd){ m->stderr_r, POLLIN, 0 };
-		p[P_PTY] = (struct pollfd){ m->pty, (short)(POLLIN | (stdin_pending ? POLLOUT : 0)), 0 };
+		bool held = hold_output();
+		p[P_STDOUT] = (struct pollfd){ held ? -1 : m->stdout_r, POLLIN, 0 };
+		p[P_STDERR] = (struct pollfd){ held ? -1 : m->stderr_r, POLLIN, 0 };
+		short pty_ev = (short)((held ? 0 : POLLIN) | (stdin_pending ? POLLOUT : 0));
+		p[P_PTY] = (struct pollfd){ pty_ev ? m->pty : -1, pty_ev, 0 };
 		p[P_STDIN] = (struct pollfd){ stdin_pending ? m->stdin_w : -1, POLLOUT, 0 };
 		for (int i = 0; i < MAX_CLIENTS; i++) {
 			struct client *c = &clients[i];

@@ -125,11 +125,14 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
                 if (detached || cutOff || gone) return;
                 lag.write({ output: { stream: streamName(stream), data, timeNs: 0 } }, data.length);
                 if (lag.exceeded) {
-                  // Nothing keeps an exec's output: the client is cut off like a lost terminal.
+                  // Backpressure failed to hold it; nothing keeps an exec's output: the
+                  // client is cut off like a lost terminal.
                   cutOff = true;
                   hangUp();
                   fail(tooSlow("the command's output", 'an exec has no log: the command was sent SIGHUP'));
+                  return;
                 }
+                return !lag.behind;
               },
               exit: (info) => {
                 if (detached || cutOff || gone) return;
@@ -139,6 +142,7 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
             })
             .then((s) => {
               session = s;
+              lag.onDrained = () => s.drained();
               // Cancelled while starting: SIGHUP now, as the 'cancelled' handler could not.
               if (gone) {
                 if (!detached) s.signal(1);
@@ -249,11 +253,13 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
                 if (ended) return;
                 lag.write({ output: { stream: streamName(stream), data, timeNs: 0 } }, data.length);
                 if (lag.exceeded) {
-                  // Cut this client off; the container and the other clients go on.
+                  // Backpressure failed to hold it: cut this client off; the container goes on.
                   ended = true;
                   session?.detach();
                   failStream(call, tooSlow());
+                  return;
                 }
+                return !lag.behind;
               },
               exit: (info) => {
                 if (ended) return;
@@ -261,6 +267,8 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
                 end();
               },
             });
+            const s = session;
+            lag.onDrained = () => s.drained();
             if (msg.start.size && session.tty) session.resize(msg.start.size.rows, msg.start.size.cols);
             call.write({ attached: true });
           } else if (!session) {

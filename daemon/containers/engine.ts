@@ -63,7 +63,8 @@ export interface EngineOptions {
 export interface ExitInfo { exitCode: number; oomKilled: boolean; error: string }
 
 export interface OutputSink {
-  output(stream: 1 | 2, data: Buffer): void;
+  /** false: this client is behind; output pauses until its handle's drained() */
+  output(stream: 1 | 2, data: Buffer): boolean | void;
   exit(info: ExitInfo): void;
 }
 
@@ -80,6 +81,8 @@ interface Live {
   initStartTime?: string;
   /** set by rm: a start that races it must not bring the container back */
   removing?: boolean;
+  /** sinks that are behind: while any is, the monitor connection is paused */
+  lagging: Set<OutputSink>;
 }
 
 export interface ExecRequest {
@@ -170,7 +173,7 @@ export class Engine {
   private state(id: string): Live {
     let l = this.live.get(id);
     if (!l) {
-      l = { sinks: new Set(), waiters: [], pendingInput: [] };
+      l = { sinks: new Set(), waiters: [], pendingInput: [], lagging: new Set() };
       this.live.set(id, l);
     }
     return l;
@@ -354,8 +357,14 @@ export class Engine {
     let exit: ExitFile | undefined;
     let failure = '';
     conn.on('output', (stream, data) => {
-      for (const s of l.sinks) s.output(stream, data);
+      for (const s of l.sinks) {
+        if (s.output(stream, data) === false && !l.lagging.has(s)) {
+          l.lagging.add(s);
+          conn.pause();
+        }
+      }
     });
+    if (l.lagging.size) conn.pause();
     conn.on('failure', (msg) => {
       failure = msg;
     });
@@ -425,6 +434,7 @@ export class Engine {
     const l = this.state(id);
     for (const s of l.sinks) s.exit(info);
     l.sinks.clear();
+    l.lagging.clear();
     for (const w of l.waiters.splice(0)) w(info);
     if (c.spec.autoRemove) this.live.delete(id);
   }
@@ -548,10 +558,17 @@ export class Engine {
       closeStdin: () => withConn((conn) => conn.closeStdin()),
       resize: (rows: number, cols: number) => withConn((conn) => conn.resize(rows, cols)),
       signal: (sig: number) => l.conn?.signal(sig),
+      /** The sink caught up: resume the output when no other sink is behind. */
+      drained: () => this.unlag(l, sink),
       detach: () => {
         l.sinks.delete(sink);
+        this.unlag(l, sink);
       },
     };
+  }
+
+  private unlag(l: Live, sink: OutputSink): void {
+    if (l.lagging.delete(sink) && l.lagging.size === 0) l.conn?.resume();
   }
 
   /** Log records so far; with follow, calls onRecords as more arrive until the container exits. */
@@ -637,7 +654,9 @@ export class Engine {
     }
     let exit: ExitFile | undefined;
     let failure = '';
-    conn.on('output', (stream, data) => sink.output(stream, data));
+    conn.on('output', (stream, data) => {
+      if (sink.output(stream, data) === false) conn.pause();
+    });
     conn.on('failure', (msg) => {
       failure = msg;
     });
@@ -665,6 +684,7 @@ export class Engine {
       closeStdin: () => conn.closeStdin(),
       resize: (rows: number, cols: number) => conn.resize(rows, cols),
       signal: (sig: number) => conn.signal(sig),
+      drained: () => conn.resume(),
       detach: () => conn.close(),
     };
   }

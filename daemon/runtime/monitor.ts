@@ -175,4 +175,7 @@ export class MonitorConnection extends EventEmitter<MonitorEvents> {
   resize(rows: number, cols: number): void { this.send(Frame.RESIZE, `${rows} ${cols}`); }
   signal(sig: number): void { this.send(Frame.SIGNAL, String(sig)); }
   close(): void { this.sock.destroy(); }
+  /** Stops reading output: the monitor then holds the container's output (backpressure). */
+  pause(): void { this.sock.pause(); }
+  resume(): void { this.sock.resume(); }
 }
