@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildProbe, assertConfined, assertUnconfined } from '../helpers/seccomp-probe.ts';
 import { parseRecords } from '../../daemon/runtime/logfile.ts';
+import { FrameDecoder, encodeFrame } from '../../daemon/runtime/frames.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SHIM = path.join(ROOT, 'shim/tdock-shim');
@@ -72,26 +73,6 @@ after(async () => {
 
 interface Frame { type: number; payload: Buffer }
 
-function frame(type: number, payload = ''): Buffer {
-  const body = Buffer.from(payload);
-  const head = Buffer.alloc(5);
-  head[0] = type;
-  head.writeUInt32BE(body.length, 1);
-  return Buffer.concat([head, body]);
-}
-
-function splitFrames(state: { rest: Buffer }, chunk: Buffer): Frame[] {
-  let buf = Buffer.concat([state.rest, chunk]);
-  const out: Frame[] = [];
-  while (buf.length >= 5 && buf.length >= 5 + buf.readUInt32BE(1)) {
-    const end = 5 + buf.readUInt32BE(1);
-    out.push({ type: buf[0], payload: buf.subarray(5, end) });
-    buf = buf.subarray(end);
-  }
-  state.rest = buf;
-  return out;
-}
-
 interface Session {
   frames: Frame[];
   stdout: string;
@@ -111,9 +92,9 @@ interface Talk {
 function attach(sock: string, opts: Talk = {}): Promise<Session> {
   return new Promise((resolve, reject) => {
     const c = connect(sock);
-    const state = { rest: Buffer.alloc(0) };
+    const decoder = new FrameDecoder();
     const frames: Frame[] = [];
-    const send = (type: number, payload = '') => c.write(frame(type, payload));
+    const send = (type: number, payload = '') => c.write(encodeFrame(type, payload));
     const timer = setTimeout(() => {
       c.destroy();
       reject(new Error(`no EXIT in time; frames ${JSON.stringify(frames.map((f) => [f.type, f.payload.toString()]))}`));
@@ -128,7 +109,7 @@ function attach(sock: string, opts: Talk = {}): Promise<Session> {
     // Settles nothing after EXIT; without EXIT (the monitor was killed) it is a failure.
     c.on('close', () => { clearTimeout(timer); reject(new Error('connection closed before EXIT')); });
     c.on('data', (chunk: Buffer) => {
-      for (const f of splitFrames(state, chunk)) {
+      for (const f of decoder.push(chunk)) {
         frames.push(f);
         if (f.type !== F.EXIT) continue;
         clearTimeout(timer);
@@ -221,7 +202,7 @@ async function startContainer(over: Record<string, unknown> = {}): Promise<Conta
 // Kills the container's PID 1 through its monitor and waits for both to end.
 async function stopContainer(c: Container): Promise<Session> {
   await new Promise<void>((resolve, reject) => {
-    const k = connect(c.config.socket as string, () => k.end(frame(F.SIGNAL, '9'), () => resolve()));
+    const k = connect(c.config.socket as string, () => k.end(encodeFrame(F.SIGNAL, '9'), () => resolve()));
     k.on('error', reject);
   });
   const s = await c.session;
@@ -578,17 +559,17 @@ interface Answer { type: number; detail: string }
 function askMonitor(c: Container, paths: string[]): Promise<{ frames: Frame[]; answers: Map<string, Answer> }> {
   return new Promise((resolve, reject) => {
     const k = connect(c.config.socket as string);
-    const state = { rest: Buffer.alloc(0) };
+    const decoder = new FrameDecoder();
     const frames: Frame[] = [];
     const answers = new Map<string, Answer>();
     const timer = setTimeout(() => {
       k.destroy();
       reject(new Error(`no answer in time; frames ${JSON.stringify(frames.map((f) => [f.type, f.payload.toString()]))}`));
     }, 10000);
-    k.on('connect', () => k.write(Buffer.concat(paths.map((p) => frame(FX.EXEC, p)))));
+    k.on('connect', () => k.write(Buffer.concat(paths.map((p) => encodeFrame(FX.EXEC, p)))));
     k.on('error', (e) => { clearTimeout(timer); reject(e); });
     k.on('data', (chunk: Buffer) => {
-      for (const f of splitFrames(state, chunk)) {
+      for (const f of decoder.push(chunk)) {
         frames.push(f);
         if (f.type !== FX.EXEC_OK && f.type !== FX.EXEC_ERROR) continue;
         const nul = f.payload.indexOf(0);
@@ -712,7 +693,7 @@ test('EXEC frame: an exec-monitor whose client went away before the answer is ki
   const file = path.join(shared.dir, 'exec-abandoned.json');
   fs.writeFileSync(file, JSON.stringify(config));
   await new Promise<void>((resolve, reject) => {
-    const k = connect(shared.config.socket as string, () => k.end(frame(FX.EXEC, file), () => resolve()));
+    const k = connect(shared.config.socket as string, () => k.end(encodeFrame(FX.EXEC, file), () => resolve()));
     k.on('error', reject);
   });
   await onlyInitLeft(shared);
@@ -772,11 +753,11 @@ test('EXEC frame: the monitor sits in the container\'s cgroups at oom_score_adj 
 function client(sock: string): Promise<{ write: (b: Buffer) => void; waitFor: (type: number, ms?: number) => Promise<Frame>; close: () => void }> {
   return new Promise((resolve, reject) => {
     const k = connect(sock);
-    const state = { rest: Buffer.alloc(0) };
+    const decoder = new FrameDecoder();
     const frames: Frame[] = [];
     const waiters: (() => void)[] = [];
     k.on('data', (chunk: Buffer) => {
-      frames.push(...splitFrames(state, chunk));
+      frames.push(...decoder.push(chunk));
       for (const w of waiters.splice(0)) w();
     });
     k.on('close', () => { for (const w of waiters.splice(0)) w(); });
@@ -808,7 +789,7 @@ test('EXEC frame right behind START (same write) waits for the container\'s root
       const config = execConfig(c, { ...sh('cat /tdock-image-marker; ls /'), tty: i % 2 === 1 });
       const file = path.join(b.dir, `exec-${execCount}.json`);
       fs.writeFileSync(file, JSON.stringify(config));
-      k.write(Buffer.concat([frame(F.START), frame(FX.EXEC, file)]));
+      k.write(Buffer.concat([encodeFrame(F.START), encodeFrame(FX.EXEC, file)]));
       const answer = await Promise.race([k.waitFor(FX.EXEC_OK), k.waitFor(FX.EXEC_ERROR)]);
       assert.equal(answer.type, FX.EXEC_OK, `iteration ${i}: ${answer.payload.toString()}`);
       const r = await attach(config.socket as string);
@@ -818,7 +799,7 @@ test('EXEC frame right behind START (same write) waits for the container\'s root
       assert.equal(r.exit.exitCode, 0);
       passed++;
     } finally {
-      k.write(frame(F.SIGNAL, '9'));
+      k.write(encodeFrame(F.SIGNAL, '9'));
       await k.waitFor(F.EXIT).catch(() => { /* checked below */ });
       k.close();
       assert.equal(await b.exited, 0);
@@ -835,9 +816,9 @@ test('EXEC frames queued before START: EXEC_ERROR `container is not running` whe
   const config = execConfig(c, { args: ['true'] });
   const file = path.join(b.dir, 'exec-never.json');
   fs.writeFileSync(file, JSON.stringify(config));
-  k.write(frame(FX.EXEC, file));
+  k.write(encodeFrame(FX.EXEC, file));
   await sleep(100); // queued: no answer before the container's root filesystem exists
-  k.write(frame(F.SIGNAL, '9'));
+  k.write(encodeFrame(F.SIGNAL, '9'));
   const answer = await k.waitFor(FX.EXEC_ERROR);
   assert.equal(answer.payload.toString(), `${file}\0container is not running`);
   await k.waitFor(F.EXIT);
@@ -853,7 +834,7 @@ test('`tdock-shim exec` into a container whose init has not set up its root (no 
     const c = { dir: b.dir, initPid: b.initPid, startTime: startTimeOf(b.initPid), config: b.config } as Container;
     assert.equal(await execFails(c, { args: ['true'] }), 'error: exec: the container\'s root filesystem is not set up yet');
   } finally {
-    k.write(frame(F.SIGNAL, '9'));
+    k.write(encodeFrame(F.SIGNAL, '9'));
     await k.waitFor(F.EXIT).catch(() => { /* checked below */ });
     k.close();
     assert.equal(await b.exited, 0);
@@ -865,7 +846,7 @@ test('SIGNAL behind 1 MiB of STDIN the container never reads is delivered at onc
   const k = await client(c.config.socket as string);
   const chunk = Buffer.alloc(65536, 'x').toString();
   const t0 = Date.now();
-  k.write(Buffer.concat([...Array.from({ length: 15 }, () => frame(F.STDIN, chunk)), frame(F.STDIN, 'y'.repeat(65536)), frame(F.SIGNAL, '15')]));
+  k.write(Buffer.concat([...Array.from({ length: 15 }, () => encodeFrame(F.STDIN, chunk)), encodeFrame(F.STDIN, 'y'.repeat(65536)), encodeFrame(F.SIGNAL, '15')]));
   const s = await Promise.race([c.session, sleep(3000).then(() => undefined)]);
   k.close();
   if (!s) {
@@ -881,7 +862,7 @@ test('SIGNAL behind 1 MiB of STDIN the container never reads is delivered at onc
 test('an unknown frame with a large payload is skipped, the connection goes on', async () => {
   const c = await startContainer();
   const k = await client(c.config.socket as string);
-  k.write(Buffer.concat([frame(99, 'z'.repeat(5000)), frame(F.SIGNAL, '15')]));
+  k.write(Buffer.concat([encodeFrame(99, 'z'.repeat(5000)), encodeFrame(F.SIGNAL, '15')]));
   const s = await Promise.race([c.session, sleep(3000).then(() => undefined)]);
   k.close();
   if (!s) {

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildProbe, assertConfined, assertUnconfined } from '../helpers/seccomp-probe.ts';
+import { FrameDecoder, encodeFrame } from '../../daemon/runtime/frames.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SHIM = path.join(ROOT, 'shim/tdock-shim');
@@ -63,29 +64,6 @@ after(() => {
 // ---------------------------------------------------------------- helpers
 
 interface Frame { type: number; payload: Buffer }
-
-function encode(type: number, payload: string | Buffer = ''): Buffer {
-  const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
-  const h = Buffer.alloc(5);
-  h.writeUInt8(type, 0);
-  h.writeUInt32BE(body.length, 1);
-  return Buffer.concat([h, body]);
-}
-
-class FrameReader {
-  private buf = Buffer.alloc(0);
-  push(chunk: Buffer): Frame[] {
-    this.buf = Buffer.concat([this.buf, chunk]);
-    const out: Frame[] = [];
-    while (this.buf.length >= 5) {
-      const len = this.buf.readUInt32BE(1);
-      if (this.buf.length < 5 + len) break;
-      out.push({ type: this.buf[0], payload: this.buf.subarray(5, 5 + len) });
-      this.buf = this.buf.subarray(5 + len);
-    }
-    return out;
-  }
-}
 
 interface Bundle {
   dir: string;
@@ -227,13 +205,13 @@ async function run(over: Record<string, unknown>, opts: RunOpts = {}, keep?: (b:
 function talk(sock: string, pid: number, opts: RunOpts): Promise<Omit<Result, 'pid' | 'ms'>> {
   return new Promise((resolve, reject) => {
     const c: Socket = connect(sock);
-    const reader = new FrameReader();
+    const reader = new FrameDecoder();
     const frames: Frame[] = [];
     const timer = setTimeout(() => {
       c.destroy();
       reject(new Error(`no EXIT within ${opts.timeoutMs ?? 10000} ms; frames: ${JSON.stringify(frames.map((f) => [f.type, f.payload.toString()]))}`));
     }, opts.timeoutMs ?? 10000);
-    const send = (type: number, payload: string = '') => c.write(encode(type, payload));
+    const send = (type: number, payload: string = '') => c.write(encodeFrame(type, payload));
     c.on('connect', () => {
       send(F.START);
       if (opts.stdin !== undefined) send(F.STDIN, opts.stdin);
@@ -599,7 +577,7 @@ test('a second client gets PID first, and both get the output and EXIT', async (
     await new Promise((r) => setTimeout(r, 100));
     const second = await new Promise<Frame[]>((resolve) => {
       const c = connect(b.config.socket as string);
-      const reader = new FrameReader();
+      const reader = new FrameDecoder();
       const frames: Frame[] = [];
       c.on('data', (d: Buffer) => frames.push(...reader.push(d)));
       c.on('close', () => resolve(frames));
