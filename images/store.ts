@@ -339,8 +339,7 @@ export class ImageStore {
       throw new EngineError('INVALID_ARGUMENT', `invalid creation time "${String(opts.created)}"`);
     }
 
-    const tmp = join(this.layersDir, `tmp-${randomBytes(8).toString('hex')}`);
-    await fsp.mkdir(tmp, { mode: 0o755 });
+    const tmp = await this.stagingDir();
     try {
       const res = await extractLayer(source, tmp, {
         shift: this.shift,
@@ -351,7 +350,7 @@ export class ImageStore {
       }
       const config = buildConfig(opts.config ?? {}, [res.diffId], created.toISOString().replace(/\.000Z$/, 'Z'), opts.architecture ?? ociArchitecture(), opts.os ?? 'linux');
       const left = this.hasLayer(res.diffId) ? [] : await this.applyWhiteouts(tmp, res.whiteouts);
-      const id = this.commit(tmp, res.diffId, res.size, left, config, created.getTime(), { repository, tag });
+      const id = this.commitImage([{ diffId: res.diffId, tmp, size: res.size, whiteouts: left }], JSON.stringify(config), { tag: { repository, tag } });
       const rec = this.record(id);
       if (!rec) throw new EngineError('INTERNAL', `image ${id} vanished right after import`);
       return rec;
@@ -361,67 +360,12 @@ export class ImageStore {
     }
   }
 
-  /**
-   * Moves the extracted tree into place (or drops it for an existing layer) and records
-   * layer, image and tag. Synchronous on purpose: nothing else of this process runs between
-   * the existence check, the rename and the transaction.
-   */
-  private commit(
-    tmp: string, diffId: string, size: number, whiteouts: Whiteout[], config: OciImageConfig, created: number,
-    tag: { repository: string; tag: string } | undefined,
-  ): string {
-    const dir = join(this.layersDir, diffId.slice('sha256:'.length));
-    const row = this.db.prepare('SELECT dir FROM layers WHERE diff_id = ?').get(diffId) as { dir: string } | undefined;
-    let movedIn = false;
-    let layerDir = dir;
-    if (row && existsSync(row.dir)) {
-      layerDir = row.dir;
-    } else {
-      // an orphan (no row, e.g. from a crash): replace it, it may be incomplete
-      if (existsSync(dir)) this.discard(dir).catch(() => {});
-      if (whiteouts.length > 0) writeFileSync(dir + '.whiteouts.json', JSON.stringify(whiteouts) + '\n');
-      renameSync(tmp, dir);
-      movedIn = true;
-    }
-    const json = JSON.stringify(config);
-    const id = 'sha256:' + createHash('sha256').update(json).digest('hex');
-    try {
-      this.db.transaction(() => {
-        this.db.prepare(
-          'INSERT INTO layers (diff_id, dir, size, created) VALUES (?, ?, ?, ?) ON CONFLICT (diff_id) DO UPDATE SET dir = excluded.dir',
-        ).run(diffId, layerDir, size, Date.now());
-        const total = config.rootfs.diff_ids.reduce((sum, d) => {
-          const r = this.db.prepare('SELECT size FROM layers WHERE diff_id = ?').get(d) as { size: number } | undefined;
-          if (!r) throw new EngineError('INTERNAL', `layer ${d} is not in the store`);
-          return sum + r.size;
-        }, 0);
-        const ins = this.db.prepare('INSERT OR IGNORE INTO images (id, config, size, created) VALUES (?, ?, ?, ?)').run(id, json, total, created);
-        if (ins.changes > 0) {
-          const il = this.db.prepare('INSERT INTO image_layers (image_id, idx, diff_id) VALUES (?, ?, ?)');
-          config.rootfs.diff_ids.forEach((d, i) => il.run(id, i, d));
-        }
-        if (tag) {
-          this.db.prepare(
-            'INSERT INTO tags (repository, tag, image_id) VALUES (?, ?, ?) ON CONFLICT (repository, tag) DO UPDATE SET image_id = excluded.image_id',
-          ).run(tag.repository, tag.tag, id);
-        }
-      })();
-    } catch (e) {
-      if (movedIn) {
-        renameSync(dir, tmp); // the caller removes tmp
-        rmSync(dir + '.whiteouts.json', { force: true });
-      }
-      throw e;
-    }
-    return id;
-  }
-
   /** Renames a directory out of the way (atomically) and deletes it in the background of the caller. */
-  private discard(dir: string): Promise<void> {
+  private async discard(dir: string): Promise<void> {
     const gone = join(this.layersDir, `tmp-del-${randomBytes(8).toString('hex')}`);
     renameSync(dir, gone);
     rmSync(dir + '.whiteouts.json', { force: true });
-    return fsp.rm(gone, { recursive: true, force: true });
+    await fsp.rm(gone, { recursive: true, force: true });
   }
 
   private resolveId(ref: string): Resolved | undefined {
