@@ -578,7 +578,8 @@ export class Engine {
     let first = reader.read();
     if (opts.tail >= 0) first = first.slice(Math.max(0, first.length - opts.tail));
     if (first.length) onRecords(first);
-    if (!opts.follow || c.state !== 'running') {
+    // Docker's `logs -f` on a created container waits for it to start.
+    if (!opts.follow || (c.state !== 'running' && c.state !== 'created')) {
       onEnd();
       return () => {};
     }

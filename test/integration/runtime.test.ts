@@ -276,6 +276,17 @@ describe('tdock run (runtime core)', () => {
     }
   });
 
+  test('logs -f on a created container waits for its start and follows to the end', async () => {
+    const id = (await d.ok(['create', 'busybox', 'sh', '-c', 'echo first; sleep 0.2; echo second'])).trim();
+    const following = d.cli(['logs', '-f', id]);
+    await sleep(300);
+    await d.ok(['start', id]);
+    const r = await following;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'first\nsecond\n');
+    await d.ok(['rm', id]);
+  });
+
   test('rm refuses a running container without -f', async () => {
     const id = (await d.ok(['run', '-d', 'busybox', 'sleep', '1000'])).trim();
     const r = await d.cli(['rm', id]);
