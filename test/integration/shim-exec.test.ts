@@ -13,13 +13,13 @@ import * as path from 'node:path';
 import { buildProbe, assertConfined, assertUnconfined } from '../helpers/seccomp-probe.ts';
 import { parseRecords } from '../../daemon/runtime/logfile.ts';
 import { FrameDecoder, encodeFrame } from '../../daemon/runtime/frames.ts';
+import { F, shimSession } from '../helpers/shim-session.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SHIM = path.join(ROOT, 'shim/tdock-shim');
 const HOST_ID = 100000;
 const MAP = [{ containerId: 0, hostId: HOST_ID, size: 65536 }];
 const ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root'];
-const F = { STDOUT: 1, STDERR: 2, PID: 3, EXIT: 4, ERROR: 5, START: 10, STDIN: 11, CLOSE_STDIN: 12, RESIZE: 13, SIGNAL: 14 } as const;
 // Docker's default set, with the bit of each (CapEff in /proc/PID/status).
 const CAPS: Record<string, number> = {
   CAP_CHOWN: 0, CAP_DAC_OVERRIDE: 1, CAP_FOWNER: 3, CAP_FSETID: 4, CAP_KILL: 5, CAP_SETGID: 6, CAP_SETUID: 7,
@@ -89,41 +89,7 @@ interface Talk {
 }
 
 // Connects, sends START (and whatever opts says) and collects frames until EXIT.
-function attach(sock: string, opts: Talk = {}): Promise<Session> {
-  return new Promise((resolve, reject) => {
-    const c = connect(sock);
-    const decoder = new FrameDecoder();
-    const frames: Frame[] = [];
-    const send = (type: number, payload = '') => c.write(encodeFrame(type, payload));
-    const timer = setTimeout(() => {
-      c.destroy();
-      reject(new Error(`no EXIT in time; frames ${JSON.stringify(frames.map((f) => [f.type, f.payload.toString()]))}`));
-    }, opts.timeoutMs ?? 10000);
-    c.on('connect', () => {
-      send(F.START);
-      if (opts.stdin !== undefined) send(F.STDIN, opts.stdin);
-      if (opts.closeStdin) send(F.CLOSE_STDIN);
-      opts.during?.(send);
-    });
-    c.on('error', (e) => { clearTimeout(timer); reject(e); });
-    // Settles nothing after EXIT; without EXIT (the monitor was killed) it is a failure.
-    c.on('close', () => { clearTimeout(timer); reject(new Error('connection closed before EXIT')); });
-    c.on('data', (chunk: Buffer) => {
-      for (const f of decoder.push(chunk)) {
-        frames.push(f);
-        if (f.type !== F.EXIT) continue;
-        clearTimeout(timer);
-        c.destroy();
-        const text = (t: number) => Buffer.concat(frames.filter((x) => x.type === t).map((x) => x.payload)).toString();
-        resolve({
-          frames, stdout: text(F.STDOUT), stderr: text(F.STDERR),
-          errors: frames.filter((x) => x.type === F.ERROR).map((x) => x.payload.toString()),
-          exit: JSON.parse(f.payload.toString()),
-        });
-      }
-    });
-  });
-}
+const attach = (sock: string, opts: Talk = {}): Promise<Session> => shimSession(sock, opts);
 
 // Starts the shim with `verb arg`, resolves at its one-line answer.
 // wrap: a command that execs the shim (e.g. prlimit), so the pid stays the shim's.

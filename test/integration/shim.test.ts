@@ -4,19 +4,19 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildProbe, assertConfined, assertUnconfined } from '../helpers/seccomp-probe.ts';
-import { FrameDecoder, encodeFrame } from '../../daemon/runtime/frames.ts';
+import { FrameDecoder } from '../../daemon/runtime/frames.ts';
+import { F, shimSession } from '../helpers/shim-session.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SHIM = path.join(ROOT, 'shim/tdock-shim');
 const HOST_ID = 100000;
 const MAP = [{ containerId: 0, hostId: HOST_ID, size: 65536 }];
 
-const F = { STDOUT: 1, STDERR: 2, PID: 3, EXIT: 4, ERROR: 5, START: 10, STDIN: 11, CLOSE_STDIN: 12, RESIZE: 13, SIGNAL: 14 } as const;
 
 // Docker's default set (DESIGN.md "Security model").
 const DEFAULT_CAPS = [
@@ -203,42 +203,8 @@ async function run(over: Record<string, unknown>, opts: RunOpts = {}, keep?: (b:
 }
 
 function talk(sock: string, pid: number, opts: RunOpts): Promise<Omit<Result, 'pid' | 'ms'>> {
-  return new Promise((resolve, reject) => {
-    const c: Socket = connect(sock);
-    const reader = new FrameDecoder();
-    const frames: Frame[] = [];
-    const timer = setTimeout(() => {
-      c.destroy();
-      reject(new Error(`no EXIT within ${opts.timeoutMs ?? 10000} ms; frames: ${JSON.stringify(frames.map((f) => [f.type, f.payload.toString()]))}`));
-    }, opts.timeoutMs ?? 10000);
-    const send = (type: number, payload: string = '') => c.write(encodeFrame(type, payload));
-    c.on('connect', () => {
-      send(F.START);
-      if (opts.stdin !== undefined) send(F.STDIN, opts.stdin);
-      if (opts.closeStdin) send(F.CLOSE_STDIN);
-      opts.during?.(send, pid);
-    });
-    c.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    c.on('data', (d: Buffer) => {
-      for (const f of reader.push(d)) {
-        frames.push(f);
-        if (f.type !== F.EXIT) continue;
-        clearTimeout(timer);
-        c.destroy();
-        const pick = (t: number) => Buffer.concat(frames.filter((x) => x.type === t).map((x) => x.payload)).toString();
-        resolve({
-          stdout: pick(F.STDOUT),
-          stderr: pick(F.STDERR),
-          frames,
-          exit: JSON.parse(f.payload.toString()),
-          errors: frames.filter((x) => x.type === F.ERROR).map((x) => x.payload.toString()),
-        });
-      }
-    });
-  });
+  const { during, ...rest } = opts;
+  return shimSession(sock, { ...rest, ...(during ? { during: (send) => during(send, pid) } : {}) });
 }
 
 const sh = (script: string) => ({ args: ['sh', '-c', script] });
