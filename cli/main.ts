@@ -12,7 +12,8 @@
 //  - main() is NOT awaited at top level: oclif's explicit strategy import()s this
 //    very file to read COMMANDS, and that import waits for this module's evaluation
 //    to finish; awaiting main() here would deadlock.
-//  - The process exits as soon as the command is done (no waiting on grpc timers).
+//  - The process exits as soon as the command is done (no waiting on grpc timers),
+//    and never with 0 before it is done (cli/outcome.ts).
 import { readFileSync } from 'node:fs';
 import module from 'node:module';
 import { tmpdir } from 'node:os';
@@ -31,6 +32,7 @@ function enableCompileCache(): void {
   }
 }
 
+import { exitWith } from './outcome.ts';
 import { mark } from './trace.ts';
 
 mark('entry');
@@ -50,18 +52,13 @@ mark('app loaded (oclif, commands)');
 export const COMMANDS = app.COMMANDS;
 
 if (import.meta.main) {
-  app.main(process.argv.slice(2)).then(
-    (code) => {
+  exitWith(app.main(process.argv.slice(2)), {
+    beforeExit: () => {
       try {
         module.flushCompileCache?.();
       } catch {
         // best effort
       }
-      process.exit(code);
     },
-    (e: unknown) => {
-      process.stderr.write(`Error: ${e instanceof Error ? e.message : String(e)}\n`);
-      process.exit(1);
-    },
-  );
+  });
 }

@@ -9,6 +9,14 @@
 //    DEBUG, ...) keep the build's values: their names are recorded
 //    (envReadAtBuild()); build.mjs writes them next to the blob and bin/tdock does
 //    not use the snapshot when any of them is set.
+//  - timers: Node's JS timer lists and their next expiry are in the heap, but the
+//    libuv timer that runs them is made anew in each process. A timer left in the
+//    build (grpc-js unrefs its backoff, idle and pool-cleanup timers, so they do not
+//    count as open resources) leaves a next expiry in the build's clock behind; a
+//    CLI that starts later than that (a loaded machine, SIGSTOP) then never arms the
+//    new libuv timer, no timer fires, nothing holds the loop, and Node exits with 0
+//    in the middle of a call. Every timer made during the build is recorded here and
+//    cleared by clearBuildTimers() before the snapshot is taken.
 const NAMES = ['stdin', 'stdout', 'stderr'] as const;
 type Name = (typeof NAMES)[number];
 
@@ -31,6 +39,47 @@ for (const name of NAMES) {
       return s;
     },
   });
+}
+
+type TimerFn = (...a: never[]) => NodeJS.Timeout;
+const timersModule = process.getBuiltinModule('node:timers') as unknown as Record<string, TimerFn>;
+const originals = new Map<string, TimerFn>();
+const buildTimers = new Set<NodeJS.Timeout>();
+const buildDurations = new Set<number>();
+for (const name of ['setTimeout', 'setInterval']) {
+  const real = (globalThis as unknown as Record<string, TimerFn>)[name]!;
+  originals.set(name, real);
+  const recording = ((...a: never[]) => {
+    const t = real(...a);
+    buildTimers.add(t);
+    // the list Node files it under (the delay after Node's own clamping)
+    buildDurations.add(Math.trunc((t as unknown as { _idleTimeout: number })._idleTimeout));
+    return t;
+  }) as TimerFn;
+  (globalThis as unknown as Record<string, TimerFn>)[name] = recording;
+  timersModule[name] = recording;
+}
+
+/**
+ * Clears every timer made while the snapshot was built, restores the real
+ * setTimeout/setInterval, and leaves Node's timer lists empty with no next expiry:
+ *  - Node keeps the (empty) list of a cleared unref'd timer until its expiry comes
+ *    (grpc-js's idle timer: 30 minutes), but drops an emptied list at once when the
+ *    timer cleared was ref'd: one ref'd timer of each duration used, cleared, drops
+ *    the lists;
+ *  - the next expiry is forgotten only when the timers run: one timer of our own is
+ *    waited for.
+ */
+export async function clearBuildTimers(): Promise<void> {
+  for (const t of buildTimers) clearTimeout(t);
+  buildTimers.clear();
+  for (const [name, real] of originals) {
+    (globalThis as unknown as Record<string, TimerFn>)[name] = real;
+    timersModule[name] = real;
+  }
+  for (const ms of buildDurations) clearTimeout(setTimeout(() => {}, ms));
+  buildDurations.clear();
+  await new Promise((resolve) => setTimeout(resolve, 1));
 }
 
 const env = process.env;

@@ -14,7 +14,7 @@
 //    stdio, build.mjs's DEFERRED for modules that read the terminal at load time).
 //  - http, https, http2 and tls cannot be in a snapshot: the bundle gets stand-ins
 //    that load the real module on first use (build.mjs).
-import { endBuildWatch, envReadAtBuild, replayStdioListeners } from './snapshot-prelude.ts';
+import { clearBuildTimers, endBuildWatch, envReadAtBuild, replayStdioListeners } from './snapshot-prelude.ts';
 import { writeFileSync } from 'node:fs';
 import v8 from 'node:v8';
 import { pathToFileURL } from 'node:url';
@@ -24,6 +24,7 @@ import { setIo } from './base.ts';
 import { Daemon } from './client.ts';
 import { run, type Plugin } from './oclif.ts';
 import { loadServices } from './rpc.ts';
+import { exitWith } from './outcome.ts';
 import { mark, restartTrace } from './trace.ts';
 
 declare global {
@@ -80,6 +81,7 @@ const buildRoot = projectRoot();
   envAtBuild = envReadAtBuild();
   endBuildWatch();
   await warmUp(p);
+  await clearBuildTimers();
   plugin = p;
 })().catch((e: unknown) => {
   failure = e;
@@ -116,11 +118,5 @@ v8.startupSnapshot.setDeserializeMainFunction(() => {
   globalThis.__TDOCK_URL__ = pathToFileURL(process.argv[1]!).href;
   // A checkout moved after the build: the plugin's root would be stale.
   const p = projectRoot() === buildRoot ? plugin : undefined;
-  main(process.argv.slice(2), p).then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      process.stderr.write(`Error: ${e instanceof Error ? e.message : String(e)}\n`);
-      process.exit(1);
-    },
-  );
+  exitWith(main(process.argv.slice(2), p));
 });

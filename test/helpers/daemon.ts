@@ -14,6 +14,13 @@ export const TDOCKD = join(REPO, 'bin', 'tdockd');
 let counter = 0;
 
 export interface CliResult { code: number; stdout: string; stderr: string }
+export interface CliOptions {
+  input?: string | Buffer;
+  timeout?: number;
+  env?: NodeJS.ProcessEnv;
+  /** stop the CLI `at` ms after it is spawned, for `ms` */
+  pause?: { at: number; ms: number };
+}
 
 export class TestDaemon {
   readonly tag: string;
@@ -65,9 +72,18 @@ export class TestDaemon {
   }
 
   /** Runs the real CLI (bin/tdock) against this daemon. */
-  cli(args: string[], opts: { input?: string | Buffer; timeout?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  cli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
     return new Promise((resolve, reject) => {
       const p = spawn(TDOCK, args, { env: { ...process.env, ...opts.env, TDOCK_HOST: this.host }, stdio: ['pipe', 'pipe', 'pipe'] });
+      if (opts.pause) {
+        // a loaded machine, as a user's shell can make one: SIGSTOP, then SIGCONT
+        const { at, ms } = opts.pause;
+        setTimeout(() => {
+          if (p.exitCode !== null || p.signalCode !== null) return;
+          p.kill('SIGSTOP');
+          setTimeout(() => p.kill('SIGCONT'), ms);
+        }, at);
+      }
       let stdout = '';
       let stderr = '';
       p.stdout.setEncoding('utf8');
@@ -88,7 +104,7 @@ export class TestDaemon {
   }
 
   /** Like cli() but fails the test on a non-zero exit. */
-  async ok(args: string[], opts?: { input?: string | Buffer; timeout?: number }): Promise<string> {
+  async ok(args: string[], opts?: CliOptions): Promise<string> {
     const r = await this.cli(args, opts);
     if (r.code !== 0) throw new Error(`tdock ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
     return r.stdout;

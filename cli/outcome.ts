@@ -1,0 +1,53 @@
+// How a CLI process ends: with the command's own exit code, and never with 0 while
+// the command has not finished. Node ends a process with 0 when its event loop runs
+// dry, whatever promise is still pending: a stream or timer that nothing holds open
+// (grpc-js unrefs its connections) would turn "not done yet" into "success" for a
+// script. Both entries (cli/main.ts, the snapshot in cli/snapshot.ts) end through
+// here, so no path around it exists.
+
+/** What a process that ends before its command did prints and returns. */
+export const UNFINISHED_EXIT = 125;
+export const UNFINISHED_LINE = 'tdock: internal error: the process was ending before the command finished (nothing is known about its outcome)';
+
+export interface Outcome {
+  /** stderr, replaceable in tests */
+  write?: (s: string) => void;
+  /** called once, just before exiting with the command's code */
+  beforeExit?: () => void;
+}
+
+/**
+ * Runs `command` to its end and exits with its code. If the event loop drains or
+ * anything calls process.exit(0) while it is still pending, the process exits
+ * UNFINISHED_EXIT with a one-line message instead.
+ */
+export function exitWith(command: Promise<number>, o: Outcome = {}): void {
+  const write = o.write ?? ((s: string) => process.stderr.write(s));
+  let pending = true;
+  const unfinished = () => {
+    if (!pending) return;
+    pending = false;
+    write(`${UNFINISHED_LINE}\n`);
+    process.exitCode = UNFINISHED_EXIT;
+  };
+  // 'beforeExit': the loop ran dry; 'exit': someone called process.exit() early.
+  process.once('beforeExit', () => {
+    unfinished();
+    process.exit();
+  });
+  process.once('exit', (code) => {
+    if (pending && code === 0) unfinished();
+  });
+  command.then(
+    (code) => {
+      pending = false;
+      o.beforeExit?.();
+      process.exit(code);
+    },
+    (e: unknown) => {
+      pending = false;
+      write(`Error: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

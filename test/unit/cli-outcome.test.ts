@@ -1,0 +1,39 @@
+// cli/outcome.ts: a CLI process never ends with 0 while its command is pending.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { UNFINISHED_EXIT, UNFINISHED_LINE } from '../../cli/outcome.ts';
+
+const outcome = fileURLToPath(new URL('../../cli/outcome.ts', import.meta.url));
+
+function run(body: string) {
+  const script = `import { exitWith } from ${JSON.stringify(outcome)};\n${body}`;
+  return spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+}
+
+test('a command whose promise never settles, with nothing holding the loop, exits non-zero with one line', () => {
+  const r = run('exitWith(new Promise(() => {}));');
+  assert.equal(r.status, UNFINISHED_EXIT);
+  assert.equal(r.stderr, `${UNFINISHED_LINE}\n`);
+});
+
+test('process.exit(0) from elsewhere while the command is pending is not success', () => {
+  const r = run('exitWith(new Promise(() => {})); setTimeout(() => process.exit(0), 10);');
+  assert.equal(r.status, UNFINISHED_EXIT);
+  assert.match(r.stderr, /before the command finished/);
+});
+
+test('a non-zero process.exit from elsewhere (a signal handler) keeps its code', () => {
+  const r = run('exitWith(new Promise(() => {})); setTimeout(() => process.exit(130), 10);');
+  assert.equal(r.status, 130);
+  assert.equal(r.stderr, '');
+});
+
+test('the command\'s own code, also 0, once it is done; a rejection is exit 1 with its message', () => {
+  assert.equal(run('exitWith(new Promise((r) => setTimeout(() => r(0), 20)));').status, 0);
+  assert.equal(run('exitWith(Promise.resolve(3));').status, 3);
+  const r = run('exitWith(Promise.reject(new Error("boom")));');
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, 'Error: boom\n');
+});
