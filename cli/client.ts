@@ -95,20 +95,25 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
 
 export class Daemon {
   readonly host: string;
+  readonly #ownConnection: boolean;
+  #signals?: Daemon;
   #channel: grpc.Channel | undefined;
   #clients: grpc.Client[] = [];
   #containers?: ContainersApi;
   #images?: ImagesApi;
   #system?: SystemApi;
 
-  constructor(host: string) {
+  /** ownConnection: never share grpc-js's connection with the other clients of this process. */
+  constructor(host: string, opts: { ownConnection?: boolean } = {}) {
     this.host = host;
+    this.#ownConnection = opts.ownConnection ?? false;
   }
 
   #client(name: keyof api.ApiPackage): grpc.Client {
     const Ctor = loadServices()[name];
     mark('services loaded (proto parsed)');
     const opts: grpc.ClientOptions = { ...CHANNEL_OPTIONS };
+    if (this.#ownConnection) opts['grpc.use_local_subchannel_pool'] = 1;
     if (this.#channel) opts.channelOverride = this.#channel;
     const c = new Ctor(grpcTarget(this.host), grpc.credentials.createInsecure(), opts);
     this.#channel ??= c.getChannel() as grpc.Channel;
@@ -125,8 +130,17 @@ export class Daemon {
   get system(): SystemApi {
     return (this.#system ??= makeSystem(this.#client('System')));
   }
+  /**
+   * Container calls on a connection of their own, for signals proxied during an
+   * attach: HTTP/2's flow-control window is per connection, so on the attach's
+   * connection a Kill would wait behind the stdin the daemon has not taken yet.
+   */
+  get signals(): ContainersApi {
+    return (this.#signals ??= new Daemon(this.host, { ownConnection: true })).containers;
+  }
 
   close(): void {
+    this.#signals?.close();
     for (const c of this.#clients) c.close();
     this.#clients = [];
     this.#channel = undefined;

@@ -5,6 +5,9 @@
 // script. Both entries (cli/main.ts, the snapshot in cli/snapshot.ts) end through
 // here, so no path around it exists.
 
+/** A closed stdout (`tdock … | head`): what a process killed by SIGPIPE returns, silently. */
+export const BROKEN_PIPE_EXIT = 128 + 13;
+
 /** What a process that ends before its command did prints and returns. */
 export const UNFINISHED_EXIT = 125;
 export const UNFINISHED_LINE = 'tdock: internal error: the process was ending before the command finished (nothing is known about its outcome)';
@@ -37,6 +40,14 @@ export function exitWith(command: Promise<number>, o: Outcome = {}): void {
   });
   process.once('exit', (code) => {
     if (pending && code === 0) unfinished();
+  });
+  // Node ignores SIGPIPE and oclif swallows EPIPE: without this a client whose
+  // reader went away (`tdock run … yes | head -n 1`) would wait forever. Like any
+  // Unix filter it ends; the container goes on (or is removed by --rm when it ends).
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') return;
+    pending = false;
+    process.exit(BROKEN_PIPE_EXIT);
   });
   command.then(
     (code) => {

@@ -29,6 +29,7 @@ enum {
 	FRAME_EXEC_OK = 16,
 	FRAME_EXEC_ERROR = 17,
 	FRAME_FEATURES = 18,
+	FRAME_QUIET = 19,
 };
 
 struct monitor {

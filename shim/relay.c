@@ -56,6 +56,7 @@ struct client {
 	unsigned long serial;     /* which connection holds the slot (answers to EXEC) */
 	char *backlog;            /* frames not yet accepted by the socket */
 	size_t backlog_len, backlog_cap;
+	bool quiet;               /* sent QUIET: no STDOUT/STDERR frames (a control connection) */
 };
 
 /* An EXEC being set up: the answer goes back to the client that asked, if it is still there. */
@@ -170,8 +171,9 @@ static void client_send(struct client *c, unsigned char type, const void *data, 
 
 static void broadcast(unsigned char type, const void *data, size_t len)
 {
+	bool output = type == FRAME_STDOUT || type == FRAME_STDERR;
 	for (int i = 0; i < MAX_CLIENTS; i++)
-		if (clients[i].fd >= 0)
+		if (clients[i].fd >= 0 && !(output && clients[i].quiet))
 			client_send(&clients[i], type, data, len);
 }
 
@@ -199,8 +201,8 @@ static void client_accept(void)
 		char pid[16];
 		int n = snprintf(pid, sizeof pid, "%d", M->pid);
 		client_send(c, FRAME_PID, pid, (size_t)n);
-		if (M->accepts_exec)
-			client_send(c, FRAME_FEATURES, "exec", 4);
+		const char *features = M->accepts_exec ? "exec quiet" : "quiet";
+		client_send(c, FRAME_FEATURES, features, strlen(features));
 	}
 }
 
@@ -447,6 +449,9 @@ static void handle_control(struct client *c, unsigned char type, char *payload)
 		if (M->accepts_exec)
 			exec_start(c, payload, c->ctl_len);
 		break;
+	case FRAME_QUIET:
+		c->quiet = true;
+		break;
 	default:
 		break; /* unknown frames are skipped, for newer clients */
 	}
@@ -455,7 +460,7 @@ static void handle_control(struct client *c, unsigned char type, char *payload)
 static bool is_control(unsigned char type)
 {
 	return type == FRAME_START || type == FRAME_CLOSE_STDIN || type == FRAME_RESIZE || type == FRAME_SIGNAL ||
-	       type == FRAME_EXEC;
+	       type == FRAME_EXEC || type == FRAME_QUIET;
 }
 
 /*

@@ -29,7 +29,7 @@ export default class Attach extends TdockCommand {
       tty: facts.tty,
       sigProxy: flags['sig-proxy']
         ? (signal) => {
-            d.containers.kill({ id: facts.id, signal }).catch(() => {});
+            d.signals.kill({ id: facts.id, signal }).catch(() => {});
           }
         : undefined,
     });

@@ -60,7 +60,7 @@ export default class Run extends TdockCommand {
           throw preRun(e, d.host);
         }),
       sigProxy: (signal) => {
-        d.containers.kill({ id, signal }).catch(() => {});
+        d.signals.kill({ id, signal }).catch(() => {});
       },
     });
     if (result.detached || !result.exit) return;

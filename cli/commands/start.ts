@@ -30,7 +30,7 @@ export default class Start extends TdockCommand {
         tty: facts.tty,
         onAttached: () => d.containers.start({ id: facts.id }),
         sigProxy: (signal) => {
-          d.containers.kill({ id: facts.id, signal }).catch(() => {});
+          d.signals.kill({ id: facts.id, signal }).catch(() => {});
         },
       });
       if (result.exit?.error) this.printErr(`Error: ${result.exit.error}`);

@@ -15,6 +15,17 @@ const EMPTY_RECORD: LogRecord = { stream: 1, data: Buffer.alloc(0), timeNs: 0n }
 
 const streamName = (s: 1 | 2): OutputFrame['stream'] => (s === 2 ? 'STDERR' : 'STDOUT');
 
+/**
+ * The container (or the monitor) is behind on this client's input: read no more
+ * of it until it caught up. gRPC's flow control then stops the client's writes and
+ * the CLI stops reading its stdin; nothing is dropped, nothing piles up here.
+ */
+function holdInput(call: grpc.ServerDuplexStream<AttachInput, AttachOutput>, s: { onInputDrain(fn: () => void): void }): void {
+  if (call.isPaused()) return;
+  call.pause();
+  s.onInputDrain(() => call.resume());
+}
+
 export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementation {
   return {
     Create: unary<CreateRequest, CreateResponse>(async (r) => {
@@ -105,7 +116,9 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
       };
       const handle = (msg: AttachInput) => {
         if (!session) return;
-        if ('stdin' in msg && msg.stdin) session.stdin(msg.stdin);
+        if ('stdin' in msg && msg.stdin) {
+          if (!session.stdin(msg.stdin)) holdInput(call, session);
+        }
         else if ('resize' in msg && msg.resize) session.resize(msg.resize.rows, msg.resize.cols);
         else if ('closeStdin' in msg && msg.closeStdin) session.closeStdin();
       };
@@ -274,7 +287,7 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
           } else if (!session) {
             throw invalid('the first attach message must name the container');
           } else if ('stdin' in msg && msg.stdin) {
-            session.stdin(msg.stdin);
+            if (!session.stdin(msg.stdin)) holdInput(call, session);
           } else if ('resize' in msg && msg.resize) {
             session.resize(msg.resize.rows, msg.resize.cols);
           } else if ('closeStdin' in msg && msg.closeStdin) {

@@ -14,6 +14,7 @@ import { parseSignal } from './signals.ts';
 import { EngineError, conflict, invalid, notFound, wrongState, messageOf } from '../errors.ts';
 import { spawnMonitor, MonitorConnection, ExecRefused, type ExitFile } from '../runtime/monitor.ts';
 import { LogReader, type LogRecord } from '../runtime/logfile.ts';
+import { InputQueue } from './input.ts';
 import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, DEFAULT_SYSCTL } from '../runtime/defaults.ts';
 import { lockDown, type IdMaps } from '../runtime/idmap.ts';
 import type { CgroupDriver } from '../cgroups/index.ts';
@@ -68,13 +69,23 @@ export interface OutputSink {
   exit(info: ExitInfo): void;
 }
 
-/** The per-container state that lives only in this process. */
+/**
+ * The per-container state that lives only in this process. Two kinds of monitor
+ * connection (runtime/monitor.ts): `control` is quiet (no output), so signals, EXEC
+ * and the exit never wait behind output or input; `output` carries the attached
+ * clients' output and input, exists only while some are attached (a detached
+ * container is never held back by the daemon), and is paused while one lags.
+ */
 interface Live {
-  conn?: MonitorConnection;
+  control?: MonitorConnection;
+  output?: MonitorConnection;
+  openingOutput?: Promise<void>;
   sinks: Set<OutputSink>;
   waiters: ((e: ExitInfo) => void)[];
-  /** stdin received before the monitor was connected */
-  pendingInput: ((c: MonitorConnection) => void)[];
+  /** the attached clients' input, in order, also before `output` exists */
+  input: InputQueue;
+  /** the recorded exit, for the attached clients once the last of their output is through */
+  exitInfo?: ExitInfo;
   starting?: Promise<void>;
   exiting?: Promise<void>;
   /** /proc start time of init, taken while the monitor (its parent) holds it */
@@ -108,9 +119,6 @@ function removeTree(dir: string): void {
     if (!existsSync(dir) || i >= 5) return;
   }
 }
-
-/** Stdin frames kept for a container that has not started yet (then dropped). */
-const MAX_PENDING_INPUT = 256;
 
 /**
  * Reads LAYER/REL if it is a regular file reached without any symlink; undefined when
@@ -173,7 +181,7 @@ export class Engine {
   private state(id: string): Live {
     let l = this.live.get(id);
     if (!l) {
-      l = { sinks: new Set(), waiters: [], pendingInput: [], lagging: new Set() };
+      l = { sinks: new Set(), waiters: [], input: new InputQueue(), lagging: new Set() };
       this.live.set(id, l);
     }
     return l;
@@ -272,6 +280,7 @@ export class Engine {
     let networkPrepared = false;
     let initPid = 0;
     const dir = this.bundleDir(id);
+    this.state(id).exitInfo = undefined;
     try {
       const mounts = this.o.network ? await this.o.network.prepare(c, dir) : [];
       networkPrepared = this.o.network !== undefined;
@@ -309,22 +318,25 @@ export class Engine {
       writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
       const pid = await spawnMonitor(this.o.shim, dir);
       initPid = pid;
-      const conn = await MonitorConnection.connect(this.socketPath(id));
-      this.bind(id, conn);
-      this.state(id).initStartTime = startTime(pid);
+      const control = await MonitorConnection.connect(this.socketPath(id));
+      control.quiet();
+      this.bindControl(id, control);
+      const l = this.state(id);
+      l.initStartTime = startTime(pid);
+      // Clients attached before the start (run, start -a) get the output from its
+      // first byte: their connection is accepted before START.
+      if (l.sinks.size) await this.openOutput(id);
       if (this.o.network) await this.o.network.attach(c, pid);
       this.repo.markStarted(id, pid, Date.now());
-      conn.start();
-      const l = this.state(id);
-      for (const send of l.pendingInput.splice(0)) send(conn);
+      control.start();
     } catch (e) {
       const msg = messageOf(e);
       this.log(`start ${id.slice(0, 12)}: ${msg}`);
       const l = this.live.get(id);
-      if (l) l.pendingInput.length = 0; // input for a run that never happened
-      if (l?.conn) {
+      l?.input.discard(); // input for a run that never happened
+      if (l?.control) {
         // The monitor is up but we cannot go on: kill init; its exit does the teardown.
-        l.conn.signal(9);
+        l.control.signal(9);
         await this.waitExit(id);
       } else {
         // A monitor we could not reach waits for START forever: end it through its init
@@ -350,13 +362,47 @@ export class Engine {
     }
   }
 
-  /** Wires a monitor connection's events into the engine. */
-  private bind(id: string, conn: MonitorConnection): void {
+  /** Wires the quiet control connection's events into the engine: the exit. */
+  private bindControl(id: string, conn: MonitorConnection): void {
     const l = this.state(id);
-    l.conn = conn;
+    l.control = conn;
     let exit: ExitFile | undefined;
     let failure = '';
+    conn.on('failure', (msg) => {
+      failure = msg;
+    });
+    conn.on('exit', (e) => {
+      exit = e;
+    });
+    conn.on('close', () => {
+      if (l.control === conn) l.control = undefined;
+      void this.afterClose(id, exit ?? this.readExitFile(id), failure);
+    });
+  }
+
+  /** Connects the attached clients to the container's output and input (one connection for all). */
+  private openOutput(id: string): Promise<void> {
+    const l = this.state(id);
+    if (l.output) return Promise.resolve();
+    l.openingOutput ??= (async () => {
+      const conn = await MonitorConnection.connect(this.socketPath(id));
+      await conn.accepted;
+      if (conn.closed) return;
+      if (!l.sinks.size) return conn.close(); // every client left meanwhile
+      this.bindOutput(id, conn);
+    })().finally(() => {
+      l.openingOutput = undefined;
+      if (!l.output) this.deliverExit(id);
+    });
+    return l.openingOutput;
+  }
+
+  private bindOutput(id: string, conn: MonitorConnection): void {
+    const l = this.state(id);
+    l.output = conn;
+    let exited = false;
     conn.on('output', (stream, data) => {
+      if (l.output !== conn) return;
       for (const s of l.sinks) {
         if (s.output(stream, data) === false && !l.lagging.has(s)) {
           l.lagging.add(s);
@@ -365,16 +411,41 @@ export class Engine {
       }
     });
     if (l.lagging.size) conn.pause();
-    conn.on('failure', (msg) => {
-      failure = msg;
+    conn.on('exit', () => {
+      exited = true;
     });
-    conn.on('exit', (e) => {
-      exit = e;
-    });
+    l.input.open(conn);
     conn.on('close', () => {
-      if (l.conn === conn) l.conn = undefined;
-      void this.afterClose(id, exit ?? this.readExitFile(id), failure);
+      if (l.output !== conn) return;
+      l.output = undefined;
+      l.input.close();
+      if (l.exitInfo) return this.deliverExit(id);
+      // The monitor dropped us while the container runs (a client far behind): again.
+      if (!exited && l.sinks.size && l.control) {
+        this.openOutput(id).catch((e) => this.log(`container ${id.slice(0, 12)}: output: ${messageOf(e)}`));
+      }
     });
+  }
+
+  /** The last client left, or nobody may wait for the rest (rm -f): hang up the output connection. */
+  private closeOutput(l: Live): void {
+    const out = l.output;
+    if (!out) return;
+    l.output = undefined;
+    l.input.close();
+    out.hangUp();
+  }
+
+  /** The attached clients get the exit once the last of their output is through. */
+  private deliverExit(id: string): void {
+    const l = this.live.get(id);
+    if (!l?.exitInfo || l.output || l.openingOutput) return;
+    const info = l.exitInfo;
+    l.exitInfo = undefined;
+    for (const s of l.sinks) s.exit(info);
+    l.sinks.clear();
+    l.lagging.clear();
+    if (!this.repo.get(id)) this.live.delete(id); // --rm
   }
 
   /**
@@ -389,7 +460,8 @@ export class Engine {
         const again = await MonitorConnection.connect(this.socketPath(id)).catch(() => undefined);
         if (again) {
           this.log(`container ${id.slice(0, 12)}: reconnected to its monitor`);
-          this.bind(id, again);
+          again.quiet();
+          this.bindControl(id, again);
           return;
         }
         await new Promise((r) => setTimeout(r, 20));
@@ -432,11 +504,9 @@ export class Engine {
     await this.teardown(c);
     if (c.spec.autoRemove) await this.removeFiles(c);
     const l = this.state(id);
-    for (const s of l.sinks) s.exit(info);
-    l.sinks.clear();
-    l.lagging.clear();
     for (const w of l.waiters.splice(0)) w(info);
-    if (c.spec.autoRemove) this.live.delete(id);
+    l.exitInfo = info;
+    this.deliverExit(id);
   }
 
   private async teardown(c: ContainerRow): Promise<void> {
@@ -478,16 +548,16 @@ export class Engine {
     const sig = parseSignal(signal);
     const c = this.repo.find(ref);
     const l = this.live.get(c.id);
-    if (c.state !== 'running' || !l?.conn) throw wrongState(`container ${c.name} is not running`);
-    l.conn.signal(sig);
+    if (c.state !== 'running' || !l?.control) throw wrongState(`container ${c.name} is not running`);
+    l.control.signal(sig);
   }
 
   async stop(ref: string, timeoutSec: number): Promise<void> {
     const c = this.repo.find(ref);
     const l = this.live.get(c.id);
-    if (c.state !== 'running' || !l?.conn) return;
+    if (c.state !== 'running' || !l?.control) return;
     const exited = this.waitExit(c.id);
-    l.conn.signal(parseSignal(c.spec.stopSignal, 'SIGTERM'));
+    l.control.signal(parseSignal(c.spec.stopSignal, 'SIGTERM'));
     const timeout = timeoutSec < 0 ? 10 : timeoutSec;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
@@ -498,7 +568,7 @@ export class Engine {
     ]);
     clearTimeout(timer);
     if (timedOut) {
-      l.conn?.signal(osConstants.signals.SIGKILL);
+      l.control?.signal(osConstants.signals.SIGKILL);
       await exited;
     }
   }
@@ -517,10 +587,13 @@ export class Engine {
     try {
       if (now.state === 'running') {
         const exited = this.waitExit(c.id);
-        l.conn?.signal(osConstants.signals.SIGKILL);
+        l.control?.signal(osConstants.signals.SIGKILL);
         await exited;
       }
       if (l.exiting) await l.exiting;
+      // An attached client that stopped reading must not keep the container: it gets the exit now.
+      this.closeOutput(l);
+      this.deliverExit(c.id);
       const row = this.repo.get(c.id);
       if (!row) return;
       await this.teardown(row);
@@ -547,28 +620,29 @@ export class Engine {
     if (c.state === 'dead') throw wrongState(`container ${c.name} is dead: remove it`);
     const l = this.state(c.id);
     l.sinks.add(sink);
-    const withConn = (fn: (conn: MonitorConnection) => void) => {
-      if (l.conn) fn(l.conn);
-      else if (l.pendingInput.length < MAX_PENDING_INPUT) l.pendingInput.push(fn);
-    };
+    // A created container connects its clients when it starts.
+    if (c.state === 'running') this.openOutput(c.id).catch((e) => this.log(`attach ${c.id.slice(0, 12)}: ${messageOf(e)}`));
     return {
       id: c.id,
       tty: c.spec.tty,
-      stdin: (data: Buffer) => withConn((conn) => conn.stdin(data)),
-      closeStdin: () => withConn((conn) => conn.closeStdin()),
-      resize: (rows: number, cols: number) => withConn((conn) => conn.resize(rows, cols)),
-      signal: (sig: number) => l.conn?.signal(sig),
+      /** false: stop reading this client until onInputDrain() */
+      stdin: (data: Buffer) => l.input.push({ kind: 'stdin', data }),
+      closeStdin: () => l.input.push({ kind: 'close' }),
+      resize: (rows: number, cols: number) => l.input.push({ kind: 'resize', rows, cols }),
+      onInputDrain: (fn: () => void) => l.input.onDrain(fn),
+      signal: (sig: number) => l.control?.signal(sig),
       /** The sink caught up: resume the output when no other sink is behind. */
       drained: () => this.unlag(l, sink),
       detach: () => {
         l.sinks.delete(sink);
         this.unlag(l, sink);
+        if (!l.sinks.size) this.closeOutput(l);
       },
     };
   }
 
   private unlag(l: Live, sink: OutputSink): void {
-    if (l.lagging.delete(sink) && l.lagging.size === 0) l.conn?.resume();
+    if (l.lagging.delete(sink) && l.lagging.size === 0) l.output?.resume();
   }
 
   /** Log records so far; with follow, calls onRecords as more arrive until the container exits. */
@@ -598,7 +672,12 @@ export class Engine {
     };
     const l = this.state(c.id);
     l.sinks.add(sink);
-    return () => l.sinks.delete(sink);
+    if (c.state === 'running') this.openOutput(c.id).catch((e) => this.log(`logs ${c.id.slice(0, 12)}: ${messageOf(e)}`));
+    return () => {
+      l.sinks.delete(sink);
+      this.unlag(l, sink);
+      if (!l.sinks.size) this.closeOutput(l);
+    };
   }
 
   // ---- exec, top, stats ------------------------------------------------------
@@ -611,7 +690,7 @@ export class Engine {
   async exec(ref: string, req: ExecRequest, sink: OutputSink) {
     const c = this.repo.find(ref);
     const l = this.live.get(c.id);
-    if (c.state !== 'running' || !l?.conn || !l.initStartTime) throw wrongState(`container ${c.name} is not running`);
+    if (c.state !== 'running' || !l?.control || !l.initStartTime) throw wrongState(`container ${c.name} is not running`);
     if (!req.cmd.length) throw invalid('no command given: tdock exec CONTAINER COMMAND [ARG...]');
     const spec = c.spec;
     const env = mergeEnv(spec.env, req.tty ? ['TERM=xterm'] : [], req.env);
@@ -647,7 +726,7 @@ export class Engine {
     writeFileSync(file, JSON.stringify(config));
     let conn: MonitorConnection;
     try {
-      await this.startExecMonitor(l.conn, file);
+      await this.startExecMonitor(l.control, file);
       conn = await MonitorConnection.connect(socket);
     } catch (e) {
       cleanup();
@@ -680,11 +759,17 @@ export class Engine {
       });
     });
     conn.start();
+    const input = new InputQueue();
+    input.open(conn);
     return {
-      stdin: (data: Buffer) => conn.stdin(data),
-      closeStdin: () => conn.closeStdin(),
-      resize: (rows: number, cols: number) => conn.resize(rows, cols),
-      signal: (sig: number) => conn.signal(sig),
+      stdin: (data: Buffer) => input.push({ kind: 'stdin', data }),
+      closeStdin: () => input.push({ kind: 'close' }),
+      resize: (rows: number, cols: number) => input.push({ kind: 'resize', rows, cols }),
+      onInputDrain: (fn: () => void) => input.onDrain(fn),
+      // On a connection of its own: never behind the exec's stdin.
+      signal: (sig: number) => {
+        MonitorConnection.signalOnce(socket, sig).catch(() => {});
+      },
       drained: () => conn.resume(),
       detach: () => conn.close(),
     };
@@ -862,7 +947,8 @@ export class Engine {
       let conn: MonitorConnection | undefined;
       if (existsSync(sock)) conn = await MonitorConnection.connect(sock).catch(() => undefined);
       if (conn) {
-        this.bind(c.id, conn);
+        conn.quiet();
+        this.bindControl(c.id, conn);
         this.state(c.id).initStartTime = startTime(c.pid);
         this.log(`recovered running container ${c.id.slice(0, 12)}`);
         continue;
@@ -876,10 +962,9 @@ export class Engine {
   /** Closes monitor connections; containers keep running. */
   close(): void {
     for (const l of this.live.values()) {
-      const conn = l.conn;
-      if (conn) {
-        conn.removeAllListeners('close');
-        conn.close();
+      for (const conn of [l.control, l.output]) {
+        conn?.removeAllListeners('close');
+        conn?.close();
       }
     }
   }

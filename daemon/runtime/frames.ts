@@ -14,6 +14,7 @@ export const Frame = {
   EXEC_OK: 16,
   EXEC_ERROR: 17,
   FEATURES: 18,
+  QUIET: 19,
 } as const;
 
 export const HEADER = 5;

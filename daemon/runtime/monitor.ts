@@ -61,9 +61,18 @@ export interface MonitorEvents {
   exit: [exit: ExitFile];
   failure: [message: string];
   close: [];
+  /** the socket took what was written: more may be sent */
+  drain: [];
 }
 
-/** A client connection to one monitor. Emits output, pid, failure, exit, close. */
+/**
+ * A client connection to one monitor. Emits output, pid, failure, exit, close, drain.
+ *
+ * The daemon holds two kinds per container: a quiet one (quiet(): no output frames)
+ * for signals, EXEC and the exit, which is never paused and never carries stdin, so
+ * nothing ever waits behind data on it; and, while clients are attached, one for
+ * their output and input, which is paused while a client lags (backpressure).
+ */
 export class MonitorConnection extends EventEmitter<MonitorEvents> {
   private readonly sock: Socket;
   private readonly decoder = new FrameDecoder();
@@ -72,11 +81,18 @@ export class MonitorConnection extends EventEmitter<MonitorEvents> {
   /** What the monitor says it understands (FEATURES, right after PID); empty for an older monitor. */
   readonly features = new Set<string>();
   closed = false;
+  /** Resolves once the monitor has accepted us (its PID frame): from then on we get all output. */
+  readonly accepted: Promise<void>;
+  private onAccepted!: () => void;
 
   private constructor(sock: Socket) {
     super();
     this.sock = sock;
+    this.accepted = new Promise((resolve) => {
+      this.onAccepted = resolve;
+    });
     sock.on('data', (chunk: Buffer) => this.onData(chunk));
+    sock.on('drain', () => this.emit('drain'));
     sock.on('error', () => {
       /* a dying monitor resets the connection; 'close' follows */
     });
@@ -84,6 +100,7 @@ export class MonitorConnection extends EventEmitter<MonitorEvents> {
       this.closed = true;
       for (const p of this.execs.values()) p.reject(new Error('the container\'s monitor went away'));
       this.execs.clear();
+      this.onAccepted(); // nothing more will come: waiters go on and find it closed
       this.emit('close');
     });
   }
@@ -117,6 +134,7 @@ export class MonitorConnection extends EventEmitter<MonitorEvents> {
           this.emit('output', 2, f.payload);
           break;
         case Frame.PID:
+          this.onAccepted();
           this.emit('pid', Number(f.payload.toString()));
           break;
         case Frame.ERROR:
@@ -148,8 +166,10 @@ export class MonitorConnection extends EventEmitter<MonitorEvents> {
     }
   }
 
-  private send(type: number, payload?: Buffer | string): void {
-    if (!this.closed) this.sock.write(encodeFrame(type, payload));
+  /** false: the socket has more than it wants; wait for 'drain' before sending more data. */
+  private send(type: number, payload?: Buffer | string): boolean {
+    if (this.closed) return true;
+    return this.sock.write(encodeFrame(type, payload));
   }
 
   /**
@@ -170,11 +190,31 @@ export class MonitorConnection extends EventEmitter<MonitorEvents> {
   }
 
   start(): void { this.send(Frame.START); }
-  stdin(data: Buffer): void { this.send(Frame.STDIN, data); }
-  closeStdin(): void { this.send(Frame.CLOSE_STDIN); }
-  resize(rows: number, cols: number): void { this.send(Frame.RESIZE, `${rows} ${cols}`); }
+  /** No STDOUT/STDERR frames on this connection from now on (a monitor that predates QUIET sends them anyway). */
+  quiet(): void { this.send(Frame.QUIET); }
+  stdin(data: Buffer): boolean { return this.send(Frame.STDIN, data); }
+  closeStdin(): boolean { return this.send(Frame.CLOSE_STDIN); }
+  resize(rows: number, cols: number): boolean { return this.send(Frame.RESIZE, `${rows} ${cols}`); }
   signal(sig: number): void { this.send(Frame.SIGNAL, String(sig)); }
   close(): void { this.sock.destroy(); }
+  /** Sends what is written so far, then hangs up; output that still comes is read and dropped (never held). */
+  hangUp(): void {
+    this.removeAllListeners('output');
+    this.sock.resume();
+    this.sock.end();
+  }
+
+  /**
+   * Sends one signal on a connection of its own (nothing queued ahead of it) and
+   * hangs up once it is written. For processes whose only other connection may be
+   * behind stdin (an exec).
+   */
+  static async signalOnce(path: string, sig: number): Promise<void> {
+    const c = await MonitorConnection.connect(path);
+    c.quiet();
+    c.signal(sig);
+    c.sock.end();
+  }
   /** Stops reading output: the monitor then holds the container's output (backpressure). */
   pause(): void { this.sock.pause(); }
   resume(): void { this.sock.resume(); }

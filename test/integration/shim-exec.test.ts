@@ -624,7 +624,7 @@ test('EXEC frame: FEATURES says exec; EXEC_OK names the exec-monitor, the monito
   assert.ok(!fs.existsSync(r.config.socket as string), 'socket removed');
   // Every client is told what the monitor understands, right after the PID frame.
   const { frames } = await askMonitor(shared, ['relative.json']);
-  assert.deepEqual(frames.slice(0, 2).map((f) => [f.type, f.payload.toString()]), [[F.PID, String(shared.initPid)], [FX.FEATURES, 'exec']]);
+  assert.deepEqual(frames.slice(0, 2).map((f) => [f.type, f.payload.toString()]), [[F.PID, String(shared.initPid)], [FX.FEATURES, 'exec quiet']]);
   // A tty exec the same way.
   const t = await execViaMonitor(shared, { ...sh('tty'), tty: true });
   assert.match(t.stdout, /^\/dev\/pts\/\d+/);

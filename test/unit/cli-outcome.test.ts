@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { UNFINISHED_EXIT, UNFINISHED_LINE } from '../../cli/outcome.ts';
+import { BROKEN_PIPE_EXIT, UNFINISHED_EXIT, UNFINISHED_LINE } from '../../cli/outcome.ts';
 
 const outcome = fileURLToPath(new URL('../../cli/outcome.ts', import.meta.url));
 
@@ -36,4 +36,27 @@ test('the command\'s own code, also 0, once it is done; a rejection is exit 1 wi
   const r = run('exitWith(Promise.reject(new Error("boom")));');
   assert.equal(r.status, 1);
   assert.equal(r.stderr, 'Error: boom\n');
+});
+
+test('a closed stdout (the reader went away) ends the process with 141, silently', async () => {
+  const { spawn } = await import('node:child_process');
+  const script = `import { exitWith } from ${JSON.stringify(outcome)};
+exitWith(new Promise(() => {}));
+setInterval(() => process.stdout.write('y\\n'.repeat(1000)), 1);`;
+  const p = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  p.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  p.stdout.once('data', () => p.stdout.destroy());
+  const code = await new Promise<number | null>((resolve) => {
+    const t = setTimeout(() => {
+      p.kill('SIGKILL');
+      resolve(null);
+    }, 10_000);
+    p.once('exit', (c) => {
+      clearTimeout(t);
+      resolve(c);
+    });
+  });
+  assert.equal(code, BROKEN_PIPE_EXIT);
+  assert.equal(stderr, '');
 });
