@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -56,6 +57,37 @@ static void setup_stdio(const struct config *c, int devnull, const char *tty_sla
 		fail(EXIT_CANNOT_INVOKE);
 	}
 	close(devnull);
+}
+
+/*
+ * Opening stdio again by path (/dev/stdout is /proc/self/fd/1) checks the
+ * owner and mode of the pipe or pty like for any file. Both belong to the
+ * container's root (the monitor chowned the pipes, a pty is its opener's): a
+ * command run as another user gets them, as with runc. Only the uid changes.
+ */
+static void give_stdio_to_user(const struct config *c)
+{
+	static const char *const names[] = { "stdin", "stdout", "stderr" };
+	for (int fd = 0; fd < 3; fd++) {
+		struct stat st;
+		if (fstat(fd, &st) < 0) {
+			syserr("stat %s", names[fd]);
+			fail(EXIT_CANNOT_INVOKE);
+		}
+		/* Otherwise it is /dev/null: the host's node, never ours to give away. */
+		bool pipe_or_pty = S_ISFIFO(st.st_mode) || (c->tty && S_ISCHR(st.st_mode));
+		if (!pipe_or_pty || st.st_uid == c->uid)
+			continue;
+		/*
+		 * EINVAL: the uid is not mapped, and the user switch says so next.
+		 * EPERM: the pipe's owner is not mapped in here (a rootless monitor
+		 * could not give it to the container's root); it stays as it is.
+		 */
+		if (fchown(fd, c->uid, (gid_t)-1) < 0 && errno != EINVAL && errno != EPERM) {
+			syserr("chown %s to uid %u", names[fd], (unsigned)c->uid);
+			fail(EXIT_CANNOT_INVOKE);
+		}
+	}
 }
 
 static void switch_user(const struct config *c)
@@ -120,6 +152,7 @@ _Noreturn void command_main(const struct config *c, int sync, int devnull, const
 	extern char **environ;
 	sync_fd = sync;
 	setup_stdio(c, devnull, tty_slave);
+	give_stdio_to_user(c);
 	/*
 	 * Installing a filter takes no_new_privs or CAP_SYS_ADMIN in our user namespace;
 	 * the user switch drops the latter. Without no_new_privs the filter goes in

@@ -130,6 +130,17 @@ static int get_id_map(const struct json *o, const char *key, struct id_range **o
 	return 0;
 }
 
+/* The host id that id 0 maps to: the container's root must be mapped (init becomes it). */
+static int get_root_id(const char *key, const struct id_range *r, size_t n, unsigned long *out)
+{
+	for (size_t i = 0; i < n; i++)
+		if (r[i].container_id == 0) {
+			*out = r[i].host_id;
+			return 0;
+		}
+	return bad(key, "no range for id 0 (the container's root)");
+}
+
 struct option_flag {
 	const char *name;
 	unsigned long set, clear, attr;
@@ -338,9 +349,14 @@ static int load_container(const struct json *root, struct config *c)
 			return bad("overlay.lower", "needs at least one layer");
 	}
 
+	unsigned long root_uid = 0, root_gid = 0;
 	if (get_id_map(root, "uidMap", &c->uid_map, &c->n_uid_map) < 0 ||
-	    get_id_map(root, "gidMap", &c->gid_map, &c->n_gid_map) < 0)
+	    get_id_map(root, "gidMap", &c->gid_map, &c->n_gid_map) < 0 ||
+	    get_root_id("uidMap", c->uid_map, c->n_uid_map, &root_uid) < 0 ||
+	    get_root_id("gidMap", c->gid_map, c->n_gid_map, &root_gid) < 0)
 		return -1;
+	c->root_uid = (uid_t)root_uid;
+	c->root_gid = (gid_t)root_gid;
 
 	const struct json *net = json_get(root, "network");
 	const char *mode = "none";

@@ -41,6 +41,9 @@ struct config {
 	bool tty, open_stdin;
 	struct id_range *uid_map, *gid_map;
 	size_t n_uid_map, n_gid_map;
+	/* The host ids the container's uid and gid 0 map to (exec: read from init's maps). */
+	uid_t root_uid;
+	gid_t root_gid;
 	bool rootless;
 	bool host_network;
 	const char **cgroup_procs;

@@ -78,13 +78,49 @@ static int check_start_time(pid_t pid, unsigned long long want)
 	return 0;
 }
 
-static int open_init(const struct config *c)
+/*
+ * The host id that id 0 of init's user namespace maps to (map: "uid_map" or
+ * "gid_map"); an exec config has no maps. Lines are "inside outside count".
+ */
+static int read_root_id(pid_t pid, const char *map, unsigned long *out)
+{
+	char path[32], buf[340 * 34]; /* at most 340 lines of 33 bytes */
+	snprintf(path, sizeof path, "/proc/%d/%s", pid, map);
+	if (read_small_file(path, buf, sizeof buf) < 0)
+		return -1;
+	unsigned long inside, outside, count;
+	int used;
+	for (const char *p = buf; sscanf(p, "%lu %lu %lu%n", &inside, &outside, &count, &used) == 3; p += used)
+		if (inside == 0) {
+			*out = outside;
+			return 0;
+		}
+	return seterr("read %s: no range for id 0 (the container's root)", path);
+}
+
+static int read_root_ids(struct config *c)
+{
+	unsigned long uid = 0, gid = 0;
+	if (read_root_id(c->init_pid, "uid_map", &uid) < 0 || read_root_id(c->init_pid, "gid_map", &gid) < 0)
+		return -1;
+	c->root_uid = (uid_t)uid;
+	c->root_gid = (gid_t)gid;
+	return 0;
+}
+
+static int open_init(struct config *c)
 {
 	int fd = pidfd_open(c->init_pid, 0);
 	if (fd < 0)
 		return errno == ESRCH ? seterr(INIT_GONE) : syserr("pidfd_open %d", c->init_pid);
+	/*
+	 * Read between pidfd_open and the start-time check: when that matches, init
+	 * held its pid all along, so these were its maps. If it fails, init is gone,
+	 * which is the error to report (it overwrites the read's).
+	 */
+	int maps = read_root_ids(c);
 	/* Only now is the answer final: the pidfd pins the process we checked. */
-	if (check_start_time(c->init_pid, c->init_start_time) < 0) {
+	if (check_start_time(c->init_pid, c->init_start_time) < 0 || maps < 0) {
 		close(fd);
 		return -1;
 	}
@@ -158,7 +194,7 @@ static _Noreturn void exec_child(const struct config *c, const struct child_fds 
 
 int exec_setup(struct monitor *m)
 {
-	const struct config *c = &m->cfg;
+	struct config *c = &m->cfg;
 	int pidfd = open_init(c);
 	if (pidfd < 0)
 		return -1;

@@ -69,10 +69,21 @@ static int open_log(struct monitor *m)
 	return m->log_fd < 0 ? syserr("open %s", m->cfg.log_path) : 0;
 }
 
-static int make_pipe(int fds[2], const char *what)
+/*
+ * A stdio pipe belongs to the container's root, as with runc: the command may
+ * open it again by path (/dev/stdout is /proc/self/fd/1; nginx logs there),
+ * and that checks its owner and mode (0600) like for any file. Host root is
+ * nobody in the container. The command gives it on to its user (command.c).
+ * A monitor without CAP_CHOWN (rootless) may not give it away: it stays ours.
+ */
+static int make_pipe(int fds[2], const char *what, const struct config *c)
 {
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return syserr("pipe for %s", what);
+	/* Both ends are the same inode. */
+	if (fchown(fds[0], c->root_uid, c->root_gid) < 0 && !(errno == EPERM && geteuid() != 0))
+		return syserr("chown the %s pipe to the container's root (%u:%u)", what, (unsigned)c->root_uid,
+			      (unsigned)c->root_gid);
 	return 0;
 }
 
@@ -88,8 +99,8 @@ int monitor_prepare(struct monitor *m, struct child_fds *f)
 	if (open_log(m) < 0)
 		return -1;
 	if (!c->tty) {
-		if ((c->open_stdin && make_pipe(in, "stdin") < 0) || make_pipe(out, "stdout") < 0 ||
-		    make_pipe(err, "stderr") < 0)
+		if ((c->open_stdin && make_pipe(in, "stdin", c) < 0) || make_pipe(out, "stdout", c) < 0 ||
+		    make_pipe(err, "stderr", c) < 0)
 			return -1;
 	}
 	m->stdin_w = in[1];

@@ -566,12 +566,17 @@ test('bad config: error line, exit 1, nothing left behind', async () => {
     [JSON.stringify({ rootfs: '/x' }), /^error: config: socket: missing$/],
     ['ARGS', /^error: config: args: needs a command$/],
     [null, /^error: config: capabilities: unknown capability CAP_NOPE$/],
+    ['NOROOT', /^error: config: gidMap: no range for id 0 \(the container's root\)$/],
   ] as const) {
     const b = makeBundle({ capabilities: ['CAP_NOPE'] });
     const procs: ChildProcess[] = [];
     try {
       if (text === 'ARGS') b.config.args = [];
-      writeConfig(b, text === 'ARGS' ? undefined : (text ?? undefined));
+      if (text === 'NOROOT') {
+        b.config.capabilities = [];
+        b.config.gidMap = [{ containerId: 1, hostId: HOST_ID, size: 65535 }];
+      }
+      writeConfig(b, text === 'ARGS' || text === 'NOROOT' ? undefined : (text ?? undefined));
       const s = await startMonitor(b);
       procs.push(s.monitor);
       assert.match(s.line, want);
