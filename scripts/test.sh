@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 node=node_modules/.bin/node
 echo "== typecheck"
 node_modules/.bin/tsc -p tsconfig.json
+shopt -s nullglob
 files=(test/unit/*.test.ts)
 if [ "$(id -u)" = 0 ]; then
-  files+=(test/integration/*.test.ts)
+  files+=(test/integration/*.test.ts test/integration/breakout/*.test.ts)
 else
   echo "(not root: integration tests skipped)"
 fi
