@@ -25,5 +25,6 @@ export const wrongState = (msg: string) => new EngineError('FAILED_PRECONDITION'
 /** The one-line message of any thrown value. */
 export function messageOf(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
-  return msg.split('\n')[0] ?? msg;
+  // One line, but all of it: a cause after a newline is often the part that matters.
+  return msg.replace(/\s*\n\s*/g, ' ').trim();
 }

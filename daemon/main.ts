@@ -1,10 +1,10 @@
 // tdockd: the daemon. Wires options → state → engine → gRPC server, and shuts down
 // leaving running containers running (their monitors are independent processes).
-import { mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { userInfo, release } from 'node:os';
-import { parseDaemonArgs, type DaemonOptions } from './options.ts';
+import { parseDaemonArgs } from './options.ts';
 import { openDb } from './store/db.ts';
 import { loadIdMaps, lockDown } from './runtime/idmap.ts';
 import { chooseCgroupParent, detectCgroups, moveSelfToLeaf } from './cgroups/index.ts';
@@ -18,6 +18,7 @@ import { containerHandlers } from './api/containers.ts';
 import { imageHandlers } from './api/images.ts';
 import { systemHandlers, VERSION } from './api/system.ts';
 import { messageOf } from './errors.ts';
+import { lockDir } from './lock.ts';
 
 function findShim(): string {
   if (process.env.TDOCK_SHIM) return process.env.TDOCK_SHIM;
@@ -35,36 +36,13 @@ function groupId(name: string): number | undefined {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** One daemon per exec-root: a second one would fight over the same containers. */
-function takePidFile(o: DaemonOptions): string {
-  const file = join(o.execRoot, 'tdockd.pid');
-  try {
-    const other = Number(readFileSync(file, 'utf8'));
-    if (other && other !== process.pid && pidAlive(other) && readFileSync(`/proc/${other}/cmdline`, 'utf8').includes('tdockd')) {
-      throw new Error(`another tdockd (pid ${other}) already uses --exec-root ${o.execRoot}`);
-    }
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-  writeFileSync(file, `${process.pid}\n`);
-  return file;
-}
-
 async function main(): Promise<void> {
   const o = parseDaemonArgs(process.argv.slice(2), findShim());
   const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} tdockd: ${msg}\n`);
   mkdirSync(o.root, { recursive: true, mode: 0o711 });
   mkdirSync(o.execRoot, { recursive: true, mode: 0o711 });
-  const pidFile = takePidFile(o);
+  // Before the bridge, the firewall table or the database is touched.
+  const locks = [lockDir(o.root, '--root'), lockDir(o.execRoot, '--exec-root')];
 
   const db = openDb(join(o.root, 'tdock.db'));
   const idMaps = loadIdMaps(o.rootless ? userInfo().username : 'tdock', o.rootless ? process.getuid?.() : undefined);
@@ -138,8 +116,9 @@ async function main(): Promise<void> {
     const netDone = network ? network.shutdown(anyRunning).catch((e) => log(`network shutdown: ${messageOf(e)}`)) : Promise.resolve();
     void netDone.finally(() => {
       rmSync(o.socketPath, { force: true });
-      rmSync(pidFile, { force: true });
+      for (const dir of [o.root, o.execRoot]) rmSync(join(dir, 'tdockd.pid'), { force: true });
       db.close();
+      for (const l of locks) l.release();
       process.exit(0);
     });
   };

@@ -18,6 +18,7 @@ export function parseBytes(s: string): number | undefined {
 export function memoryFlag(flag: string, value: string, allowUnlimited: boolean): number {
   if (allowUnlimited && value.trim() === '-1') return -1;
   const n = parseBytes(value);
+  if (n !== undefined && !Number.isSafeInteger(n)) throw new ValueError(`invalid value "${value}" for ${flag}: out of range`);
   if (n === undefined) {
     throw new ValueError(
       `invalid value "${value}" for ${flag}: expected a size such as 64m, 1g or a number of bytes${allowUnlimited ? ' (-1 = unlimited)' : ''}`,

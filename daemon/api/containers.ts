@@ -34,7 +34,8 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
         image: r.image, name: r.name, cmd: r.cmd, entrypoint: r.entrypoint, entrypointSet: r.entrypointSet, env: r.env,
         workdir: r.workdir, user: r.user, hostname: r.hostname, tty: r.tty, openStdin: r.openStdin, autoRemove: r.autoRemove,
         network: r.network, ports: r.ports, dns: r.dns, securityOpt: r.securityOpt,
-        resources: { memory: res.memory || undefined, memorySwap: res.memorySwap || undefined, pidsLimit: res.pidsLimit || undefined, cpus: res.cpus || undefined },
+        // As given (0 = unset): NaN or a negative value must reach the checks, not turn into "unlimited".
+        resources: { memory: res.memory, memorySwap: res.memorySwap, pidsLimit: res.pidsLimit, cpus: res.cpus },
       });
     }),
     Start: unary<ContainerRef, Empty>(async (r) => {

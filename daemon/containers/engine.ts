@@ -1,7 +1,7 @@
 // The container lifecycle: create → start → (running) → exited → removed.
 // The engine prepares plain configuration (dirs, cgroups, config.json) and lets the
 // shim's monitor do everything that needs namespaces. It never sees gRPC types.
-import { mkdirSync, rmSync, writeFileSync, readFileSync, statSync, lstatSync, chownSync, chmodSync, existsSync, readlinkSync, openSync, closeSync, constants as fsConstants } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync, readFileSync, statSync, lstatSync, chownSync, chmodSync, existsSync, readlinkSync, readdirSync, openSync, closeSync, constants as fsConstants } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
@@ -15,6 +15,7 @@ import { EngineError, conflict, invalid, notFound, wrongState, messageOf } from 
 import { spawnMonitor, MonitorConnection, ExecRefused, type ExitFile } from '../runtime/monitor.ts';
 import { LogReader, type LogRecord } from '../runtime/logfile.ts';
 import { InputQueue } from './input.ts';
+import { crashPoint } from '../crash.ts';
 import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, DEFAULT_SYSCTL } from '../runtime/defaults.ts';
 import { lockDown, type IdMaps } from '../runtime/idmap.ts';
 import type { CgroupDriver } from '../cgroups/index.ts';
@@ -213,6 +214,7 @@ export class Engine {
     const lower = this.o.images.layerDirs(image.id);
     try {
       mkdirSync(dir, { mode: 0o710 });
+      crashPoint('create.dir');
       lockDown(dir, this.o.rootless ? undefined : this.o.idMaps.gid.start);
       for (const d of ['upper', 'work', 'rootfs']) mkdirSync(join(dir, d));
       // The merged root takes the upper dir's owner and mode: make them the image's.
@@ -220,6 +222,7 @@ export class Engine {
       chownSync(join(dir, 'upper'), top?.uid ?? this.o.idMaps.uid.start, top?.gid ?? this.o.idMaps.gid.start);
       chmodSync(join(dir, 'upper'), top ? top.mode & 0o7777 : 0o755);
       this.repo.insert({ id, name, imageId: image.id, imageRef: req.image, spec, created: Date.now() });
+      crashPoint('create.row');
     } catch (e) {
       rmSync(dir, { recursive: true, force: true });
       if (e instanceof Error && /UNIQUE constraint failed: containers.name/.test(e.message)) {
@@ -263,6 +266,7 @@ export class Engine {
     const now = this.repo.get(c.id);
     if (!now) throw notFound(`No such container: ${ref}`);
     if (now.state === 'running') return;
+    if (now.state === 'dead') throw wrongState(`container ${c.name} is being removed`);
     l.starting = this.doStart(c.id).finally(() => {
       l.starting = undefined;
     });
@@ -284,8 +288,10 @@ export class Engine {
     try {
       const mounts = this.o.network ? await this.o.network.prepare(c, dir) : [];
       networkPrepared = this.o.network !== undefined;
+      crashPoint('start.network');
       const cgroupProcs = this.o.cgroups.create(id, spec.resources);
       cgroupsMade = true;
+      crashPoint('start.cgroups');
       const config = {
         id,
         rootfs: join(dir, 'rootfs'),
@@ -318,6 +324,7 @@ export class Engine {
       writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
       const pid = await spawnMonitor(this.o.shim, dir);
       initPid = pid;
+      crashPoint('start.monitor');
       const control = await MonitorConnection.connect(this.socketPath(id));
       control.quiet();
       this.bindControl(id, control);
@@ -327,7 +334,9 @@ export class Engine {
       // first byte: their connection is accepted before START.
       if (l.sinks.size) await this.openOutput(id);
       if (this.o.network) await this.o.network.attach(c, pid);
+      crashPoint('start.attach');
       this.repo.markStarted(id, pid, Date.now());
+      crashPoint('start.running');
       control.start();
     } catch (e) {
       const msg = messageOf(e);
@@ -501,7 +510,9 @@ export class Engine {
       error: exit ? (exit.error ?? '') : 'the container monitor died without recording an exit status',
     };
     this.repo.markExited(id, info.exitCode, info.oomKilled, info.error, exit ? Math.round(exit.finishedAt / 1e6) : Date.now());
+    crashPoint('exit.recorded');
     await this.teardown(c);
+    crashPoint('exit.teardown');
     if (c.spec.autoRemove) await this.removeFiles(c);
     const l = this.state(id);
     for (const w of l.waiters.splice(0)) w(info);
@@ -520,6 +531,7 @@ export class Engine {
 
   private async removeFiles(c: ContainerRow): Promise<void> {
     this.repo.remove(c.id);
+    crashPoint('rm.row');
     removeTree(this.bundleDir(c.id));
   }
 
@@ -596,7 +608,11 @@ export class Engine {
       this.deliverExit(c.id);
       const row = this.repo.get(c.id);
       if (!row) return;
+      // From here on a restart finishes the removal (recover()).
+      this.repo.markDead(c.id);
+      crashPoint('rm.dead');
       await this.teardown(row);
+      crashPoint('rm.teardown');
       await this.removeFiles(row);
       // Nobody may wait forever on a container that no longer exists (wait, attach).
       const last: ExitInfo = { exitCode: row.exitCode, oomKilled: row.oomKilled, error: row.error };
@@ -925,13 +941,17 @@ export class Engine {
   // ---- daemon restart --------------------------------------------------------
 
   /**
-   * Reconciles SQLite with what is really running: reconnects to live monitors,
-   * records the exits that happened while the daemon was away, and tears down what
-   * they left behind.
+   * Reconciles SQLite with what is really running, and finishes what a crash cut
+   * short (Docker does the same on restore): reconnects to live monitors, records
+   * the exits that happened while the daemon was away, removes --rm containers that
+   * are not running and containers whose removal had begun, tears down what stopped
+   * containers left (cgroups, run dirs; the network reconciled itself at its set-up),
+   * and removes bundle and run directories that have no row.
    */
   async recover(): Promise<void> {
+    this.removeOrphanDirs();
     // A start the previous daemon never finished: its monitor waits for START forever.
-    for (const c of this.repo.all().filter((r) => r.state === 'created' || r.state === 'exited')) {
+    for (const c of this.repo.all().filter((r) => r.state === 'created' || r.state === 'exited' || r.state === 'dead')) {
       const sock = this.socketPath(c.id);
       if (!existsSync(sock)) continue;
       const conn = await MonitorConnection.connect(sock).catch(() => undefined);
@@ -940,7 +960,6 @@ export class Engine {
       const closed = new Promise<void>((r) => conn.once('close', () => r()));
       conn.signal(osConstants.signals.SIGKILL);
       await closed;
-      await this.teardown(c);
     }
     for (const c of this.repo.live()) {
       const sock = this.socketPath(c.id);
@@ -950,12 +969,39 @@ export class Engine {
         conn.quiet();
         this.bindControl(c.id, conn);
         this.state(c.id).initStartTime = startTime(c.pid);
+        // Recorded as running but cut off before START: let it run (ignored after the first).
+        conn.start();
         this.log(`recovered running container ${c.id.slice(0, 12)}`);
         continue;
       }
       const exit = this.readExitFile(c.id);
       this.log(`container ${c.id.slice(0, 12)} ${exit ? 'exited' : 'lost its monitor'} while the daemon was down`);
       await this.onExit(c.id, exit);
+    }
+    for (const c of this.repo.all()) {
+      if (c.state === 'running') continue;
+      await this.teardown(c);
+      if (c.state === 'dead' || c.spec.autoRemove) {
+        this.log(`container ${c.id.slice(0, 12)}: ${c.state === 'dead' ? 'finishing its removal' : 'removing it (--rm)'}`);
+        await this.removeFiles(c);
+        this.live.delete(c.id);
+      }
+    }
+  }
+
+  /** Bundle and run directories without a row: a create or an rm that a crash cut short. */
+  private removeOrphanDirs(): void {
+    const ids = new Set(this.repo.all().map((c) => c.id));
+    const shortIds = new Set([...ids].map((id) => id.slice(0, 12)));
+    const list = (d: string) => (existsSync(d) ? readdirSync(d) : []);
+    for (const d of list(join(this.o.root, 'containers'))) {
+      if (ids.has(d)) continue;
+      this.log(`removing the directory of container ${d.slice(0, 12)}, which has no record`);
+      removeTree(join(this.o.root, 'containers', d));
+    }
+    for (const d of list(join(this.o.execRoot, 'c'))) {
+      if (shortIds.has(d)) continue;
+      removeTree(join(this.o.execRoot, 'c', d));
     }
   }
 

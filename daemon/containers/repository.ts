@@ -46,6 +46,7 @@ export class ContainerRepository {
       started: db.prepare(`UPDATE containers SET state = 'running', pid = ?, started = ?, exit_code = 0, oom_killed = 0, error = '', finished = 0 WHERE id = ?`),
       exited: db.prepare(`UPDATE containers SET state = 'exited', pid = 0, exit_code = ?, oom_killed = ?, error = ?, finished = ? WHERE id = ?`),
       failed: db.prepare(`UPDATE containers SET error = ? WHERE id = ?`),
+      dead: db.prepare(`UPDATE containers SET state = 'dead' WHERE id = ?`),
       remove: db.prepare('DELETE FROM containers WHERE id = ?'),
       imageInUse: db.prepare('SELECT 1 FROM containers WHERE image_id = ? LIMIT 1'),
     };
@@ -103,6 +104,11 @@ export class ContainerRepository {
 
   markExited(id: string, exitCode: number, oomKilled: boolean, error: string, at: number): void {
     this.stmts.exited.run(exitCode, oomKilled ? 1 : 0, error, at, id);
+  }
+
+  /** Its removal has begun: a restart finishes it. */
+  markDead(id: string): void {
+    this.stmts.dead.run(id);
   }
 
   setError(id: string, error: string): void {

@@ -5,6 +5,7 @@ import { invalid } from '../errors.ts';
 import { parseSecurityOpts, SecurityOptError, type SecurityOptions } from '../../proto/security-opt.ts';
 import type { Limits } from '../cgroups/types.ts';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { checkHostIp, isIPv4Address } from '../network/ports.ts';
 
 export interface PortSpec { hostIp: string; hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' }
@@ -71,7 +72,71 @@ export function mergeEnv(...lists: string[][]): string[] {
   return [...map.values()];
 }
 
-export function buildSpec(req: CreateInput, image: ImageConfigLike, id: string, defaultNetwork: ContainerSpec['network'] = 'none'): ContainerSpec {
+/** What Create checks resource limits against. */
+export interface HostFacts {
+  /** CPUs this daemon may use (Docker's --cpus range ends there) */
+  cpus: number;
+}
+
+/** Docker's smallest memory limit: below it a container cannot even start its init. */
+export const MIN_MEMORY = 6 * 1024 * 1024;
+
+/**
+ * Resource limits as the API gave them, refused at create (not at start, with a
+ * row and directories made) when Docker would refuse them, in Docker's words.
+ * 0 means "no limit" for each; memorySwap -1 means unlimited swap, pidsLimit -1
+ * (Docker's "unlimited") is taken as 0.
+ */
+export function checkResources(r: Limits, host: HostFacts): Limits {
+  const out: Limits = {};
+  const bytes = (v: number | undefined, what: string) => {
+    if (v === undefined || v === 0) return undefined;
+    if (!Number.isSafeInteger(v) || v < 0) throw invalid(`invalid ${what} ${v}: expected a number of bytes`);
+    return v;
+  };
+  const memory = bytes(r.memory, 'memory limit');
+  if (memory !== undefined) {
+    if (memory < MIN_MEMORY) throw invalid('Minimum memory limit allowed is 6MB');
+    out.memory = memory;
+  }
+  if (r.memorySwap !== undefined && r.memorySwap !== 0) {
+    const swap = r.memorySwap === -1 ? -1 : bytes(r.memorySwap, 'memory+swap limit')!;
+    if (memory === undefined) throw invalid('You should always set the Memory limit when using Memoryswap limit, see usage');
+    if (swap !== -1 && swap < memory) throw invalid('Minimum memoryswap limit should be larger than memory limit, see usage');
+    out.memorySwap = swap;
+  }
+  if (r.pidsLimit !== undefined && r.pidsLimit !== 0 && r.pidsLimit !== -1) {
+    if (!Number.isSafeInteger(r.pidsLimit) || r.pidsLimit < 0) {
+      throw invalid(`invalid pids limit ${r.pidsLimit}: expected a positive number of processes, or -1 for no limit`);
+    }
+    out.pidsLimit = r.pidsLimit;
+  }
+  if (r.cpus !== undefined && r.cpus !== 0) {
+    const max = host.cpus.toFixed(2);
+    if (!Number.isFinite(r.cpus) || r.cpus < 0.01 || r.cpus > host.cpus) {
+      throw invalid(`Range of CPUs is from 0.01 to ${max}, as there are only ${host.cpus} CPUs available`);
+    }
+    out.cpus = r.cpus;
+  }
+  return out;
+}
+
+/** Text fields end up in C strings, files and argv: a NUL byte cannot be there. */
+function checkNoNul(req: CreateInput): void {
+  const fields: [string, readonly string[]][] = [
+    ['command', req.cmd], ['entrypoint', req.entrypoint], ['environment', req.env], ['working directory', [req.workdir]],
+    ['user', [req.user]], ['hostname', [req.hostname]], ['network', [req.network]], ['dns', req.dns],
+    ['security option', req.securityOpt], ['published port address', req.ports.map((p) => p.hostIp)],
+  ];
+  for (const [what, values] of fields) {
+    if (values.some((v) => v.includes('\0'))) throw invalid(`invalid ${what}: it contains a NUL byte`);
+  }
+}
+
+export function buildSpec(req: CreateInput, image: ImageConfigLike, id: string, defaultNetwork: ContainerSpec['network'] = 'none',
+  host: HostFacts = { cpus: availableParallelism() }): ContainerSpec {
+  checkNoNul(req);
+  const resources = checkResources(req.resources, host);
   const entrypoint = req.entrypointSet ? req.entrypoint : (image.Entrypoint ?? []);
   // Docker: a new entrypoint resets the image's Cmd.
   const cmd = req.cmd.length ? req.cmd : req.entrypointSet ? [] : (image.Cmd ?? []);
@@ -120,7 +185,7 @@ export function buildSpec(req: CreateInput, image: ImageConfigLike, id: string, 
     network,
     ports,
     dns: req.dns,
-    resources: req.resources,
+    resources,
     stopSignal: image.StopSignal || 'SIGTERM',
     securityOpt: req.securityOpt,
   };

@@ -53,10 +53,11 @@ export class TestDaemon {
       '--bridge', this.bridge, '--subnet', this.subnet];
   }
 
-  async start(): Promise<this> {
+  /** env: extra environment for the daemon (TDOCK_CRASH_AT=STEP: it dies at that step, see daemon/crash.ts). */
+  async start(env: NodeJS.ProcessEnv = {}): Promise<this> {
     mkdirSync(this.base, { recursive: true });
     this.log = '';
-    const proc = spawn(TDOCKD, this.args(), { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(TDOCKD, this.args(), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
     this.proc = proc;
     proc.stderr!.setEncoding('utf8');
     proc.stderr!.on('data', (d: string) => {

@@ -169,3 +169,36 @@ test('image files are read without following symlinks, FIFOs or devices, and cap
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('resource limits are refused at create in Docker\'s words', async () => {
+  const { checkResources } = await import('../../daemon/containers/spec.ts');
+  const host = { cpus: 2 };
+  const bad: [Record<string, number>, RegExp][] = [
+    [{ memory: 1024 }, /: Minimum memory limit allowed is 6MB$/],
+    [{ memory: -5 }, /invalid memory limit -5/],
+    [{ memory: 1e21 }, /invalid memory limit/],
+    [{ memory: 64 << 20, memorySwap: 32 << 20 }, /: Minimum memoryswap limit should be larger than memory limit/],
+    [{ memorySwap: 64 << 20 }, /: You should always set the Memory limit when using Memoryswap limit/],
+    [{ cpus: 100 }, /: Range of CPUs is from 0\.01 to 2\.00, as there are only 2 CPUs available$/],
+    [{ cpus: Number.NaN }, /: Range of CPUs/],
+    [{ cpus: -1 }, /: Range of CPUs/],
+    [{ cpus: 0.001 }, /: Range of CPUs/],
+    [{ pidsLimit: -5 }, /invalid pids limit -5/],
+    [{ pidsLimit: 1.5 }, /invalid pids limit/],
+  ];
+  for (const [r, msg] of bad) assert.throws(() => checkResources(r, host), msg, JSON.stringify(r));
+  assert.deepEqual(checkResources({ memory: 6 << 20, memorySwap: -1, pidsLimit: -1, cpus: 2 }, host), { memory: 6 << 20, memorySwap: -1, cpus: 2 });
+  assert.deepEqual(checkResources({ memory: 0, memorySwap: 0, pidsLimit: 0, cpus: 0 }, host), {});
+});
+
+test('a NUL byte in any text field is refused at create, naming the field', () => {
+  const cases: [string, CreateInput][] = [
+    ['command', { ...base, cmd: ['sh\0x'] }],
+    ['environment', { ...base, cmd: ['sh'], env: ['A=\0'] }],
+    ['working directory', { ...base, cmd: ['sh'], workdir: '/a\0b' }],
+    ['user', { ...base, cmd: ['sh'], user: 'x\0' }],
+  ];
+  for (const [field, req] of cases) {
+    assert.throws(() => buildSpec(req, {}, ID), new RegExp(`invalid ${field}: it contains a NUL byte`));
+  }
+});

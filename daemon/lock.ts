@@ -1,0 +1,38 @@
+// One daemon per --root and per --exec-root. A pid file alone is read-check-write:
+// two daemons started at once both pass it and then fight over the bridge, the
+// firewall table and the database. This takes an exclusive lock the kernel holds
+// for the process (SQLite's, an fcntl lock on LOCK_FILE, released when the process
+// dies however it dies) before any of that is touched.
+import Database from 'better-sqlite3';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EngineError } from './errors.ts';
+
+export interface DaemonLock {
+  release(): void;
+}
+
+/** Locks `dir` (what: "--root" or "--exec-root" for the message) or throws naming the other daemon. */
+export function lockDir(dir: string, what: string): DaemonLock {
+  const db = new Database(join(dir, 'tdockd.lock'), { timeout: 0 });
+  try {
+    db.pragma('locking_mode = EXCLUSIVE');
+    // The first write takes the exclusive lock; in this mode it is never given back.
+    db.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER); DELETE FROM holder;');
+    db.prepare('INSERT INTO holder (pid) VALUES (?)').run(process.pid);
+  } catch (e) {
+    db.close();
+    if ((e as { code?: string }).code === 'SQLITE_BUSY' || /locked|busy/i.test((e as Error).message)) {
+      let pid = '';
+      try {
+        pid = ` (pid ${Number(readFileSync(join(dir, 'tdockd.pid'), 'utf8'))})`;
+      } catch {
+        /* not written yet */
+      }
+      throw new EngineError('FAILED_PRECONDITION', `another tdockd${pid} already uses ${what} ${dir}: stop it first, or give this one its own ${what}`);
+    }
+    throw e;
+  }
+  writeFileSync(join(dir, 'tdockd.pid'), `${process.pid}\n`);
+  return { release: () => db.close() };
+}
