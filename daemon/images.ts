@@ -32,6 +32,8 @@ export interface ImageServiceOptions {
   insecureRegistries?: string[];
   /** for tests */
   dispatcher?: Dispatcher;
+  /** refuses to make something new on a nearly full disk (daemon/store/space.ts) */
+  checkRoom?: (what: string) => void;
   retryDelay?: number;
 }
 
@@ -109,6 +111,7 @@ export class ImageService implements ImageSource {
   }
 
   private async doPull(ref: string, progress: (p: PullProgress) => void, opts: PullCallOptions): Promise<{ id: string }> {
+    this.opts.checkRoom?.('pull an image');
     const emit = (p: Progress) => progress(p);
     const hit = await this.puller.catalogHit(ref, opts.platform, opts.signal);
     if (hit?.entry.embedded === 'busybox') {
@@ -151,11 +154,13 @@ export class ImageService implements ImageSource {
   }
 
   importTar(body: Readable, name: string, opts: { sha256?: string | undefined }) {
+    this.opts.checkRoom?.('import an image');
     return this.store.importTar(body, name, opts.sha256 ? { sha256: opts.sha256 } : {});
   }
 
   /** `tdock import URL NAME[:TAG]`: downloads (resuming where it can) straight into the unpacker. */
   importUrl(url: string, name: string, opts: { sha256?: string | undefined; signal?: AbortSignal } = {}, progress: (p: PullProgress) => void = () => {}) {
+    this.opts.checkRoom?.('import an image');
     return this.puller.importUrl(url, name, {
       ...(opts.sha256 ? { sha256: opts.sha256 } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),

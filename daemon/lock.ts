@@ -17,6 +17,9 @@ export function lockDir(dir: string, what: string): DaemonLock {
   const db = new Database(join(dir, 'tdockd.lock'), { timeout: 0 });
   try {
     db.pragma('locking_mode = EXCLUSIVE');
+    // No journal file: a restart on a full disk must still get its lock (the
+    // table's page exists from the last run and is rewritten in place).
+    db.pragma('journal_mode = MEMORY');
     // The first write takes the exclusive lock; in this mode it is never given back.
     db.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER); DELETE FROM holder;');
     db.prepare('INSERT INTO holder (pid) VALUES (?)').run(process.pid);
@@ -33,6 +36,10 @@ export function lockDir(dir: string, what: string): DaemonLock {
     }
     throw e;
   }
-  writeFileSync(join(dir, 'tdockd.pid'), `${process.pid}\n`);
+  try {
+    writeFileSync(join(dir, 'tdockd.pid'), `${process.pid}\n`);
+  } catch {
+    // for people and the message above only (a full disk must not stop the daemon)
+  }
   return { release: () => db.close() };
 }

@@ -19,6 +19,8 @@ import { imageHandlers } from './api/images.ts';
 import { systemHandlers, VERSION } from './api/system.ts';
 import { messageOf } from './errors.ts';
 import { lockDir } from './lock.ts';
+import { DiskReserve } from './store/space.ts';
+import { setErrorExplainer } from './api/status.ts';
 
 function findShim(): string {
   if (process.env.TDOCK_SHIM) return process.env.TDOCK_SHIM;
@@ -44,7 +46,13 @@ async function main(): Promise<void> {
   // Before the bridge, the firewall table or the database is touched.
   const locks = [lockDir(o.root, '--root'), lockDir(o.execRoot, '--exec-root')];
 
-  const db = openDb(join(o.root, 'tdock.db'));
+  // The database's writes fall back on a space reserve: exits and removals get
+  // recorded, and the daemon starts, on a full disk (daemon/store/space.ts).
+  const reserve = new DiskReserve(o.root, log);
+  const db = reserve.write(() => openDb(join(o.root, 'tdock.db')));
+  reserve.guard(db);
+  reserve.ensure();
+  setErrorExplainer((e) => reserve.explain(e));
   const idMaps = loadIdMaps(o.rootless ? userInfo().username : 'tdock', o.rootless ? process.getuid?.() : undefined);
   // Host users must not reach the layers and upper dirs (setuid files of images are
   // setuid to a subordinate uid there): only root and the containers' own root group.
@@ -60,6 +68,7 @@ async function main(): Promise<void> {
   const images = new ImageService(store, (imageId) => engine?.repo.imageInUse(imageId) ?? false, {
     shim: o.shim,
     insecureRegistries: o.insecureRegistries,
+    checkRoom: (what) => reserve.checkRoom(what),
     ...(o.catalog ? { catalog: o.catalog } : {}),
   });
   // Rootful only for now: a rootless daemon needs its own network namespace first.
@@ -68,6 +77,7 @@ async function main(): Promise<void> {
     : await BridgeNetwork.create({ db, bridge: o.bridge, subnet: o.subnet, table: o.nftTable, execRoot: o.execRoot, log });
   engine = new Engine(db, {
     root: o.root, execRoot: o.execRoot, shim: o.shim, idMaps, rootless: o.rootless, cgroups, images, network, log,
+    checkRoom: (what) => reserve.checkRoom(what),
   });
   await store.cleanup();
   await engine.recover();

@@ -36,6 +36,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Db } from '../daemon/store/db.ts';
 import { EngineError } from '../daemon/errors.ts';
+import { isNoSpace } from '../daemon/store/space.ts';
 import { formatRef, parseRef } from './reference.ts';
 import { extractLayer } from './tar-extract.ts';
 import type { IdShift, Whiteout } from './tar-extract.ts';
@@ -303,8 +304,19 @@ export class ImageStore {
 
   /** Removes leftovers of interrupted imports/removals. Call once at start, before any import. */
   async cleanup(): Promise<string[]> {
-    const known = new Set((this.db.prepare('SELECT dir FROM layers').all() as { dir: string }[]).map((r) => r.dir));
     const removed: string[] = [];
+    // A removal on a full disk deletes layers before rows (deleteFreeingFirst): a
+    // crash in between leaves images whose layers are gone; they go too.
+    for (const { diff_id: diffId, dir } of this.db.prepare('SELECT diff_id, dir FROM layers').all() as { diff_id: string; dir: string }[]) {
+      if (existsSync(dir)) continue;
+      const users = this.db.prepare('SELECT DISTINCT image_id FROM image_layers WHERE diff_id = ?').all(diffId) as { image_id: string }[];
+      this.db.transaction(() => {
+        for (const u of users) this.deleteImageRows(u.image_id);
+        this.db.prepare('DELETE FROM layers WHERE diff_id = ?').run(diffId);
+      })();
+      removed.push(dir);
+    }
+    const known = new Set((this.db.prepare('SELECT dir FROM layers').all() as { dir: string }[]).map((r) => r.dir));
     for (const name of readdirSync(this.layersDir)) {
       const p = join(this.layersDir, name);
       const orphanLayer = HEX64.test(name) && !known.has(p);
@@ -494,7 +506,10 @@ export class ImageStore {
     if (inUse && !force) {
       throw new EngineError('FAILED_PRECONDITION', 'image is in use by a container; stop and remove it or use -f');
     }
-    this.db.transaction(() => {
+    await this.deleteFreeingFirst(() => {
+      // (run again after a failed try: start from nothing)
+      untagged.length = 0;
+      dirs.length = 0;
       for (const t of tags) {
         this.db.prepare('DELETE FROM tags WHERE repository = ? AND tag = ?').run(t.repository, t.tag);
         untagged.push(`${t.repository}:${t.tag}`);
@@ -502,7 +517,7 @@ export class ImageStore {
       if (inUse) return; // forced while a container uses it: keep the image (dangling)
       dirs.push(...this.deleteImageRows(r.id).map((l) => l.dir));
       deleted = true;
-    })();
+    }, inUse ? [] : [r.id]);
     await Promise.all(dirs.map((d) => this.discard(d)));
     return { untagged, deleted: deleted ? [r.id] : [] };
   }
@@ -515,15 +530,44 @@ export class ImageStore {
     ).all() as { id: string }[];
     const deleted: string[] = [];
     const layers: { dir: string; size: number }[] = [];
-    this.db.transaction(() => {
-      for (const { id } of dangling) {
-        if (inUse(id)) continue;
+    const doomed = dangling.map((d) => d.id).filter((id) => !inUse(id));
+    let freedFirst = 0;
+    await this.deleteFreeingFirst(() => {
+      layers.length = 0;
+      deleted.length = 0;
+      for (const id of doomed) {
         layers.push(...this.deleteImageRows(id));
         deleted.push(id);
       }
-    })();
+    }, doomed, (bytes) => (freedFirst = bytes));
     await Promise.all(layers.map((l) => this.discard(l.dir)));
+    if (freedFirst) return { deleted, reclaimed: freedFirst };
     return { deleted, reclaimed: layers.reduce((sum, l) => sum + l.size, 0) };
+  }
+
+  /**
+   * Runs `tx` (row deletions) in a transaction. On a full disk even a deletion
+   * needs room in the journal: then the layers of `images` that no other image
+   * uses are deleted first, freeing their space, and the rows after (delete before
+   * you write). A crash in between leaves rows without layers, which cleanup()
+   * removes at the next start.
+   */
+  private async deleteFreeingFirst(tx: () => void, images: string[], freed: (bytes: number) => void = () => {}): Promise<void> {
+    try {
+      this.db.transaction(tx)();
+      return;
+    } catch (e) {
+      if (!isNoSpace(e)) throw e;
+    }
+    const doomed = new Set(images);
+    const layers = (this.db.prepare('SELECT l.diff_id, l.dir, l.size FROM layers l').all() as { diff_id: string; dir: string; size: number }[])
+      .filter((l) => {
+        const users = (this.db.prepare('SELECT DISTINCT image_id FROM image_layers WHERE diff_id = ?').all(l.diff_id) as { image_id: string }[]);
+        return users.length > 0 && users.every((u) => doomed.has(u.image_id));
+      });
+    for (const l of layers) await fsp.rm(l.dir, { recursive: true, force: true });
+    freed(layers.reduce((sum, l) => sum + l.size, 0));
+    this.db.transaction(tx)();
   }
 
   /** Deletes an image's rows and its layers' rows no other image uses; returns those layers. Call inside a transaction. */

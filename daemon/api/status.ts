@@ -12,7 +12,15 @@ const CODES: Record<string, grpc.status> = {
   INTERNAL: grpc.status.INTERNAL,
 };
 
-export function toStatus(err: unknown): Partial<grpc.StatusObject> {
+let explain: (err: unknown) => unknown = (err) => err;
+
+/** How the daemon turns low-level failures into what the user should read (a full disk: daemon/store/space.ts). */
+export function setErrorExplainer(fn: (err: unknown) => unknown): void {
+  explain = fn;
+}
+
+export function toStatus(error: unknown): Partial<grpc.StatusObject> {
+  const err = explain(error);
   const code = err instanceof EngineError || (err as { code?: unknown })?.code !== undefined
     ? CODES[String((err as { code: unknown }).code)] ?? grpc.status.UNKNOWN
     : grpc.status.UNKNOWN;

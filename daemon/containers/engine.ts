@@ -60,6 +60,8 @@ export interface EngineOptions {
   images: ImageSource;
   network?: NetworkHooks;
   log?: (msg: string) => void;
+  /** refuses to make something new on a nearly full disk (daemon/store/space.ts) */
+  checkRoom?: (what: string) => void;
 }
 
 export interface ExitInfo { exitCode: number; oomKilled: boolean; error: string }
@@ -202,6 +204,7 @@ export class Engine {
     }
     // Flags that need no image are checked before a possible pull.
     securityOptions(req.securityOpt);
+    this.o.checkRoom?.('create a container');
     const image = await this.o.images.ensure(req.image);
     let id = randomBytes(32).toString('hex');
     while (this.repo.shortIdTaken(id.slice(0, 12))) id = randomBytes(32).toString('hex');
@@ -509,15 +512,28 @@ export class Engine {
       oomKilled: (usage?.oomKills ?? 0) > 0,
       error: exit ? (exit.error ?? '') : 'the container monitor died without recording an exit status',
     };
-    this.repo.markExited(id, info.exitCode, info.oomKilled, info.error, exit ? Math.round(exit.finishedAt / 1e6) : Date.now());
-    crashPoint('exit.recorded');
-    await this.teardown(c);
-    crashPoint('exit.teardown');
-    if (c.spec.autoRemove) await this.removeFiles(c);
     const l = this.state(id);
-    for (const w of l.waiters.splice(0)) w(info);
-    l.exitInfo = info;
-    this.deliverExit(id);
+    try {
+      this.repo.markExited(id, info.exitCode, info.oomKilled, info.error, exit ? Math.round(exit.finishedAt / 1e6) : Date.now());
+    } catch (e) {
+      // Not recorded (no space even with the reserve): the run dir keeps the monitor's
+      // exit file, the ground truth, for the next start; everyone waiting is told now.
+      this.log(`exit of ${id.slice(0, 12)} not recorded: ${messageOf(e)}`);
+      for (const w of l.waiters.splice(0)) w(info);
+      l.exitInfo = info;
+      this.deliverExit(id);
+      throw e;
+    }
+    try {
+      crashPoint('exit.recorded');
+      await this.teardown(c);
+      crashPoint('exit.teardown');
+      if (c.spec.autoRemove) await this.removeFiles(c);
+    } finally {
+      for (const w of l.waiters.splice(0)) w(info);
+      l.exitInfo = info;
+      this.deliverExit(id);
+    }
   }
 
   private async teardown(c: ContainerRow): Promise<void> {
