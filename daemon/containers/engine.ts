@@ -13,7 +13,7 @@ import { statusText } from './status.ts';
 import { parseSignal } from './signals.ts';
 import { EngineError, conflict, invalid, notFound, wrongState, messageOf } from '../errors.ts';
 import { spawnMonitor, MonitorConnection, ExecRefused, type ExitFile } from '../runtime/monitor.ts';
-import { LogReader, type LogRecord } from '../runtime/logfile.ts';
+import { LogStream, type LogQuery } from '../runtime/logstream.ts';
 import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, DEFAULT_SYSCTL } from '../runtime/defaults.ts';
 import { lockDown, type IdMaps } from '../runtime/idmap.ts';
 import type { CgroupDriver } from '../cgroups/index.ts';
@@ -455,8 +455,16 @@ export class Engine {
 
   // ---- signals, stop, wait ---------------------------------------------------
 
-  waitExit(id: string): Promise<ExitInfo> {
-    return new Promise((resolve) => this.state(id).waiters.push(resolve));
+  /** Resolves once the exit is recorded (or the container removed); an abort drops the waiter. */
+  waitExit(id: string, signal?: AbortSignal): Promise<ExitInfo> {
+    return new Promise((resolve) => {
+      const waiters = this.state(id).waiters;
+      waiters.push(resolve);
+      signal?.addEventListener('abort', () => {
+        const i = waiters.indexOf(resolve);
+        if (i >= 0) waiters.splice(i, 1);
+      }, { once: true });
+    });
   }
 
   async wait(ref: string): Promise<ExitInfo> {
@@ -571,34 +579,19 @@ export class Engine {
     if (l.lagging.delete(sink) && l.lagging.size === 0) l.conn?.resume();
   }
 
-  /** Log records so far; with follow, calls onRecords as more arrive until the container exits. */
-  logs(ref: string, opts: { follow: boolean; tail: number }, onRecords: (r: LogRecord[]) => void, onEnd: () => void): () => void {
+  /**
+   * The container's log, read from its files (never from its live output: a slow
+   * reader must not hold the container back). With follow it reads on until the
+   * exit is recorded, then to the end of the files.
+   */
+  async logs(ref: string, q: LogQuery & { follow: boolean }): Promise<LogStream> {
     const c = this.repo.find(ref);
-    const reader = new LogReader(this.logPath(c.id));
-    let first = reader.read();
-    if (opts.tail >= 0) first = first.slice(Math.max(0, first.length - opts.tail));
-    if (first.length) onRecords(first);
     // Docker's `logs -f` on a created container waits for it to start.
-    if (!opts.follow || (c.state !== 'running' && c.state !== 'created')) {
-      onEnd();
-      return () => {};
-    }
-    // The monitor writes the log before it relays a frame, so each frame is a
-    // reason to read the file again: exactly once, in order.
-    const sink: OutputSink = {
-      output: () => {
-        const r = reader.read();
-        if (r.length) onRecords(r);
-      },
-      exit: () => {
-        const r = reader.read();
-        if (r.length) onRecords(r);
-        onEnd();
-      },
-    };
-    const l = this.state(c.id);
-    l.sinks.add(sink);
-    return () => l.sinks.delete(sink);
+    const follow = q.follow && (c.state === 'running' || c.state === 'created');
+    const done = new AbortController();
+    const ended = follow ? this.waitExit(c.id, done.signal) : undefined;
+    const { tail, sinceNs, untilNs } = q;
+    return LogStream.open(this.logPath(c.id), { tail, sinceNs, untilNs }, { ...(ended ? { follow: { ended } } : {}), onClose: () => done.abort() });
   }
 
   // ---- exec, top, stats ------------------------------------------------------

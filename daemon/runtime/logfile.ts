@@ -2,7 +2,6 @@
 // [stream u8][flags u8][2 zero][len u32 LE][time u64 LE ns][data][len u32 LE, when flags & 1].
 // The trailer lets a reader walk a file backwards (--tail); monitors before it wrote
 // records without one, which are still read forwards.
-import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
 import { EngineError } from '../errors.ts';
 
 export interface LogRecord {
@@ -81,39 +80,4 @@ export function parseRecordsBackward(buf: Buffer): { records: LogRecord[]; offse
     end = off;
   }
   return { records, offsets, start: end };
-}
-
-/** Follows one log file from an offset; each read() returns the whole records added since. */
-export class LogReader {
-  private offset = 0;
-  private readonly path: string;
-  constructor(path: string) {
-    this.path = path;
-  }
-
-  read(): LogRecord[] {
-    let fd: number;
-    try {
-      fd = openSync(this.path, 'r');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw e;
-    }
-    try {
-      const size = fstatSync(fd).size;
-      if (size <= this.offset) return [];
-      const buf = Buffer.allocUnsafe(size - this.offset);
-      let got = 0;
-      while (got < buf.length) {
-        const n = readSync(fd, buf, got, buf.length - got, this.offset + got);
-        if (n === 0) break;
-        got += n;
-      }
-      const { records, consumed } = parseRecords(buf.subarray(0, got));
-      this.offset += consumed;
-      return records;
-    } finally {
-      closeSync(fd);
-    }
-  }
 }
