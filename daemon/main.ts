@@ -90,6 +90,7 @@ async function main(): Promise<void> {
     : await BridgeNetwork.create({ db, bridge: o.bridge, subnet: o.subnet, table: o.nftTable, execRoot: o.execRoot, log });
   engine = new Engine(db, {
     root: o.root, execRoot: o.execRoot, shim: o.shim, idMaps, rootless: o.rootless, cgroups, images, network, log,
+    logDefaults: o.logDefaults,
   });
   await store.cleanup();
   await engine.recover();

@@ -71,6 +71,7 @@ export interface CreateRequest {
   resources: Resources | null;
   pullMissing: boolean;
   securityOpt: string[];
+  logOpt: string[];
 }
 export interface CreateResponse { id: string; name: string; warnings: string[] }
 export interface StopRequest { id: string; timeout: number }

@@ -20,7 +20,7 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
       return engine.create({
         image: r.image, name: r.name, cmd: r.cmd, entrypoint: r.entrypoint, entrypointSet: r.entrypointSet, env: r.env,
         workdir: r.workdir, user: r.user, hostname: r.hostname, tty: r.tty, openStdin: r.openStdin, autoRemove: r.autoRemove,
-        network: r.network, ports: r.ports, dns: r.dns, securityOpt: r.securityOpt,
+        network: r.network, ports: r.ports, dns: r.dns, securityOpt: r.securityOpt, logOpt: r.logOpt,
         resources: { memory: res.memory || undefined, memorySwap: res.memorySwap || undefined, pidsLimit: res.pidsLimit || undefined, cpus: res.cpus || undefined },
       });
     }),

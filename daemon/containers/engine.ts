@@ -7,13 +7,14 @@ import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import type { Db } from '../store/db.ts';
 import { ContainerRepository, type ContainerRow } from './repository.ts';
-import { buildSpec, mergeEnv, resolveUser, securityOptions, type CreateInput, type ImageConfigLike } from './spec.ts';
+import { buildSpec, logConfig, mergeEnv, resolveUser, securityOptions, type CreateInput, type ImageConfigLike } from './spec.ts';
 import { randomName, checkName } from './names.ts';
 import { statusText } from './status.ts';
 import { parseSignal } from './signals.ts';
 import { EngineError, conflict, invalid, notFound, wrongState, messageOf } from '../errors.ts';
 import { spawnMonitor, MonitorConnection, ExecRefused, type ExitFile } from '../runtime/monitor.ts';
 import { LogStream, type LogQuery } from '../runtime/logstream.ts';
+import { DEFAULT_LOG_CONFIG, logConfigView, type LogConfig } from '../../proto/log-opt.ts';
 import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, DEFAULT_SYSCTL } from '../runtime/defaults.ts';
 import { lockDown, type IdMaps } from '../runtime/idmap.ts';
 import type { CgroupDriver } from '../cgroups/index.ts';
@@ -58,6 +59,8 @@ export interface EngineOptions {
   images: ImageSource;
   network?: NetworkHooks;
   log?: (msg: string) => void;
+  /** Log rotation for containers created without --log-opt (default DEFAULT_LOG_CONFIG). */
+  logDefaults?: LogConfig;
 }
 
 export interface ExitInfo { exitCode: number; oomKilled: boolean; error: string }
@@ -167,6 +170,9 @@ export class Engine {
   /** Short: a unix socket path must fit in 108 bytes. */
   runDir(id: string): string { return join(this.o.execRoot, 'c', id.slice(0, 12)); }
   logPath(id: string): string { return join(this.bundleDir(id), 'container.log'); }
+  private get logDefaults(): LogConfig { return this.o.logDefaults ?? DEFAULT_LOG_CONFIG; }
+  /** Containers created before --log-opt existed get the daemon's default. */
+  private logConfigOf(c: ContainerRow): LogConfig { return c.spec.log ?? this.logDefaults; }
   private socketPath(id: string): string { return join(this.runDir(id), 'm.sock'); }
   private exitPath(id: string): string { return join(this.runDir(id), 'exit.json'); }
 
@@ -193,10 +199,11 @@ export class Engine {
     }
     // Flags that need no image are checked before a possible pull.
     securityOptions(req.securityOpt);
+    logConfig(req.logOpt, this.logDefaults);
     const image = await this.o.images.ensure(req.image);
     let id = randomBytes(32).toString('hex');
     while (this.repo.shortIdTaken(id.slice(0, 12))) id = randomBytes(32).toString('hex');
-    const spec = buildSpec(req, image.config, id, this.o.network ? 'bridge' : 'none');
+    const spec = buildSpec(req, image.config, id, this.o.network ? 'bridge' : 'none', this.logDefaults);
     const name = req.name || randomName((n) => this.repo.nameTaken(n) !== undefined);
     // Check the user now so that a typo fails at create, not at start.
     this.resolveUserFor(image.id, spec.user);
@@ -303,6 +310,8 @@ export class Engine {
         mounts,
         socket: this.socketPath(id),
         logPath: this.logPath(id),
+        logMaxSize: this.logConfigOf(c).maxSize,
+        logMaxFiles: this.logConfigOf(c).maxFile,
         exitPath: this.exitPath(id),
         pidPath: join(runDir, 'init.pid'),
       };
@@ -814,6 +823,7 @@ export class Engine {
         // Docker's: as given, null when none.
         SecurityOpt: c.spec.securityOpt?.length ? c.spec.securityOpt : null,
         CgroupParent: this.o.cgroups.paths(c.id)[0] ?? '',
+        LogConfig: logConfigView(this.logConfigOf(c)),
       },
       GraphDriver: {
         Name: 'overlay',

@@ -1,6 +1,6 @@
 // The daemon's log reader (chunked, tail from the end across rotated files, since/until,
-// follow across rotations) and the parsing of logs --since/--until. No root, no
-// container: files written as the monitor does.
+// follow across rotations) and the option parsing of --log-opt, tdockd's log defaults,
+// and logs --since/--until. No root, no container: files written as the monitor does.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +10,10 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LogStream, LOG_CHUNK, type LogQuery } from '../../daemon/runtime/logstream.ts';
 import { parseRecords, type LogRecord } from '../../daemon/runtime/logfile.ts';
+import { parseLogOpts, LogOptError, DEFAULT_LOG_CONFIG, logConfigView } from '../../proto/log-opt.ts';
+import { parseDaemonArgs } from '../../daemon/options.ts';
+import { buildCreateRequest } from '../../cli/create-flags.ts';
+import { UsageError } from '../../cli/errors.ts';
 import { parseTimeFlag } from '../../cli/parse/time.ts';
 import { logsHandler, unixTimeNs } from '../../daemon/api/logs.ts';
 import type { Engine } from '../../daemon/containers/engine.ts';
@@ -270,6 +274,48 @@ test('logs -f --until ends once the time has passed, with nothing new written', 
   } finally {
     t.done();
   }
+});
+
+test('--log-opt: max-size (10k, 10m, 1g; 0 or -1 = unbounded) and max-file; anything else is named', () => {
+  const d = DEFAULT_LOG_CONFIG;
+  assert.deepEqual(parseLogOpts([], d), d);
+  assert.deepEqual(parseLogOpts(['max-size=10k'], d), { maxSize: 10_000, maxFile: d.maxFile });
+  assert.deepEqual(parseLogOpts(['max-size=10m', 'max-file=3'], d), { maxSize: 10_000_000, maxFile: 3 });
+  assert.deepEqual(parseLogOpts(['max-size=1g'], d).maxSize, 1_000_000_000);
+  assert.deepEqual(parseLogOpts(['max-size=1.5M'], d).maxSize, 1_500_000);
+  assert.deepEqual(parseLogOpts(['max-size=123'], d).maxSize, 123);
+  assert.deepEqual(parseLogOpts(['max-size=-1'], d), { maxSize: 0, maxFile: 1 });
+  assert.deepEqual(parseLogOpts(['max-size=0'], d), { maxSize: 0, maxFile: 1 });
+  for (const [opt, re] of [
+    ['max-size=abc', /invalid value "max-size=abc" for --log-opt: .*10m/],
+    ['max-size=', /--log-opt/],
+    ['max-file=0', /invalid value "max-file=0" for --log-opt: .*max-file=N \(1 <= N <= 1000\)/],
+    ['max-file=x', /max-file/],
+    ['max-file=1001', /max-file/],
+    ['compress=true', /unknown log option "compress"/],
+    ['max-size', /expected KEY=VALUE/],
+  ] as const) {
+    assert.throws(() => parseLogOpts([opt], d), (e: Error) => e instanceof LogOptError && re.test(e.message) && !e.message.includes('\n'), opt);
+  }
+  assert.throws(() => parseLogOpts(['max-size=-1', 'max-file=3'], d), /max-file=3 needs a max-size/);
+  assert.deepEqual(logConfigView({ maxSize: 20_000_000, maxFile: 5 }), { Type: 'local', Config: { 'max-size': '20m', 'max-file': '5' } });
+  assert.deepEqual(logConfigView({ maxSize: 1536, maxFile: 1 }), { Type: 'local', Config: { 'max-size': '1536', 'max-file': '1' } });
+  assert.deepEqual(logConfigView({ maxSize: 0, maxFile: 1 }), { Type: 'local', Config: { 'max-size': '-1', 'max-file': '1' } });
+});
+
+test('run/create --log-opt: sent as given; a bad one is a usage error before anything is sent', () => {
+  assert.deepEqual(buildCreateRequest({}, 'alpine', [], {}).logOpt, []);
+  assert.deepEqual(buildCreateRequest({ 'log-opt': ['max-size=1m', 'max-file=2'] }, 'alpine', [], {}).logOpt, ['max-size=1m', 'max-file=2']);
+  assert.throws(() => buildCreateRequest({ 'log-opt': ['max-file=0'] }, 'alpine', [], {}), (e: Error) => e instanceof UsageError && /--log-opt/.test(e.message));
+});
+
+test('tdockd --log-max-size/--log-max-file: a bounded default, the same syntax, clear errors', () => {
+  assert.deepEqual(parseDaemonArgs([], '/shim').logDefaults, DEFAULT_LOG_CONFIG);
+  assert.ok(DEFAULT_LOG_CONFIG.maxSize > 0 && DEFAULT_LOG_CONFIG.maxFile > 1);
+  assert.deepEqual(parseDaemonArgs(['--log-max-size', '5k', '--log-max-file', '2'], '/shim').logDefaults, { maxSize: 5000, maxFile: 2 });
+  assert.deepEqual(parseDaemonArgs(['--log-max-size=-1'], '/shim').logDefaults, { maxSize: 0, maxFile: 1 });
+  assert.throws(() => parseDaemonArgs(['--log-max-size', 'big'], '/shim'), /--log-max-size "big"/);
+  assert.throws(() => parseDaemonArgs(['--log-max-file', '0'], '/shim'), /--log-max-file "0"/);
 });
 
 test('logs --since/--until: RFC 3339, Unix timestamps and durations, as Docker takes them', () => {
