@@ -6,6 +6,7 @@ import { UsageError } from './errors.ts';
 import { cpusFlag, envFlag, intFlag, memoryFlag, ValueError } from './parse/bytes.ts';
 import { parsePublish, PortSpecError } from './parse/ports.ts';
 import { parseSecurityOpts, SecurityOptError } from '../proto/security-opt.ts';
+import { DEFAULT_LOG_CONFIG, LogOptError, parseLogOpts } from '../proto/log-opt.ts';
 
 const many = { multiple: true, multipleNonGreedy: true } as const;
 
@@ -36,6 +37,11 @@ export const createFlags = {
     helpValue: 'OPT',
     ...many,
   }),
+  'log-opt': Flags.string({
+    summary: 'Log rotation: max-size=SIZE (10k, 10m, 1g; -1 = unbounded), max-file=N (files kept). Default: tdockd\'s.',
+    helpValue: 'OPT',
+    ...many,
+  }),
 };
 
 export interface CreateFlagValues {
@@ -56,6 +62,7 @@ export interface CreateFlagValues {
   tty?: boolean;
   rm?: boolean;
   'security-opt'?: string[];
+  'log-opt'?: string[];
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -101,6 +108,9 @@ export function buildCreateRequest(
     const cpus = f.cpus !== undefined ? cpusFlag(f.cpus) : 0;
     const securityOpt = [...(f['security-opt'] ?? [])];
     parseSecurityOpts(securityOpt);
+    // Checked here against the usual defaults; the daemon applies its own.
+    const logOpt = [...(f['log-opt'] ?? [])];
+    parseLogOpts(logOpt, DEFAULT_LOG_CONFIG);
     const hasResources = memory !== 0 || memorySwap !== 0 || pidsLimit !== 0 || cpus !== 0;
     return {
       image,
@@ -121,9 +131,10 @@ export function buildCreateRequest(
       resources: hasResources ? { memory, memorySwap, pidsLimit, cpus } : null,
       pullMissing: true,
       securityOpt,
+      logOpt,
     };
   } catch (e) {
-    if (e instanceof ValueError || e instanceof PortSpecError || e instanceof SecurityOptError) throw new UsageError(e.message);
+    if (e instanceof ValueError || e instanceof PortSpecError || e instanceof SecurityOptError || e instanceof LogOptError) throw new UsageError(e.message);
     throw e;
   }
 }

@@ -78,6 +78,7 @@ async function main(): Promise<void> {
   engine = new Engine(db, {
     root: o.root, execRoot: o.execRoot, shim: o.shim, idMaps, rootless: o.rootless, cgroups, images, network, log,
     checkRoom: (what) => reserve.checkRoom(what),
+    logDefaults: o.logDefaults,
   });
   await store.cleanup();
   await engine.recover();

@@ -2,6 +2,7 @@
 // an option, so test daemons run side by side with the system one.
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
+import { DEFAULT_LOG_CONFIG, MAX_LOG_FILES, parseLogFiles, parseLogSize, type LogConfig } from '../proto/log-opt.ts';
 
 export interface DaemonOptions {
   root: string;
@@ -18,11 +19,13 @@ export interface DaemonOptions {
   insecureRegistries: string[];
   debug: boolean;
   rootless: boolean;
+  /** Log rotation of containers created without --log-opt (and of those created before it existed). */
+  logDefaults: LogConfig;
 }
 
-const USAGE = 'usage: tdockd [--root DIR] [--exec-root DIR] [--host unix:///PATH] [--bridge NAME] [--subnet CIDR] [--cgroup-parent PATH] [--nft-table NAME] [--catalog PATH|URL] [--insecure-registry HOST]... [--debug]';
+const USAGE = 'usage: tdockd [--root DIR] [--exec-root DIR] [--host unix:///PATH] [--bridge NAME] [--subnet CIDR] [--cgroup-parent PATH] [--nft-table NAME] [--catalog PATH|URL] [--insecure-registry HOST]... [--log-max-size SIZE] [--log-max-file N] [--debug]';
 
-export function defaultOptions(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): Omit<DaemonOptions, 'shim' | 'socketPath' | 'insecureRegistries' | 'catalog' | 'cgroupParentGiven'> {
+export function defaultOptions(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): Omit<DaemonOptions, 'shim' | 'socketPath' | 'insecureRegistries' | 'catalog' | 'cgroupParentGiven' | 'logDefaults'> {
   const rootless = uid !== 0;
   if (!rootless) {
     return {
@@ -58,6 +61,8 @@ export function parseDaemonArgs(argv: string[], shim: string): DaemonOptions {
       'nft-table': { type: 'string' },
       catalog: { type: 'string' },
       'insecure-registry': { type: 'string', multiple: true },
+      'log-max-size': { type: 'string' },
+      'log-max-file': { type: 'string' },
       debug: { type: 'boolean', short: 'D' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -78,6 +83,7 @@ export function parseDaemonArgs(argv: string[], shim: string): DaemonOptions {
   // The firewall table defaults to the bridge's name, so a daemon with its own bridge
   // never shares a table with another one.
   const nftTable = values['nft-table'] ?? (values.bridge ? bridge.replace(/[^a-zA-Z0-9_]/g, '_') : d.nftTable);
+  const logDefaults = logDefaultsOf(values['log-max-size'], values['log-max-file']);
   return {
     root: values.root ?? d.root,
     execRoot: values['exec-root'] ?? d.execRoot,
@@ -93,5 +99,14 @@ export function parseDaemonArgs(argv: string[], shim: string): DaemonOptions {
     insecureRegistries: values['insecure-registry'] ?? [],
     debug: values.debug ?? false,
     rootless: d.rootless,
+    logDefaults,
   };
+}
+
+function logDefaultsOf(size: string | undefined, files: string | undefined): LogConfig {
+  const maxSize = size === undefined ? DEFAULT_LOG_CONFIG.maxSize : parseLogSize(size);
+  if (maxSize === undefined) throw new Error(`--log-max-size "${size}" is not a size such as 10k, 20m, 1g (0 or -1 = unbounded)`);
+  const maxFile = files === undefined ? DEFAULT_LOG_CONFIG.maxFile : parseLogFiles(files);
+  if (maxFile === undefined) throw new Error(`--log-max-file "${files}" must be an integer from 1 to ${MAX_LOG_FILES}`);
+  return maxSize === 0 ? { maxSize: 0, maxFile: 1 } : { maxSize, maxFile };
 }

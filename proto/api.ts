@@ -71,6 +71,7 @@ export interface CreateRequest {
   resources: Resources | null;
   pullMissing: boolean;
   securityOpt: string[];
+  logOpt: string[];
 }
 export interface CreateResponse { id: string; name: string; warnings: string[] }
 export interface StopRequest { id: string; timeout: number }
@@ -93,7 +94,7 @@ export interface ContainerSummary {
 export interface ListResponse { containers: ContainerSummary[] }
 export interface InspectResponse { json: string }
 export interface WaitResponse { exitCode: number; oomKilled: boolean; error: string }
-export interface LogsRequest { id: string; follow: boolean; timestamps: boolean; tail: number }
+export interface LogsRequest { id: string; follow: boolean; timestamps: boolean; tail: number; since: string; until: string }
 export type StreamName = 'STDOUT' | 'STDERR';
 export interface OutputFrame { stream: StreamName; data: Buffer; timeNs: number }
 export interface TerminalSize { rows: number; cols: number }

@@ -264,6 +264,22 @@ static int load_sysctls(const struct json *root, struct config *c)
 	return 0;
 }
 
+/* logMaxSize (bytes, 0 = never rotate) and logMaxFiles (1 to 1000). */
+static int load_log_limits(const struct json *root, struct config *c)
+{
+	unsigned long size = 0, files = 1;
+	const struct json *v = json_get(root, "logMaxSize");
+	/* 2^53: the largest integer a JSON number carries exactly. */
+	if (v && v->type != JSON_NULL && get_uint(v, "logMaxSize", 1ul << 53, &size) < 0)
+		return -1;
+	v = json_get(root, "logMaxFiles");
+	if (v && v->type != JSON_NULL && (get_uint(v, "logMaxFiles", 1ul << 53, &files) < 0 || files < 1 || files > 1000))
+		return bad("logMaxFiles", "expected an integer from 1 to 1000");
+	c->log_max_size = size;
+	c->log_max_files = (unsigned)files;
+	return 0;
+}
+
 /* The process to run: keys the container's config and an exec's config share. */
 static int load_process(const struct json *root, struct config *c, bool log_required)
 {
@@ -278,6 +294,8 @@ static int load_process(const struct json *root, struct config *c, bool log_requ
 		return -1;
 	if (!c->cwd)
 		c->cwd = "/";
+	if (load_log_limits(root, c) < 0)
+		return -1;
 	const char *profile;
 	if (get_string(root, "seccomp", false, &profile) < 0)
 		return -1;

@@ -58,6 +58,8 @@ struct config {
 	struct mount_spec *mounts;
 	size_t n_mounts;
 	const char *socket, *log_path, *exit_path, *pid_path, *netns_path;
+	uint64_t log_max_size;   /* bytes; 0: the log is never rotated */
+	unsigned log_max_files;  /* files kept, the current one included */
 	int cap_last;            /* from the kernel, not from the file */
 	/* exec only: the container's init and field 22 of its /proc/PID/stat */
 	pid_t init_pid;

@@ -8,6 +8,7 @@
 
 #include "child.h"
 #include "config.h"
+#include "logwriter.h"
 #include "sync.h"
 
 #include <stdbool.h>
@@ -37,7 +38,7 @@ struct monitor {
 	pid_t pid;      /* the child we watch: the container's init or the exec'd process */
 	int sync;       /* our end of the socketpair with the child */
 	int listen_fd;
-	int log_fd;     /* -1 without a log file */
+	struct logwriter log; /* fd -1 without a log file */
 	int signal_fd;  /* SIGCHLD only */
 	int devnull;
 	int stdout_r, stderr_r; /* pipes; -1 for a tty */
@@ -47,7 +48,7 @@ struct monitor {
 	bool accepts_exec; /* the container's monitor: forks exec-monitors on EXEC */
 	char error[SYNC_MAX]; /* first failure reported by the child */
 	/* What to undo if we fail before `ok` (and what to tidy at exit). */
-	bool socket_created, netns_bound, netns_created, log_created, pid_written;
+	bool socket_created, netns_bound, netns_created, pid_written;
 };
 
 /*

@@ -556,58 +556,6 @@ static bool client_blocked(const struct client *c)
 	return c->hdr_len == 5 && c->type == FRAME_STDIN && c->left > 0 && stdin_accepting() && stdin_full();
 }
 
-static char log_error[256];   /* why logging stopped (the exit file's logError) */
-
-static void log_record(unsigned char stream, const char *data, size_t len)
-{
-	if (M->log_fd < 0)
-		return; /* an exec without logPath */
-	unsigned char h[16] = { stream };
-	uint64_t t = now_realtime_ns();
-	for (int i = 0; i < 4; i++)
-		h[4 + i] = (unsigned char)(len >> (8 * i));
-	for (int i = 0; i < 8; i++)
-		h[8 + i] = (unsigned char)(t >> (8 * i));
-	struct iovec iov[2] = { { h, sizeof h }, { (void *)data, len } };
-	/* Where this record starts: a short write is cut back to it. */
-	off_t start = lseek(M->log_fd, 0, SEEK_END);
-	int seek_err = errno;
-	size_t done = 0, total = sizeof h + len;
-	/* O_APPEND and one writev: a reader sees a record whole, or an incomplete tail it waits for. */
-	while (done < total) {
-		ssize_t n = writev(M->log_fd, iov, 2);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n == 0)
-			errno = ENOSPC;
-		if (n <= 0)
-			break;
-		done += (size_t)n;
-		for (int i = 0; i < 2 && n > 0; i++) {
-			size_t k = (size_t)n < iov[i].iov_len ? (size_t)n : iov[i].iov_len;
-			iov[i].iov_base = (char *)iov[i].iov_base + k;
-			iov[i].iov_len -= k;
-			n -= (ssize_t)k;
-		}
-	}
-	if (done == total)
-		return;
-	/*
-	 * Disk full, RLIMIT_FSIZE...: a header that promises more bytes than follow
-	 * would make every later record unreadable. Cut the partial record off and
-	 * log no more; the exit file says why (logError).
-	 */
-	int saved = errno;
-	if (start < 0)
-		snprintf(log_error, sizeof log_error, "write the log: %s; lseek: %s", errstr(saved), errstr(seek_err));
-	else if (done > 0 && ftruncate(M->log_fd, start) < 0)
-		snprintf(log_error, sizeof log_error, "write the log: %s; ftruncate: %s", errstr(saved), errstr(errno));
-	else
-		snprintf(log_error, sizeof log_error, "write the log: %s", errstr(saved));
-	close(M->log_fd);
-	M->log_fd = -1;
-}
-
 /* One read from an output fd: true when it delivered data. */
 static bool output_read(int *fd, unsigned char stream)
 {
@@ -616,7 +564,7 @@ static bool output_read(int *fd, unsigned char stream)
 		n = read(*fd, io_buf, sizeof io_buf);
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
-		log_record(stream, io_buf, (size_t)n);
+		logwriter_record(&M->log, stream, io_buf, (size_t)n);
 		broadcast(stream, io_buf, (size_t)n);
 		return true;
 	}
@@ -681,7 +629,7 @@ static void finish(int status)
 		code = 128 + sig;
 	}
 	exec_refuse_queued();
-	char json[SYNC_MAX * 2 + sizeof log_error * 2 + 160];
+	char json[SYNC_MAX * 2 + sizeof M->log.error * 2 + 160];
 	int n = snprintf(json, sizeof json, "{\"exitCode\":%d,\"signal\":%d,\"finishedAt\":%llu", code, sig,
 			 (unsigned long long)now_realtime_ns());
 	if (M->error[0]) {
@@ -689,9 +637,9 @@ static void finish(int status)
 		json_escape(esc, sizeof esc, M->error);
 		n += snprintf(json + n, sizeof json - (size_t)n, ",\"error\":\"%s\"", esc);
 	}
-	if (log_error[0]) {
-		char esc[sizeof log_error * 2];
-		json_escape(esc, sizeof esc, log_error);
+	if (M->log.error[0]) {
+		char esc[sizeof M->log.error * 2];
+		json_escape(esc, sizeof esc, M->log.error);
 		n += snprintf(json + n, sizeof json - (size_t)n, ",\"logError\":\"%s\"", esc);
 	}
 	n += snprintf(json + n, sizeof json - (size_t)n, "}");
@@ -777,7 +725,6 @@ int relay_run(struct monitor *m)
 	stdin_off = stdin_len = stdin_cap = 0;
 	stdin_limit = STDIN_QUEUE_MAX;
 	stdin_close_pending = resize_pending = rootfs_ready = accept_pause = output_held = false;
-	log_error[0] = '\0';
 
 	enum { P_SIGNAL, P_LISTEN, P_SYNC, P_STDOUT, P_STDERR, P_PTY, P_STDIN, P_CLIENTS,
 	       P_EXECS = P_CLIENTS + MAX_CLIENTS };

@@ -59,14 +59,7 @@ static int open_log(struct monitor *m)
 {
 	if (!m->cfg.log_path)
 		return 0;
-	m->log_fd = open(m->cfg.log_path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (m->log_fd >= 0) {
-		m->log_created = true;
-		return 0;
-	}
-	if (errno == EEXIST)
-		m->log_fd = open(m->cfg.log_path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-	return m->log_fd < 0 ? syserr("open %s", m->cfg.log_path) : 0;
+	return logwriter_open(&m->log, m->cfg.log_path, m->cfg.log_max_size, m->cfg.log_max_files);
 }
 
 /*
@@ -212,7 +205,7 @@ static void abort_setup(struct monitor *m)
 	monitor_cleanup(m);
 	if (m->pid_written)
 		unlink(m->cfg.pid_path);
-	if (m->log_created)
+	if (m->log.created)
 		unlink(m->cfg.log_path);
 }
 
@@ -229,7 +222,7 @@ int monitor_serve(const char *config_path, int (*load)(const char *path, struct 
 {
 	/* On the stack: an exec-monitor forked by a container's monitor starts afresh here. */
 	struct monitor m = {
-		.sync = -1, .listen_fd = -1, .log_fd = -1, .signal_fd = -1, .devnull = -1,
+		.sync = -1, .listen_fd = -1, .log = { .fd = -1 }, .signal_fd = -1, .devnull = -1,
 		.stdout_r = -1, .stderr_r = -1, .stdin_w = -1, .pty = -1,
 	};
 	claim_stdio();

@@ -2,6 +2,8 @@ import { Args, Flags } from '../oclif.ts';
 import { io, TdockCommand } from '../base.ts';
 import { UsageError } from '../errors.ts';
 import { rfc3339Nano } from '../render/format.ts';
+import { parseTimeFlag } from '../parse/time.ts';
+import { ValueError } from '../parse/bytes.ts';
 import type { OutputFrame } from '../../proto/api.ts';
 
 /**
@@ -37,6 +39,8 @@ export default class Logs extends TdockCommand {
     follow: Flags.boolean({ char: 'f', summary: 'Follow log output.' }),
     timestamps: Flags.boolean({ char: 't', summary: 'Show timestamps.' }),
     tail: Flags.string({ char: 'n', summary: 'Number of lines to show from the end of the logs ("all" or N).', default: 'all', helpValue: 'N' }),
+    since: Flags.string({ summary: 'Show logs since a time (2024-01-02T15:04:05Z, 1704207845) or for a duration before now (10m, 1h30m).', helpValue: 'TIME' }),
+    until: Flags.string({ summary: 'Show logs before a time (2024-01-02T15:04:05Z, 1704207845) or a duration before now (10m, 1h30m).', helpValue: 'TIME' }),
   };
   static args = { container: Args.string({ description: 'container name or id', required: true, ignoreStdin: true }) };
 
@@ -48,10 +52,20 @@ export default class Logs extends TdockCommand {
       tail = Math.max(-1, Number(flags.tail));
       if (Number(flags.tail) < 0) tail = -1;
     }
+    const now = BigInt(Date.now()) * 1_000_000n;
+    let since = '';
+    let until = '';
+    try {
+      if (flags.since !== undefined) since = parseTimeFlag(flags.since, '--since', now);
+      if (flags.until !== undefined) until = parseTimeFlag(flags.until, '--until', now);
+    } catch (e) {
+      if (e instanceof ValueError) throw new UsageError(e.message);
+      throw e;
+    }
     const d = await this.daemon(flags.host);
     // -t is rendered here from OutputFrame.time_ns (tdockd sends it with every
     // record), so the daemon is asked for the raw bytes (timestamps: false).
-    const stream = d.containers.logs({ id: args.container, follow: Boolean(flags.follow), timestamps: false, tail });
+    const stream = d.containers.logs({ id: args.container, follow: Boolean(flags.follow), timestamps: false, tail, since, until });
     const lineStart = new Map<string, boolean>();
     const stop = () => stream.cancel();
     process.once('SIGINT', stop);

@@ -4,14 +4,12 @@ import type { Engine } from '../containers/engine.ts';
 import type {
   StatsFrame, StatsRequest, TopResponse, ContainerStats,
   AttachInput, AttachOutput, ContainerRef, CreateRequest, CreateResponse, Empty, InspectResponse, KillRequest,
-  ListRequest, ListResponse, LogsRequest, OutputFrame, PortResponse, RemoveRequest, StopRequest, WaitResponse,
+  ListRequest, ListResponse, OutputFrame, PortResponse, RemoveRequest, StopRequest, WaitResponse,
 } from '../../proto/api.ts';
 import { failStream, unary } from './status.ts';
 import { invalid } from '../errors.ts';
 import { Lag, tooSlow } from './flow.ts';
-import type { LogRecord } from '../runtime/logfile.ts';
-
-const EMPTY_RECORD: LogRecord = { stream: 1, data: Buffer.alloc(0), timeNs: 0n };
+import { logsHandler } from './logs.ts';
 
 const streamName = (s: 1 | 2): OutputFrame['stream'] => (s === 2 ? 'STDERR' : 'STDOUT');
 
@@ -33,7 +31,7 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
       return engine.create({
         image: r.image, name: r.name, cmd: r.cmd, entrypoint: r.entrypoint, entrypointSet: r.entrypointSet, env: r.env,
         workdir: r.workdir, user: r.user, hostname: r.hostname, tty: r.tty, openStdin: r.openStdin, autoRemove: r.autoRemove,
-        network: r.network, ports: r.ports, dns: r.dns, securityOpt: r.securityOpt,
+        network: r.network, ports: r.ports, dns: r.dns, securityOpt: r.securityOpt, logOpt: r.logOpt,
         // As given (0 = unset): NaN or a negative value must reach the checks, not turn into "unlimited".
         resources: { memory: res.memory, memorySwap: res.memorySwap, pidsLimit: res.pidsLimit, cpus: res.cpus },
       });
@@ -179,75 +177,7 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
       call.on('cancelled', hangUp);
     },
 
-    Logs: (call: grpc.ServerWritableStream<LogsRequest, OutputFrame>) => {
-      const r = call.request;
-      // Records not yet handed to the call, oldest first. The history is written with
-      // backpressure (a slow reader gets it at its pace); records that arrive while
-      // following count against the lag limit, since the container does not wait.
-      const queue: { rec: LogRecord; live: boolean }[] = [];
-      let head = 0;
-      let queuedLive = 0;
-      let history = true;
-      let ending = false;
-      let closed = false;
-      let waiting = false;
-      let stop = () => {};
-      const lag = new Lag(call);
-      const close = () => {
-        closed = true;
-        queue.length = 0;
-        head = 0;
-        stop();
-      };
-      const pump = () => {
-        waiting = false;
-        while (!closed && head < queue.length) {
-          const { rec, live } = queue[head]!;
-          queue[head++] = { rec: EMPTY_RECORD, live: false }; // let the data go
-          if (live) queuedLive -= rec.data.length;
-          if (!lag.write({ stream: streamName(rec.stream), data: rec.data, timeNs: Number(rec.timeNs) }, rec.data.length)) {
-            waiting = true;
-            call.once('drain', pump);
-            break;
-          }
-        }
-        if (head === queue.length) {
-          queue.length = 0;
-          head = 0;
-        }
-        if (!closed && ending && !waiting) {
-          closed = true;
-          call.end();
-        }
-      };
-      try {
-        stop = engine.logs(
-          r.id,
-          { follow: r.follow, tail: r.tail },
-          (records) => {
-            if (closed) return;
-            for (const rec of records) {
-              queue.push({ rec, live: !history });
-              if (!history) queuedLive += rec.data.length;
-            }
-            if (!history && queuedLive + lag.bytes > lag.limit) {
-              close();
-              failStream(call, tooSlow());
-              return;
-            }
-            if (!waiting) pump();
-          },
-          () => {
-            ending = true;
-            if (!waiting) pump();
-          },
-        );
-        history = false;
-        call.on('cancelled', close);
-      } catch (e) {
-        failStream(call, e);
-      }
-    },
+    Logs: logsHandler(engine),
 
     Attach: (call: grpc.ServerDuplexStream<AttachInput, AttachOutput>) => {
       let session: ReturnType<Engine['attach']> | undefined;

@@ -7,15 +7,16 @@ import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import type { Db } from '../store/db.ts';
 import { ContainerRepository, type ContainerRow } from './repository.ts';
-import { buildSpec, mergeEnv, resolveUser, securityOptions, type CreateInput, type ImageConfigLike } from './spec.ts';
+import { buildSpec, logConfig, mergeEnv, resolveUser, securityOptions, type CreateInput, type ImageConfigLike } from './spec.ts';
 import { randomName, checkName } from './names.ts';
 import { statusText } from './status.ts';
 import { parseSignal } from './signals.ts';
 import { EngineError, conflict, invalid, notFound, wrongState, messageOf } from '../errors.ts';
 import { spawnMonitor, MonitorConnection, ExecRefused, type ExitFile } from '../runtime/monitor.ts';
-import { LogReader, type LogRecord } from '../runtime/logfile.ts';
 import { InputQueue } from './input.ts';
 import { crashPoint } from '../crash.ts';
+import { LogStream, type LogQuery } from '../runtime/logstream.ts';
+import { DEFAULT_LOG_CONFIG, logConfigView, type LogConfig } from '../../proto/log-opt.ts';
 import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, DEFAULT_SYSCTL } from '../runtime/defaults.ts';
 import { lockDown, type IdMaps } from '../runtime/idmap.ts';
 import type { CgroupDriver } from '../cgroups/index.ts';
@@ -62,6 +63,8 @@ export interface EngineOptions {
   log?: (msg: string) => void;
   /** refuses to make something new on a nearly full disk (daemon/store/space.ts) */
   checkRoom?: (what: string) => void;
+  /** Log rotation for containers created without --log-opt (default DEFAULT_LOG_CONFIG). */
+  logDefaults?: LogConfig;
 }
 
 export interface ExitInfo { exitCode: number; oomKilled: boolean; error: string }
@@ -178,6 +181,9 @@ export class Engine {
   /** Short: a unix socket path must fit in 108 bytes. */
   runDir(id: string): string { return join(this.o.execRoot, 'c', id.slice(0, 12)); }
   logPath(id: string): string { return join(this.bundleDir(id), 'container.log'); }
+  private get logDefaults(): LogConfig { return this.o.logDefaults ?? DEFAULT_LOG_CONFIG; }
+  /** Containers created before --log-opt existed get the daemon's default. */
+  private logConfigOf(c: ContainerRow): LogConfig { return c.spec.log ?? this.logDefaults; }
   private socketPath(id: string): string { return join(this.runDir(id), 'm.sock'); }
   private exitPath(id: string): string { return join(this.runDir(id), 'exit.json'); }
 
@@ -205,10 +211,11 @@ export class Engine {
     // Flags that need no image are checked before a possible pull.
     securityOptions(req.securityOpt);
     this.o.checkRoom?.('create a container');
+    logConfig(req.logOpt, this.logDefaults);
     const image = await this.o.images.ensure(req.image);
     let id = randomBytes(32).toString('hex');
     while (this.repo.shortIdTaken(id.slice(0, 12))) id = randomBytes(32).toString('hex');
-    const spec = buildSpec(req, image.config, id, this.o.network ? 'bridge' : 'none');
+    const spec = buildSpec(req, image.config, id, this.o.network ? 'bridge' : 'none', this.logDefaults);
     const name = req.name || randomName((n) => this.repo.nameTaken(n) !== undefined);
     // Check the user now so that a typo fails at create, not at start.
     this.resolveUserFor(image.id, spec.user);
@@ -321,6 +328,8 @@ export class Engine {
         mounts,
         socket: this.socketPath(id),
         logPath: this.logPath(id),
+        logMaxSize: this.logConfigOf(c).maxSize,
+        logMaxFiles: this.logConfigOf(c).maxFile,
         exitPath: this.exitPath(id),
         pidPath: join(runDir, 'init.pid'),
       };
@@ -553,8 +562,16 @@ export class Engine {
 
   // ---- signals, stop, wait ---------------------------------------------------
 
-  waitExit(id: string): Promise<ExitInfo> {
-    return new Promise((resolve) => this.state(id).waiters.push(resolve));
+  /** Resolves once the exit is recorded (or the container removed); an abort drops the waiter. */
+  waitExit(id: string, signal?: AbortSignal): Promise<ExitInfo> {
+    return new Promise((resolve) => {
+      const waiters = this.state(id).waiters;
+      waiters.push(resolve);
+      signal?.addEventListener('abort', () => {
+        const i = waiters.indexOf(resolve);
+        if (i >= 0) waiters.splice(i, 1);
+      }, { once: true });
+    });
   }
 
   async wait(ref: string): Promise<ExitInfo> {
@@ -677,39 +694,19 @@ export class Engine {
     if (l.lagging.delete(sink) && l.lagging.size === 0) l.output?.resume();
   }
 
-  /** Log records so far; with follow, calls onRecords as more arrive until the container exits. */
-  logs(ref: string, opts: { follow: boolean; tail: number }, onRecords: (r: LogRecord[]) => void, onEnd: () => void): () => void {
+  /**
+   * The container's log, read from its files (never from its live output: a slow
+   * reader must not hold the container back). With follow it reads on until the
+   * exit is recorded, then to the end of the files.
+   */
+  async logs(ref: string, q: LogQuery & { follow: boolean }): Promise<LogStream> {
     const c = this.repo.find(ref);
-    const reader = new LogReader(this.logPath(c.id));
-    let first = reader.read();
-    if (opts.tail >= 0) first = first.slice(Math.max(0, first.length - opts.tail));
-    if (first.length) onRecords(first);
     // Docker's `logs -f` on a created container waits for it to start.
-    if (!opts.follow || (c.state !== 'running' && c.state !== 'created')) {
-      onEnd();
-      return () => {};
-    }
-    // The monitor writes the log before it relays a frame, so each frame is a
-    // reason to read the file again: exactly once, in order.
-    const sink: OutputSink = {
-      output: () => {
-        const r = reader.read();
-        if (r.length) onRecords(r);
-      },
-      exit: () => {
-        const r = reader.read();
-        if (r.length) onRecords(r);
-        onEnd();
-      },
-    };
-    const l = this.state(c.id);
-    l.sinks.add(sink);
-    if (c.state === 'running') this.openOutput(c.id).catch((e) => this.log(`logs ${c.id.slice(0, 12)}: ${messageOf(e)}`));
-    return () => {
-      l.sinks.delete(sink);
-      this.unlag(l, sink);
-      if (!l.sinks.size) this.closeOutput(l);
-    };
+    const follow = q.follow && (c.state === 'running' || c.state === 'created');
+    const done = new AbortController();
+    const ended = follow ? this.waitExit(c.id, done.signal) : undefined;
+    const { tail, sinceNs, untilNs } = q;
+    return LogStream.open(this.logPath(c.id), { tail, sinceNs, untilNs }, { ...(ended ? { follow: { ended } } : {}), onClose: () => done.abort() });
   }
 
   // ---- exec, top, stats ------------------------------------------------------
@@ -938,6 +935,7 @@ export class Engine {
         // Docker's: as given, null when none.
         SecurityOpt: c.spec.securityOpt?.length ? c.spec.securityOpt : null,
         CgroupParent: this.o.cgroups.paths(c.id)[0] ?? '',
+        LogConfig: logConfigView(this.logConfigOf(c)),
       },
       GraphDriver: {
         Name: 'overlay',

@@ -3,6 +3,7 @@
 import { DEFAULT_PATH } from '../runtime/defaults.ts';
 import { invalid } from '../errors.ts';
 import { parseSecurityOpts, SecurityOptError, type SecurityOptions } from '../../proto/security-opt.ts';
+import { DEFAULT_LOG_CONFIG, LogOptError, parseLogOpts, type LogConfig } from '../../proto/log-opt.ts';
 import type { Limits } from '../cgroups/types.ts';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -28,6 +29,8 @@ export interface ContainerSpec {
   stopSignal: string;
   /** --security-opt as given (absent in containers created before it existed). */
   securityOpt?: string[];
+  /** --log-opt over the daemon's defaults at create (absent in containers created before it existed). */
+  log?: LogConfig;
 }
 
 export interface ImageConfigLike {
@@ -55,6 +58,8 @@ export interface CreateInput {
   dns: string[];
   resources: Limits;
   securityOpt: string[];
+  /** --log-opt KEY=VALUE as given. */
+  logOpt?: string[];
 }
 
 /** Later entries win, keyed by the name before "="; order of first appearance kept. */
@@ -133,8 +138,14 @@ function checkNoNul(req: CreateInput): void {
   }
 }
 
-export function buildSpec(req: CreateInput, image: ImageConfigLike, id: string, defaultNetwork: ContainerSpec['network'] = 'none',
-  host: HostFacts = { cpus: availableParallelism() }): ContainerSpec {
+export function buildSpec(
+  req: CreateInput,
+  image: ImageConfigLike,
+  id: string,
+  defaultNetwork: ContainerSpec['network'] = 'none',
+  logDefaults: Readonly<LogConfig> = DEFAULT_LOG_CONFIG,
+  host: HostFacts = { cpus: availableParallelism() },
+): ContainerSpec {
   checkNoNul(req);
   const resources = checkResources(req.resources, host);
   const entrypoint = req.entrypointSet ? req.entrypoint : (image.Entrypoint ?? []);
@@ -171,6 +182,7 @@ export function buildSpec(req: CreateInput, image: ImageConfigLike, id: string, 
   }
   if (ports.length && network !== 'bridge') throw invalid(`published ports need the bridge network (got --network ${network})`);
   securityOptions(req.securityOpt);
+  const log = logConfig(req.logOpt, logDefaults);
   return {
     entrypoint,
     cmd,
@@ -188,7 +200,18 @@ export function buildSpec(req: CreateInput, image: ImageConfigLike, id: string, 
     resources,
     stopSignal: image.StopSignal || 'SIGTERM',
     securityOpt: req.securityOpt,
+    log,
   };
+}
+
+/** --log-opt over the daemon's defaults; a bad value is INVALID_ARGUMENT naming the option. */
+export function logConfig(opts: readonly string[] = [], defaults: Readonly<LogConfig> = DEFAULT_LOG_CONFIG): LogConfig {
+  try {
+    return parseLogOpts(opts, defaults);
+  } catch (e) {
+    if (e instanceof LogOptError) throw invalid(e.message);
+    throw e;
+  }
 }
 
 /** --security-opt as what the shim gets; a bad value is INVALID_ARGUMENT naming the flag. */

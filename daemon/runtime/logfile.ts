@@ -1,5 +1,8 @@
-// Reads the monitor's log file: records of [stream u8][3 zero][len u32 LE][time u64 LE ns][data].
-import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
+// The monitor's log record (shim/PROTOCOL.md, "Log file"):
+// [stream u8][flags u8][2 zero][len u32 LE][time u64 LE ns][data][len u32 LE, when flags & 1].
+// The trailer lets a reader walk a file backwards (--tail); monitors before it wrote
+// records without one, which are still read forwards.
+import { EngineError } from '../errors.ts';
 
 export interface LogRecord {
   stream: 1 | 2;
@@ -8,51 +11,73 @@ export interface LogRecord {
 }
 
 export const RECORD_HEADER = 16;
+export const RECORD_TRAILER = 4;
+export const FLAG_TRAILER = 1;
+/** The monitor writes at most 32 KiB per record; a larger length means a damaged file. */
+export const MAX_RECORD_DATA = 1 << 20;
 
-export function parseRecords(buf: Buffer): { records: LogRecord[]; consumed: number } {
-  const records: LogRecord[] = [];
-  let off = 0;
-  while (buf.length - off >= RECORD_HEADER) {
-    const len = buf.readUInt32LE(off + 4);
-    if (buf.length - off - RECORD_HEADER < len) break;
-    const stream = buf.readUInt8(off) === 2 ? 2 : 1;
-    records.push({ stream, timeNs: buf.readBigUInt64LE(off + 8), data: buf.subarray(off + RECORD_HEADER, off + RECORD_HEADER + len) });
-    off += RECORD_HEADER + len;
+export class CorruptLog extends EngineError {
+  constructor(message: string) {
+    super('INTERNAL', message);
   }
-  return { records, consumed: off };
 }
 
-/** Follows one log file from an offset; each read() returns the whole records added since. */
-export class LogReader {
-  private offset = 0;
-  private readonly path: string;
-  constructor(path: string) {
-    this.path = path;
-  }
+/** Bytes of the record whose header is at buf[off], trailer included. */
+export function recordSize(buf: Buffer, off: number): number {
+  const len = buf.readUInt32LE(off + 4);
+  if (len > MAX_RECORD_DATA) throw new CorruptLog(`a record claims ${len} bytes`);
+  return RECORD_HEADER + len + (buf[off + 1]! & FLAG_TRAILER ? RECORD_TRAILER : 0);
+}
 
-  read(): LogRecord[] {
-    let fd: number;
-    try {
-      fd = openSync(this.path, 'r');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw e;
-    }
-    try {
-      const size = fstatSync(fd).size;
-      if (size <= this.offset) return [];
-      const buf = Buffer.allocUnsafe(size - this.offset);
-      let got = 0;
-      while (got < buf.length) {
-        const n = readSync(fd, buf, got, buf.length - got, this.offset + got);
-        if (n === 0) break;
-        got += n;
-      }
-      const { records, consumed } = parseRecords(buf.subarray(0, got));
-      this.offset += consumed;
-      return records;
-    } finally {
-      closeSync(fd);
-    }
+export function hasTrailer(header: Buffer): boolean {
+  return (header[1]! & FLAG_TRAILER) !== 0;
+}
+
+export function recordAt(buf: Buffer, off: number): LogRecord {
+  const len = buf.readUInt32LE(off + 4);
+  return {
+    stream: buf[off] === 2 ? 2 : 1,
+    timeNs: buf.readBigUInt64LE(off + 8),
+    data: buf.subarray(off + RECORD_HEADER, off + RECORD_HEADER + len),
+  };
+}
+
+/** The whole records at the start of buf, and how many bytes they take. */
+export function parseRecords(buf: Buffer): { records: LogRecord[]; offsets: number[]; consumed: number } {
+  const records: LogRecord[] = [];
+  const offsets: number[] = [];
+  let off = 0;
+  while (buf.length - off >= RECORD_HEADER) {
+    const size = recordSize(buf, off);
+    if (buf.length - off < size) break;
+    records.push(recordAt(buf, off));
+    offsets.push(off);
+    off += size;
   }
+  return { records, offsets, consumed: off };
+}
+
+/**
+ * Whole records that end exactly at buf's end, found through their trailers, last
+ * first; `start` is where the earliest of them begins (buf.length when none fits).
+ * Throws CorruptLog when a trailer does not match its header (a file not written
+ * with trailers): the caller reads that file forwards instead.
+ */
+export function parseRecordsBackward(buf: Buffer): { records: LogRecord[]; offsets: number[]; start: number } {
+  const records: LogRecord[] = [];
+  const offsets: number[] = [];
+  let end = buf.length;
+  while (end >= RECORD_HEADER + RECORD_TRAILER) {
+    const len = buf.readUInt32LE(end - RECORD_TRAILER);
+    if (len > MAX_RECORD_DATA) throw new CorruptLog(`a trailer claims ${len} bytes`);
+    const off = end - RECORD_TRAILER - len - RECORD_HEADER;
+    if (off < 0) break;
+    if (!(buf[off + 1]! & FLAG_TRAILER) || buf.readUInt32LE(off + 4) !== len) {
+      throw new CorruptLog('a trailer does not match its header');
+    }
+    records.push(recordAt(buf, off));
+    offsets.push(off);
+    end = off;
+  }
+  return { records, offsets, start: end };
 }

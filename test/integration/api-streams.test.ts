@@ -85,6 +85,8 @@ describe('API streams', () => {
     const { id } = await unary<{ id: string }>(containers, 'Create', {
       image: 'busybox', cmd: ['sh', '-c', 'i=0; while [ $i -lt 200 ]; do yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 1000000; usleep 15000; i=$((i+1)); done'],
       network: 'none',
+      // One unbounded log file: Logs below reads back all 200 MB.
+      logOpt: ['max-size=-1'],
     });
     const pid = d.proc!.pid!;
     const rssBefore = rssKiB(pid);

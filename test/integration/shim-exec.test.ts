@@ -274,9 +274,9 @@ test('exec: PID frame first; stdout and stderr apart; exit file, log and pid fil
   assert.deepEqual(JSON.parse(fs.readFileSync(r.config.exitPath as string, 'utf8')), r.exit);
   const log = fs.readFileSync(logPath);
   const streams: Record<number, string> = { 1: '', 2: '' };
-  for (let off = 0; off < log.length; off += 16 + log.readUInt32LE(off + 4)) {
-    streams[log[off]] += log.subarray(off + 16, off + 16 + log.readUInt32LE(off + 4)).toString();
-  }
+  const { records, consumed } = parseRecords(log);
+  assert.equal(consumed, log.length);
+  for (const rec of records) streams[rec.stream] += rec.data.toString();
   assert.deepEqual(streams, { 1: 'out\nout2\n', 2: 'err\n' });
   // Without logPath there is no log file at all.
   const quiet = await exec(shared, sh('echo hi'));
@@ -855,6 +855,43 @@ test('log: a short write (RLIMIT_FSIZE) is cut back to whole records and logging
   assert.ok(r.stdout.startsWith(Buffer.concat(records.map((x) => x.data)).toString()));
   assert.match((r.exit as { logError?: string }).logError ?? '', /^write the log: File too large$/);
   assert.deepEqual(JSON.parse(fs.readFileSync(b.config.exitPath as string, 'utf8')), r.exit);
+});
+
+test('log: rotation at logMaxSize keeps logMaxFiles files of whole records, each starting at a line', async () => {
+  const b = await startBare({ args: ['busybox', 'seq', '1', '20000'], logMaxSize: 8192, logMaxFiles: 3 });
+  const r = await attach(b.config.socket as string);
+  assert.equal(await b.exited, 0);
+  assert.equal(r.exit.exitCode, 0, r.stderr);
+  assert.equal((r.exit as { logError?: string }).logError, undefined);
+  const names = fs.readdirSync(b.dir).filter((f) => f.startsWith('container.log')).sort();
+  assert.deepEqual(names, ['container.log', 'container.log.1', 'container.log.2']);
+  let kept = '';
+  // Newest first: each file's data goes before what is kept after it.
+  for (const name of ['container.log', 'container.log.1', 'container.log.2']) {
+    const log = fs.readFileSync(path.join(b.dir, name));
+    assert.ok(log.length <= 8192, `${name}: ${log.length} bytes`);
+    const { records, consumed } = parseRecords(log);
+    assert.equal(consumed, log.length, `${name} holds whole records`);
+    const data = Buffer.concat(records.map((x) => x.data)).toString();
+    const at = r.stdout.length - kept.length - data.length;
+    kept = data + kept;
+    assert.ok(at === 0 || r.stdout[at - 1] === '\n', `${name} starts at a line`);
+  }
+  // The files kept are exactly the end of the output: nothing lost where they meet.
+  assert.ok(r.stdout.endsWith(kept), 'the files hold the end of the output');
+  assert.ok(kept.length > 2 * 4096, `${kept.length} bytes kept`);
+});
+
+test('log: a rotation that fails stops logging with the step in logError; clients still get everything', async () => {
+  const b = await startBare({ args: ['busybox', 'seq', '1', '5000'], logMaxSize: 4096, logMaxFiles: 2 });
+  fs.mkdirSync(path.join(b.dir, 'container.log.1'));
+  const r = await attach(b.config.socket as string);
+  assert.equal(await b.exited, 0);
+  assert.match((r.exit as { logError?: string }).logError ?? '', /^rotate the log: unlink \/.*\/container\.log\.1: Is a directory$/);
+  assert.ok(r.stdout.endsWith('5000\n'));
+  const log = fs.readFileSync(b.config.logPath as string);
+  assert.ok(log.length > 0 && log.length <= 4096);
+  assert.equal(parseRecords(log).consumed, log.length);
 });
 
 // ---------------------------------------------------------------- whiteouts

@@ -499,12 +499,14 @@ test('log file records and exit file', async () => {
   while (off < log.length) {
     const stream = log[off];
     assert.ok(stream === 1 || stream === 2);
-    assert.equal(log.readUIntLE(off + 1, 3), 0);
+    assert.equal(log[off + 1], 1, 'flags: a trailer follows');
+    assert.equal(log.readUIntLE(off + 2, 2), 0);
     const len = log.readUInt32LE(off + 4);
     const ns = log.readBigUInt64LE(off + 8);
     assert.ok(ns >= t0 - 1000000000n && ns <= BigInt(Date.now()) * 1000000n + 1000000000n, 'timestamp');
     out[stream] += log.subarray(off + 16, off + 16 + len).toString();
-    off += 16 + len;
+    assert.equal(log.readUInt32LE(off + 16 + len), len, 'the trailer repeats the length');
+    off += 16 + len + 4;
   }
   assert.equal(off, log.length);
   assert.equal(out[1], 'one\nthree\n');
@@ -567,6 +569,7 @@ test('bad config: error line, exit 1, nothing left behind', async () => {
     ['ARGS', /^error: config: args: needs a command$/],
     [null, /^error: config: capabilities: unknown capability CAP_NOPE$/],
     ['NOROOT', /^error: config: gidMap: no range for id 0 \(the container's root\)$/],
+    ['LOGFILES', /^error: config: logMaxFiles: expected an integer from 1 to 1000$/],
   ] as const) {
     const b = makeBundle({ capabilities: ['CAP_NOPE'] });
     const procs: ChildProcess[] = [];
@@ -576,7 +579,8 @@ test('bad config: error line, exit 1, nothing left behind', async () => {
         b.config.capabilities = [];
         b.config.gidMap = [{ containerId: 1, hostId: HOST_ID, size: 65535 }];
       }
-      writeConfig(b, text === 'ARGS' || text === 'NOROOT' ? undefined : (text ?? undefined));
+      if (text === 'LOGFILES') Object.assign(b.config, { capabilities: [], logMaxSize: 4096, logMaxFiles: 0 });
+      writeConfig(b, text === 'ARGS' || text === 'NOROOT' || text === 'LOGFILES' ? undefined : (text ?? undefined));
       const s = await startMonitor(b);
       procs.push(s.monitor);
       assert.match(s.line, want);

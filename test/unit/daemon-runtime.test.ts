@@ -4,7 +4,10 @@ import { mkdtempSync, writeFileSync, appendFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { FrameDecoder, encodeFrame, Frame } from '../../daemon/runtime/frames.ts';
-import { LogReader, parseRecords } from '../../daemon/runtime/logfile.ts';
+import { parseRecords } from '../../daemon/runtime/logfile.ts';
+import { LogStream } from '../../daemon/runtime/logstream.ts';
+import { logRecord } from '../helpers/logfile.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { findRange, loadIdMaps } from '../../daemon/runtime/idmap.ts';
 import { parseDaemonArgs, socketPathOf } from '../../daemon/options.ts';
 
@@ -22,28 +25,23 @@ test('an absurd frame length is rejected instead of buffered forever', () => {
   assert.throws(() => new FrameDecoder().push(bad), /too large/);
 });
 
-function record(stream: number, data: string, t: bigint): Buffer {
-  const h = Buffer.alloc(16);
-  h.writeUInt8(stream, 0);
-  h.writeUInt32LE(Buffer.byteLength(data), 4);
-  h.writeBigUInt64LE(t, 8);
-  return Buffer.concat([h, Buffer.from(data)]);
-}
-
-test('log records parse and a reader follows the file without duplicates', () => {
+test('log records parse and a follower waits for a record written in halves, never repeating one', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tdock-unit-'));
   try {
     const f = join(dir, 'c.log');
-    const r = new LogReader(f);
-    assert.deepEqual(r.read(), []);
-    writeFileSync(f, Buffer.concat([record(1, 'out', 1n), record(2, 'err', 2n)]));
-    const first = r.read();
+    let exited!: () => void;
+    const s = await LogStream.open(f, { tail: -1 }, { follow: { ended: new Promise<void>((r) => (exited = r)) }, pollMs: 20 });
+    writeFileSync(f, Buffer.concat([logRecord(1, 'out', 1n), logRecord(2, 'err', 2n)]));
+    const first = (await s.next())!;
     assert.deepEqual(first.map((x) => [x.stream, x.data.toString(), x.timeNs]), [[1, 'out', 1n], [2, 'err', 2n]]);
-    const half = record(1, 'later', 3n);
+    const half = logRecord(1, 'later', 3n);
     appendFileSync(f, half.subarray(0, 10));
-    assert.deepEqual(r.read(), []);
+    const later = s.next();
+    await sleep(60);
     appendFileSync(f, half.subarray(10));
-    assert.deepEqual(r.read().map((x) => x.data.toString()), ['later']);
+    assert.deepEqual((await later)!.map((x) => x.data.toString()), ['later']);
+    exited();
+    assert.equal(await s.next(), null);
     assert.equal(parseRecords(Buffer.alloc(3)).consumed, 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
