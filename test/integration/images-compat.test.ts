@@ -1,7 +1,7 @@
 // Real images behave as under Docker: layers carrying /dev nodes (debootstrap trees,
 // umoci/buildah/`docker import` images) unpack with the nodes skipped; a missing
 // working directory is created (owned by the container's user, resolved inside the
-// rootfs).
+// rootfs); HOME comes from the image's /etc/passwd.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -94,6 +94,24 @@ describe('real images as under Docker', () => {
       assert.deepEqual(readdirSync(outside), [], 'nothing created on the host');
     } finally {
       rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  test('HOME comes from the image\'s /etc/passwd; / without an entry; -e HOME wins', async () => {
+    const passwd = await d.ok(['run', '--rm', 'busybox', 'cat', '/etc/passwd']);
+    const nobodyHome = passwd.split('\n').find((l) => l.startsWith('nobody:'))!.split(':')[5];
+    assert.equal(await d.ok(['run', '--rm', '-u', 'nobody', 'busybox', 'sh', '-c', 'echo $HOME']), `${nobodyHome}\n`);
+    assert.equal(await d.ok(['run', '--rm', '-u', '12345', 'busybox', 'sh', '-c', 'echo $HOME']), '/\n');
+    assert.equal(await d.ok(['run', '--rm', 'busybox', 'sh', '-c', 'echo $HOME']), '/root\n');
+    assert.equal(await d.ok(['run', '--rm', '-u', 'nobody', '-e', 'HOME=/x', 'busybox', 'sh', '-c', 'echo $HOME']), '/x\n');
+    // exec: the exec's user, unless the container's env has HOME
+    const id = (await d.ok(['run', '-d', 'busybox', 'sleep', '1000'])).trim();
+    try {
+      assert.equal(await d.ok(['exec', '-u', 'nobody', id, 'sh', '-c', 'echo $HOME']), `${nobodyHome}\n`);
+      assert.equal(await d.ok(['exec', id, 'sh', '-c', 'echo $HOME']), '/root\n');
+      assert.equal(await d.ok(['exec', '-e', 'HOME=/y', id, 'sh', '-c', 'echo $HOME']), '/y\n');
+    } finally {
+      await d.ok(['rm', '-f', id]);
     }
   });
 });
