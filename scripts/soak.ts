@@ -158,7 +158,9 @@ async function main(): Promise<number> {
         if (r.code !== 0) failures.push(`exit ${r.code}: ${r.err.split('\n')[0]}`);
         if (times.length % 100 === 0 || times.length === count) {
           const s = (performance.now() - t0) / 1000;
-          process.stdout.write(`  ${times.length}/${count} runs, ${failures.length} failed, ${s.toFixed(1)} s (${(times.length / s).toFixed(1)} runs/s)\n`);
+          const now = sample('', pid);
+          process.stdout.write(`  ${times.length}/${count} runs, ${failures.length} failed, ${s.toFixed(1)} s (${(times.length / s).toFixed(1)} runs/s); ` +
+            `daemon RSS ${(now.rssKb / 1024).toFixed(1)} MB, ${now.fds} fds; load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}\n`);
         }
       }
     };
