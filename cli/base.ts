@@ -2,7 +2,7 @@
 // connection, and ONE-line error reporting with Docker's exit codes.
 import { Command, Flags } from './oclif.ts';
 import type { Daemon } from './client.ts';
-import { describeError } from './errors.ts';
+import { describeError, isConnectionError } from './errors.ts';
 import { resolveHost } from './host.ts';
 import { mark } from './trace.ts';
 
@@ -76,8 +76,7 @@ export abstract class TdockCommand extends Command {
 
   /** True when the error means "no daemon": multi-argument commands stop then. */
   protected isFatal(e: unknown): boolean {
-    const code = (e as { code?: unknown })?.code;
-    return code === 14 || (e instanceof Error && e.message.startsWith('Cannot connect'));
+    return isConnectionError(e);
   }
 
   /**

@@ -2,11 +2,11 @@
 // by the three service clients, promisified unary calls, typed streams.
 // Loaded lazily (dynamic import) by the commands, so --help/--version never pay
 // for grpc-js and proto-loader.
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { loadServices } from './rpc.ts';
 import type * as api from '../proto/api.ts';
-import { CliError, cannotConnect } from './errors.ts';
+import { ConnectionError, cannotConnect, permissionDenied } from './errors.ts';
 import { grpcTarget, socketPath } from './host.ts';
 import { mark } from './trace.ts';
 
@@ -149,11 +149,19 @@ export class Daemon {
 
 /**
  * Connects lazily (the first call opens the channel). A unix socket that does not
- * exist fails right here, without a network round trip; a refused connection fails
- * on the first call (grpc-js does not wait for a server unless asked to).
+ * exist, or below a directory we may not enter, fails right here, without a network
+ * round trip; a refused connection fails on the first call (grpc-js does not wait
+ * for a server unless asked to).
  */
 export function connect(host: string): Daemon {
   const path = socketPath(host);
-  if (path !== undefined && !existsSync(path)) throw new CliError(cannotConnect(host));
+  if (path !== undefined) {
+    try {
+      statSync(path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new ConnectionError(code === 'EACCES' || code === 'EPERM' ? permissionDenied(host) : cannotConnect(host));
+    }
+  }
   return new Daemon(host);
 }

@@ -1,9 +1,12 @@
 // Every failure the CLI reports is ONE line on stderr plus an exit code.
 // Style: "Error: <message>" (the daemon's status message as is), except the
-// daemon-down case, which reads like Docker's:
+// connection failures, which read like Docker's:
 //   Cannot connect to the tdock daemon at unix:///run/tdock/tdock.sock: is tdockd running?
+//   permission denied while connecting to the tdock daemon at unix:///...: add the user to group tdock, or use sudo
+//   Error: the connection to the tdock daemon at unix:///... was lost (...)
 // Exit codes: 1 for errors, 125 for usage errors and for failures of run/create
 // before the container runs (Docker's rule), the container's code otherwise.
+// Connection failures exit 1 from every command, run and create included (Docker too).
 // No grpc import here: this module is loaded by every command, even --help.
 
 export const EXIT_ERROR = 1;
@@ -52,8 +55,31 @@ export function isGrpcError(e: unknown): e is GrpcLikeError {
   );
 }
 
+/** The daemon could not be reached, or the connection to it broke: exit 1 from every command. */
+export class ConnectionError extends CliError {}
+
 export function cannotConnect(host: string): string {
   return `Cannot connect to the tdock daemon at ${host}: is tdockd running?`;
+}
+
+export function permissionDenied(host: string): string {
+  return `permission denied while connecting to the tdock daemon at ${host}: add the user to group tdock, or use sudo`;
+}
+
+export function connectionLost(host: string): string {
+  return `Error: the connection to the tdock daemon at ${host} was lost (tdockd stopped or crashed during the call)`;
+}
+
+/**
+ * What an UNAVAILABLE status means for the user. grpc-js says "No connection
+ * established. Last error: ... connect EACCES ..." when the socket's mode refuses us,
+ * and "Connection dropped" (or the ECONNRESET/EPIPE behind it) when a connection that
+ * worked broke under a call: the daemon was there, "is tdockd running?" would mislead.
+ */
+function unavailable(details: string, host: string): string {
+  if (/\b(EACCES|EPERM)\b/.test(details)) return permissionDenied(host);
+  if (/Connection dropped|\b(ECONNRESET|EPIPE)\b/.test(details)) return connectionLost(host);
+  return cannotConnect(host);
 }
 
 function prefixed(msg: string): string {
@@ -61,13 +87,17 @@ function prefixed(msg: string): string {
   return /^error\b/i.test(line) ? line : `Error: ${line}`;
 }
 
-/** One line for any error; `host` names the daemon in the daemon-down message. */
+/** True when `e` means the daemon is out of reach (no use trying the next argument). */
+export function isConnectionError(e: unknown): boolean {
+  return e instanceof ConnectionError || (isGrpcError(e) && e.code === Code.UNAVAILABLE);
+}
+
+/** One line for any error; `host` names the daemon in the connection messages. */
 export function describeError(e: unknown, host: string): { line: string; code: number } {
-  if (e instanceof CliError) {
-    return { line: e.message.startsWith('Cannot connect') ? e.message : prefixed(e.message), code: e.exitCode };
-  }
+  if (e instanceof ConnectionError) return { line: e.message, code: EXIT_ERROR };
+  if (e instanceof CliError) return { line: prefixed(e.message), code: e.exitCode };
   if (isGrpcError(e)) {
-    if (e.code === Code.UNAVAILABLE) return { line: cannotConnect(host), code: EXIT_ERROR };
+    if (e.code === Code.UNAVAILABLE) return { line: unavailable(e.details, host), code: EXIT_ERROR };
     if (e.code === Code.DEADLINE_EXCEEDED) {
       return { line: `Error: the tdock daemon at ${host} did not answer in time`, code: EXIT_ERROR };
     }

@@ -1,12 +1,13 @@
 // tdockd: the daemon. Wires options → state → engine → gRPC server, and shuts down
 // leaving running containers running (their monitors are independent processes).
-import { mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { userInfo, release } from 'node:os';
 import { parseDaemonArgs } from './options.ts';
 import { openDb } from './store/db.ts';
 import { loadIdMaps, lockDown } from './runtime/idmap.ts';
+import { checkRootReachable } from './runtime/root-access.ts';
 import { chooseCgroupParent, detectCgroups, moveSelfToLeaf } from './cgroups/index.ts';
 import { CgroupV2 } from './cgroups/v2.ts';
 import { Engine } from './containers/engine.ts';
@@ -38,11 +39,27 @@ function groupId(name: string): number | undefined {
   }
 }
 
+/**
+ * mkdir -p whose new directories are 0711 whatever the umask (a root shell's 077 would
+ * make them 0700, and the containers could not walk through them to their rootfs).
+ */
+function makeSearchable(dir: string): void {
+  const first = mkdirSync(dir, { recursive: true, mode: 0o711 });
+  if (first === undefined) return;
+  for (let d = dir; ; d = dirname(d)) {
+    chmodSync(d, 0o711);
+    if (d === first || d === dirname(d)) break;
+  }
+}
+
 async function main(): Promise<void> {
   const o = parseDaemonArgs(process.argv.slice(2), findShim());
   const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} tdockd: ${msg}\n`);
-  mkdirSync(o.root, { recursive: true, mode: 0o711 });
-  mkdirSync(o.execRoot, { recursive: true, mode: 0o711 });
+  const idMaps = loadIdMaps(o.rootless ? userInfo().username : 'tdock', o.rootless ? process.getuid?.() : undefined);
+  // Before anything is made: a --root the containers cannot reach is refused, not half set up.
+  if (!o.rootless) checkRootReachable(o.root, idMaps.uid.start, idMaps.gid.start);
+  makeSearchable(o.root);
+  makeSearchable(o.execRoot);
   // Before the bridge, the firewall table or the database is touched.
   const locks = [lockDir(o.root, '--root'), lockDir(o.execRoot, '--exec-root')];
 
@@ -53,7 +70,6 @@ async function main(): Promise<void> {
   reserve.guard(db);
   reserve.ensure();
   setErrorExplainer((e) => reserve.explain(e));
-  const idMaps = loadIdMaps(o.rootless ? userInfo().username : 'tdock', o.rootless ? process.getuid?.() : undefined);
   // Host users must not reach the layers and upper dirs (setuid files of images are
   // setuid to a subordinate uid there): only root and the containers' own root group.
   lockDown(o.root, o.rootless ? undefined : idMaps.gid.start);

@@ -29,7 +29,6 @@ import { formatPlatform, layerCompression, normalize, offered, parsePlatform, se
 import type { Descriptor, ImageManifest, Platform } from './registry/manifest.ts';
 import { ociArchitecture } from './store.ts';
 import type { ImageConfig, ImageRecord, ImageStore, StagedLayer } from './store.ts';
-import { extractLayer } from './tar-extract.ts';
 import * as fsp from 'node:fs/promises';
 
 /** Same shape as the API's PullProgress. */
@@ -378,11 +377,7 @@ export class Puller {
     const id = short(l.digest);
     const { stream } = await client.blob(path, l);
     const report = throttled(emit, id, 'Downloading', l.size);
-    const res = await extractLayer(guarded(stream, `layer ${l.digest}`), tmp, {
-      shift: this.store.shift,
-      devices: 'reject',
-      onProgress: (n) => report(n),
-    }).catch((e: unknown) => {
+    const res = await this.store.unpackLayer(guarded(stream, `layer ${l.digest}`), tmp, (n) => report(n)).catch((e: unknown) => {
       if (e instanceof EngineError && e.message.startsWith('layer rejected')) {
         throw new EngineError(e.code, `${e.message} (layer ${l.digest})`);
       }

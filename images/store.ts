@@ -39,7 +39,7 @@ import { EngineError } from '../daemon/errors.ts';
 import { isNoSpace } from '../daemon/store/space.ts';
 import { formatRef, parseRef } from './reference.ts';
 import { extractLayer } from './tar-extract.ts';
-import type { IdShift, Whiteout } from './tar-extract.ts';
+import type { ExtractResult, IdShift, Whiteout } from './tar-extract.ts';
 
 /** The runtime part of an OCI image config (the "config" object). */
 export interface ImageConfig {
@@ -329,6 +329,14 @@ export class ImageStore {
     return removed;
   }
 
+  /**
+   * Unpacks one layer tar into a staging dir, shifted into the store's id range. The one
+   * way in for every layer (pull, import): what a layer may carry is decided here once.
+   */
+  unpackLayer(source: Readable, dir: string, onProgress?: (bytes: number) => void): Promise<ExtractResult> {
+    return extractLayer(source, dir, { shift: this.shift, ...(onProgress ? { onProgress } : {}) });
+  }
+
   /** Imports one layer tar (plain or gzip) as image `ref` (NAME[:TAG]). */
   async importTar(source: Readable, ref: string, opts: ImportOptions = {}): Promise<ImageRecord> {
     const parsed = parseRef(ref);
@@ -353,10 +361,7 @@ export class ImageStore {
 
     const tmp = await this.stagingDir();
     try {
-      const res = await extractLayer(source, tmp, {
-        shift: this.shift,
-        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-      });
+      const res = await this.unpackLayer(source, tmp, opts.onProgress);
       if (expected !== undefined && res.inputDigest !== expected) {
         throw new EngineError('INVALID_ARGUMENT', `import rejected: sha256 mismatch: expected ${expected}, got ${res.inputDigest}`);
       }

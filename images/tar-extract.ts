@@ -18,10 +18,11 @@
 //   shift.size reject the layer. Modes are applied exactly (chmod after chown, so setuid,
 //   setgid and sticky bits survive; no umask). Directory modes and times are applied after
 //   all their contents, deepest first, so read-only directories in the tar work.
-// - Character/block devices and FIFOs are skipped with a warning in the result: Node has
-//   no mknod, and device nodes would be unusable in a user namespace anyway (the runtime
-//   bind-mounts /dev). With `devices: 'reject'` (registry pulls: images built by Docker
-//   or BuildKit never carry device nodes) a device node rejects the layer instead.
+// - Character/block devices and FIFOs are skipped with a warning in the result, in pulls
+//   and imports alike, as Docker and Podman do when they unpack for a user namespace:
+//   Debian trees made by debootstrap and images built with umoci, buildah or `docker
+//   import` carry /dev nodes; a node made here would be unusable in a user namespace
+//   anyway, and the container's /dev is its own (a tmpfs with bind-mounted nodes).
 //   Extended attributes (e.g. file capabilities) are not applied.
 // - Compression is detected from the first bytes: gzip, zstd (Node's zlib), or none.
 // - OCI whiteouts (`.wh.NAME`, `.wh..wh..opq`) are not written as files: they are returned
@@ -62,8 +63,6 @@ export interface ExtractOptions {
   shift: IdShift;
   /** called with the cumulative number of input bytes (as given, maybe compressed) read */
   onProgress?: (bytes: number) => void;
-  /** device nodes: skip with a warning (default) or reject the layer */
-  devices?: 'skip' | 'reject';
 }
 
 export interface Whiteout {
@@ -166,7 +165,6 @@ class Extractor {
   readonly target: string;
   readonly shift: IdShift;
   readonly onProgress: ((bytes: number) => void) | undefined;
-  readonly devices: 'skip' | 'reject';
   /** relative paths known to be real directories (created or lstat-checked); every ancestor of a member is a member */
   readonly dirs = new Set<string>(['']);
   /** deferred directory metadata, applied deepest first at the end */
@@ -184,7 +182,6 @@ class Extractor {
     this.target = target.replace(/\/+$/, '') || '/';
     this.shift = opts.shift;
     this.onProgress = opts.onProgress;
-    this.devices = opts.devices ?? 'skip';
     this.failure = new Promise<never>((_, reject) => {
       this.failReject = reject;
     });
@@ -348,9 +345,6 @@ class Extractor {
       case 'BlockDevice':
       case 'FIFO':
         e.resume();
-        if (this.devices === 'reject' && e.type !== 'FIFO') {
-          throw rejected(`device node ${q(name)} (${e.type === 'CharacterDevice' ? 'character' : 'block'} device): image layers may not contain device nodes`);
-        }
         this.warnings.push(`skipped ${e.type === 'FIFO' ? 'FIFO' : e.type === 'CharacterDevice' ? 'character device' : 'block device'} ${q(name)}`);
         return;
     }

@@ -6,6 +6,7 @@
 #include "rootfs.h"
 #include "sync.h"
 #include "util.h"
+#include "workdir.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -62,6 +63,9 @@ _Noreturn void container_main(const struct config *c, const struct child_fds *f)
 	child_expect(SYNC_START);
 
 	if (rootfs_setup(c) < 0)
+		child_fail();
+	/* Before any exec can join: nothing of the container runs while the path is walked. */
+	if (workdir_make(c) < 0)
 		child_fail();
 	if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0) {
 		syserr("sethostname");

@@ -1,16 +1,17 @@
 import { Args } from '../oclif.ts';
 import { TdockCommand } from '../base.ts';
 import { buildCreateRequest, createFlags } from '../create-flags.ts';
-import { CliError, describeError, EXIT_ERROR, EXIT_USAGE } from '../errors.ts';
+import { CliError, ConnectionError, describeError, EXIT_ERROR, EXIT_USAGE, isConnectionError } from '../errors.ts';
 import { splitOrUsage } from '../split.ts';
 
 /**
  * Failures before the container runs exit 125, like Docker's run/create; except
- * "daemon not running", which exits 1 from every command.
+ * the connection failures (daemon down, permission denied, connection lost), which
+ * exit 1 from every command.
  */
 export function preRun(e: unknown, host: string): CliError {
   const { line, code } = describeError(e, host);
-  if (line.startsWith('Cannot connect')) return new CliError(line, code);
+  if (isConnectionError(e)) return new ConnectionError(line, code);
   return new CliError(line.replace(/^Error: /, ''), code === EXIT_ERROR ? EXIT_USAGE : code);
 }
 

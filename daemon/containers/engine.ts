@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import type { Db } from '../store/db.ts';
 import { ContainerRepository, type ContainerRow } from './repository.ts';
-import { buildSpec, logConfig, mergeEnv, resolveUser, securityOptions, type CreateInput, type ImageConfigLike } from './spec.ts';
+import { buildSpec, homeOf, logConfig, mergeEnv, resolveUser, securityOptions, withHome, type CreateInput, type ImageConfigLike } from './spec.ts';
 import { randomName, checkName } from './names.ts';
 import { statusText } from './status.ts';
 import { parseSignal } from './signals.ts';
@@ -256,9 +256,13 @@ export class Engine {
     return '';
   }
 
+  /** The user's ids, and its home for HOME (read from the same /etc/passwd). */
   private resolveUserFor(imageId: string, user: string) {
-    if (!user || /^\d+(:\d+)?$/.test(user)) return resolveUser(user, user ? this.imageFile(imageId, 'etc/passwd') : '', '');
-    return resolveUser(user, this.imageFile(imageId, 'etc/passwd'), this.imageFile(imageId, 'etc/group'));
+    const passwd = this.imageFile(imageId, 'etc/passwd');
+    const ids = !user || /^\d+(:\d+)?$/.test(user)
+      ? resolveUser(user, passwd, '')
+      : resolveUser(user, passwd, this.imageFile(imageId, 'etc/group'));
+    return { ids, home: homeOf(user, ids.uid, passwd) };
   }
 
   // ---- start ---------------------------------------------------------------
@@ -286,7 +290,7 @@ export class Engine {
   private async doStart(id: string): Promise<void> {
     const c = this.repo.find(id);
     const spec = c.spec;
-    const user = this.resolveUserFor(c.imageId, spec.user);
+    const { ids: user, home } = this.resolveUserFor(c.imageId, spec.user);
     const runDir = this.runDir(id);
     removeTree(runDir);
     mkdirSync(runDir, { recursive: true, mode: 0o700 });
@@ -309,7 +313,7 @@ export class Engine {
         readonlyRootfs: false,
         hostname: spec.hostname,
         args: spec.args,
-        env: spec.env,
+        env: withHome(spec.env, home),
         cwd: spec.cwd,
         user,
         tty: spec.tty,
@@ -722,10 +726,10 @@ export class Engine {
     if (c.state !== 'running' || !l?.control || !l.initStartTime) throw wrongState(`container ${c.name} is not running`);
     if (!req.cmd.length) throw invalid('no command given: tdock exec CONTAINER COMMAND [ARG...]');
     const spec = c.spec;
-    const env = mergeEnv(spec.env, req.tty ? ['TERM=xterm'] : [], req.env);
     const cwd = req.workdir || spec.cwd;
     if (!cwd.startsWith('/')) throw invalid(`the working directory "${cwd}" is invalid: it needs to be an absolute path`);
-    const user = this.resolveUserFor(c.imageId, req.user || spec.user);
+    const { ids: user, home } = this.resolveUserFor(c.imageId, req.user || spec.user);
+    const env = withHome(mergeEnv(spec.env, req.tty ? ['TERM=xterm'] : [], req.env), home);
     const execId = randomBytes(4).toString('hex');
     const runDir = this.runDir(c.id);
     const file = join(runDir, `e-${execId}.json`);

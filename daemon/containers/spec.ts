@@ -164,7 +164,6 @@ export function buildSpec(
   const base = [DEFAULT_PATH, `HOSTNAME=${hostname}`];
   if (req.tty) base.push('TERM=xterm');
   const env = mergeEnv(base, image.Env ?? [], req.env);
-  if (!env.some((e) => e.startsWith('HOME='))) env.push('HOME=/root');
   const cwd = req.workdir || image.WorkingDir || '/';
   if (!cwd.startsWith('/')) throw invalid(`the working directory "${cwd}" is invalid: it needs to be an absolute path`);
   const ports: PortSpec[] = req.ports.map((p) => {
@@ -261,4 +260,25 @@ export function resolveUser(user: string, passwd: string, group: string): Resolv
     ? gr.filter((f) => (f[3] ?? '').split(',').includes(name)).map((f) => Number(f[2])).filter((n) => n !== gid && n <= 65535)
     : [];
   return { uid, gid, additionalGids };
+}
+
+/**
+ * The home directory of `user` (as given to -u) in the image's /etc/passwd, "/" when it
+ * has no entry: what runc puts in HOME. A name picks its own entry; a number the first
+ * entry with that uid.
+ */
+export function homeOf(user: string, uid: number, passwd: string): string {
+  const name = user.split(':', 1)[0] ?? '';
+  const pw = passwd.split('\n').map((l) => l.split(':')).filter((f) => f.length >= 6);
+  const entry = name !== '' && !/^\d+$/.test(name) ? pw.find((f) => f[0] === name) : pw.find((f) => Number(f[2]) === uid);
+  return entry?.[5] || '/';
+}
+
+/**
+ * HOME is set when the process starts, for its user (Docker leaves it to runc): unless
+ * -e or the image's Env set it, the user's home from the image. Not at create, where
+ * the user of a later exec is unknown.
+ */
+export function withHome(env: string[], home: string): string[] {
+  return env.some((e) => e.startsWith('HOME=')) ? env : [...env, `HOME=${home}`];
 }

@@ -3,12 +3,13 @@
 // Authorization must not follow), connections closed mid-body (resumed with Range),
 // a blob whose bytes do not match its digest, and a pull cancelled mid-download.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { openDb } from '../../daemon/store/db.ts';
@@ -50,6 +51,25 @@ describe('registry pulls (scripted registry)', { skip: !isRoot && 'needs root' }
     layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', digest: blobDigest, size: blob.length }],
   });
   let flakyCuts = 0;
+  // x/devs: one layer with what debootstrap leaves in /dev (char and block nodes, a FIFO)
+  const devTar = tarArchive([
+    { path: 'dev/', type: 'dir', mode: 0o755 },
+    { path: 'dev/null', type: 'char', mode: 0o666, devmajor: 1, devminor: 3 },
+    { path: 'dev/console', type: 'char', mode: 0o600, devmajor: 5, devminor: 1 },
+    { path: 'dev/sda', type: 'block', mode: 0o660, gid: 6, devmajor: 8, devminor: 0 },
+    { path: 'dev/initctl', type: 'fifo', mode: 0o600 },
+    { path: 'dev/fd', type: 'symlink', linkpath: '/proc/self/fd' },
+    { path: 'dev/pts/', type: 'dir', mode: 0o755 },
+    { path: 'etc/', type: 'dir' },
+    { path: 'etc/hostname', data: 'devs\n' },
+  ]);
+  const devBlob = gzipSync(devTar);
+  const devConfig = JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/bin/true'] }, rootfs: { type: 'layers', diff_ids: [sha256(devTar)] } });
+  const devManifest = JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+    config: { mediaType: 'application/vnd.docker.container.image.v1+json', digest: sha256(devConfig), size: Buffer.byteLength(devConfig) },
+    layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', digest: sha256(devBlob), size: devBlob.length }],
+  });
 
   before(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'tdock-registry-fake-'));
@@ -93,6 +113,13 @@ describe('registry pulls (scripted registry)', { skip: !isRoot && 'needs root' }
       }
       if (url === '/v2/') {
         res.end('{}');
+      } else if (url === '/v2/x/devs/manifests/latest') {
+        res.writeHead(200, { 'content-type': 'application/vnd.docker.distribution.manifest.v2+json', 'docker-content-digest': sha256(devManifest) });
+        res.end(devManifest);
+      } else if (url === `/v2/x/devs/blobs/${sha256(devConfig)}`) {
+        res.end(devConfig);
+      } else if (url === `/v2/x/devs/blobs/${sha256(devBlob)}`) {
+        res.end(devBlob);
       } else if (url.endsWith('/manifests/latest')) {
         res.writeHead(200, { 'content-type': 'application/vnd.docker.distribution.manifest.v2+json', 'docker-content-digest': sha256(manifest) });
         res.end(manifest);
@@ -146,6 +173,22 @@ describe('registry pulls (scripted registry)', { skip: !isRoot && 'needs root' }
     assert.equal(storageLog.length, 3);
     assert.equal(storageLog[0]!.range, undefined);
     assert.match(storageLog[1]!.range ?? '', /^bytes=\d+-$/);
+    db.close();
+  });
+
+  it('skips device nodes in layers, in pull and in import alike (as Docker and Podman do)', async () => {
+    mode = 'ok';
+    const { svc, db } = service();
+    const pulled = await svc.pull(`${host}/x/devs`);
+    const imported = await svc.importTar(Readable.from([devTar]), 'devs:imported', {});
+    for (const id of [pulled.id, imported.id]) {
+      const layer = svc.store.layerDirs(id)[0]!;
+      assert.deepEqual(readdirSync(join(layer, 'dev')).sort(), ['fd', 'pts']);
+      assert.equal(readlinkSync(join(layer, 'dev/fd')), '/proc/self/fd');
+      assert.equal(readFileSync(join(layer, 'etc/hostname'), 'utf8'), 'devs\n');
+    }
+    // the same tar: one layer, shared
+    assert.deepEqual(svc.store.layerDirs(pulled.id), svc.store.layerDirs(imported.id));
     db.close();
   });
 

@@ -424,12 +424,14 @@ test('no descriptor beyond stdio reaches the container', async () => {
   assert.ok(fds.some(([fd]) => fd === 0));
 });
 
-test('cwd is honoured; a cwd outside the root is impossible', async () => {
+test('cwd is honoured; a missing one is created for the user (Docker\'s -w); a file in the way fails', async () => {
   const r = await run({ ...sh('pwd'), cwd: '/tmp' });
   assert.equal(r.stdout, '/tmp\n');
-  const bad = await run({ args: ['true'], cwd: '/nonexistent' });
+  const made = await run({ ...sh('pwd; stat -c %u:%g /nonexistent /nonexistent/a'), cwd: '/nonexistent/a', user: { uid: 1000, gid: 1000 } });
+  assert.equal(made.stdout, '/nonexistent/a\n1000:1000\n1000:1000\n');
+  const bad = await run({ args: ['true'], cwd: '/etc/passwd/x' });
   assert.equal(bad.exit.exitCode, 126);
-  assert.match(bad.exit.error ?? '', /chdir \/nonexistent/);
+  assert.match(bad.exit.error ?? '', /chdir \/etc\/passwd\/x: Not a directory/);
 });
 
 test('a missing command exits 127 with an error message', async () => {

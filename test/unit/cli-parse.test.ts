@@ -288,6 +288,16 @@ test('errors: one line, Docker exit codes', () => {
     line: 'Cannot connect to the tdock daemon at unix:///x.sock: is tdockd running?',
     code: 1,
   });
+  assert.deepEqual(describeError(g(Code.UNAVAILABLE, 'No connection established. Last error: Error: connect EACCES /x.sock'), host), {
+    line: 'permission denied while connecting to the tdock daemon at unix:///x.sock: add the user to group tdock, or use sudo',
+    code: 1,
+  });
+  for (const details of ['Connection dropped', 'read ECONNRESET']) {
+    assert.deepEqual(describeError(g(Code.UNAVAILABLE, details), host), {
+      line: 'Error: the connection to the tdock daemon at unix:///x.sock was lost (tdockd stopped or crashed during the call)',
+      code: 1,
+    });
+  }
   assert.deepEqual(describeError(g(Code.NOT_FOUND, 'No such container: foo'), host), { line: 'Error: No such container: foo', code: 1 });
   assert.deepEqual(describeError(g(Code.INVALID_ARGUMENT, 'Error: bad\nthing'), host), { line: 'Error: bad thing', code: 1 });
   assert.deepEqual(describeError(new UsageError('unknown flag: --x'), host), { line: 'Error: unknown flag: --x', code: 125 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, appendFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, appendFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { FrameDecoder, encodeFrame, Frame } from '../../daemon/runtime/frames.ts';
@@ -10,6 +10,7 @@ import { logRecord } from '../helpers/logfile.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { findRange, loadIdMaps } from '../../daemon/runtime/idmap.ts';
 import { parseDaemonArgs, socketPathOf } from '../../daemon/options.ts';
+import { blockingDir, canSearch } from '../../daemon/runtime/root-access.ts';
 
 test('frames round-trip, split across arbitrary chunk boundaries', () => {
   const bytes = Buffer.concat([encodeFrame(Frame.STDOUT, 'hello'), encodeFrame(Frame.PID, '42'), encodeFrame(Frame.EXIT, '{"exitCode":3}')]);
@@ -81,4 +82,23 @@ test('version reports the architecture in Docker\'s spelling', async () => {
   assert.equal(goArch('x64'), 'amd64');
   assert.equal(goArch('arm64'), 'arm64');
   assert.equal(goArch('mips'), 'mips');
+});
+
+test('--root reachability: the mode bits the kernel would use for the containers\' root', () => {
+  const ids = [100000, 100000] as const;
+  assert.equal(canSearch({ mode: 0o40755, uid: 0, gid: 0 }, ...ids), true);
+  assert.equal(canSearch({ mode: 0o40700, uid: 0, gid: 0 }, ...ids), false);
+  assert.equal(canSearch({ mode: 0o40710, uid: 0, gid: 100000 }, ...ids), true);
+  // the owner's bits only, when it is the owner (o+x does not help then)
+  assert.equal(canSearch({ mode: 0o40601, uid: 100000, gid: 0 }, ...ids), false);
+  assert.equal(canSearch({ mode: 0o40701, uid: 5, gid: 100000 }, ...ids), false);
+  // a path that does not exist yet is checked from its first existing ancestor
+  const dir = mkdtempSync(join(tmpdir(), 'tdock-unit-reach-'));
+  try {
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    assert.equal(blockingDir(join(dir, 'a', 'b'), ...ids)?.dir, dir);
+    assert.equal(blockingDir('/', ...ids), undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

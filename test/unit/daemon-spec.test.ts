@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildSpec, mergeEnv, resolveUser, securityOptions, type CreateInput } from '../../daemon/containers/spec.ts';
+import { buildSpec, homeOf, mergeEnv, resolveUser, securityOptions, withHome, type CreateInput } from '../../daemon/containers/spec.ts';
 import { parseSecurityOpts } from '../../proto/security-opt.ts';
 import { statusText, humanDuration } from '../../daemon/containers/status.ts';
 import { parseSignal } from '../../daemon/containers/signals.ts';
@@ -34,7 +34,8 @@ test('env: PATH and HOSTNAME defaults, image env, then -e wins', () => {
   assert.ok(s.env.includes('B=1'));
   assert.ok(s.env.includes('PATH=/x'));
   assert.ok(s.env.includes(`HOSTNAME=${ID.slice(0, 12)}`));
-  assert.ok(s.env.includes('HOME=/root'));
+  // HOME is the user's, set at start (withHome)
+  assert.ok(!s.env.some((e) => e.startsWith('HOME=')));
   assert.deepEqual(mergeEnv(['A=1'], ['A=2', 'B=3']), ['A=2', 'B=3']);
   assert.throws(() => mergeEnv(['=x']), /invalid environment variable/);
 });
@@ -113,6 +114,21 @@ test('users resolve from numbers and from the image passwd/group', () => {
   assert.deepEqual(resolveUser('www:root', passwd, group), { uid: 33, gid: 0, additionalGids: [50] });
   assert.throws(() => resolveUser('nobody', passwd, group), /unable to find user nobody/);
   assert.throws(() => resolveUser('70000', passwd, group), /outside the container's id map/);
+});
+
+test('HOME: the user\'s entry in /etc/passwd, "/" without one; -e or the image\'s Env win', () => {
+  const passwd = 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\ntoor:x:0:0::/toor:/bin/sh\nempty:x:7:7:::/bin/sh\n';
+  assert.equal(homeOf('', 0, passwd), '/root');
+  assert.equal(homeOf('nobody', 65534, passwd), '/home');
+  assert.equal(homeOf('65534:0', 65534, passwd), '/home');
+  assert.equal(homeOf('toor', 0, passwd), '/toor');
+  assert.equal(homeOf('empty', 7, passwd), '/');
+  assert.equal(homeOf('12345', 12345, passwd), '/');
+  assert.equal(homeOf('', 0, ''), '/');
+  assert.deepEqual(withHome(['PATH=/bin'], '/home'), ['PATH=/bin', 'HOME=/home']);
+  assert.deepEqual(withHome(['HOME=/x', 'PATH=/bin'], '/home'), ['HOME=/x', 'PATH=/bin']);
+  const s = buildSpec({ ...base, cmd: ['x'] }, { Env: ['HOME=/img'] }, ID);
+  assert.deepEqual(withHome(s.env, '/home').filter((e) => e.startsWith('HOME=')), ['HOME=/img']);
 });
 
 test('status strings look like Docker', () => {

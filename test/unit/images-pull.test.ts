@@ -1,7 +1,7 @@
 // Pure parts of pulling: WWW-Authenticate parsing, manifests and platform selection,
 // the catalog and checksum files, the credentials file, whiteout records for the shim,
 // downloads (retries, resume, redirects without Authorization) against a local server,
-// and extraction options used by pulls (zstd, device nodes rejected).
+// and extraction options used by pulls (zstd).
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -281,10 +281,5 @@ describe('extraction for pulls', () => {
     const r = await extractLayer(Readable.from([z]), t, { shift: { ...shift, size: 1 << 20 } });
     assert.equal(r.compression, 'zstd');
     assert.equal(readFileSync(join(t, 'z'), 'utf8'), 'zstd!');
-  });
-
-  it('rejects device nodes when asked to', async () => {
-    const t = mkdtempSync(join(dir, 'd-'));
-    await assert.rejects(extractLayer(Readable.from([tarArchive([{ path: 'null', type: 'char', devmajor: 1, devminor: 3 }])]), t, { shift, devices: 'reject' }), /device node "null" \(character device\)/);
   });
 });
