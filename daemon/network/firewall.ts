@@ -7,6 +7,15 @@
 //        published ports bound to one host address (-p 127.0.0.1:8080:80)
 //   map ports_any { inet_proto . inet_service : ipv4_addr . inet_service }
 //        published ports on every host address (-p 8080:80, host IP 0.0.0.0)
+//   chain raw         filter/raw (-300): `iifname BR ip daddr 127.0.0.0/8 drop`. The
+//                     bridge needs route_localnet=1 (below), which also lets the kernel
+//                     route a packet that arrives on the bridge addressed to 127.0.0.0/8
+//                     to the host's loopback: any container with CAP_NET_RAW could then
+//                     reach services bound to 127.0.0.1 (CVE-2020-8558). Nothing
+//                     legitimate comes in from the bridge with such a destination (replies
+//                     to 127.0.0.1:PORT clients are addressed to the gateway until conntrack
+//                     undoes the masquerade, after this hook), so it is dropped before
+//                     conntrack or NAT see it.
 //   chain published   DNAT through the two maps (specific host IP first)
 //   chain prerouting  nat/dstnat:  `fib daddr type local` → published (outside hosts,
 //                     other containers, the container itself via a host address)
@@ -73,6 +82,10 @@ export function tableScript(cfg: FirewallConfig, running: ContainerPorts[]): str
     `delete table ip ${t}`,
     `table ip ${t} {`,
     `\tcomment "managed by tdockd (bridge ${br}): do not edit"`,
+    `\tchain raw {`,
+    `\t\ttype filter hook prerouting priority raw; policy accept;`,
+    `\t\tiifname "${br}" ip daddr 127.0.0.0/8 drop`,
+    `\t}`,
     `\tmap ports_ip {`,
     `\t\ttype ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service`,
     `\t}`,

@@ -14,11 +14,15 @@ const web: PortMapping[] = [
   { hostIp: '0.0.0.0', hostPort: 8443, containerPort: 443, protocol: 'tcp' },
 ];
 
-test('the table: replaced atomically, DNAT via maps in prerouting and output, the three masquerades, forward', () => {
+test('the table: replaced atomically, loopback from the bridge dropped early, DNAT via maps in prerouting and output, the three masquerades, forward', () => {
   assert.equal(tableScript(cfg, [{ ip: '10.89.0.2', ports: web }, { ip: '10.89.0.3', ports: [] }]), `table ip tdock {}
 delete table ip tdock
 table ip tdock {
 	comment "managed by tdockd (bridge tdock0): do not edit"
+	chain raw {
+		type filter hook prerouting priority raw; policy accept;
+		iifname "tdock0" ip daddr 127.0.0.0/8 drop
+	}
 	map ports_ip {
 		type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service
 	}
