@@ -188,7 +188,7 @@ export class TestDaemon {
     for (let i = 0; i < 100 && this.monitorPids().length; i++) await sleep(20);
     // What a crashed daemon may have left: only our own names.
     spawnSync('ip', ['link', 'del', this.bridge], { stdio: 'ignore' });
-    spawnSync('nft', ['delete', 'table', 'ip', this.bridge.replace(/[^a-zA-Z0-9_]/g, '_')], { stdio: 'ignore' });
+    for (const family of ['ip', 'bridge']) spawnSync('nft', ['delete', 'table', family, this.bridge.replace(/[^a-zA-Z0-9_]/g, '_')], { stdio: 'ignore' });
     for (const line of readdirSync('/sys/class/net')) {
       if (line.startsWith('td') && !line.startsWith('tdk')) {
         try {
