@@ -15,7 +15,7 @@ import { EngineError, conflict, invalid, notFound, wrongState, messageOf } from 
 import { spawnMonitor, MonitorConnection, ExecRefused, type ExitFile } from '../runtime/monitor.ts';
 import { LogReader, type LogRecord } from '../runtime/logfile.ts';
 import { InputQueue } from './input.ts';
-import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, DEFAULT_SYSCTL } from '../runtime/defaults.ts';
+import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, containerSysctls } from '../runtime/defaults.ts';
 import { lockDown, type IdMaps } from '../runtime/idmap.ts';
 import type { CgroupDriver } from '../cgroups/index.ts';
 import { startTime, procInfo, pidNamespace } from '../runtime/procfs.ts';
@@ -308,7 +308,7 @@ export class Engine {
         seccomp: securityOptions(spec.securityOpt).seccomp,
         maskedPaths: MASKED_PATHS,
         readonlyPaths: READONLY_PATHS,
-        sysctl: DEFAULT_SYSCTL,
+        sysctl: containerSysctls(spec.network, this.o.idMaps.gid.size),
         mounts,
         socket: this.socketPath(id),
         logPath: this.logPath(id),
