@@ -17,7 +17,7 @@ import { InputQueue } from './input.ts';
 import { crashPoint } from '../crash.ts';
 import { LogStream, type LogQuery } from '../runtime/logstream.ts';
 import { DEFAULT_LOG_CONFIG, logConfigView, type LogConfig } from '../../proto/log-opt.ts';
-import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, DEFAULT_SYSCTL } from '../runtime/defaults.ts';
+import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, containerSysctls } from '../runtime/defaults.ts';
 import { lockDown, type IdMaps } from '../runtime/idmap.ts';
 import type { CgroupDriver } from '../cgroups/index.ts';
 import { startTime, procInfo, pidNamespace } from '../runtime/procfs.ts';
@@ -328,7 +328,7 @@ export class Engine {
         seccomp: securityOptions(spec.securityOpt).seccomp,
         maskedPaths: MASKED_PATHS,
         readonlyPaths: READONLY_PATHS,
-        sysctl: DEFAULT_SYSCTL,
+        sysctl: containerSysctls(spec.network, this.o.idMaps.gid.size),
         mounts,
         socket: this.socketPath(id),
         logPath: this.logPath(id),

@@ -7,7 +7,8 @@
 //              FORWARD DROP handled (see firewall.ts)
 //   prepare()  before the monitor starts: lease, host ports (checked and held), files
 //   attach()   between the monitor's "ok" and START: veth + address + route (one spawn)
-//              and the container's nft elements (one spawn), in parallel
+//              and the container's nft elements (its port filter and published ports:
+//              one spawn, started by prepare), in parallel
 //   detach()   on exit: nft elements, host veth (if the netns did not take it along),
 //              lease and ports; idempotent
 //   shutdown() clean daemon stop: table, bridge and FORWARD rules go when no container runs
@@ -21,7 +22,7 @@ import type { NetworkHooks } from '../containers/engine.ts';
 import { ContainerRepository, type ContainerRow } from '../containers/repository.ts';
 import { EngineError, invalid, messageOf } from '../errors.ts';
 import { formatCidr, formatIp, gateway, Leases, macFor, parseCidr, type Cidr } from './ipam.ts';
-import { Firewall, type PortMapping } from './firewall.ts';
+import { Firewall, type Endpoint } from './firewall.ts';
 import { PortTable } from './ports.ts';
 import { writeEtcFiles, type Mount } from './files.ts';
 import { deleteLinks, vethName, VETH_RE, wire } from './links.ts';
@@ -86,7 +87,7 @@ export class BridgeNetwork implements NetworkHooks {
   private readonly pending = new Map<string, Promise<void>>();
   /** container id → the address of a veth still on its way out (not handed out meanwhile) */
   private readonly dying = new Map<string, number>();
-  /** container id → its ports' nft transaction started by prepare */
+  /** container id → its nft transaction (port filter, published ports) started by prepare */
   private readonly publishing = new Map<string, Promise<void>>();
 
   private constructor(o: BridgeNetworkOptions, cidr: Cidr) {
@@ -191,18 +192,23 @@ export class BridgeNetwork implements NetworkHooks {
       done.push(`fixed ${linkBatch.length} stale veth(s)`);
     }
 
-    const ports: { ip: string; ports: PortMapping[] }[] = [];
+    const endpoints: Endpoint[] = [];
     for (const id of running.keys()) {
-      const ip = this.leases.get(id);
-      if (ip !== undefined) ports.push({ ip: formatIp(ip), ports: this.portTable.of(id) });
+      const lease = this.leases.get(id);
+      if (lease !== undefined) endpoints.push(this.endpoint(id, lease));
     }
-    await this.fw.replaceTable(ports);
+    await this.fw.replaceTable(endpoints);
     for (const id of running.keys()) await this.portTable.rehold(id, this.log);
     this.forwardPolicy = await this.fw.ensureForward(this.log);
 
     this.startup = { ms: since(t0), running: running.size, actions: done };
     this.log(`network: bridge ${br} ${this.gw}/${prefix}, nft table ip ${this.table}, ${running.size} running container(s)` +
       (done.length ? `; ${done.join('; ')}` : '') + ` (${since(t0)} ms)`);
+  }
+
+  /** What the firewall needs of a container: port name, MAC and address (both from the lease), published ports. */
+  private endpoint(containerId: string, lease: number): Endpoint {
+    return { veth: vethName(containerId), mac: macFor(lease), ip: formatIp(lease), ports: this.portTable.of(containerId) };
   }
 
   info(): Record<string, unknown> {
@@ -259,16 +265,14 @@ export class BridgeNetwork implements NetworkHooks {
       t = performance.now();
       const mounts = writeEtcFiles(bundleDir, { mode: 'bridge', hostname: s.hostname, name: c.name, ip: formatIp(ip), dns: s.dns });
       this.record('prepare.files', since(t));
-      // Publish now, in the background: the nft transaction then overlaps with the
-      // monitor's start-up and attach only waits for what is left of it. A DNAT to an
-      // address not wired yet is harmless (SYNs are retried until it is).
-      const ports = this.portTable.of(c.id);
-      if (ports.length) {
-        const t1 = performance.now();
-        const p = this.fw.addPorts(formatIp(ip), ports).then(() => this.record('publish (background)', since(t1)));
-        p.catch(() => {});
-        this.publishing.set(c.id, p);
-      }
+      // The port filter and the published ports now, in the background: the nft
+      // transaction then overlaps with the monitor's start-up and attach only waits for
+      // what is left of it. A DNAT to an address not wired yet is harmless (SYNs are
+      // retried until it is), and the filter matches the port by name, before it exists.
+      const t1 = performance.now();
+      const p = this.fw.addContainer(this.endpoint(c.id, ip)).then(() => this.record('publish (background)', since(t1)));
+      p.catch(() => {});
+      this.publishing.set(c.id, p);
       return mounts;
     } catch (e) {
       this.portTable.release(c.id);
@@ -282,7 +286,7 @@ export class BridgeNetwork implements NetworkHooks {
     const lease = this.leases.get(c.id);
     if (lease === undefined) throw new EngineError('FAILED_PRECONDITION', `container ${c.id.slice(0, 12)} has no address: prepare was not called`);
     const ip = formatIp(lease);
-    const ports = this.portTable.of(c.id);
+    const endpoint = this.endpoint(c.id, lease);
     const t0 = performance.now();
     const timed = async (step: string, f: () => Promise<void>) => {
       const t = performance.now();
@@ -298,7 +302,7 @@ export class BridgeNetwork implements NetworkHooks {
         const p = this.publishing.get(c.id);
         this.publishing.delete(c.id);
         if (p) await p;
-        else if (ports.length) await this.fw.addPorts(ip, ports); // attach without prepare in this process
+        else await this.fw.addContainer(endpoint); // attach without prepare in this process
       }),
     ]);
     let failed = results.find((r) => r.status === 'rejected');
@@ -315,7 +319,7 @@ export class BridgeNetwork implements NetworkHooks {
     this.record('attach', since(t0));
     if (failed) {
       // Undo what this call did; the lease and ports stay until detach.
-      await this.fw.removePorts(ip, ports).catch(() => {});
+      await this.fw.removeContainer(endpoint).catch(() => {});
       await deleteLinks([vethName(c.id)]);
       throw new EngineError('INTERNAL', `cannot attach container ${c.id.slice(0, 12)} to ${this.bridge}: ${messageOf(failed.reason)}`);
     }
@@ -339,12 +343,12 @@ export class BridgeNetwork implements NetworkHooks {
     const t0 = performance.now();
     const lease = this.leases.get(c.id);
     const veth = vethName(c.id);
-    const ports = this.portTable.of(c.id);
+    const endpoint = lease !== undefined ? this.endpoint(c.id, lease) : undefined;
     this.portTable.release(c.id);
     this.publishing.delete(c.id); // the removal below is queued after it
-    if (lease !== undefined && ports.length) {
-      const unpublished = this.fw.removePorts(formatIp(lease), ports);
-      unpublished.catch((e) => this.log(`network: cannot unpublish the ports of ${c.id.slice(0, 12)}: ${messageOf(e)}`));
+    if (endpoint) {
+      const unpublished = this.fw.removeContainer(endpoint);
+      unpublished.catch((e) => this.log(`network: cannot remove the nft elements of ${c.id.slice(0, 12)}: ${messageOf(e)}`));
       this.track(unpublished);
     }
     const ns = this.netns.get(c.id);

@@ -1,12 +1,21 @@
-// The daemon's firewall: one nftables table (`ip <table>`, default `ip tdock`), changed
-// only in atomic `nft -f -` transactions, plus — only when needed — a few tagged rules in
-// iptables' filter FORWARD chain.
+// The daemon's firewall: two nftables tables of the same name (`ip <table>` and
+// `bridge <table>`, default `tdock`), changed only in atomic `nft -f -` transactions,
+// plus — only when needed — a few tagged rules in iptables' filter FORWARD chain.
 //
-// Table layout (see tableScript for the exact text):
+// `ip <table>` (see tableScript for the exact text):
 //   map ports_ip  { ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service }
 //        published ports bound to one host address (-p 127.0.0.1:8080:80)
 //   map ports_any { inet_proto . inet_service : ipv4_addr . inet_service }
 //        published ports on every host address (-p 8080:80, host IP 0.0.0.0)
+//   chain raw         filter/raw (-300): `iifname BR ip daddr 127.0.0.0/8 drop`. The
+//                     bridge needs route_localnet=1 (below), which also lets the kernel
+//                     route a packet that arrives on the bridge addressed to 127.0.0.0/8
+//                     to the host's loopback: any container with CAP_NET_RAW could then
+//                     reach services bound to 127.0.0.1 (CVE-2020-8558). Nothing
+//                     legitimate comes in from the bridge with such a destination (replies
+//                     to 127.0.0.1:PORT clients are addressed to the gateway until conntrack
+//                     undoes the masquerade, after this hook), so it is dropped before
+//                     conntrack or NAT see it.
 //   chain published   DNAT through the two maps (specific host IP first)
 //   chain prerouting  nat/dstnat:  `fib daddr type local` → published (outside hosts,
 //                     other containers, the container itself via a host address)
@@ -22,12 +31,34 @@
 //                     everything from the bridge are accepted; new connections from
 //                     elsewhere straight to a container address are dropped (only published
 //                     ports are reachable from outside, as in Docker 28).
-// A container's published ports are map elements: attach adds them and detach deletes
-// them, each in one transaction, never rewriting the table. Deleting is made idempotent
-// by adding the same elements first in the same transaction (adding an identical element
-// is a no-op; nft 1.0.6 has no `destroy`). Daemon start replaces the whole table
-// atomically (`table T {}; delete table T; table T {...}` in one transaction) with the
-// elements of the containers the database says are running.
+//
+// `bridge <table>`: each container's port (the host end of its veth) may send only from
+// its own MAC and IPv4 address, so no container can take over a neighbour's address by
+// ARP (the host's and the other containers' neighbour entries), forge IPv4 sources, or
+// teach the bridge a neighbour's MAC. Like libvirt's clean-traffic filter:
+//   set ports   { ifname }                              this daemon's container ports
+//   set senders { ifname . ether_addr . ipv4_addr }     the one MAC and address of each
+//   chain prerouting  filter/-300 (before the bridge learns the source MAC, and before
+//                     br_netfilter hands IPv4 to the ip hooks):
+//                     ports of other bridges and daemons: accept (untouched);
+//                     anything but IPv4 and ARP: drop. tdock has no IPv6 (Docker 26+ turns
+//                     it off in containers on IPv4-only networks), and a VLAN tag would
+//                     hide an ARP or IPv4 packet from the checks below while the host's
+//                     kernel still takes it (it strips a priority tag, VLAN id 0);
+//                     ARP: Ethernet source and sender MAC, and sender IP, must be the port's;
+//                     IPv4: Ethernet source and IP source must be the port's.
+//   (nft reads the ARP sender fields at the offsets of Ethernet/IPv4 ARP, the only kind
+//   Linux takes on an Ethernet device: it drops any other address length itself.)
+//   The set of ports rather than the bridge's name (`meta ibrname`) scopes the chain:
+//   this kernel is built without nft's bridge meta keys. A container's elements are in
+//   place before it gets START (attach waits for them), so no container runs unfiltered.
+//
+// A container's published ports and its two port elements are added in one transaction
+// (addContainerScript) and removed in one (removeContainerScript), never rewriting a
+// table. Deleting is made idempotent by adding the same elements first in the same
+// transaction (adding an identical element is a no-op; nft 1.0.6 has no `destroy`).
+// Daemon start replaces both tables atomically (`table T {}; delete table T; table T {...}`
+// in one transaction) with the elements of the containers the database says are running.
 //
 // FORWARD DROP. Every netfilter base chain on a hook must accept a packet for it to pass:
 // an accept in our table cannot override a DROP policy of another table's forward chain.
@@ -46,7 +77,8 @@ import { must, run } from './exec.ts';
 
 export interface PortMapping { hostIp: string; hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' }
 export interface FirewallConfig { table: string; bridge: string; subnet: string }
-export interface ContainerPorts { ip: string; ports: PortMapping[] }
+/** What the firewall knows of a running container: its port (veth host end), addresses, published ports. */
+export interface Endpoint { veth: string; mac: string; ip: string; ports: PortMapping[] }
 
 const ANY = '0.0.0.0';
 
@@ -56,7 +88,7 @@ export function portElement(ip: string, p: PortMapping): { map: 'ports_any' | 'p
   return p.hostIp === ANY ? { map: 'ports_any', element: value } : { map: 'ports_ip', element: `${p.hostIp} . ${value}` };
 }
 
-function elementLines(verb: 'add' | 'delete', table: string, ip: string, ports: PortMapping[]): string[] {
+function portLines(verb: 'add' | 'delete', table: string, ip: string, ports: PortMapping[]): string[] {
   const by = new Map<string, string[]>();
   for (const p of ports) {
     const e = portElement(ip, p);
@@ -65,14 +97,32 @@ function elementLines(verb: 'add' | 'delete', table: string, ip: string, ports: 
   return [...by].map(([map, els]) => `${verb} element ip ${table} ${map} { ${els.join(', ')} }`);
 }
 
-/** Replaces the whole table atomically, with the ports of the running containers. */
-export function tableScript(cfg: FirewallConfig, running: ContainerPorts[]): string {
+/** The port's elements in the bridge table: its name, and the only MAC and IPv4 address it may send from. */
+function senderLines(verb: 'add' | 'delete', table: string, e: Endpoint): string[] {
+  return [
+    `${verb} element bridge ${table} ports { "${e.veth}" }`,
+    `${verb} element bridge ${table} senders { "${e.veth}" . ${e.mac} . ${e.ip} }`,
+  ];
+}
+
+function elementLines(verb: 'add' | 'delete', table: string, e: Endpoint): string[] {
+  return [...senderLines(verb, table, e), ...portLines(verb, table, e.ip, e.ports)];
+}
+
+/** Replaces both tables atomically, with the elements of the running containers. */
+export function tableScript(cfg: FirewallConfig, running: Endpoint[]): string {
   const { table: t, bridge: br, subnet: net } = cfg;
   const lines = [
     `table ip ${t} {}`,
     `delete table ip ${t}`,
+    `table bridge ${t} {}`,
+    `delete table bridge ${t}`,
     `table ip ${t} {`,
     `\tcomment "managed by tdockd (bridge ${br}): do not edit"`,
+    `\tchain raw {`,
+    `\t\ttype filter hook prerouting priority raw; policy accept;`,
+    `\t\tiifname "${br}" ip daddr 127.0.0.0/8 drop`,
+    `\t}`,
     `\tmap ports_ip {`,
     `\t\ttype ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service`,
     `\t}`,
@@ -105,26 +155,41 @@ export function tableScript(cfg: FirewallConfig, running: ContainerPorts[]): str
     `\t\toifname "${br}" drop`,
     `\t}`,
     `}`,
+    `table bridge ${t} {`,
+    `\tcomment "managed by tdockd (bridge ${br}): do not edit"`,
+    `\tset ports {`,
+    `\t\ttype ifname`,
+    `\t}`,
+    `\tset senders {`,
+    `\t\ttype ifname . ether_addr . ipv4_addr`,
+    `\t}`,
+    `\tchain prerouting {`,
+    `\t\ttype filter hook prerouting priority -300; policy accept;`,
+    `\t\tiifname != @ports accept`,
+    `\t\tether type != { arp, ip } drop`,
+    `\t\tether type arp iifname . ether saddr . arp saddr ip != @senders drop`,
+    `\t\tether type arp iifname . arp saddr ether . arp saddr ip != @senders drop`,
+    `\t\tether type ip iifname . ether saddr . ip saddr != @senders drop`,
+    `\t}`,
+    `}`,
   ];
-  for (const c of running) lines.push(...elementLines('add', t, c.ip, c.ports));
+  for (const c of running) lines.push(...elementLines('add', t, c));
   return lines.join('\n') + '\n';
 }
 
-/** Publishes a container's ports: one transaction. Empty when there is nothing to add. */
-export function addPortsScript(table: string, ip: string, ports: PortMapping[]): string {
-  const l = elementLines('add', table, ip, ports);
-  return l.length ? l.join('\n') + '\n' : '';
+/** A container's port filter and published ports: one transaction. */
+export function addContainerScript(table: string, e: Endpoint): string {
+  return elementLines('add', table, e).join('\n') + '\n';
 }
 
-/** Unpublishes a container's ports; succeeds whether or not they are there (add, then delete). */
-export function removePortsScript(table: string, ip: string, ports: PortMapping[]): string {
-  const l = [...elementLines('add', table, ip, ports), ...elementLines('delete', table, ip, ports)];
-  return l.length ? l.join('\n') + '\n' : '';
+/** Removes a container's elements; succeeds whether or not they are there (add, then delete). */
+export function removeContainerScript(table: string, e: Endpoint): string {
+  return [...elementLines('add', table, e), ...elementLines('delete', table, e)].join('\n') + '\n';
 }
 
-/** Deletes the table; succeeds whether or not it exists. */
+/** Deletes both tables; succeeds whether or not they exist. */
 export function deleteTableScript(table: string): string {
-  return `table ip ${table} {}\ndelete table ip ${table}\n`;
+  return `table ip ${table} {}\ndelete table ip ${table}\ntable bridge ${table} {}\ndelete table bridge ${table}\n`;
 }
 
 // ---- iptables FORWARD DROP --------------------------------------------------
@@ -176,25 +241,24 @@ export class Firewall {
     return p;
   }
 
-  replaceTable(running: ContainerPorts[]): Promise<void> {
+  replaceTable(running: Endpoint[]): Promise<void> {
     return this.nft(async () => {
       await must(['nft', '-f', '-'], tableScript(this.cfg, running));
     });
   }
 
-  addPorts(ip: string, ports: PortMapping[]): Promise<void> {
-    const s = addPortsScript(this.cfg.table, ip, ports);
-    return s ? this.nft(async () => void (await must(['nft', '-f', '-'], s))) : Promise.resolve();
+  addContainer(e: Endpoint): Promise<void> {
+    const s = addContainerScript(this.cfg.table, e);
+    return this.nft(async () => void (await must(['nft', '-f', '-'], s)));
   }
 
   /**
-   * Unpublishes; succeeds whether or not the elements (or the table) are there.
+   * Removes a container's elements; succeeds whether or not they (or the tables) are there.
    * Deleting elements costs the kernel an RCU grace period (8-25 ms measured here,
    * against ~2 ms for adding): callers need not wait for it, the queue keeps the order.
    */
-  removePorts(ip: string, ports: PortMapping[]): Promise<void> {
-    const s = removePortsScript(this.cfg.table, ip, ports);
-    if (!s) return Promise.resolve();
+  removeContainer(e: Endpoint): Promise<void> {
+    const s = removeContainerScript(this.cfg.table, e);
     return this.nft(async () => {
       const r = await run(['nft', '-f', '-'], s);
       if (r.code !== 0 && !/No such file or directory/.test(r.stderr)) await must(['nft', '-f', '-'], s);

@@ -13,6 +13,20 @@ export const TDOCKD = join(REPO, 'bin', 'tdockd');
 
 let counter = 0;
 
+/**
+ * 10.A.n.0/24 with A from 200-249 (starting at pid % 50), skipping any already routed
+ * here: another test process on this machine may have a daemon up on the same one, and
+ * two bridges with one subnet send replies to the wrong one.
+ */
+function unroutedSubnet(n: number): string {
+  const routes = spawnSync('ip', ['-4', 'route', 'show', 'table', 'all'], { encoding: 'utf8' }).stdout ?? '';
+  for (let i = 0; i < 50; i++) {
+    const prefix = `10.${200 + ((process.pid + i) % 50)}.${n}.`;
+    if (!routes.includes(prefix)) return `${prefix}0/24`;
+  }
+  return `10.${200 + (process.pid % 50)}.${n}.0/24`;
+}
+
 export interface CliResult { code: number; stdout: string; stderr: string }
 export interface CliOptions {
   input?: string | Buffer;
@@ -45,7 +59,7 @@ export class TestDaemon {
     this.host = `unix://${this.socket}`;
     this.cgroupParent = `tdock-test/${this.tag}`;
     this.bridge = this.tag.slice(0, 15);
-    this.subnet = opts.subnet ?? `10.${200 + (process.pid % 50)}.${counter}.0/24`;
+    this.subnet = opts.subnet ?? unroutedSubnet(counter);
   }
 
   args(): string[] {
@@ -175,7 +189,7 @@ export class TestDaemon {
     for (let i = 0; i < 100 && this.monitorPids().length; i++) await sleep(20);
     // What a crashed daemon may have left: only our own names.
     spawnSync('ip', ['link', 'del', this.bridge], { stdio: 'ignore' });
-    spawnSync('nft', ['delete', 'table', 'ip', this.bridge.replace(/[^a-zA-Z0-9_]/g, '_')], { stdio: 'ignore' });
+    for (const family of ['ip', 'bridge']) spawnSync('nft', ['delete', 'table', family, this.bridge.replace(/[^a-zA-Z0-9_]/g, '_')], { stdio: 'ignore' });
     for (const line of readdirSync('/sys/class/net')) {
       if (line.startsWith('td') && !line.startsWith('tdk')) {
         try {

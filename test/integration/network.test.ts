@@ -192,7 +192,7 @@ describe('bridge network (root, real kernel)', { skip }, () => {
     }
   });
   const elements = () => {
-    const t = sh(['nft', 'list', 'table', 'ip', TABLE]).out;
+    const t = sh(['nft', 'list', 'table', 'ip', TABLE]).out + sh(['nft', 'list', 'table', 'bridge', TABLE]).out;
     return [...t.matchAll(/elements = \{([^}]*)\}/g)].map((m) => m[1]!.trim()).join(', ');
   };
 
@@ -238,7 +238,9 @@ describe('bridge network (root, real kernel)', { skip }, () => {
     await net?.shutdown(false).catch(() => {});
     sh(['ip', 'link', 'del', BR]);
     sh(['ip', 'link', 'del', OUT_HOST_IF]);
-    for (const t of [TABLE, `${TABLE}x`]) if (sh(['nft', 'list', 'table', 'ip', t]).code === 0) sh(['nft', 'delete', 'table', 'ip', t]);
+    for (const t of [TABLE, `${TABLE}x`]) {
+      for (const family of ['ip', 'bridge']) if (sh(['nft', 'list', 'table', family, t]).code === 0) sh(['nft', 'delete', 'table', family, t]);
+    }
     for (const d of readdirSync('/sys/class/net')) if (d.startsWith(`tdk-x${tag}`)) sh(['ip', 'link', 'del', d]);
     db?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -518,6 +520,7 @@ describe('bridge network (root, real kernel)', { skip }, () => {
     await net.shutdown(false);
     assert.ok(!existsSync(`/sys/class/net/${BR}`));
     assert.notEqual(sh(['nft', 'list', 'table', 'ip', TABLE]).code, 0);
+    assert.notEqual(sh(['nft', 'list', 'table', 'bridge', TABLE]).code, 0);
   });
 });
 

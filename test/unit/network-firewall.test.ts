@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  tableScript, addPortsScript, removePortsScript, deleteTableScript, portElement, forwardRules, forwardPolicy, taggedRules,
-  type PortMapping,
+  tableScript, addContainerScript, removeContainerScript, deleteTableScript, portElement, forwardRules, forwardPolicy, taggedRules,
+  type PortMapping, type Endpoint,
 } from '../../daemon/network/firewall.ts';
 import { wireBatch, vethName, VETH_RE, nsenterIp } from '../../daemon/network/links.ts';
 import { collides, inUseMessage } from '../../daemon/network/ports.ts';
@@ -14,11 +14,20 @@ const web: PortMapping[] = [
   { hostIp: '0.0.0.0', hostPort: 8443, containerPort: 443, protocol: 'tcp' },
 ];
 
-test('the table: replaced atomically, DNAT via maps in prerouting and output, the three masquerades, forward', () => {
-  assert.equal(tableScript(cfg, [{ ip: '10.89.0.2', ports: web }, { ip: '10.89.0.3', ports: [] }]), `table ip tdock {}
+const a: Endpoint = { veth: 'td0123456789', mac: '02:42:0a:59:00:02', ip: '10.89.0.2', ports: web };
+const b: Endpoint = { veth: 'tdabcdef0123', mac: '02:42:0a:59:00:03', ip: '10.89.0.3', ports: [] };
+
+test('the tables: replaced atomically; loopback from the bridge dropped early, DNAT via maps, masquerades, forward; the port filter', () => {
+  assert.equal(tableScript(cfg, [a, b]), `table ip tdock {}
 delete table ip tdock
+table bridge tdock {}
+delete table bridge tdock
 table ip tdock {
 	comment "managed by tdockd (bridge tdock0): do not edit"
+	chain raw {
+		type filter hook prerouting priority raw; policy accept;
+		iifname "tdock0" ip daddr 127.0.0.0/8 drop
+	}
 	map ports_ip {
 		type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service
 	}
@@ -51,23 +60,54 @@ table ip tdock {
 		oifname "tdock0" drop
 	}
 }
+table bridge tdock {
+	comment "managed by tdockd (bridge tdock0): do not edit"
+	set ports {
+		type ifname
+	}
+	set senders {
+		type ifname . ether_addr . ipv4_addr
+	}
+	chain prerouting {
+		type filter hook prerouting priority -300; policy accept;
+		iifname != @ports accept
+		ether type != { arp, ip } drop
+		ether type arp iifname . ether saddr . arp saddr ip != @senders drop
+		ether type arp iifname . arp saddr ether . arp saddr ip != @senders drop
+		ether type ip iifname . ether saddr . ip saddr != @senders drop
+	}
+}
+add element bridge tdock ports { "td0123456789" }
+add element bridge tdock senders { "td0123456789" . 02:42:0a:59:00:02 . 10.89.0.2 }
 add element ip tdock ports_any { tcp . 8080 : 10.89.0.2 . 80, tcp . 8443 : 10.89.0.2 . 443 }
 add element ip tdock ports_ip { 127.0.0.1 . udp . 5353 : 10.89.0.2 . 53 }
+add element bridge tdock ports { "tdabcdef0123" }
+add element bridge tdock senders { "tdabcdef0123" . 02:42:0a:59:00:03 . 10.89.0.3 }
 `);
 });
 
-test('a container\'s ports are elements: added in one transaction, removed idempotently (add, then delete)', () => {
+test('a container\'s port filter and ports are elements: added in one transaction, removed idempotently (add, then delete)', () => {
   assert.deepEqual(portElement('10.89.0.9', web[1]!), { map: 'ports_ip', element: '127.0.0.1 . udp . 5353 : 10.89.0.9 . 53' });
-  assert.equal(addPortsScript('t', '10.89.0.2', web.slice(0, 1)), 'add element ip t ports_any { tcp . 8080 : 10.89.0.2 . 80 }\n');
-  assert.equal(addPortsScript('t', '10.89.0.2', []), '');
-  assert.equal(removePortsScript('t', '10.89.0.2', web.slice(0, 2)), [
+  assert.equal(addContainerScript('t', { ...a, ports: web.slice(0, 1) }), [
+    'add element bridge t ports { "td0123456789" }',
+    'add element bridge t senders { "td0123456789" . 02:42:0a:59:00:02 . 10.89.0.2 }',
+    'add element ip t ports_any { tcp . 8080 : 10.89.0.2 . 80 }',
+  ].join('\n') + '\n');
+  assert.equal(addContainerScript('t', b), [
+    'add element bridge t ports { "tdabcdef0123" }',
+    'add element bridge t senders { "tdabcdef0123" . 02:42:0a:59:00:03 . 10.89.0.3 }',
+  ].join('\n') + '\n');
+  assert.equal(removeContainerScript('t', { ...a, ports: web.slice(0, 2) }), [
+    'add element bridge t ports { "td0123456789" }',
+    'add element bridge t senders { "td0123456789" . 02:42:0a:59:00:02 . 10.89.0.2 }',
     'add element ip t ports_any { tcp . 8080 : 10.89.0.2 . 80 }',
     'add element ip t ports_ip { 127.0.0.1 . udp . 5353 : 10.89.0.2 . 53 }',
+    'delete element bridge t ports { "td0123456789" }',
+    'delete element bridge t senders { "td0123456789" . 02:42:0a:59:00:02 . 10.89.0.2 }',
     'delete element ip t ports_any { tcp . 8080 : 10.89.0.2 . 80 }',
     'delete element ip t ports_ip { 127.0.0.1 . udp . 5353 : 10.89.0.2 . 53 }',
   ].join('\n') + '\n');
-  assert.equal(removePortsScript('t', '10.89.0.2', []), '');
-  assert.equal(deleteTableScript('tdk_x'), 'table ip tdk_x {}\ndelete table ip tdk_x\n');
+  assert.equal(deleteTableScript('tdk_x'), 'table ip tdk_x {}\ndelete table ip tdk_x\ntable bridge tdk_x {}\ndelete table bridge tdk_x\n');
 });
 
 test('FORWARD DROP: the tagged accept rules, the policy and our rules read back from iptables -S', () => {
