@@ -6,6 +6,7 @@ import { parseSecurityOpts, SecurityOptError, type SecurityOptions } from '../..
 import type { Limits } from '../cgroups/types.ts';
 import { isIP } from 'node:net';
 import { checkHostIp, isIPv4Address } from '../network/ports.ts';
+import { checkExecSize } from './bounds.ts';
 
 export interface PortSpec { hostIp: string; hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' }
 
@@ -89,6 +90,8 @@ export function buildSpec(req: CreateInput, image: ImageConfigLike, id: string, 
   if (req.tty) base.push('TERM=xterm');
   const env = mergeEnv(base, image.Env ?? [], req.env);
   if (!env.some((e) => e.startsWith('HOME='))) env.push('HOME=/root');
+  // The image's Cmd and Env count too: the spec is stored, and exec would refuse more.
+  checkExecSize(args, env, " (the image's included)");
   const cwd = req.workdir || image.WorkingDir || '/';
   if (!cwd.startsWith('/')) throw invalid(`the working directory "${cwd}" is invalid: it needs to be an absolute path`);
   const ports: PortSpec[] = req.ports.map((p) => {
