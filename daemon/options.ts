@@ -2,6 +2,7 @@
 // an option, so test daemons run side by side with the system one.
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
+import { DEFAULT_MAX_LAYER_SIZE } from '../images/store.ts';
 
 export interface DaemonOptions {
   root: string;
@@ -16,13 +17,15 @@ export interface DaemonOptions {
   shim: string;           // path of tdock-shim
   catalog?: string;       // rootfs catalog: path or URL (default images/catalog.json)
   insecureRegistries: string[];
+  /** bytes one image layer may unpack to (--max-layer-size) */
+  maxLayerSize: number;
   debug: boolean;
   rootless: boolean;
 }
 
-const USAGE = 'usage: tdockd [--root DIR] [--exec-root DIR] [--host unix:///PATH] [--bridge NAME] [--subnet CIDR] [--cgroup-parent PATH] [--nft-table NAME] [--catalog PATH|URL] [--insecure-registry HOST]... [--debug]';
+const USAGE = 'usage: tdockd [--root DIR] [--exec-root DIR] [--host unix:///PATH] [--bridge NAME] [--subnet CIDR] [--cgroup-parent PATH] [--nft-table NAME] [--catalog PATH|URL] [--insecure-registry HOST]... [--max-layer-size SIZE] [--debug]';
 
-export function defaultOptions(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): Omit<DaemonOptions, 'shim' | 'socketPath' | 'insecureRegistries' | 'catalog' | 'cgroupParentGiven'> {
+export function defaultOptions(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): Omit<DaemonOptions, 'shim' | 'socketPath' | 'insecureRegistries' | 'catalog' | 'cgroupParentGiven' | 'maxLayerSize'> {
   const rootless = uid !== 0;
   if (!rootless) {
     return {
@@ -36,6 +39,16 @@ export function defaultOptions(env: NodeJS.ProcessEnv = process.env, uid = proce
     root: join(data, 'tdock'), execRoot: join(runtime, 'tdock'), host: `unix://${join(runtime, 'tdock/tdock.sock')}`,
     bridge: 'tdock0', subnet: '10.89.0.0/16', cgroupParent: 'tdock', nftTable: 'tdock', debug: false, rootless,
   };
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+
+/** A size flag: bytes, or a number with a binary unit: 16g, 16GiB, 512m, 1.5TiB. */
+export function parseSize(flag: string, value: string): number {
+  const m = /^(\d+(?:\.\d+)?) ?([bkmgt])?(?:i?b)?$/i.exec(value.trim());
+  const n = m ? Math.floor(Number(m[1]) * SIZE_UNITS[(m[2] ?? '').toLowerCase()]!) : 0;
+  if (!(n > 0) || !Number.isSafeInteger(n)) throw new Error(`${flag} "${value}" is not a size like 16GiB, 512m or a number of bytes`);
+  return n;
 }
 
 export function socketPathOf(host: string): string {
@@ -58,6 +71,7 @@ export function parseDaemonArgs(argv: string[], shim: string): DaemonOptions {
       'nft-table': { type: 'string' },
       catalog: { type: 'string' },
       'insecure-registry': { type: 'string', multiple: true },
+      'max-layer-size': { type: 'string' },
       debug: { type: 'boolean', short: 'D' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -91,6 +105,7 @@ export function parseDaemonArgs(argv: string[], shim: string): DaemonOptions {
     shim,
     ...(values.catalog ? { catalog: values.catalog } : {}),
     insecureRegistries: values['insecure-registry'] ?? [],
+    maxLayerSize: values['max-layer-size'] === undefined ? DEFAULT_MAX_LAYER_SIZE : parseSize('--max-layer-size', values['max-layer-size']),
     debug: values.debug ?? false,
     rootless: d.rootless,
   };
