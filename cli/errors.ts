@@ -5,6 +5,7 @@
 // Exit codes: 1 for errors, 125 for usage errors and for failures of run/create
 // before the container runs (Docker's rule), the container's code otherwise.
 // No grpc import here: this module is loaded by every command, even --help.
+import { visible } from './render/escape.ts';
 
 export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 125;
@@ -58,7 +59,8 @@ export function cannotConnect(host: string): string {
 }
 
 function prefixed(msg: string): string {
-  const line = msg.replace(/\s*\n\s*/g, ' ').trim();
+  // Messages can quote a container's or an image's words (a command that failed to start).
+  const line = visible(msg.replace(/\s*\n\s*/g, ' ').trim());
   return /^error\b/i.test(line) ? line : `Error: ${line}`;
 }
 

@@ -1,7 +1,8 @@
 // Every input is bounded (DESIGN.md "Security model"): a create over the limits is
 // refused whole (by the message size limit before it is read, or by the field limits
 // with a line naming the field) and leaves nothing; the daemon stays small while it
-// refuses; and the database gives back the space of removed containers.
+// refuses; the database gives back the space of removed containers; and what a
+// container controls reaches the terminal escaped.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -117,6 +118,22 @@ describe('bounded input: create', () => {
       const r = await d.cli(['exec', ...many, id, 'true']);
       assert.notEqual(r.code, 0);
       assert.equal(r.stderr, 'Error: too many environment variables: 4097, at most 4096 are allowed\n');
+    } finally {
+      await d.ok(['rm', '-f', id]);
+    }
+  });
+
+  test('top and ps show a container\'s command line with its control characters escaped', async () => {
+    // sh keeps running (two commands), with the escapes in its own argv ($0).
+    const evil = '\x1b]0;pwned\x07\x1b[2J\u009b31m';
+    const id = (await d.ok(['run', '-d', 'busybox', 'sh', '-c', 'sleep 1000; true', evil])).trim();
+    try {
+      const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+      const top = await d.ok(['top', id]);
+      assert.match(top, /sh -c sleep 1000; true \\x1b\]0;pwned\\x07\\x1b\[2J\\x9b31m$/m);
+      assert.doesNotMatch(top, raw);
+      assert.doesNotMatch(await d.ok(['ps', '--no-trunc']), raw);
+      assert.doesNotMatch(await d.ok(['inspect', id]), raw);
     } finally {
       await d.ok(['rm', '-f', id]);
     }
