@@ -23,17 +23,6 @@ import { sha256 } from './registry-harness.ts';
 const SHIFT = { uid: 100000, gid: 100000, size: 65536 };
 const LAYER_MT = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
-/** A ustar header for a regular file of `size` bytes, without the data (made elsewhere). */
-function fileHeader(name: string, size: number): Buffer {
-  const h = tarEntry({ path: name, data: '' }).subarray(0, 512);
-  h.write(size.toString(8).padStart(11, '0') + '\0', 124, 12, 'ascii');
-  h.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
-  return h;
-}
-
 interface Image { manifest: string; blobs: Map<string, Buffer> }
 
 /** An OCI image whose layers are the given blobs (with their diff_ids), in order. */
@@ -67,7 +56,7 @@ describe('bounded pulls: layer count and unpacked size', () => {
   const fake = Array.from({ length: 5000 }, (_, i) => ({ blob: Buffer.from(`layer ${i}`), diffId: sha256(`diff ${i}`) }));
   // 256 MiB of zeros in one file from ~260 KiB of gzip (concatenated members).
   const mib = gzipSync(Buffer.alloc(1 << 20), { level: 9 });
-  const bomb = { blob: Buffer.concat([gzipSync(fileHeader('zeros', 256 << 20)), ...Array.from({ length: 256 }, () => mib)]), diffId: sha256('bomb') };
+  const bomb = { blob: Buffer.concat([gzipSync(tarEntry({ path: 'zeros', size: 256 << 20 })), ...Array.from({ length: 256 }, () => mib)]), diffId: sha256('bomb') };
 
   before(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'tdock-registry-bounds-'));
