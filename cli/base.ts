@@ -5,6 +5,7 @@ import type { Daemon } from './client.ts';
 import { describeError, isConnectionError } from './errors.ts';
 import { resolveHost } from './host.ts';
 import { mark } from './trace.ts';
+import { visible } from './render/escape.ts';
 
 export const hostFlag = Flags.string({
   char: 'H',
@@ -63,8 +64,9 @@ export abstract class TdockCommand extends Command {
     io.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
   }
 
+  /** One line for the user (an error, a warning): control characters in it are shown escaped. */
   protected printErr(s: string): void {
-    io.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
+    io.stderr.write(`${visible(s.endsWith('\n') ? s.slice(0, -1) : s)}\n`);
   }
 
   /** Prints one error line (for commands that go on with the next argument). */

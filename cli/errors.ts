@@ -8,6 +8,7 @@
 // before the container runs (Docker's rule), the container's code otherwise.
 // Connection failures exit 1 from every command, run and create included (Docker too).
 // No grpc import here: this module is loaded by every command, even --help.
+import { visible } from './render/escape.ts';
 
 export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 125;
@@ -20,6 +21,7 @@ export const Code = {
   DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
   ALREADY_EXISTS: 6,
+  RESOURCE_EXHAUSTED: 8,
   FAILED_PRECONDITION: 9,
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
@@ -83,7 +85,8 @@ function unavailable(details: string, host: string): string {
 }
 
 function prefixed(msg: string): string {
-  const line = msg.replace(/\s*\n\s*/g, ' ').trim();
+  // Messages can quote a container's or an image's words (a command that failed to start).
+  const line = visible(msg.replace(/\s*\n\s*/g, ' ').trim());
   return /^error\b/i.test(line) ? line : `Error: ${line}`;
 }
 
@@ -100,6 +103,12 @@ export function describeError(e: unknown, host: string): { line: string; code: n
     if (e.code === Code.UNAVAILABLE) return { line: unavailable(e.details, host), code: EXIT_ERROR };
     if (e.code === Code.DEADLINE_EXCEEDED) {
       return { line: `Error: the tdock daemon at ${host} did not answer in time`, code: EXIT_ERROR };
+    }
+    const tooLarge = e.code === Code.RESOURCE_EXHAUSTED ? /Received message larger than max \((\d+) vs\.? (\d+)\)/.exec(e.details) : null;
+    if (tooLarge) {
+      // grpc-js's own words name no field: say what it means for the command line.
+      const mib = (n: string) => `${(Number(n) / (1 << 20)).toFixed(1)} MiB`;
+      return { line: `Error: request too large for the daemon (${mib(tooLarge[1]!)}, at most ${mib(tooLarge[2]!)}): shorten the command, environment or other values`, code: EXIT_ERROR };
     }
     if (e.code === Code.UNIMPLEMENTED) {
       return { line: prefixed(`the tdock daemon does not support this: ${e.details}`), code: EXIT_ERROR };

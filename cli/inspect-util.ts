@@ -1,4 +1,5 @@
 // Reads the few fields the attach-style commands need from Docker-shaped inspect JSON.
+import { visible, visibleJson } from './render/escape.ts';
 export interface ContainerFacts {
   id: string;
   tty: boolean;
@@ -25,7 +26,8 @@ export function containerFacts(json: string, fallbackId: string): ContainerFacts
 
 /**
  * A small subset of Go templates for --format: {{.A.B}}, {{json .A}}, {{.}}.
- * Strings print raw, anything else as JSON.
+ * Strings print as they are (control characters escaped: an image or a container
+ * chose them), anything else as JSON.
  */
 export function applyFormat(template: string, doc: unknown): string {
   return template.replace(/\{\{\s*(json\s+)?\.([\w.]*)\s*\}\}/g, (_m, json: string | undefined, path: string) => {
@@ -33,8 +35,8 @@ export function applyFormat(template: string, doc: unknown): string {
     for (const k of path.split('.').filter(Boolean)) {
       v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
     }
-    if (json) return JSON.stringify(v ?? null);
+    if (json) return visibleJson(JSON.stringify(v ?? null));
     if (v === undefined || v === null) return '<no value>';
-    return typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    return typeof v === 'string' ? visible(v) : typeof v === 'object' ? visibleJson(JSON.stringify(v)) : String(v);
   });
 }

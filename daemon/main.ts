@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     log(`systemd service: moved the daemon to ${leaf}; containers go below ${placement.parent}`);
   }
   let engine: Engine | undefined;
-  const store = new ImageStore(db, o.root, { uid: idMaps.uid.start, gid: idMaps.gid.start, size: idMaps.uid.size });
+  const store = new ImageStore(db, o.root, { uid: idMaps.uid.start, gid: idMaps.gid.start, size: idMaps.uid.size }, { maxLayerSize: o.maxLayerSize });
   const images = new ImageService(store, (imageId) => engine?.repo.imageInUse(imageId) ?? false, {
     shim: o.shim,
     insecureRegistries: o.insecureRegistries,

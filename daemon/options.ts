@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { DEFAULT_LOG_CONFIG, MAX_LOG_FILES, parseLogFiles, parseLogSize, type LogConfig } from '../proto/log-opt.ts';
+import { DEFAULT_MAX_LAYER_SIZE } from '../images/store.ts';
 
 export interface DaemonOptions {
   root: string;
@@ -17,15 +18,17 @@ export interface DaemonOptions {
   shim: string;           // path of tdock-shim
   catalog?: string;       // rootfs catalog: path or URL (default images/catalog.json)
   insecureRegistries: string[];
+  /** bytes one image layer may unpack to (--max-layer-size) */
+  maxLayerSize: number;
   debug: boolean;
   rootless: boolean;
   /** Log rotation of containers created without --log-opt (and of those created before it existed). */
   logDefaults: LogConfig;
 }
 
-const USAGE = 'usage: tdockd [--root DIR] [--exec-root DIR] [--host unix:///PATH] [--bridge NAME] [--subnet CIDR] [--cgroup-parent PATH] [--nft-table NAME] [--catalog PATH|URL] [--insecure-registry HOST]... [--log-max-size SIZE] [--log-max-file N] [--debug]';
+const USAGE = 'usage: tdockd [--root DIR] [--exec-root DIR] [--host unix:///PATH] [--bridge NAME] [--subnet CIDR] [--cgroup-parent PATH] [--nft-table NAME] [--catalog PATH|URL] [--insecure-registry HOST]... [--log-max-size SIZE] [--log-max-file N] [--max-layer-size SIZE] [--debug]';
 
-export function defaultOptions(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): Omit<DaemonOptions, 'shim' | 'socketPath' | 'insecureRegistries' | 'catalog' | 'cgroupParentGiven' | 'logDefaults'> {
+export function defaultOptions(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): Omit<DaemonOptions, 'shim' | 'socketPath' | 'insecureRegistries' | 'catalog' | 'cgroupParentGiven' | 'logDefaults' | 'maxLayerSize'> {
   const rootless = uid !== 0;
   if (!rootless) {
     return {
@@ -39,6 +42,16 @@ export function defaultOptions(env: NodeJS.ProcessEnv = process.env, uid = proce
     root: join(data, 'tdock'), execRoot: join(runtime, 'tdock'), host: `unix://${join(runtime, 'tdock/tdock.sock')}`,
     bridge: 'tdock0', subnet: '10.89.0.0/16', cgroupParent: 'tdock', nftTable: 'tdock', debug: false, rootless,
   };
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+
+/** A size flag: bytes, or a number with a binary unit: 16g, 16GiB, 512m, 1.5TiB. */
+export function parseSize(flag: string, value: string): number {
+  const m = /^(\d+(?:\.\d+)?) ?([bkmgt])?(?:i?b)?$/i.exec(value.trim());
+  const n = m ? Math.floor(Number(m[1]) * SIZE_UNITS[(m[2] ?? '').toLowerCase()]!) : 0;
+  if (!(n > 0) || !Number.isSafeInteger(n)) throw new Error(`${flag} "${value}" is not a size like 16GiB, 512m or a number of bytes`);
+  return n;
 }
 
 export function socketPathOf(host: string): string {
@@ -63,6 +76,7 @@ export function parseDaemonArgs(argv: string[], shim: string): DaemonOptions {
       'insecure-registry': { type: 'string', multiple: true },
       'log-max-size': { type: 'string' },
       'log-max-file': { type: 'string' },
+      'max-layer-size': { type: 'string' },
       debug: { type: 'boolean', short: 'D' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -97,6 +111,7 @@ export function parseDaemonArgs(argv: string[], shim: string): DaemonOptions {
     shim,
     ...(values.catalog ? { catalog: values.catalog } : {}),
     insecureRegistries: values['insecure-registry'] ?? [],
+    maxLayerSize: values['max-layer-size'] === undefined ? DEFAULT_MAX_LAYER_SIZE : parseSize('--max-layer-size', values['max-layer-size']),
     debug: values.debug ?? false,
     rootless: d.rootless,
     logDefaults,

@@ -27,7 +27,7 @@ import { CredentialStore } from './registry/auth.ts';
 import { RegistryClient } from './registry/client.ts';
 import { formatPlatform, layerCompression, normalize, offered, parsePlatform, selectPlatform } from './registry/manifest.ts';
 import type { Descriptor, ImageManifest, Platform } from './registry/manifest.ts';
-import { ociArchitecture } from './store.ts';
+import { MAX_LAYERS, ociArchitecture, tooManyLayers } from './store.ts';
 import type { ImageConfig, ImageRecord, ImageStore, StagedLayer } from './store.ts';
 import * as fsp from 'node:fs/promises';
 
@@ -277,6 +277,8 @@ export class Puller {
     } else {
       manifest = top.doc;
     }
+    // Before anything is downloaded: such an image could never run.
+    if (manifest.layers.length > MAX_LAYERS) throw tooManyLayers(formatRef(ref), manifest.layers.length);
     for (const [i, l] of manifest.layers.entries()) layerCompression(l, `layer ${i} of ${ref.repository}`);
 
     const configData = await client.blobBytes(path, manifest.config);

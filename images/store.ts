@@ -140,6 +140,24 @@ export interface ImageInspect {
 }
 
 const NOT_IN_USE = () => false;
+
+/**
+ * Uncompressed bytes one layer may unpack to (tdockd --max-layer-size): generous, since
+ * real images have multi-GB layers, but a bound, since a few MB of gzip can expand to
+ * terabytes. Counted on the tar stream, so it also bounds the work done for a layer.
+ */
+export const DEFAULT_MAX_LAYER_SIZE = 16 * 2 ** 30;
+/**
+ * Layers per image: Docker's cap (its layer store refuses deeper chains). overlayfs here
+ * takes up to 500 lower layers; an image over the cap is refused at pull, before any
+ * download, instead of failing at every run.
+ */
+export const MAX_LAYERS = 127;
+
+/** The one-line refusal of an image with too many layers ("max depth exceeded" is Docker's). */
+export function tooManyLayers(what: string, n: number): EngineError {
+  return new EngineError('INVALID_ARGUMENT', `max depth exceeded: ${what} has ${n} layers, at most ${MAX_LAYERS} are supported; use an image with fewer layers (squash it)`);
+}
 const HEX64 = /^[a-f0-9]{64}$/;
 
 export function ociArchitecture(arch: string = process.arch): string {
@@ -187,13 +205,16 @@ export class ImageStore {
   readonly shift: IdShift;
   /** set by the daemon (the shim's whiteouts verb); without it whiteouts are only recorded */
   whiteoutApplier: WhiteoutApplier | undefined;
+  /** uncompressed bytes a layer may unpack to (DEFAULT_MAX_LAYER_SIZE) */
+  readonly maxLayerSize: number;
 
-  constructor(db: Db, root: string, shift: IdShift, opts: { whiteoutApplier?: WhiteoutApplier } = {}) {
+  constructor(db: Db, root: string, shift: IdShift, opts: { whiteoutApplier?: WhiteoutApplier; maxLayerSize?: number } = {}) {
     this.db = db;
     this.root = root;
     this.layersDir = join(root, 'layers');
     this.shift = shift;
     this.whiteoutApplier = opts.whiteoutApplier;
+    this.maxLayerSize = opts.maxLayerSize ?? DEFAULT_MAX_LAYER_SIZE;
     // Only root needs the layers (the overlay is mounted as root): keep host users out.
     mkdirSync(this.layersDir, { recursive: true, mode: 0o700 });
     chmodSync(this.layersDir, 0o700);
@@ -240,6 +261,7 @@ export class ImageStore {
       throw new EngineError('INVALID_ARGUMENT', 'image config is not JSON');
     }
     const diffIds = config.rootfs?.diff_ids ?? [];
+    if (layers.length > MAX_LAYERS) throw tooManyLayers('the image', layers.length);
     if (diffIds.length !== layers.length || diffIds.some((d, i) => d !== layers[i]!.diffId)) {
       throw new EngineError('INVALID_ARGUMENT', 'image config rootfs.diff_ids do not match the layers');
     }
@@ -334,7 +356,7 @@ export class ImageStore {
    * way in for every layer (pull, import): what a layer may carry is decided here once.
    */
   unpackLayer(source: Readable, dir: string, onProgress?: (bytes: number) => void): Promise<ExtractResult> {
-    return extractLayer(source, dir, { shift: this.shift, ...(onProgress ? { onProgress } : {}) });
+    return extractLayer(source, dir, { shift: this.shift, maxSize: this.maxLayerSize, ...(onProgress ? { onProgress } : {}) });
   }
 
   /** Imports one layer tar (plain or gzip) as image `ref` (NAME[:TAG]). */

@@ -63,6 +63,11 @@ export interface ExtractOptions {
   shift: IdShift;
   /** called with the cumulative number of input bytes (as given, maybe compressed) read */
   onProgress?: (bytes: number) => void;
+  /**
+   * The most bytes of uncompressed tar to accept (default: no limit): a few MB of gzip can
+   * expand to terabytes. Beyond it the layer is refused at once (RESOURCE_EXHAUSTED).
+   */
+  maxSize?: number;
 }
 
 export interface Whiteout {
@@ -100,6 +105,18 @@ const WH_OPAQUE = '.wh..wh..opq';
 
 function rejected(msg: string): EngineError {
   return new EngineError('INVALID_ARGUMENT', `layer rejected: ${msg}`);
+}
+
+/** 16 GiB, 8 MiB, 1000 bytes: a limit as the user would have written it. */
+export function formatLimit(n: number): string {
+  for (const [unit, size] of [['TiB', 2 ** 40], ['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]] as const) {
+    if (n >= size && n % size === 0) return `${n / size} ${unit}`;
+  }
+  return `${n} bytes`;
+}
+
+function tooLarge(max: number): EngineError {
+  return new EngineError('RESOURCE_EXHAUSTED', `layer rejected: it unpacks to more than ${formatLimit(max)}, the daemon's limit per layer (tdockd --max-layer-size)`);
 }
 
 /** A local I/O error; a full disk (or quota) is named as such. */
@@ -165,6 +182,9 @@ class Extractor {
   readonly target: string;
   readonly shift: IdShift;
   readonly onProgress: ((bytes: number) => void) | undefined;
+  readonly maxSize: number;
+  /** the entry being extracted: ended at once when the extraction fails */
+  current: ReadEntry | undefined;
   /** relative paths known to be real directories (created or lstat-checked); every ancestor of a member is a member */
   readonly dirs = new Set<string>(['']);
   /** deferred directory metadata, applied deepest first at the end */
@@ -182,6 +202,7 @@ class Extractor {
     this.target = target.replace(/\/+$/, '') || '/';
     this.shift = opts.shift;
     this.onProgress = opts.onProgress;
+    this.maxSize = opts.maxSize ?? Infinity;
     this.failure = new Promise<never>((_, reject) => {
       this.failReject = reject;
     });
@@ -192,6 +213,9 @@ class Extractor {
     if (this.failed) return;
     this.failed = e instanceof Error ? e : new Error(String(e));
     this.failReject(this.failed);
+    // An entry waiting for data that will never come would keep its file open (and its
+    // blocks allocated) after the caller deleted the directory.
+    this.current?.destroy();
   }
 
   full(rel: string): string {
@@ -270,11 +294,14 @@ class Extractor {
           e.resume();
           return;
         }
+        this.current = e;
         try {
           await this.entry(e);
         } catch (err) {
           e.resume();
           this.fail(err instanceof EngineError ? err : ioError(`extracting entry ${q(e.path)}`, err));
+        } finally {
+          this.current = undefined;
         }
       });
     });
@@ -283,6 +310,7 @@ class Extractor {
       for await (const chunk of src) {
         tarHash.update(chunk);
         tarSize += chunk.length;
+        if (tarSize > this.maxSize) this.fail(tooLarge(this.maxSize));
         if (this.failed) throw this.failed;
         // after the end-of-archive marker only hash (padding); the parser would buffer it
         if (sawEof) continue;
@@ -303,7 +331,11 @@ class Extractor {
       await this.finishDirs();
     } catch (e) {
       source.destroy();
-      if (this.failed) throw this.failed;
+      const first = this.failed;
+      // Nothing may write into the target once the caller is told (it deletes it).
+      this.fail(e);
+      await this.chain;
+      if (first) throw first;
       if (e instanceof EngineError) throw e;
       const code = (e as { code?: string }).code ?? '';
       if (compressed && (code.startsWith('Z_') || code.startsWith('ZSTD_') || code === 'ERR_ZLIB_INITIALIZATION_FAILED')) {

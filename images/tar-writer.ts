@@ -23,6 +23,8 @@ export interface TarEntrySpec {
   pax?: Record<string, string>;
   /** encode a long path / link path with GNU 'L'/'K' records instead of pax */
   gnuLongNames?: boolean;
+  /** a file's size when its data (no `data`) is made separately, e.g. streamed: only the header is written */
+  size?: number;
 }
 
 const TYPEFLAG: Record<TarType, string> = {
@@ -137,7 +139,7 @@ export function tarEntry(spec: TarEntrySpec): Buffer {
   }
   out.push(header({
     name, prefix, mode: spec.mode ?? (typeflag === '5' ? 0o755 : typeflag === '2' ? 0o777 : 0o644),
-    uid: big(uid) ? 0 : uid, gid: big(gid) ? 0 : gid, size: data.length, mtime, typeflag, linkname,
+    uid: big(uid) ? 0 : uid, gid: big(gid) ? 0 : gid, size: spec.size ?? data.length, mtime, typeflag, linkname,
     uname: spec.uname ?? '', gname: spec.gname ?? '', devmajor: spec.devmajor ?? 0, devminor: spec.devminor ?? 0,
   }));
   if (data.length > 0) out.push(pad(data));

@@ -2,6 +2,7 @@ import { Args, Flags } from '../oclif.ts';
 import { TdockCommand } from '../base.ts';
 import { Code, UsageError } from '../errors.ts';
 import { applyFormat } from '../inspect-util.ts';
+import { visibleJson } from '../render/escape.ts';
 import type { InspectResponse } from '../../proto/api.ts';
 
 export function parseDoc(json: string): unknown {
@@ -15,7 +16,7 @@ export function parseDoc(json: string): unknown {
 /** Prints a JSON array like docker inspect (4-space indent), or one --format line per object. */
 export function renderInspect(docs: unknown[], format: string | undefined): string {
   if (format) return docs.map((d) => `${applyFormat(format, d)}\n`).join('');
-  return `${JSON.stringify(docs, null, 4)}\n`;
+  return `${visibleJson(JSON.stringify(docs, null, 4))}\n`;
 }
 
 export default class Inspect extends TdockCommand {

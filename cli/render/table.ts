@@ -1,5 +1,8 @@
 // Column output like Docker's (Go tabwriter: minwidth 10, padding 3, spaces):
 // each column but the last is as wide as its widest cell plus 3, at least 10.
+// Cells are shown with control characters escaped: they often hold what a container
+// chose (top's COMMAND, ps's COMMAND and NAMES).
+import { visible } from './escape.ts';
 
 function width(s: string): number {
   let n = 0;
@@ -7,8 +10,9 @@ function width(s: string): number {
   return n;
 }
 
-export function renderTable(rows: readonly (readonly string[])[], minWidth = 10, padding = 3): string {
-  if (rows.length === 0) return '';
+export function renderTable(raw: readonly (readonly string[])[], minWidth = 10, padding = 3): string {
+  if (raw.length === 0) return '';
+  const rows = raw.map((r) => r.map(visible));
   const cols = Math.max(...rows.map((r) => r.length));
   const widths: number[] = [];
   for (let c = 0; c < cols - 1; c++) {

@@ -8,6 +8,7 @@ import type {
 } from '../../proto/api.ts';
 import { failStream, unary } from './status.ts';
 import { invalid } from '../errors.ts';
+import { checkCreateBounds, checkExecBounds } from '../containers/bounds.ts';
 import { Lag, tooSlow } from './flow.ts';
 import { logsHandler } from './logs.ts';
 
@@ -27,6 +28,7 @@ function holdInput(call: grpc.ServerDuplexStream<AttachInput, AttachOutput>, s: 
 export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementation {
   return {
     Create: unary<CreateRequest, CreateResponse>(async (r) => {
+      checkCreateBounds(r);
       const res = r.resources ?? { memory: 0, memorySwap: 0, pidsLimit: 0, cpus: 0 };
       return engine.create({
         image: r.image, name: r.name, cmd: r.cmd, entrypoint: r.entrypoint, entrypointSet: r.entrypointSet, env: r.env,
@@ -128,6 +130,12 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
           const ex = st.exec;
           if (!ex) {
             fail(invalid('exec needs a command: tdock exec CONTAINER COMMAND [ARG...]'));
+            return;
+          }
+          try {
+            checkExecBounds(ex);
+          } catch (e) {
+            fail(e);
             return;
           }
           detached = ex.detach;

@@ -5,6 +5,15 @@ import { dirname } from 'node:path';
 import { connect } from 'node:net';
 import { loadApi } from '../../proto/api.ts';
 
+/**
+ * The largest message a client may send. A request is read whole into memory before
+ * its handler runs, and the CLI never needs more than a few MB: what a create can hold
+ * is bounded further by field (containers/bounds.ts); streams carry their data in
+ * chunks (import: 256 KiB, stdin: what one read gives). Larger ones are refused with
+ * RESOURCE_EXHAUSTED as soon as their length prefix arrives, before any is buffered.
+ */
+export const MAX_REQUEST_BYTES = 4 << 20;
+
 export interface Services {
   containers: grpc.UntypedServiceImplementation;
   images: grpc.UntypedServiceImplementation;
@@ -30,7 +39,7 @@ export async function serve(socketPath: string, services: Services, group?: numb
     unlinkSync(socketPath);
   }
   const api = loadApi();
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 << 20 });
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
   server.addService(api.Containers.service, services.containers);
   server.addService(api.Images.service, services.images);
   server.addService(api.System.service, services.system);

@@ -24,7 +24,14 @@ export function toStatus(error: unknown): Partial<grpc.StatusObject> {
   const code = err instanceof EngineError || (err as { code?: unknown })?.code !== undefined
     ? CODES[String((err as { code: unknown }).code)] ?? grpc.status.UNKNOWN
     : grpc.status.UNKNOWN;
-  return { code, details: messageOf(err) };
+  return { code, details: clip(messageOf(err)) };
+}
+
+/** Messages may quote what a client sent; the status line stays short whatever it was. */
+export const MAX_MESSAGE = 1024;
+
+function clip(msg: string): string {
+  return msg.length <= MAX_MESSAGE ? msg : `${msg.slice(0, MAX_MESSAGE - 1)}…`;
 }
 
 type Unary<Req, Res> = (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>;

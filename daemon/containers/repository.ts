@@ -1,5 +1,5 @@
 // Container rows in SQLite. The one place that knows the containers table.
-import type { Db } from '../store/db.ts';
+import { reclaim, type Db } from '../store/db.ts';
 import type { ContainerSpec } from './spec.ts';
 import { notFound } from '../errors.ts';
 
@@ -34,8 +34,10 @@ const fromRaw = (r: RawRow): ContainerRow => ({
 
 export class ContainerRepository {
   private readonly stmts;
+  private readonly db: Db;
 
   constructor(db: Db) {
+    this.db = db;
     this.stmts = {
       insert: db.prepare(`INSERT INTO containers (id, name, image_id, image_ref, spec, state, created) VALUES (@id, @name, @imageId, @imageRef, @spec, 'created', @created)`),
       byId: db.prepare('SELECT * FROM containers WHERE id = ?'),
@@ -117,6 +119,7 @@ export class ContainerRepository {
 
   remove(id: string): void {
     this.stmts.remove.run(id);
+    reclaim(this.db);
   }
 
   imageInUse(imageId: string): boolean {

@@ -8,6 +8,7 @@ import type { Limits } from '../cgroups/types.ts';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { checkHostIp, isIPv4Address } from '../network/ports.ts';
+import { checkExecSize } from './bounds.ts';
 
 export interface PortSpec { hostIp: string; hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' }
 
@@ -164,6 +165,8 @@ export function buildSpec(
   const base = [DEFAULT_PATH, `HOSTNAME=${hostname}`];
   if (req.tty) base.push('TERM=xterm');
   const env = mergeEnv(base, image.Env ?? [], req.env);
+  // The image's Cmd and Env count too: the spec is stored, and exec would refuse more.
+  checkExecSize(args, env, " (the image's included)");
   const cwd = req.workdir || image.WorkingDir || '/';
   if (!cwd.startsWith('/')) throw invalid(`the working directory "${cwd}" is invalid: it needs to be an absolute path`);
   const ports: PortSpec[] = req.ports.map((p) => {

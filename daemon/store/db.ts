@@ -78,10 +78,22 @@ const MIGRATIONS: string[] = [
   `,
 ];
 
+/** SQLite's PRAGMA auto_vacuum value for INCREMENTAL. */
+const AUTO_VACUUM_INCREMENTAL = 2;
+/** A WAL file is cut back to this after a checkpoint (it would keep its largest size otherwise). */
+const WAL_SIZE_LIMIT = 4 << 20;
+/** Free pages (4 KiB each) worth giving back: below this, later inserts reuse them. */
+const RECLAIM_PAGES = 256;
+
 export function openDb(path: string): Db {
   const db = new Database(path);
   try {
+    // Freed pages can be given back to the file system (reclaim()). Only takes effect on a
+    // file without tables yet; an older file is converted by one VACUUM below. Set only
+    // when it differs: setting it writes, and the daemon must start on a full disk.
+    if (db.pragma('auto_vacuum', { simple: true }) !== AUTO_VACUUM_INCREMENTAL) db.pragma(`auto_vacuum = ${AUTO_VACUUM_INCREMENTAL}`);
     db.pragma('journal_mode = WAL');
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
@@ -90,7 +102,28 @@ export function openDb(path: string): Db {
     db.close();
     throw e;
   }
+  if (db.pragma('auto_vacuum', { simple: true }) !== AUTO_VACUUM_INCREMENTAL) {
+    // A database made before auto_vacuum was set: rewritten once (it is small). It
+    // needs room for a copy: on a full disk it waits for a later start.
+    try {
+      db.exec('VACUUM');
+    } catch {
+      /* next time */
+    }
+  }
   return db;
+}
+
+/**
+ * Gives the pages of deleted rows back to the file system: without it the file keeps
+ * the size of its largest day forever (a container's spec can be a MiB). Cheap when
+ * little was freed, so call it after every delete of rows that can be large.
+ */
+export function reclaim(db: Db): void {
+  if ((db.pragma('freelist_count', { simple: true }) as number) < RECLAIM_PAGES) return;
+  db.pragma('incremental_vacuum');
+  // The file shrinks when the WAL is written back into it; TRUNCATE also empties the WAL.
+  db.pragma('wal_checkpoint(TRUNCATE)');
 }
 
 export function migrate(db: Db): void {

@@ -38,7 +38,12 @@ export class DiskReserve {
 
   /** The error for a failure that lack of space caused; any other error as it is. */
   explain(e: unknown): unknown {
-    if (!isNoSpace(e) || (e instanceof EngineError && e.code === 'RESOURCE_EXHAUSTED')) return e;
+    if (e instanceof EngineError && e.code === 'RESOURCE_EXHAUSTED') return e;
+    return this.causedByLackOfSpace(e) ? this.noSpace(e) : e;
+  }
+
+  private noSpace(e: unknown): EngineError {
+    if (e instanceof EngineError && e.code === 'RESOURCE_EXHAUSTED') return e;
     return new EngineError('RESOURCE_EXHAUSTED', `no space left on ${this.root}: ${messageOf(e)}; free space (tdock rm, rmi, image prune) or add some`);
   }
 
@@ -47,13 +52,7 @@ export class DiskReserve {
    * filesystem is nearly full, before anything is made.
    */
   checkRoom(what: string): void {
-    let free: number;
-    try {
-      const st = statfsSync(this.root);
-      free = st.bavail * st.bsize;
-    } catch {
-      return; // cannot tell: the write itself will say
-    }
+    const free = this.free();
     if (free < MIN_FREE_BYTES) {
       throw new EngineError('RESOURCE_EXHAUSTED',
         `no space left on ${this.root}: ${mib(free)} free, ${mib(MIN_FREE_BYTES)} needed to ${what}; free space (tdock rm, rmi, image prune) or add some`);
@@ -66,6 +65,11 @@ export class DiskReserve {
       if (statSync(this.path).size >= this.bytes) return true;
     } catch {
       /* missing */
+    }
+    // Only out of real room: taken back at once, the space just given up would be gone again.
+    if (this.free() < MIN_FREE_BYTES + this.bytes) {
+      this.retry ??= setInterval(() => this.ensure(), 10_000).unref();
+      return false;
     }
     let fd: number | undefined;
     try {
@@ -100,16 +104,37 @@ export class DiskReserve {
     return true;
   }
 
+  /** Free bytes on the filesystem of --root (Infinity when it cannot be told). */
+  private free(): number {
+    try {
+      const st = statfsSync(this.root);
+      return st.bavail * st.bsize;
+    } catch {
+      return Infinity;
+    }
+  }
+
+  /**
+   * Lack of space, also where SQLite calls it something else: creating its shared
+   * memory file (-shm) on a full filesystem fails as "disk I/O error".
+   */
+  private causedByLackOfSpace(e: unknown): boolean {
+    if (isNoSpace(e)) return true;
+    const code = String((e as { code?: unknown })?.code ?? '');
+    return (code.startsWith('SQLITE_IOERR') || /disk I\/O error/i.test(messageOf(e))) && this.free() < MIN_FREE_BYTES;
+  }
+
   /** Runs a write; when it fails for lack of space, releases the reserve and runs it once more. */
   write<T>(fn: () => T): T {
     try {
       return fn();
     } catch (e) {
-      if (!isNoSpace(e) || !this.release()) throw this.explain(e);
+      if (!this.causedByLackOfSpace(e)) throw e;
+      if (!this.release()) throw this.noSpace(e);
       try {
         return fn();
       } catch (again) {
-        throw this.explain(again);
+        throw this.causedByLackOfSpace(again) ? this.noSpace(again) : again;
       }
     }
   }

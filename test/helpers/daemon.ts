@@ -46,10 +46,13 @@ export class TestDaemon {
   readonly cgroupParent: string;
   readonly bridge: string;
   readonly subnet: string;
+  /** more tdockd flags (e.g. --max-layer-size) */
+  readonly extraArgs: string[];
   proc?: ChildProcess;
   log = '';
 
-  constructor(opts: { subnet?: string } = {}) {
+  constructor(opts: { subnet?: string; args?: string[] } = {}) {
+    this.extraArgs = opts.args ?? [];
     counter++;
     this.tag = `tdk${process.pid % 100000}x${counter}`;
     this.base = `/tmp/${this.tag}`;
@@ -64,7 +67,7 @@ export class TestDaemon {
 
   args(): string[] {
     return ['--root', this.root, '--exec-root', this.execRoot, '--host', this.host, '--cgroup-parent', this.cgroupParent,
-      '--bridge', this.bridge, '--subnet', this.subnet];
+      '--bridge', this.bridge, '--subnet', this.subnet, ...this.extraArgs];
   }
 
   /** env: extra environment for the daemon (TDOCK_CRASH_AT=STEP: it dies at that step, see daemon/crash.ts). */

@@ -99,13 +99,11 @@ describe('tdock run (runtime core)', () => {
     assert.deepEqual(out.trim().split('\n'), ['web', 'bar', '/tmp', '1000', '1000']);
   });
 
-  test('mounts: proc, read-only sys and /proc/sys, dev nodes, devpts, shm, mqueue; old root gone', async () => {
+  // Masked and read-only paths, the host's mounts: breakout/escapes.test.ts.
+  test('mounts: proc, read-only sys, dev nodes, devpts, shm, mqueue', async () => {
     const script = [
       'grep -E " /(proc|sys|dev|dev/pts|dev/shm|dev/mqueue) " /proc/mounts | cut -d" " -f2,3,4 | cut -d, -f1',
       'ls /dev',
-      'echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo sys-writable || echo sys-ro',
-      'cat /proc/keys 2>/dev/null | wc -c',
-      'cat /proc/self/mountinfo | wc -l',
     ].join('; ');
     const out = await d.ok(['run', '--rm', 'busybox', 'sh', '-c', script]);
     assert.match(out, /^\/proc proc rw$/m);
@@ -115,28 +113,6 @@ describe('tdock run (runtime core)', () => {
     assert.match(out, /^\/dev\/shm tmpfs rw$/m);
     assert.match(out, /^\/dev\/mqueue mqueue rw$/m);
     for (const dev of ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'pts', 'shm', 'ptmx']) assert.match(out, new RegExp(`^${dev}$`, 'm'));
-    assert.match(out, /^sys-ro$/m);
-    // /proc/keys is masked: empty.
-    assert.match(out, /^0$/m);
-    // The host's mounts are not visible: only the container's own dozen or so.
-    const mountCount = Number(out.trim().split('\n').pop());
-    assert.ok(mountCount < 40, `container sees ${mountCount} mounts`);
-  });
-
-  test('capabilities are Docker\'s default set; no_new_privs; no fd >= 3 leaks in', async () => {
-    const out = await d.ok(['run', '--rm', 'busybox', 'sh', '-c', 'grep -E "^(CapEff|CapBnd|NoNewPrivs)" /proc/self/status; ls /proc/self/fd']);
-    // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
-    assert.match(out, /CapEff:\s+00000000a80425fb/);
-    assert.match(out, /CapBnd:\s+00000000a80425fb/);
-    assert.match(out, /NoNewPrivs:\s+1/);
-    const fds = out.trim().split('\n').slice(3).join(' ').split(/\s+/).filter(Boolean).map(Number);
-    assert.ok(fds.every((fd) => fd <= 3), `open fds: ${fds}`); // 3 is ls's own directory fd
-  });
-
-  test('a nested user namespace cannot be created', async () => {
-    const r = await d.cli(['run', '--rm', 'busybox', 'sh', '-c', 'cat /proc/sys/user/max_user_namespaces; unshare -U true && echo nested-ok || echo nested-refused']);
-    assert.match(r.stdout, /^0$/m);
-    assert.match(r.stdout, /nested-refused/);
   });
 
   test('the shim binary cannot be written from inside (CVE-2019-5736)', async () => {

@@ -1,217 +1,20 @@
 // Integration tests of tdock-shim's monitor and container init (shim/PROTOCOL.md).
 // Needs root, overlayfs and user namespaces. Every test uses its own temp dir and
-// cleans up (kill by pid, rm -rf, rmdir of its own cgroup) even when it fails.
-import { test, before, after } from 'node:test';
+// cleans up (kill by pid, rm -rf) even when it fails. The escape checks (capabilities,
+// seccomp, masked and read-only paths, descriptors, cwd, cgroups) are in breakout/.
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildProbe, assertConfined, assertUnconfined } from '../helpers/seccomp-probe.ts';
 import { FrameDecoder } from '../../daemon/runtime/frames.ts';
-import { F, shimSession } from '../helpers/shim-session.ts';
+import { F } from '../helpers/shim-session.ts';
+import { HOST_ID, SHIM, alive, destroy, hostMounts, sh, shimHarness, startMonitor, talk, writeConfig } from '../helpers/shim-harness.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const SHIM = path.join(ROOT, 'shim/tdock-shim');
-const HOST_ID = 100000;
-const MAP = [{ containerId: 0, hostId: HOST_ID, size: 65536 }];
-
-
-// Docker's default set (DESIGN.md "Security model").
-const DEFAULT_CAPS = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
-  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
-];
-const CAP_NUM: Record<string, number> = {
-  CAP_CHOWN: 0, CAP_DAC_OVERRIDE: 1, CAP_FOWNER: 3, CAP_FSETID: 4, CAP_KILL: 5, CAP_SETGID: 6, CAP_SETUID: 7,
-  CAP_SETPCAP: 8, CAP_NET_BIND_SERVICE: 10, CAP_NET_RAW: 13, CAP_SYS_CHROOT: 18, CAP_MKNOD: 27,
-  CAP_AUDIT_WRITE: 29, CAP_SETFCAP: 31,
-};
-const MASKED = ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/sched_debug', '/proc/scsi', '/sys/firmware'];
-const READONLY = ['/proc/sys', '/proc/sysrq-trigger', '/proc/irq', '/proc/bus', '/proc/fs'];
-const APPLETS = ['sh', 'ls', 'cat', 'id', 'sleep', 'true', 'false', 'tty', 'ps', 'hostname', 'echo', 'touch', 'kill',
-  'stty', 'grep', 'readlink', 'unshare', 'stat', 'wc', 'head', 'test'];
-
-let base: string; // holds the shared busybox lower layer
-let lower: string;
-
-function mkTemp(prefix: string): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  // The container's root (host uid 100000) must be able to walk down to its rootfs.
-  fs.chmodSync(d, 0o711);
-  return d;
-}
-
-before(() => {
-  execFileSync('make', ['-s', '-C', path.join(ROOT, 'shim')], { stdio: 'inherit' });
-  base = mkTemp('tdock-shimtest-');
-  lower = path.join(base, 'lower');
-  for (const d of ['bin', 'proc', 'sys', 'dev', 'tmp', 'etc', 'root']) fs.mkdirSync(path.join(lower, d), { recursive: true });
-  fs.chmodSync(path.join(lower, 'tmp'), 0o1777);
-  fs.copyFileSync('/usr/bin/busybox', path.join(lower, 'bin/busybox'));
-  fs.chmodSync(path.join(lower, 'bin/busybox'), 0o755);
-  for (const a of APPLETS) fs.symlinkSync('busybox', path.join(lower, 'bin', a));
-  fs.copyFileSync(buildProbe(base), path.join(lower, 'bin/seccomp-probe'));
-  fs.writeFileSync(path.join(lower, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n');
-  execFileSync('chown', ['-R', '-h', `${HOST_ID}:${HOST_ID}`, lower]);
-});
-
-after(() => {
-  if (base) fs.rmSync(base, { recursive: true, force: true });
-});
-
-// ---------------------------------------------------------------- helpers
+const { makeBundle, run } = shimHarness();
 
 interface Frame { type: number; payload: Buffer }
-
-interface Bundle {
-  dir: string;
-  rootfs: string;
-  upper: string;
-  config: Record<string, unknown>;
-  cleanup: (() => void)[];
-}
-
-function makeBundle(over: Record<string, unknown> = {}): Bundle {
-  const dir = mkTemp('tdock-shimtest-');
-  const rootfs = path.join(dir, 'rootfs');
-  const upper = path.join(dir, 'upper');
-  const work = path.join(dir, 'work');
-  for (const d of [rootfs, upper, work]) fs.mkdirSync(d);
-  // The upper dir's root becomes the container's "/": it must belong to the container's root.
-  fs.chownSync(upper, HOST_ID, HOST_ID);
-  const config: Record<string, unknown> = {
-    id: 'a'.repeat(64),
-    rootfs,
-    overlay: { lower: [lower], upper, work },
-    readonlyRootfs: false,
-    hostname: 'shimtest',
-    args: ['true'],
-    env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root'],
-    cwd: '/',
-    user: { uid: 0, gid: 0, additionalGids: [] },
-    tty: false,
-    openStdin: false,
-    uidMap: MAP,
-    gidMap: MAP,
-    rootless: false,
-    network: { mode: 'none' },
-    cgroupProcs: [],
-    capabilities: DEFAULT_CAPS,
-    noNewPrivileges: true,
-    maskedPaths: MASKED,
-    readonlyPaths: READONLY,
-    mounts: [],
-    socket: path.join(dir, 'monitor.sock'),
-    logPath: path.join(dir, 'container.log'),
-    exitPath: path.join(dir, 'exit.json'),
-    pidPath: path.join(dir, 'init.pid'),
-    ...over,
-  };
-  const b: Bundle = { dir, rootfs, upper, config, cleanup: [] };
-  b.cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return b;
-}
-
-function writeConfig(b: Bundle, text?: string): void {
-  fs.writeFileSync(path.join(b.dir, 'config.json'), text ?? JSON.stringify(b.config, null, 2));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function destroy(b: Bundle, procs: ChildProcess[]): void {
-  for (const p of procs) if (p.pid && p.exitCode === null && p.signalCode === null) {
-    try { process.kill(p.pid, 'SIGKILL'); } catch { /* already gone */ }
-  }
-  for (const f of b.cleanup.reverse()) {
-    try { f(); } catch { /* keep cleaning */ }
-  }
-}
-
-interface Started {
-  monitor: ChildProcess;
-  line: string;
-  pid: number;
-  exited: Promise<number | null>;
-}
-
-function startMonitor(b: Bundle): Promise<Started> {
-  return new Promise((resolve, reject) => {
-    const monitor = spawn(SHIM, ['monitor', b.dir], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((r) => monitor.on('exit', (code) => r(code)));
-    let out = '';
-    monitor.stdout!.setEncoding('utf8');
-    monitor.stdout!.on('data', (d: string) => {
-      out += d;
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      const line = out.slice(0, nl);
-      const m = /^ok (\d+)$/.exec(line);
-      resolve({ monitor, line, pid: m ? Number(m[1]) : 0, exited });
-    });
-    monitor.stderr!.resume();
-    monitor.on('error', reject);
-    monitor.on('exit', () => resolve({ monitor, line: out.trim(), pid: 0, exited }));
-  });
-}
-
-interface Result {
-  stdout: string;
-  stderr: string;
-  frames: Frame[];
-  exit: { exitCode: number; signal: number; finishedAt: number; error?: string };
-  errors: string[];
-  pid: number;
-  ms: number;
-}
-
-interface RunOpts {
-  stdin?: string;
-  closeStdin?: boolean;
-  // Called once the container runs (after START): send more frames.
-  during?: (send: (type: number, payload?: string) => void, pid: number) => void;
-  beforeStart?: (pid: number, b: Bundle) => void;
-  timeoutMs?: number;
-}
-
-async function run(over: Record<string, unknown>, opts: RunOpts = {}, keep?: (b: Bundle) => void): Promise<Result> {
-  const b = makeBundle(over);
-  const procs: ChildProcess[] = [];
-  try {
-    writeConfig(b);
-    keep?.(b);
-    const t0 = process.hrtime.bigint();
-    const s = await startMonitor(b);
-    procs.push(s.monitor);
-    assert.match(s.line, /^ok \d+$/, `monitor said: ${s.line}`);
-    opts.beforeStart?.(s.pid, b);
-    const r = await talk(b.config.socket as string, s.pid, opts);
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    assert.equal(await s.exited, 0, 'monitor exit code');
-    return { ...r, pid: s.pid, ms };
-  } finally {
-    destroy(b, procs);
-  }
-}
-
-function talk(sock: string, pid: number, opts: RunOpts): Promise<Omit<Result, 'pid' | 'ms'>> {
-  const { during, ...rest } = opts;
-  return shimSession(sock, { ...rest, ...(during ? { during: (send) => during(send, pid) } : {}) });
-}
-
-const sh = (script: string) => ({ args: ['sh', '-c', script] });
-
-function hostMounts(): string {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8');
-}
 
 // ---------------------------------------------------------------- tests
 
@@ -345,85 +148,6 @@ test('SIGNAL 9 kills init: 137 and signal 9', async () => {
   assert.equal(r.exit.signal, 9);
 });
 
-test('capabilities are the configured set; no_new_privs', async () => {
-  const r = await run(sh('grep -E "^(Cap|NoNewPrivs)" /proc/self/status'));
-  const st = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(/:\s+/)));
-  let mask = 0n;
-  for (const c of DEFAULT_CAPS) mask |= 1n << BigInt(CAP_NUM[c]);
-  const hex = mask.toString(16).padStart(16, '0');
-  assert.equal(st.CapPrm, hex);
-  assert.equal(st.CapEff, hex);
-  assert.equal(st.CapBnd, hex);
-  assert.equal(st.CapInh, '0000000000000000');
-  assert.equal(st.CapAmb, '0000000000000000');
-  assert.equal(st.NoNewPrivs, '1');
-  // A non-root user keeps nothing (like Docker).
-  const u = await run({ ...sh('grep CapEff /proc/self/status; id -u'), user: { uid: 1000, gid: 1000, additionalGids: [10] } });
-  assert.match(u.stdout, /CapEff:\s+0000000000000000\n1000\n/);
-  // And an empty list drops everything, bounding set included.
-  const n = await run({ ...sh('grep CapBnd /proc/self/status'), capabilities: [] });
-  assert.match(n.stdout, /CapBnd:\s+0000000000000000/);
-});
-
-test('nested user namespaces are refused (user.max_user_namespaces=0)', async () => {
-  const r = await run(sh('unshare -U true; echo rc=$?'));
-  assert.match(r.stdout, /rc=[1-9]/);
-});
-
-test('seccomp: the default profile blocks what it lists, in the command but not in init', async () => {
-  const r = await run({ args: ['seccomp-probe'] });
-  assert.equal(r.exit.exitCode, 0, r.stderr);
-  assertConfined(r.stdout);
-  const st = await run(sh('grep -E "^Seccomp(_filters)?:" /proc/1/status /proc/self/status'));
-  assert.equal(st.stdout, '/proc/1/status:Seccomp:\t0\n/proc/1/status:Seccomp_filters:\t0\n' +
-    '/proc/self/status:Seccomp:\t2\n/proc/self/status:Seccomp_filters:\t1\n');
-  // "default" said explicitly is the same; so is a non-root user, and a command without no_new_privs.
-  assertConfined((await run({ args: ['seccomp-probe'], seccomp: 'default', user: { uid: 1000, gid: 1000, additionalGids: [] } })).stdout);
-  const nnp = await run({ args: ['seccomp-probe'], noNewPrivileges: false });
-  assert.equal(nnp.exit.exitCode, 0, nnp.stderr);
-  assertConfined(nnp.stdout);
-});
-
-test('seccomp: "unconfined" installs no filter; a bad value is a config error', async () => {
-  const r = await run({ args: ['seccomp-probe'], seccomp: 'unconfined' });
-  assertUnconfined(r.stdout);
-  const st = await run({ ...sh('grep "^Seccomp:" /proc/self/status'), seccomp: 'unconfined' });
-  assert.equal(st.stdout, 'Seccomp:\t0\n');
-  const b = makeBundle({ seccomp: 'strict' });
-  try {
-    writeConfig(b);
-    const s = await startMonitor(b);
-    assert.equal(s.line, 'error: config: seccomp: expected "default" or "unconfined"');
-    assert.equal(await s.exited, 1);
-  } finally {
-    destroy(b, []);
-  }
-});
-
-test('masked paths are empty; missing ones are skipped', async () => {
-  const r = await run(sh('wc -c < /proc/keys; ls /sys/firmware | wc -l; echo ok'));
-  assert.equal(r.stdout, '0\n0\nok\n');
-  assert.equal(r.exit.exitCode, 0, 'missing /proc/kcore did not fail the setup');
-});
-
-test('/proc/sys and the other read-only paths are read-only', async () => {
-  const r = await run(sh('echo x > /proc/sys/kernel/domainname; grep -E " /proc/(sys|irq|bus|fs) " /proc/self/mounts'));
-  assert.match(r.stderr, /Read-only file system/);
-  for (const line of r.stdout.trim().split('\n')) assert.match(line, / ro,/);
-});
-
-test('no descriptor beyond stdio reaches the container', async () => {
-  const r = await run(sh('ls -l /proc/self/fd'));
-  const fds = [...r.stdout.matchAll(/ (\d+) -> (.*)$/gm)].map((m) => [Number(m[1]), m[2]] as const);
-  for (const [fd, target] of fds) {
-    if (fd <= 2) continue;
-    // ls itself has the directory it is listing open.
-    assert.equal(fd, 3);
-    assert.match(target, /^\/proc\/\d+\/fd$/);
-  }
-  assert.ok(fds.some(([fd]) => fd === 0));
-});
-
 test('cwd is honoured; a missing one is created for the user (Docker\'s -w); a file in the way fails', async () => {
   const r = await run({ ...sh('pwd'), cwd: '/tmp' });
   assert.equal(r.stdout, '/tmp\n');
@@ -452,26 +176,6 @@ test('read-only rootfs and a read-only bind mount', async () => {
   });
   assert.equal(r.stdout, 'from host\nrc=1\n');
   assert.match(r.stderr, /Read-only file system/);
-});
-
-test('cgroups: placed in its own cgroup, which is the root of its cgroup namespace', async (t) => {
-  const cg = `/sys/fs/cgroup/pids/tdock-shimtest-${process.pid}-${Date.now()}`;
-  if (!fs.existsSync('/sys/fs/cgroup/pids')) return t.skip('no v1 pids hierarchy');
-  fs.mkdirSync(cg);
-  try {
-    fs.writeFileSync(path.join(cg, 'pids.max'), '50');
-    let seenPid = 0;
-    const r = await run({ ...sh('grep pids /proc/self/cgroup'), cgroupProcs: [path.join(cg, 'cgroup.procs')] }, {
-      beforeStart: (pid) => {
-        seenPid = pid;
-        assert.match(fs.readFileSync(path.join(cg, 'cgroup.procs'), 'utf8'), new RegExp(`^${pid}$`, 'm'));
-      },
-    });
-    assert.ok(seenPid > 0);
-    assert.match(r.stdout, /:pids:\/$/m);
-  } finally {
-    fs.rmdirSync(cg);
-  }
 });
 
 test('log file records and exit file', async () => {

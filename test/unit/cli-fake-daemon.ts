@@ -7,6 +7,8 @@
 //   cat              echoes stdin until closeStdin, exits 0
 //   sleep            runs until killed (exit 128+N for signal N)
 //   missing          cannot start: exit.error set, exit code 127
+//   top ARGS...      runs until killed; `top` shows ARGS as its command line
+//   missing-as ARGS  like missing, with ARGS (raw) as the command in the error
 // Standalone: node test/unit/cli-fake-daemon.ts SOCKET_PATH (for benchmarks).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -107,10 +109,13 @@ export async function startFakeDaemon(socketPath?: string): Promise<FakeDaemon> 
           if (c.stdinClosed) c.onCloseStdin();
           return;
         case 'sleep':
+        case 'top':
           c.onKill = (sig) => finish(c, { exitCode: 128 + sig, oomKilled: false, error: '' });
           return;
         case 'missing':
           return finish(c, { exitCode: 127, oomKilled: false, error: 'exec: "missing": executable file not found in $PATH' });
+        case 'missing-as':
+          return finish(c, { exitCode: 127, oomKilled: false, error: `exec: "${args.join(' ')}": executable file not found in $PATH` });
         default:
           return finish(c, { exitCode: 0, oomKilled: false, error: '' });
       }
@@ -268,8 +273,10 @@ export async function startFakeDaemon(socketPath?: string): Promise<FakeDaemon> 
     },
     Top(call: grpc.ServerUnaryCall<api.ContainerRef, api.TopResponse>, cb: grpc.sendUnaryData<api.TopResponse>) {
       try {
-        find(call.request.id);
-        cb(null, { titles: ['PID', 'USER', 'CMD'], processes: [{ cols: ['4242', 'root', 'sleep 1000'] }] });
+        const c = find(call.request.id);
+        // "top ARGS...": a container whose process shows ARGS as its command line
+        const cmdline = c.cmd[0] === 'top' ? c.cmd.slice(1).join(' ') : 'sleep 1000';
+        cb(null, { titles: ['PID', 'USER', 'CMD'], processes: [{ cols: ['4242', 'root', cmdline] }] });
       } catch (e) {
         cb(e as grpc.ServiceError);
       }

@@ -301,6 +301,11 @@ test('errors: one line, Docker exit codes', () => {
   assert.deepEqual(describeError(g(Code.NOT_FOUND, 'No such container: foo'), host), { line: 'Error: No such container: foo', code: 1 });
   assert.deepEqual(describeError(g(Code.INVALID_ARGUMENT, 'Error: bad\nthing'), host), { line: 'Error: bad thing', code: 1 });
   assert.deepEqual(describeError(new UsageError('unknown flag: --x'), host), { line: 'Error: unknown flag: --x', code: 125 });
+  // grpc-js's refusal of a request over the daemon's message size limit, in the CLI's words.
+  assert.deepEqual(describeError(g(Code.RESOURCE_EXHAUSTED, 'Received message larger than max (62914662 vs 4194304)'), host), {
+    line: 'Error: request too large for the daemon (60.0 MiB, at most 4.0 MiB): shorten the command, environment or other values',
+    code: 1,
+  });
   const parseErr = Object.assign(new Error('Nonexistent flag: --x\nSee more help with --help'), { oclif: { exit: 2 } });
   assert.deepEqual(describeError(parseErr, host), { line: 'Error: unknown flag: --x', code: 125 });
 });

@@ -74,6 +74,14 @@ test('daemon options: defaults, derived table name, and clear errors', () => {
   assert.throws(() => parseDaemonArgs(['--subnet', '10.0.0.0'], '/shim'), /IPv4 CIDR/);
   assert.throws(() => parseDaemonArgs(['--cgroup-parent', '../x'], '/shim'), /relative cgroup path/);
   assert.throws(() => parseDaemonArgs(['--bogus'], '/shim'), /bogus/);
+  // The unpacked size of one layer: 16 GiB unless told, in bytes or with a binary unit.
+  assert.equal(o.maxLayerSize, 16 * 2 ** 30);
+  assert.equal(parseDaemonArgs(['--max-layer-size', '512m'], '/shim').maxLayerSize, 512 * 2 ** 20);
+  assert.equal(parseDaemonArgs(['--max-layer-size', '2GiB'], '/shim').maxLayerSize, 2 * 2 ** 30);
+  assert.equal(parseDaemonArgs(['--max-layer-size', '1000000'], '/shim').maxLayerSize, 1e6);
+  for (const bad of ['0', 'lots', '1x', '1.5.2g']) {
+    assert.throws(() => parseDaemonArgs(['--max-layer-size', bad], '/shim'), /^Error: --max-layer-size ".*" is not a size like 16GiB, 512m or a number of bytes$/);
+  }
   assert.throws(() => socketPathOf('tcp://1.2.3.4:5'), /unix:\/\/\/PATH/);
 });
 

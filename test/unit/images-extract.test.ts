@@ -374,6 +374,43 @@ describe('extractLayer: ownership, modes, formats', { skip: !isRoot && 'needs ro
     assert.equal(lstatSync(join(c.root, 'y')).mode & 0o7777, 0o711);
   });
 
+  it('stops a gzip bomb at maxSize: refused early, no file left open, nothing outside', async () => {
+    // 1 GiB of zeros from 1 MiB of gzip (concatenated members, each 1 MiB of zeros): in one
+    // file, and after the end-of-archive marker (only hashed, never parsed).
+    const mib = gzipSync(Buffer.alloc(1 << 20), { level: 9 });
+    const zeros = Array.from({ length: 1024 }, () => mib);
+    const inFile = [gzipSync(tarEntry({ path: 'big', size: 2 ** 30 })), ...zeros];
+    const afterEnd = [gzipSync(tarArchive([{ path: 'a', data: 'a' }])), ...zeros];
+    for (const bomb of [inFile, afterEnd]) {
+      const total = bomb.reduce((n, b) => n + b.length, 0);
+      const c = fresh();
+      let read = 0;
+      await assert.rejects(
+        extractLayer(Readable.from(bomb), c.root, { shift: SHIFT, maxSize: 16 << 20, onProgress: (b) => (read = b) }),
+        (e: Error & { code?: string }) => {
+          assert.equal(e.code, 'RESOURCE_EXHAUSTED');
+          assert.equal(e.message, "layer rejected: it unpacks to more than 16 MiB, the daemon's limit per layer (tdockd --max-layer-size)");
+          return true;
+        },
+      );
+      // What the streams had taken in before the limit was seen, and no more.
+      assert.ok(read < total / 10, `read ${read} of ${total} bytes before stopping`);
+      const open = readdirSync('/proc/self/fd').map((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`);
+        } catch {
+          return '';
+        }
+      });
+      assert.deepEqual(open.filter((l) => l.startsWith(c.dir)), [], 'a file of the layer is still open');
+      assertOutsideUntouched(c);
+    }
+    // At the limit exactly: accepted.
+    const tar = tarArchive([{ path: 'f', data: Buffer.alloc(4096) }]);
+    const ok = await extractLayer(chunks(tar, 1024), fresh().root, { shift: SHIFT, maxSize: tar.length });
+    assert.equal(ok.tarSize, tar.length);
+  });
+
   it('reports progress and accepts a raw tarEntry stream', async () => {
     const c = fresh();
     const tar = Buffer.concat([tarEntry({ path: 'a', data: 'abc' }), tarEnd()]);

@@ -149,6 +149,27 @@ describe('ImageStore', { skip: !isRoot && 'needs root (lchown into the subordina
     assert.equal(existsSync(join(scratch, 'escape')), false);
   });
 
+  it('a layer over maxLayerSize is refused with no row, no tmp dir and no layer dir', async () => {
+    const small = new ImageStore(db, root, SHIFT, { maxLayerSize: 1 << 20 });
+    const bomb = gzipSync(tarArchive([{ path: 'zeros', data: Buffer.alloc(16 << 20) }]), { level: 9 });
+    assert.ok(bomb.length < 64 << 10);
+    await assert.rejects(small.importTar(src(bomb), 'bomb'), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'RESOURCE_EXHAUSTED');
+      assert.match(e.message, /^layer rejected: it unpacks to more than 1 MiB, the daemon's limit per layer \(tdockd --max-layer-size\)$/);
+      return true;
+    });
+    assert.deepEqual(counts(), { layers: 0, images: 0, image_layers: 0, tags: 0 });
+    assert.deepEqual(layerEntries(), []);
+    assert.equal(store.maxLayerSize, 16 * 2 ** 30, 'the default');
+  });
+
+  it('commitImage refuses more than 127 layers (Docker\'s cap)', () => {
+    const layers = Array.from({ length: 128 }, () => ({ diffId: 'sha256:' + 'a'.repeat(64) }));
+    const config = JSON.stringify({ rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) } });
+    assert.throws(() => store.commitImage(layers, config), /^Error: max depth exceeded: the image has 128 layers, at most 127 are supported/);
+    assert.deepEqual(counts(), { layers: 0, images: 0, image_layers: 0, tags: 0 });
+  });
+
   it('resolves by name, name:tag, full id, bare hex, unique prefix and name@id', async () => {
     const a = await store.importTar(src(layerTar('r')), 'registry.local:5000/ns/app:v1', { created: CREATED });
     const b = await store.importTar(src(layerTar('s')), 'docker.io/library/busybox', { created: CREATED });

@@ -1,21 +1,67 @@
-// The default seccomp profile through the real CLI and daemon: `tdock run` and
-// `tdock exec` are confined, `--security-opt seccomp=unconfined` is not, bad values
-// are one-line usage errors that create nothing. The probe (fixtures/seccomp-probe.c)
-// is compiled at test time and imported as a tiny rootfs next to busybox.
+// The default seccomp profile (shim/seccomp.c), tried by a probe (fixtures/seccomp-probe.c,
+// compiled at test time) that makes each call the profile blocks, and some it must
+// not: in the shim's containers directly (the command confined, init not, "unconfined"
+// installs nothing, calls through another ABI, i386 or x32, kill), and through the real
+// CLI and daemon (`run` and `exec` confined, `--security-opt seccomp=unconfined` not,
+// bad values one-line usage errors that create nothing). Root only.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { suiteDaemon } from '../helpers/daemon.ts';
-import { buildProbe, assertConfined, assertUnconfined } from '../helpers/seccomp-probe.ts';
-import { tarArchive } from '../../images/tar-writer.ts';
-import { findBusybox } from '../../images/busybox.ts';
+import { suiteDaemon } from '../../helpers/daemon.ts';
+import { buildProbe, assertConfined, assertUnconfined, parseProbe } from '../../helpers/seccomp-probe.ts';
+import { destroy, sh, shimHarness, startMonitor, writeConfig } from '../../helpers/shim-harness.ts';
+import { requireRoot } from '../../helpers/breakout.ts';
+import { tarArchive } from '../../../images/tar-writer.ts';
+import { findBusybox } from '../../../images/busybox.ts';
+
+requireRoot();
+
+describe('seccomp in the shim\'s containers', () => {
+  const { makeBundle, run } = shimHarness();
+
+  test('the default profile blocks what it lists, in the command but not in init', async () => {
+    const r = await run({ args: ['seccomp-probe'] });
+    assert.equal(r.exit.exitCode, 0, r.stderr);
+    assertConfined(r.stdout);
+    const st = await run(sh('grep -E "^Seccomp(_filters)?:" /proc/1/status /proc/self/status'));
+    assert.equal(st.stdout, '/proc/1/status:Seccomp:\t0\n/proc/1/status:Seccomp_filters:\t0\n' +
+      '/proc/self/status:Seccomp:\t2\n/proc/self/status:Seccomp_filters:\t1\n');
+    // "default" said explicitly is the same; so is a non-root user, and a command without no_new_privs.
+    assertConfined((await run({ args: ['seccomp-probe'], seccomp: 'default', user: { uid: 1000, gid: 1000, additionalGids: [] } })).stdout);
+    const nnp = await run({ args: ['seccomp-probe'], noNewPrivileges: false });
+    assert.equal(nnp.exit.exitCode, 0, nnp.stderr);
+    assertConfined(nnp.stdout);
+  });
+
+  test('a call through another ABI kills the process: i386 (int 0x80) and x32 (bit 30)', { skip: process.arch !== 'x64' && 'x86_64 only: the other ABIs are x86\'s' }, async () => {
+    const r = parseProbe((await run({ args: ['seccomp-probe'] })).stdout);
+    assert.equal(r.int80, 'signal 31', 'int 0x80 getpid');
+    assert.equal(r.x32, 'signal 31', 'x32 getpid (0x40000027)');
+  });
+
+  test('"unconfined" installs no filter; a bad value is a config error', async () => {
+    const r = await run({ args: ['seccomp-probe'], seccomp: 'unconfined' });
+    assertUnconfined(r.stdout);
+    const st = await run({ ...sh('grep "^Seccomp:" /proc/self/status'), seccomp: 'unconfined' });
+    assert.equal(st.stdout, 'Seccomp:\t0\n');
+    const b = makeBundle({ seccomp: 'strict' });
+    try {
+      writeConfig(b);
+      const s = await startMonitor(b);
+      assert.equal(s.line, 'error: config: seccomp: expected "default" or "unconfined"');
+      assert.equal(await s.exited, 1);
+    } finally {
+      destroy(b, []);
+    }
+  });
+});
 
 const IMAGE = 'seccomp-probe:1';
 const PROBE = '/bin/seccomp-probe';
 
-describe('seccomp: the default profile for run and exec, --security-opt', () => {
+describe('seccomp through tdock run and exec, --security-opt', () => {
   const d = suiteDaemon();
   let dir = '';
   before(async () => {
