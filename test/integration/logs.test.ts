@@ -40,7 +40,9 @@ describe('logs: rotation, follow, tail, since/until', () => {
     for (const f of files) assert.ok(f.size <= 10_000, `${f.name} is ${f.size} bytes`);
     const full = seq(1, 30000);
     const out = (await d.cli(['logs', id])).stdout;
-    assert.ok(out.length > 20_000, `logs shows ${out.length} bytes`);
+    // Three files of at most 10 kB, less each record's header (more records when the
+    // container's writes arrive in smaller pieces): well over half of it is output.
+    assert.ok(out.length > 15_000, `logs shows ${out.length} bytes`);
     // Exactly the end of the output: nothing lost or repeated where the files meet.
     assert.equal(out, full.slice(full.length - out.length));
     // --tail crosses from the current file into the rotated ones.
