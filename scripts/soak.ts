@@ -5,13 +5,12 @@
 // `npm test` (minutes, and numbers rather than pass/fail on a shared machine); exits
 // non-zero when a run failed or something was left. Everything it made is removed,
 // also on Ctrl-C or a failure.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import Database from 'better-sqlite3';
 import { TestDaemon, TDOCK } from '../test/helpers/daemon.ts';
 
 const USAGE = 'usage: node scripts/soak.ts [--count N (1000)] [--parallel P (10)]';
@@ -63,8 +62,7 @@ function leftovers(d: TestDaemon, baseline: { root: string[]; execRoot: string[]
   if (existsSync(join('/sys/fs/cgroup', 'cgroup.controllers')) && existsSync(v2)) {
     for (const e of readdirSync(v2, { withFileTypes: true })) if (e.isDirectory()) left.push(`cgroup ${join(v2, e.name)}`);
   }
-  const brif = `/sys/class/net/${d.bridge}/brif`;
-  for (const port of existsSync(brif) ? readdirSync(brif) : []) left.push(`bridge port ${port}`);
+  left.push(...d.networkLeftovers());
   for (const link of readdirSync('/sys/class/net')) {
     if (!/^td[0-9a-f]{10}$/.test(link)) continue;
     try {
@@ -72,23 +70,6 @@ function leftovers(d: TestDaemon, baseline: { root: string[]; execRoot: string[]
     } catch {
       /* not on a bridge, or gone */
     }
-  }
-  const table = d.bridge.replace(/[^a-zA-Z0-9_]/g, '_');
-  const nft = spawnSync('nft', ['-j', 'list', 'table', 'ip', table], { encoding: 'utf8' });
-  if (nft.status !== 0) left.push(`nft table ip ${table} is gone while the daemon runs: ${nft.stderr.trim()}`);
-  else {
-    for (const o of (JSON.parse(nft.stdout) as { nftables: { map?: { name: string; elem?: unknown[] } }[] }).nftables) {
-      if (o.map?.elem?.length) left.push(`nft map ${o.map.name}: ${o.map.elem.length} element(s)`);
-    }
-  }
-  const db = new Database(join(d.root, 'tdock.db'), { readonly: true, fileMustExist: true });
-  try {
-    for (const t of ['containers', 'net_leases', 'net_ports']) {
-      const n = (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
-      if (n) left.push(`${n} row(s) in ${t}`);
-    }
-  } finally {
-    db.close();
   }
   for (const [dir, before] of [[d.root, baseline.root], [d.execRoot, baseline.execRoot]] as const) {
     for (const f of readdirSync(dir)) if (!before.includes(f)) left.push(`new file ${join(dir, f)}`);

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync,
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { before, after } from 'node:test';
+import Database from 'better-sqlite3';
 
 export const REPO = join(import.meta.dirname, '..', '..');
 export const TDOCK = join(REPO, 'bin', 'tdock');
@@ -174,6 +175,35 @@ export class TestDaemon {
     for (const d of this.cgroupDirs().filter((d) => !d.endsWith(this.cgroupParent))) left.push(`cgroup ${d}`);
     const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(this.base));
     for (const m of mounts) left.push(`mount ${m}`);
+    return left;
+  }
+
+  /**
+   * What containers could leave in the network and the database while the daemon runs:
+   * bridge ports, veths on our bridge, elements in our nft maps, container/lease/port rows.
+   */
+  networkLeftovers(): string[] {
+    const left: string[] = [];
+    const brif = `/sys/class/net/${this.bridge}/brif`;
+    for (const port of existsSync(brif) ? readdirSync(brif) : []) left.push(`bridge port ${port}`);
+    const nft = spawnSync('nft', ['-j', 'list', 'table', 'ip', this.bridge.replace(/[^a-zA-Z0-9_]/g, '_')], { encoding: 'utf8' });
+    if (nft.status === 0) {
+      for (const o of (JSON.parse(nft.stdout) as { nftables: { map?: { name: string; elem?: unknown[] } }[] }).nftables) {
+        if (o.map?.elem?.length) left.push(`nft map ${o.map.name}: ${JSON.stringify(o.map.elem)}`);
+      }
+    }
+    const dbFile = join(this.root, 'tdock.db');
+    if (existsSync(dbFile)) {
+      const db = new Database(dbFile, { readonly: true });
+      try {
+        for (const t of ['containers', 'net_leases', 'net_ports']) {
+          const n = (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
+          if (n) left.push(`${n} row(s) in ${t}`);
+        }
+      } finally {
+        db.close();
+      }
+    }
     return left;
   }
 

@@ -4,42 +4,12 @@
 // nft elements, leases, mounts.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { TestDaemon, until } from '../helpers/daemon.ts';
 import { CRASH_STEPS } from '../../daemon/crash.ts';
 
-/** Everything of the daemon's that a container could leave, network included. */
+/** Everything of the daemon's that a container could leave, network and rows included. */
 function leftovers(d: TestDaemon): string[] {
-  const left = d.leftovers();
-  for (const dev of readdirSync('/sys/class/net')) {
-    try {
-      if (readlinkSync(`/sys/class/net/${dev}/master`).endsWith(`/${d.bridge}`)) left.push(`veth ${dev}`);
-    } catch {
-      /* not enslaved */
-    }
-  }
-  const nft = spawnSync('nft', ['-j', 'list', 'table', 'ip', d.bridge.replace(/[^a-zA-Z0-9_]/g, '_')], { encoding: 'utf8' });
-  if (nft.status === 0) {
-    for (const item of JSON.parse(nft.stdout).nftables as Record<string, { name?: string; elem?: unknown[] }>[]) {
-      if (item.map?.elem?.length) left.push(`nft elements in map ${item.map.name}: ${JSON.stringify(item.map.elem)}`);
-    }
-  }
-  const dbFile = join(d.root, 'tdock.db');
-  if (existsSync(dbFile)) {
-    const db = new Database(dbFile, { readonly: true });
-    try {
-      for (const t of ['containers', 'net_leases', 'net_ports']) {
-        const n = (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
-        if (n) left.push(`${n} row(s) in ${t}`);
-      }
-    } finally {
-      db.close();
-    }
-  }
-  return left;
+  return [...d.leftovers(), ...d.networkLeftovers()];
 }
 
 describe('a daemon killed at any step: the next start finishes the job and leaves nothing', () => {
