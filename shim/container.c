@@ -82,7 +82,7 @@ _Noreturn void container_main(const struct config *c, const struct child_fds *f)
 	child_restrict(c);
 
 	/*
-	 * Not dumpable from here on: /proc/1/exe (the host's tdock-shim, CVE-2019-5736),
+	 * Not dumpable from here on: /proc/1/exe (a sealed copy of tdock-shim, seal.c),
 	 * /proc/1/mem and ptrace need ptrace access, which this denies. The command
 	 * becomes dumpable again when it execs.
 	 */

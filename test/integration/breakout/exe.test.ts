@@ -6,13 +6,17 @@
 // /proc/<pid>/exe of that process then names it. It must be a sealed copy, never the
 // host's file: read-only, not the same inode, and writable by nobody, host root
 // included. Covered for the container's command, for an exec forked by the
-// container's monitor (EXEC) and for one run by `tdock-shim exec` (the daemon's
-// fallback when the monitor cannot fork).
+// container's monitor (EXEC), for one run by `tdock-shim exec` (the daemon's
+// fallback when the monitor cannot fork), and for the shim's own fallback when its
+// read-only overlay cannot be made (a sealed memfd).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync, writeSync, type Stats } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { chmodSync, chownSync, closeSync, constants, copyFileSync, fstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, rmSync, statSync, writeFileSync, writeSync, type Stats } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeFrame, Frame } from '../../../daemon/runtime/frames.ts';
 import { REPO, TDOCK, suiteDaemon, until, type TestDaemon } from '../../helpers/daemon.ts';
 
 const SHIM = join(REPO, 'shim', 'tdock-shim');
@@ -172,6 +176,84 @@ describe('the shim binary inside a container is a sealed copy (CVE-2019-5736)', 
     } finally {
       cli?.kill('SIGKILL');
       await d.ok(['rm', '-f', id]);
+    }
+    await checkWriteAfterExit(fd);
+  });
+});
+
+describe('the sealed memfd, when a read-only overlay of the binary cannot be made', () => {
+  test('a shim on an overlay stacked twice (no room for a third) runs from a sealed memfd', async () => {
+    // Only files and mounts made here; the mounts live in a private mount namespace and
+    // vanish with its processes.
+    const dir = mkdtempSync(join(tmpdir(), 'tdock-exetest-'));
+    chmodSync(dir, 0o711); // the container's root (host uid 100000) walks down to its rootfs
+    let monitor: ChildProcess | undefined;
+    let sock: Socket | undefined;
+    let pidNs = '';
+    let fd = -1;
+    try {
+      const map = [{ containerId: 0, hostId: 100000, size: 65536 }];
+      // The command is the shim itself: the image needs only mount points.
+      for (const d of ['lower/proc', 'lower/sys', 'lower/dev', 'lower/tmp', 'rootfs', 'upper', 'work', 'a', 'a2', 'b2', 'ma', 'mb']) {
+        mkdirSync(join(dir, d), { recursive: true });
+      }
+      chownSync(join(dir, 'upper'), 100000, 100000);
+      copyFileSync(SHIM, join(dir, 'a', 'tdock-shim'));
+      const socket = join(dir, 'm.sock');
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({
+        rootfs: join(dir, 'rootfs'), overlay: { lower: [join(dir, 'lower')], upper: join(dir, 'upper'), work: join(dir, 'work') },
+        args: SHIM_ARGV, openStdin: true, uidMap: map, gidMap: map,
+        socket, logPath: join(dir, 'log'), exitPath: join(dir, 'exit.json'),
+      }));
+      // overlayfs stacks at most two deep: the shim's own overlay of mb would be a third.
+      const script = `mount -t overlay o -o lowerdir=${dir}/a:${dir}/a2 ${dir}/ma && ` +
+        `mount -t overlay o -o lowerdir=${dir}/ma:${dir}/b2 ${dir}/mb && exec ${dir}/mb/tdock-shim monitor ${dir}`;
+      const m = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      monitor = m;
+      const line = await new Promise<string>((resolve) => {
+        const timer = setTimeout(() => resolve('(no answer within 20 s)'), 20000);
+        m.on('exit', () => clearTimeout(timer));
+        let out = '';
+        m.stdout!.on('data', (d: Buffer) => {
+          out += d;
+          if (out.includes('\n')) resolve(out.split('\n')[0]!);
+        });
+        m.on('exit', () => resolve(out));
+        m.stderr!.resume();
+      });
+      const initPid = Number(/^ok (\d+)$/.exec(line)?.[1]);
+      assert.ok(initPid > 0, `monitor said: ${line}`);
+      pidNs = readlinkSync(`/proc/${initPid}/ns/pid`);
+      const s = connect(socket);
+      sock = s;
+      s.on('connect', () => s.write(encodeFrame(Frame.START)));
+      s.on('error', () => {});
+      s.resume();
+      const p = await until('the command running the shim', () => findInContainer(initPid, SHIM_ARGV));
+      assert.match(readlinkSync(`/proc/${p.hostPid}/exe`), /^\/memfd:tdock-shim/, 'the fallback ran');
+      fd = openSync(`/proc/${p.hostPid}/exe`, O_PATH);
+      const copy = identity(fstatSync(fd));
+      for (const f of [SHIM, join(dir, 'a', 'tdock-shim')]) assert.notEqual(copy, identity(statSync(f)), `the command runs ${f}`);
+      assert.throws(() => closeSync(openSync(`/proc/self/fd/${fd}`, constants.O_WRONLY)),
+        (e: NodeJS.ErrnoException) => e.code === 'ETXTBSY', 'host root could open the running copy for writing');
+    } catch (e) {
+      if (fd >= 0) closeSync(fd);
+      fd = -1;
+      throw e;
+    } finally {
+      sock?.destroy();
+      // Init dies with its monitor (parent death signal), the command with init.
+      if (monitor?.pid && monitor.exitCode === null && monitor.signalCode === null) process.kill(monitor.pid, 'SIGKILL');
+      if (pidNs) {
+        await until('the container\'s processes gone', () => !readdirSync('/proc').some((d) => {
+          try {
+            return /^\d+$/.test(d) && readlinkSync(`/proc/${d}/ns/pid`) === pidNs;
+          } catch {
+            return false;
+          }
+        }));
+      }
+      rmSync(dir, { recursive: true, force: true });
     }
     await checkWriteAfterExit(fd);
   });
