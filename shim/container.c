@@ -52,6 +52,9 @@ _Noreturn void container_main(const struct config *c, const struct child_fds *f)
 	child_expect(SYNC_GO);
 	/* The maps exist now. */
 	child_become_root();
+	/* Which hierarchies to mount (rootfs_setup): only the host's view says where we sit. */
+	if (rootfs_note_cgroups() < 0)
+		child_fail();
 	/* We already sit in our own cgroups, so they become the root of the cgroup view. */
 	if (unshare(CLONE_NEWCGROUP) < 0) {
 		syserr("unshare the cgroup namespace");
