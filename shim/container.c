@@ -45,6 +45,7 @@ _Noreturn void container_main(const struct config *c, const struct child_fds *f)
 {
 	child_reset_signals();
 	child_setup_fds(f);
+	child_limit_open_files();
 	child_rename(init_name, sizeof init_name);
 	/* The monitor's umask (077) would make mount points created in the image private. */
 	umask(022);

@@ -1,6 +1,7 @@
 // The walking skeleton end to end: bin/tdock → gRPC → tdockd → tdock-shim → a
 // container in every namespace. Each claim of the runtime issue has a test here.
 import { describe, test } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { readlinkSync, statSync, readFileSync, existsSync, readdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
@@ -154,6 +155,26 @@ describe('tdock run (runtime core)', () => {
       const host = statSync(shim);
       assert.notEqual(devIno, `${host.dev}:${host.ino}`, `/proc/2/exe is the host's ${link}`);
       assert.equal(wrote, 'refused');
+    } finally {
+      await d.ok(['rm', '-f', id]);
+    }
+  });
+
+  test('RLIMIT_NOFILE is Docker\'s 1048576 (or the daemon\'s hard limit when lower), for the command and execs', async () => {
+    const hard = /^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync(`/proc/${d.proc!.pid}/limits`, 'utf8'))![1]!;
+    const want = String(hard === 'unlimited' ? 1048576 : Math.min(1048576, Number(hard)));
+    // Node raises its soft limit to the hard one, so here the command would inherit the
+    // same (shim-exec.test.ts starts a monitor with a lower soft limit); an exec below
+    // would not.
+    assert.equal(await d.ok(['run', '--rm', 'busybox', 'sh', '-c', 'ulimit -n; ulimit -Hn']), `${want}\n${want}\n`);
+    const id = (await d.ok(['run', '-d', 'busybox', 'sleep', '1000'])).trim();
+    try {
+      const pid = (await d.inspect(id)).State.Pid as number;
+      assert.match(readFileSync(`/proc/${pid}/limits`, 'utf8'), new RegExp(`^Max open files\\s+${want}\\s+${want}\\s`, 'm'));
+      // The monitor's own soft limit lowered: an exec it forks must not inherit that.
+      const monitor = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+      execFileSync('prlimit', ['--pid', String(monitor), `--nofile=1024:${hard}`]);
+      assert.equal(await d.ok(['exec', id, 'sh', '-c', 'ulimit -n; ulimit -Hn']), `${want}\n${want}\n`);
     } finally {
       await d.ok(['rm', '-f', id]);
     }
