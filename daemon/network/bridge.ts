@@ -23,7 +23,7 @@ import { EngineError, invalid, messageOf } from '../errors.ts';
 import { formatCidr, formatIp, gateway, Leases, macFor, parseCidr, type Cidr } from './ipam.ts';
 import { Firewall, type PortMapping } from './firewall.ts';
 import { PortTable } from './ports.ts';
-import { writeEtcFiles, type Mount } from './files.ts';
+import { writeEtcFiles, type Mount, type Owner } from './files.ts';
 import { deleteLinks, vethName, VETH_RE, wire } from './links.ts';
 import { must, run, since } from './exec.ts';
 
@@ -34,6 +34,8 @@ export interface BridgeNetworkOptions {
   table: string;
   execRoot: string;
   log: (m: string) => void;
+  /** Owner of each container's /etc/hosts, hostname and resolv.conf: the host ids of its root. */
+  etcOwner?: Owner;
 }
 
 /** Step name → the last (up to 200) durations in ms, for benchmarks and `info`. */
@@ -70,6 +72,7 @@ export class BridgeNetwork implements NetworkHooks {
   readonly table: string;
   readonly timings: Timings = {};
   private readonly log: (m: string) => void;
+  private readonly etcOwner: Owner | undefined;
   private readonly leases: Leases;
   private readonly portTable: PortTable;
   private readonly fw: Firewall;
@@ -94,6 +97,7 @@ export class BridgeNetwork implements NetworkHooks {
     this.cidr = cidr;
     this.table = o.table;
     this.log = o.log;
+    this.etcOwner = o.etcOwner;
     this.gw = formatIp(gateway(cidr));
     this.leases = new Leases(o.db, o.bridge, cidr);
     this.portTable = new PortTable(o.db);
@@ -244,7 +248,7 @@ export class BridgeNetwork implements NetworkHooks {
   async prepare(c: ContainerRow, bundleDir: string): Promise<Mount[]> {
     const s = c.spec;
     if (s.network !== 'bridge') {
-      return writeEtcFiles(bundleDir, { mode: s.network, hostname: s.hostname, name: c.name, dns: s.dns });
+      return writeEtcFiles(bundleDir, { mode: s.network, hostname: s.hostname, name: c.name, dns: s.dns }, this.etcOwner);
     }
     // A restart right after an exit: the old veth may still be on its way out.
     const pending = this.pending.get(c.id);
@@ -257,7 +261,7 @@ export class BridgeNetwork implements NetworkHooks {
       await this.portTable.reserve(c.id, s.ports);
       this.record('prepare.ports', since(t));
       t = performance.now();
-      const mounts = writeEtcFiles(bundleDir, { mode: 'bridge', hostname: s.hostname, name: c.name, ip: formatIp(ip), dns: s.dns });
+      const mounts = writeEtcFiles(bundleDir, { mode: 'bridge', hostname: s.hostname, name: c.name, ip: formatIp(ip), dns: s.dns }, this.etcOwner);
       this.record('prepare.files', since(t));
       // Publish now, in the background: the nft transaction then overlaps with the
       // monitor's start-up and attach only waits for what is left of it. A DNAT to an

@@ -160,6 +160,28 @@ describe('tdock run (runtime core)', () => {
     }
   });
 
+  test('/etc/hosts, /etc/hostname and /etc/resolv.conf are the container\'s own, writable by its root', async () => {
+    const script = [
+      'echo 1.2.3.4 x >> /etc/hosts && grep -x "1.2.3.4 x" /etc/hosts',
+      'echo other > /etc/hostname && cat /etc/hostname',
+      'echo "nameserver 192.0.2.53" >> /etc/resolv.conf && grep 192.0.2.53 /etc/resolv.conf',
+      'stat -c "%u:%g %a %n" /etc/hosts /etc/hostname /etc/resolv.conf',
+    ].join(' && ');
+    const r = await d.cli(['run', '--rm', 'busybox', 'sh', '-c', script]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), [
+      '1.2.3.4 x', 'other', 'nameserver 192.0.2.53',
+      '0:0 644 /etc/hosts', '0:0 644 /etc/hostname', '0:0 644 /etc/resolv.conf',
+    ]);
+    // Each container has its own copy: nothing of the first one's edits.
+    const other = await d.ok(['run', '--rm', 'busybox', 'sh', '-c', 'cat /etc/hosts /etc/hostname /etc/resolv.conf']);
+    assert.doesNotMatch(other, /1\.2\.3\.4|other|192\.0\.2\.53/);
+    // Another user of the container reads them and may not write them.
+    const user = await d.cli(['run', '--rm', '-u', '1000', 'busybox', 'sh', '-c', 'grep -c localhost /etc/hosts; echo y >> /etc/hosts']);
+    assert.equal(user.stdout, '2\n');
+    assert.match(user.stderr, /can't create \/etc\/hosts: Permission denied/);
+  });
+
   test('RLIMIT_NOFILE is Docker\'s 1048576 (or the daemon\'s hard limit when lower), for the command and execs', async () => {
     const hard = /^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync(`/proc/${d.proc!.pid}/limits`, 'utf8'))![1]!;
     const want = String(hard === 'unlimited' ? 1048576 : Math.min(1048576, Number(hard)));
