@@ -630,24 +630,6 @@ test('EXEC frame: FEATURES says exec; EXEC_OK names the exec-monitor, the monito
   assert.match(t.stdout, /^\/dev\/pts\/\d+/);
 });
 
-test('RLIMIT_NOFILE: 1048576 (Docker\'s) or the shim\'s hard limit when lower, soft and hard, for init, the command and every exec', async () => {
-  // Started with a soft limit below the hard one: whatever merely inherits it shows 1024.
-  // (Raising a hard limit takes CAP_SYS_RESOURCE, which this machine's root lacks: the
-  // 1048576 cap itself cannot be seen here.)
-  const limits = (pid: number) => /^Max open files\s+(\S+)\s+(\S+)/m.exec(fs.readFileSync(`/proc/${pid}/limits`, 'utf8'))!.slice(1).join(' ');
-  const c = await startContainer({}, ['prlimit', '--nofile=1024:4096']);
-  try {
-    assert.equal(limits(c.initPid), '4096 4096', 'init');
-    const command = Number(fs.readFileSync(`/proc/${c.initPid}/task/${c.initPid}/children`, 'utf8').trim());
-    assert.equal(limits(command), '4096 4096', 'the command');
-    assert.equal(limits(c.monitor.pid!), '1024 4096', 'the monitor keeps its own');
-    assert.equal((await execViaMonitor(c, sh('ulimit -n; ulimit -Hn'))).stdout, '4096\n4096\n', 'EXEC');
-    assert.equal((await exec(c, sh('ulimit -n; ulimit -Hn'), { wrap: ['prlimit', '--nofile=1024:2048'] })).stdout, '2048\n2048\n', '`tdock-shim exec`');
-  } finally {
-    await stopContainer(c);
-  }
-});
-
 test('EXEC frame: failures are EXEC_ERROR `step: reason`; overlapping requests are told apart by path', async () => {
   const good = path.join(shared.dir, 'exec-overlap-good.json');
   const goodConfig = execConfig(shared, sh('echo fine'));
@@ -855,6 +837,24 @@ test('an unknown frame with a large payload is skipped, the connection goes on',
     assert.fail('the SIGNAL after the unknown frame was not acted on');
   }
   assert.equal(s.exit.exitCode, 143);
+});
+
+test('RLIMIT_NOFILE: 1048576 (Docker\'s) or the shim\'s hard limit when lower, soft and hard, for init, the command and every exec', async () => {
+  // Started with a soft limit below the hard one: whatever merely inherits it shows 1024.
+  // (Raising a hard limit takes CAP_SYS_RESOURCE, which this machine's root lacks: the
+  // 1048576 cap itself cannot be seen here.)
+  const limits = (pid: number) => /^Max open files\s+(\S+)\s+(\S+)/m.exec(fs.readFileSync(`/proc/${pid}/limits`, 'utf8'))!.slice(1).join(' ');
+  const c = await startContainer({}, ['prlimit', '--nofile=1024:4096']);
+  try {
+    assert.equal(limits(c.initPid), '4096 4096', 'init');
+    const command = Number(fs.readFileSync(`/proc/${c.initPid}/task/${c.initPid}/children`, 'utf8').trim());
+    assert.equal(limits(command), '4096 4096', 'the command');
+    assert.equal(limits(c.monitor.pid!), '1024 4096', 'the monitor keeps its own');
+    assert.equal((await execViaMonitor(c, sh('ulimit -n; ulimit -Hn'))).stdout, '4096\n4096\n', 'EXEC');
+    assert.equal((await exec(c, sh('ulimit -n; ulimit -Hn'), { wrap: ['prlimit', '--nofile=1024:2048'] })).stdout, '2048\n2048\n', '`tdock-shim exec`');
+  } finally {
+    await stopContainer(c);
+  }
 });
 
 test('log: a short write (RLIMIT_FSIZE) is cut back to whole records and logging stops (logError)', async () => {
