@@ -90,7 +90,10 @@ async function main(): Promise<void> {
   // Rootful only for now: a rootless daemon needs its own network namespace first.
   const network = o.rootless
     ? undefined
-    : await BridgeNetwork.create({ db, bridge: o.bridge, subnet: o.subnet, table: o.nftTable, execRoot: o.execRoot, log });
+    : await BridgeNetwork.create({
+      db, bridge: o.bridge, subnet: o.subnet, table: o.nftTable, execRoot: o.execRoot, log,
+      etcOwner: { uid: idMaps.uid.start, gid: idMaps.gid.start },
+    });
   engine = new Engine(db, {
     root: o.root, execRoot: o.execRoot, shim: o.shim, idMaps, rootless: o.rootless, cgroups, images, network, log,
     checkRoom: (what) => reserve.checkRoom(what),

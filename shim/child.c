@@ -8,6 +8,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -137,6 +138,26 @@ void child_restore_oom_score(void)
 	if (g_oom_score_adj[0] &&
 	    write_file("/proc/self/oom_score_adj", g_oom_score_adj, strlen(g_oom_score_adj)) < 0)
 		child_fail();
+}
+
+void child_limit_open_files(void)
+{
+	/*
+	 * Never above our hard limit: raising it needs CAP_SYS_RESOURCE on the host,
+	 * which a rootless monitor lacks and init no longer has. Setting both also
+	 * lifts a soft limit below the hard one, which the command would inherit.
+	 */
+	struct rlimit r;
+	if (getrlimit(RLIMIT_NOFILE, &r) < 0) {
+		syserr("get RLIMIT_NOFILE");
+		child_fail();
+	}
+	rlim_t n = r.rlim_max < CONTAINER_NOFILE ? r.rlim_max : CONTAINER_NOFILE;
+	r.rlim_cur = r.rlim_max = n;
+	if (setrlimit(RLIMIT_NOFILE, &r) < 0) {
+		syserr("set RLIMIT_NOFILE to %lu", (unsigned long)n);
+		child_fail();
+	}
 }
 
 void child_restrict(const struct config *c)

@@ -62,6 +62,13 @@ extern char g_oom_score_adj[16];
 /* An exec forked (through its exec-monitor) by the container's monitor gets g_oom_score_adj back. */
 void child_restore_oom_score(void);
 
+/*
+ * RLIMIT_NOFILE of every process of a container, soft and hard: Docker's 1048576,
+ * or our hard limit (the daemon's) when that is lower.
+ */
+#define CONTAINER_NOFILE 1048576
+void child_limit_open_files(void);
+
 /* Drops the bounding set to c->caps and sets no_new_privs when asked. */
 void child_restrict(const struct config *c);
 

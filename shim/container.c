@@ -46,6 +46,7 @@ _Noreturn void container_main(const struct config *c, const struct child_fds *f)
 {
 	child_reset_signals();
 	child_setup_fds(f);
+	child_limit_open_files();
 	child_rename(init_name, sizeof init_name);
 	/* The monitor's umask (077) would make mount points created in the image private. */
 	umask(022);
@@ -53,6 +54,9 @@ _Noreturn void container_main(const struct config *c, const struct child_fds *f)
 	child_expect(SYNC_GO);
 	/* The maps exist now. */
 	child_become_root();
+	/* Which hierarchies to mount (rootfs_setup): only the host's view says where we sit. */
+	if (rootfs_note_cgroups() < 0)
+		child_fail();
 	/* We already sit in our own cgroups, so they become the root of the cgroup view. */
 	if (unshare(CLONE_NEWCGROUP) < 0) {
 		syserr("unshare the cgroup namespace");
@@ -86,7 +90,7 @@ _Noreturn void container_main(const struct config *c, const struct child_fds *f)
 	child_restrict(c);
 
 	/*
-	 * Not dumpable from here on: /proc/1/exe (the host's tdock-shim, CVE-2019-5736),
+	 * Not dumpable from here on: /proc/1/exe (a sealed copy of tdock-shim, seal.c),
 	 * /proc/1/mem and ptrace need ptrace access, which this denies. The command
 	 * becomes dumpable again when it execs.
 	 */

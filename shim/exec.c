@@ -149,6 +149,7 @@ static _Noreturn void exec_child(const struct config *c, const struct child_fds 
 	child_rename(exec_name, sizeof exec_name);
 	/* Before the dumpable flag goes: /proc/self would then be root's (rootless). */
 	child_restore_oom_score();
+	child_limit_open_files();
 	/*
 	 * Not dumpable until the command execs: once we are root of the container's
 	 * user namespace, its processes could otherwise ptrace us and take the

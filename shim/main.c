@@ -2,6 +2,8 @@
 #include "child.h"
 #include "config.h"
 #include "monitor.h"
+#include "seal.h"
+#include "util.h"
 #include "whiteouts.h"
 
 #include <limits.h>
@@ -24,6 +26,14 @@ int main(int argc, char **argv)
 	}
 	if (argc < 2)
 		return usage();
+	/*
+	 * The verbs whose processes end up in a container run from a sealed copy of
+	 * this binary (CVE-2019-5736), before anything else; seal_self re-executes us.
+	 */
+	if (argc == 3 && (strcmp(argv[1], "monitor") == 0 || strcmp(argv[1], "exec") == 0) && seal_self(argv) < 0) {
+		dprintf(1, "error: %s\n", g_err);
+		return 1;
+	}
 	if (argc == 3 && strcmp(argv[1], "monitor") == 0) {
 		char path[PATH_MAX];
 		if (snprintf(path, sizeof path, "%s/config.json", argv[2]) >= (int)sizeof path) {

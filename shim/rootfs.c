@@ -220,6 +220,114 @@ static int setup_dev(void)
 	return 0;
 }
 
+/*
+ * The container's cgroups at /sys/fs/cgroup, as runc mounts them: a runtime (JVM,
+ * Go, .NET) sizes itself from the limits there, and sees the host's otherwise. A
+ * fresh cgroupfs mount in our cgroup namespace has the container's cgroup as its
+ * root: nothing above it (no release_agent) is visible. Read-only: the limits
+ * are the daemon's to set.
+ */
+#define MAX_HIERARCHIES 32
+static struct hierarchy {
+	char data[128]; /* v1: its controllers and name=, the mount's options; "" for cgroup2 */
+	char dir[128];  /* its directory under /sys/fs/cgroup (v1) */
+} hierarchies[MAX_HIERARCHIES];
+static size_t n_hierarchies;
+static bool host_has_v1; /* v1 hierarchies on the host: a tmpfs with one directory each */
+
+int rootfs_note_cgroups(void)
+{
+	char buf[16384];
+	ssize_t len = read_small_file("/proc/self/cgroup", buf, sizeof buf);
+	if (len < 0)
+		return -1;
+	if ((size_t)len == sizeof buf - 1)
+		return seterr("read /proc/self/cgroup: longer than %zu bytes", sizeof buf - 1);
+	for (char *line = buf, *next; *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		else
+			next = line + strlen(line);
+		char *c1 = strchr(line, ':');
+		char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (!c2)
+			return seterr("read /proc/self/cgroup: unexpected line %s", line);
+		*c2 = '\0';
+		const char *controllers = c1 + 1, *path = c2 + 1;
+		if (*controllers)
+			host_has_v1 = true;
+		/* Left in a hierarchy's root (nobody placed us): a mount would show the host's whole tree. */
+		if (strcmp(path, "/") == 0)
+			continue;
+		if (n_hierarchies == MAX_HIERARCHIES)
+			return seterr("read /proc/self/cgroup: more than %d hierarchies", MAX_HIERARCHIES);
+		struct hierarchy *h = &hierarchies[n_hierarchies++];
+		if (!*controllers) {
+			strcpy(h->dir, "unified"); /* where a hybrid host has cgroup2 */
+			continue;
+		}
+		if (strlen(controllers) >= sizeof h->data)
+			return seterr("read /proc/self/cgroup: controllers %s: too long", controllers);
+		strcpy(h->data, controllers);
+		/* "cpu,cpuacct" for comounted controllers, "systemd" for name=systemd (runc's names). */
+		char copy[sizeof h->data], *save = NULL;
+		strcpy(copy, controllers);
+		const char *name = "";
+		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			if (strncmp(t, "name=", 5) == 0) {
+				name = controllers + (t - copy) + 5;
+				continue;
+			}
+			size_t used = strlen(h->dir);
+			snprintf(h->dir + used, sizeof h->dir - used, "%s%s", used ? "," : "", t);
+		}
+		if (!h->dir[0])
+			snprintf(h->dir, sizeof h->dir, "%.*s", (int)strcspn(name, ","), name);
+		if (!h->dir[0] || strchr(h->dir, '/') || strcmp(h->dir, ".") == 0 || strcmp(h->dir, "..") == 0)
+			return seterr("read /proc/self/cgroup: controllers %s: no usable name", controllers);
+	}
+	return 0;
+}
+
+static int mount_cgroups(void)
+{
+	const unsigned long ro = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RELATIME;
+	if (n_hierarchies == 0)
+		return 0;
+	if (!host_has_v1)
+		return mount_fs("cgroup2", "cgroup2", "/sys/fs/cgroup", ro, NULL);
+	if (mount_fs("tmpfs", "tmpfs", "/sys/fs/cgroup", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=64k") < 0)
+		return -1;
+	for (size_t i = 0; i < n_hierarchies; i++) {
+		const struct hierarchy *h = &hierarchies[i];
+		char dest[sizeof h->dir + 16];
+		snprintf(dest, sizeof dest, "/sys/fs/cgroup/%s", h->dir);
+		if (mount_fs("cgroup", h->data[0] ? "cgroup" : "cgroup2", dest, ro, h->data[0] ? h->data : NULL) < 0)
+			return -1;
+	}
+	int dir = open_in_root("/sys/fs/cgroup", O_PATH | O_DIRECTORY, 0);
+	if (dir < 0)
+		return syserr("open /sys/fs/cgroup");
+	int r = 0;
+	/* Each of comounted controllers by its own name too: cpu -> cpu,cpuacct. */
+	for (size_t i = 0; i < n_hierarchies && r == 0; i++) {
+		const char *d = hierarchies[i].dir;
+		if (!strchr(d, ','))
+			continue;
+		char copy[sizeof hierarchies[i].dir], *save = NULL;
+		strcpy(copy, d);
+		for (char *t = strtok_r(copy, ",", &save); t && r == 0; t = strtok_r(NULL, ",", &save))
+			if (symlinkat(d, dir, t) < 0 && errno != EEXIST)
+				r = syserr("symlink /sys/fs/cgroup/%s", t);
+	}
+	struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY };
+	if (r == 0 && mount_setattr(dir, "", AT_EMPTY_PATH, &a, sizeof a) < 0)
+		r = syserr("make /sys/fs/cgroup read-only");
+	close(dir);
+	return r;
+}
+
 static int user_mounts(const struct config *c)
 {
 	for (size_t i = 0; i < c->n_mounts; i++) {
@@ -331,7 +439,7 @@ int rootfs_setup(const struct config *c)
 	} else if (mount_fs("sysfs", "sysfs", "/sys", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
 		return -1;
 	}
-	if (setup_dev() < 0 || user_mounts(c) < 0)
+	if (mount_cgroups() < 0 || setup_dev() < 0 || user_mounts(c) < 0)
 		return -1;
 	if (c->readonly_rootfs) {
 		struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY };

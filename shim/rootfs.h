@@ -10,4 +10,11 @@
  */
 int rootfs_setup(const struct config *c);
 
+/*
+ * Notes the cgroup hierarchies the process sits in below their root, from
+ * /proc/self/cgroup as the host sees it: call before unsharing the cgroup
+ * namespace. rootfs_setup mounts them read-only at /sys/fs/cgroup.
+ */
+int rootfs_note_cgroups(void);
+
 #endif

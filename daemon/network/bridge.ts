@@ -24,7 +24,7 @@ import { EngineError, invalid, messageOf } from '../errors.ts';
 import { formatCidr, formatIp, gateway, Leases, macFor, parseCidr, type Cidr } from './ipam.ts';
 import { Firewall, type Endpoint } from './firewall.ts';
 import { PortTable } from './ports.ts';
-import { writeEtcFiles, type Mount } from './files.ts';
+import { writeEtcFiles, type Mount, type Owner } from './files.ts';
 import { deleteLinks, vethName, VETH_RE, wire } from './links.ts';
 import { must, run, since } from './exec.ts';
 
@@ -35,6 +35,8 @@ export interface BridgeNetworkOptions {
   table: string;
   execRoot: string;
   log: (m: string) => void;
+  /** Owner of each container's /etc/hosts, hostname and resolv.conf: the host ids of its root. */
+  etcOwner?: Owner;
 }
 
 /** Step name → the last (up to 200) durations in ms, for benchmarks and `info`. */
@@ -71,6 +73,7 @@ export class BridgeNetwork implements NetworkHooks {
   readonly table: string;
   readonly timings: Timings = {};
   private readonly log: (m: string) => void;
+  private readonly etcOwner: Owner | undefined;
   private readonly leases: Leases;
   private readonly portTable: PortTable;
   private readonly fw: Firewall;
@@ -95,6 +98,7 @@ export class BridgeNetwork implements NetworkHooks {
     this.cidr = cidr;
     this.table = o.table;
     this.log = o.log;
+    this.etcOwner = o.etcOwner;
     this.gw = formatIp(gateway(cidr));
     this.leases = new Leases(o.db, o.bridge, cidr);
     this.portTable = new PortTable(o.db);
@@ -250,7 +254,7 @@ export class BridgeNetwork implements NetworkHooks {
   async prepare(c: ContainerRow, bundleDir: string): Promise<Mount[]> {
     const s = c.spec;
     if (s.network !== 'bridge') {
-      return writeEtcFiles(bundleDir, { mode: s.network, hostname: s.hostname, name: c.name, dns: s.dns });
+      return writeEtcFiles(bundleDir, { mode: s.network, hostname: s.hostname, name: c.name, dns: s.dns }, this.etcOwner);
     }
     // A restart right after an exit: the old veth may still be on its way out.
     const pending = this.pending.get(c.id);
@@ -263,7 +267,7 @@ export class BridgeNetwork implements NetworkHooks {
       await this.portTable.reserve(c.id, s.ports);
       this.record('prepare.ports', since(t));
       t = performance.now();
-      const mounts = writeEtcFiles(bundleDir, { mode: 'bridge', hostname: s.hostname, name: c.name, ip: formatIp(ip), dns: s.dns });
+      const mounts = writeEtcFiles(bundleDir, { mode: 'bridge', hostname: s.hostname, name: c.name, ip: formatIp(ip), dns: s.dns }, this.etcOwner);
       this.record('prepare.files', since(t));
       // The port filter and the published ports now, in the background: the nft
       // transaction then overlaps with the monitor's start-up and attach only waits for

@@ -1,11 +1,13 @@
 // /etc/hostname, /etc/hosts and /etc/resolv.conf of a container: rendered by pure
-// functions, written into the container's bundle dir and bind-mounted READ-ONLY.
+// functions, written into the container's bundle dir and bind-mounted read-write,
+// like Docker's: programs and scripts edit them (add a hosts entry, a nameserver).
 //
-// Read-only, unlike Docker's rw mounts: the files belong to host root, and root in the
-// container is an unprivileged subordinate uid on the host, so a rw mount would fail
-// with EACCES anyway; ro gives the clearer EROFS. They are rewritten at every start
-// (the address may change), so edits would not survive a restart either.
-import { readFileSync, writeFileSync } from 'node:fs';
+// Each file belongs to the container's root (the host uid its root maps to) and to no
+// other container: the bundle dir is the container's own and not writable by it (0710,
+// host root's), so all it can reach through the mount is the file's content. The daemon
+// never reads them back, and rewrites them at every start (the address may change):
+// edits do not survive a restart, as with Docker's hosts file.
+import { closeSync, constants, fchmodSync, fchownSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface Mount { source: string; destination: string; options: string[] }
@@ -101,8 +103,32 @@ function tryRead(p: string): string | undefined {
   }
 }
 
-/** Writes the three files into `dir` and returns their bind mounts. */
-export function writeEtcFiles(dir: string, o: { mode: 'bridge' | 'none' | 'host'; hostname: string; name: string; ip?: string; dns: string[] }): Mount[] {
+/** Who owns the files: the host ids the container's root maps to. */
+export interface Owner { uid: number; gid: number }
+
+/**
+ * A fresh file at path, whatever was there: the old one is removed (unlink never
+ * follows a symlink) and a new inode created with O_EXCL|O_NOFOLLOW, so a symlink or a
+ * hard link at the path can never send the text, or the owner, elsewhere.
+ */
+function writeFresh(path: string, text: string, owner?: Owner): void {
+  rmSync(path, { force: true });
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+  try {
+    writeSync(fd, text);
+    // Readable by every user of the container, whatever the daemon's umask.
+    fchmodSync(fd, 0o644);
+    if (owner) fchownSync(fd, owner.uid, owner.gid);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Writes the three files into `dir` (the container's bundle dir) for `owner` and returns
+ * their bind mounts: read-write, nosuid, nodev, noexec (the owner could chmod them).
+ */
+export function writeEtcFiles(dir: string, o: { mode: 'bridge' | 'none' | 'host'; hostname: string; name: string; ip?: string; dns: string[] }, owner?: Owner): Mount[] {
   const hosts = renderHosts({ ...o, hostHosts: o.mode === 'host' ? tryRead('/etc/hosts') : undefined });
   const resolv = o.mode === 'host' && !o.dns.length ? (tryRead('/etc/resolv.conf') ?? '') : renderResolvConf({ mode: o.mode, host: hostResolvConf(), dns: o.dns });
   const files: [string, string, string][] = [
@@ -112,7 +138,7 @@ export function writeEtcFiles(dir: string, o: { mode: 'bridge' | 'none' | 'host'
   ];
   return files.map(([file, destination, text]) => {
     const source = join(dir, file);
-    writeFileSync(source, text, { mode: 0o644 });
-    return { source, destination, options: ['bind', 'ro'] };
+    writeFresh(source, text, owner);
+    return { source, destination, options: ['bind', 'nosuid', 'nodev', 'noexec'] };
   });
 }

@@ -48,7 +48,8 @@ describe('resource limits, stats, top, exec', () => {
     // The monitor, init and sleep: 3 of 3.
     const id = (await d.ok(['run', '-d', '--pids-limit', '3', 'busybox', 'sleep', '1000'])).trim();
     try {
-      assert.equal(readFileSync(cgroupFile(d, 'pids', id, 'pids.current'), 'utf8').trim(), '3');
+      // (run -d returns once START is sent: init forks the command a moment later)
+      await until('the monitor, init and sleep in the cgroup', () => readFileSync(cgroupFile(d, 'pids', id, 'pids.current'), 'utf8').trim() === '3');
       assert.equal(await d.ok(['exec', id, 'echo', 'hi']), 'hi\n');
     } finally {
       await d.ok(['rm', '-f', id]);
@@ -70,6 +71,41 @@ describe('resource limits, stats, top, exec', () => {
     } finally {
       await d.ok(['rm', '-f', id]);
     }
+  });
+
+  test('the container\'s own cgroups are mounted read-only at /sys/fs/cgroup, and nothing above them', async () => {
+    // A runtime (JVM, Go, .NET) sizes itself from these files: without them it sees the host's memory.
+    const script = [
+      'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max',
+      // Every cgroup mount has the container's cgroup as its root; all of them read-only.
+      'awk \'$5 ~ "^/sys/fs/cgroup" { for (i = 7; $i != "-"; i++); print $4, $5, $6, $(i + 1) }\' /proc/self/mountinfo',
+      // No child groups and no release_agent (which only a hierarchy's real root has).
+      'find /sys/fs/cgroup -mindepth 2 -type d; ls /sys/fs/cgroup/*/release_agent 2>/dev/null; echo end',
+      'echo 100 > /sys/fs/cgroup/pids/pids.max; mkdir /sys/fs/cgroup/memory/x; touch /sys/fs/cgroup/y; true',
+    ].join('; ');
+    const r = await d.cli(['run', '--rm', '-m', '64m', '--pids-limit', '50', 'busybox', 'sh', '-c', script]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines[0], '67108864');
+    assert.equal(lines[1], '50');
+    const mounts = lines.slice(2, lines.indexOf('end'));
+    assert.ok(mounts.some((m) => m === '/ /sys/fs/cgroup ' + m.split(' ')[2] + ' tmpfs'), `a tmpfs at /sys/fs/cgroup:\n${mounts.join('\n')}`);
+    // The host's hierarchies (v1 here, and the hybrid cgroup2 at unified), by the same names.
+    const hierarchies = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' '))
+      .filter((f) => /^cgroup2?$/.test(f[f.indexOf('-') + 1] ?? '') && f[4]!.startsWith('/sys/fs/cgroup/')).map((f) => f[4]!.slice(15));
+    assert.ok(hierarchies.includes('memory') && hierarchies.includes('pids'), `host hierarchies: ${hierarchies}`);
+    for (const h of hierarchies) {
+      assert.ok(mounts.some((m) => m.startsWith(`/ /sys/fs/cgroup/${h} `)), `/sys/fs/cgroup/${h} mounted with / as its root:\n${mounts.join('\n')}`);
+    }
+    for (const m of mounts) {
+      assert.match(m, /^\/ \S+ ro,/, `read-only, rooted at the container's cgroup: ${m}`);
+    }
+    // Read-only mounts say so (a write refused on file permissions alone would say "Permission denied").
+    assert.match(r.stderr, /can't create \/sys\/fs\/cgroup\/pids\/pids\.max: Read-only file system/);
+    assert.match(r.stderr, /can't create directory '\/sys\/fs\/cgroup\/memory\/x': Read-only file system/);
+    assert.match(r.stderr, /\/sys\/fs\/cgroup\/y: Read-only file system/);
+    // With the host's /sys (network host) the same view, not the host's hierarchies.
+    assert.equal(await d.ok(['run', '--rm', '--network', 'host', '-m', '64m', 'busybox', 'cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes']), '67108864\n');
   });
 
   test('invalid limit values are refused with a clear one-line error', async () => {

@@ -274,7 +274,8 @@ describe('bridge network (root, real kernel)', { skip }, () => {
     const bundle = mkdtempSync(join(dir, 'bundle-'));
     const mounts = await net.prepare(c, bundle);
     assert.deepEqual(mounts.map((m) => [m.destination, m.options]), [
-      ['/etc/hostname', ['bind', 'ro']], ['/etc/hosts', ['bind', 'ro']], ['/etc/resolv.conf', ['bind', 'ro']],
+      ['/etc/hostname', ['bind', 'nosuid', 'nodev', 'noexec']], ['/etc/hosts', ['bind', 'nosuid', 'nodev', 'noexec']],
+      ['/etc/resolv.conf', ['bind', 'nosuid', 'nodev', 'noexec']],
     ]);
     const ip = `10.${a}.${b}.2`;
     assert.equal(readFileSync(join(bundle, 'hostname'), 'utf8'), `${c.spec.hostname}\n`);

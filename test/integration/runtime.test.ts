@@ -1,11 +1,12 @@
 // The walking skeleton end to end: bin/tdock → gRPC → tdockd → tdock-shim → a
 // container in every namespace. Each claim of the runtime issue has a test here.
 import { describe, test } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { readlinkSync, statSync, readFileSync, existsSync, readdirSync } from 'node:fs';
+import { readlinkSync, statSync, readFileSync, existsSync, readdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TestDaemon, suiteDaemon, until } from '../helpers/daemon.ts';
+import { REPO, TestDaemon, suiteDaemon, until } from '../helpers/daemon.ts';
 
 describe('tdock run (runtime core)', () => {
   const d = suiteDaemon();
@@ -115,9 +116,66 @@ describe('tdock run (runtime core)', () => {
     for (const dev of ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'pts', 'shm', 'ptmx']) assert.match(out, new RegExp(`^${dev}$`, 'm'));
   });
 
-  test('the shim binary cannot be written from inside (CVE-2019-5736)', async () => {
-    const r = await d.cli(['run', '--rm', 'busybox', 'sh', '-c', 'echo x > /proc/1/exe && echo WROTE || echo refused']);
-    assert.match(r.stdout, /refused/);
+  test('the shim binary cannot be reached from inside (CVE-2019-5736)', async () => {
+    // The command re-executes what /proc/self/exe names before its exec: the runtime's
+    // own binary. A write through /proc/2/exe fails for the container's root anyway (the
+    // file is host root's); what must hold is that the file is a sealed copy, never the
+    // host's (test/integration/breakout/exe.test.ts checks it from every side).
+    const shim = join(REPO, 'shim', 'tdock-shim');
+    const id = (await d.ok(['run', '-d', '-i', '--entrypoint', '/proc/self/exe', 'busybox', 'whiteouts', '/tmp'])).trim();
+    try {
+      await until('the command running the shim', async () => (await d.cli(['exec', id, 'cat', '/proc/2/cmdline'])).stdout.startsWith('/proc/self/exe\0whiteouts'));
+      const out = await d.ok(['exec', id, 'sh', '-c', 'readlink /proc/2/exe; stat -L -c %d:%i /proc/2/exe; echo x >> /proc/2/exe && echo WROTE || echo refused']);
+      const [link, devIno, wrote] = out.trim().split('\n');
+      assert.notEqual(link, realpathSync(shim));
+      const host = statSync(shim);
+      assert.notEqual(devIno, `${host.dev}:${host.ino}`, `/proc/2/exe is the host's ${link}`);
+      assert.equal(wrote, 'refused');
+    } finally {
+      await d.ok(['rm', '-f', id]);
+    }
+  });
+
+  test('/etc/hosts, /etc/hostname and /etc/resolv.conf are the container\'s own, writable by its root', async () => {
+    const script = [
+      'echo 1.2.3.4 x >> /etc/hosts && grep -x "1.2.3.4 x" /etc/hosts',
+      'echo other > /etc/hostname && cat /etc/hostname',
+      'echo "nameserver 192.0.2.53" >> /etc/resolv.conf && grep 192.0.2.53 /etc/resolv.conf',
+      'stat -c "%u:%g %a %n" /etc/hosts /etc/hostname /etc/resolv.conf',
+    ].join(' && ');
+    const r = await d.cli(['run', '--rm', 'busybox', 'sh', '-c', script]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), [
+      '1.2.3.4 x', 'other', 'nameserver 192.0.2.53',
+      '0:0 644 /etc/hosts', '0:0 644 /etc/hostname', '0:0 644 /etc/resolv.conf',
+    ]);
+    // Each container has its own copy: nothing of the first one's edits.
+    const other = await d.ok(['run', '--rm', 'busybox', 'sh', '-c', 'cat /etc/hosts /etc/hostname /etc/resolv.conf']);
+    assert.doesNotMatch(other, /1\.2\.3\.4|other|192\.0\.2\.53/);
+    // Another user of the container reads them and may not write them.
+    const user = await d.cli(['run', '--rm', '-u', '1000', 'busybox', 'sh', '-c', 'grep -c localhost /etc/hosts; echo y >> /etc/hosts']);
+    assert.equal(user.stdout, '2\n');
+    assert.match(user.stderr, /can't create \/etc\/hosts: Permission denied/);
+  });
+
+  test('RLIMIT_NOFILE is Docker\'s 1048576 (or the daemon\'s hard limit when lower), for the command and execs', async () => {
+    const hard = /^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync(`/proc/${d.proc!.pid}/limits`, 'utf8'))![1]!;
+    const want = String(hard === 'unlimited' ? 1048576 : Math.min(1048576, Number(hard)));
+    // Node raises its soft limit to the hard one, so here the command would inherit the
+    // same (shim-exec.test.ts starts a monitor with a lower soft limit); an exec below
+    // would not.
+    assert.equal(await d.ok(['run', '--rm', 'busybox', 'sh', '-c', 'ulimit -n; ulimit -Hn']), `${want}\n${want}\n`);
+    const id = (await d.ok(['run', '-d', 'busybox', 'sleep', '1000'])).trim();
+    try {
+      const pid = (await d.inspect(id)).State.Pid as number;
+      assert.match(readFileSync(`/proc/${pid}/limits`, 'utf8'), new RegExp(`^Max open files\\s+${want}\\s+${want}\\s`, 'm'));
+      // The monitor's own soft limit lowered: an exec it forks must not inherit that.
+      const monitor = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+      execFileSync('prlimit', ['--pid', String(monitor), `--nofile=1024:${hard}`]);
+      assert.equal(await d.ok(['exec', id, 'sh', '-c', 'ulimit -n; ulimit -Hn']), `${want}\n${want}\n`);
+    } finally {
+      await d.ok(['rm', '-f', id]);
+    }
   });
 
   test('-t gives a real pty in the container', async () => {

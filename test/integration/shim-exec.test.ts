@@ -151,8 +151,8 @@ async function startBare(over: Record<string, unknown> = {}, wrap: string[] = []
 }
 
 // A running container whose command sleeps until it is stopped.
-async function startContainer(over: Record<string, unknown> = {}): Promise<Container> {
-  const { dir, config, initPid, monitor, exited } = await startBare(over);
+async function startContainer(over: Record<string, unknown> = {}, wrap: string[] = []): Promise<Container> {
+  const { dir, config, initPid, monitor, exited } = await startBare(over, wrap);
   const s = { pid: initPid, proc: monitor, exited };
   const session = attach(config.socket as string, { timeoutMs: 600000 });
   session.catch(() => { /* the container may be killed without its EXIT being read */ });
@@ -196,12 +196,12 @@ function execConfig(c: Container, over: Record<string, unknown>): Record<string,
 
 interface ExecResult extends Session { pid: number; ms: number; config: Record<string, unknown> }
 
-async function exec(c: Container, over: Record<string, unknown>, opts: Talk & { beforeStart?: (pid: number) => void } = {}): Promise<ExecResult> {
+async function exec(c: Container, over: Record<string, unknown>, opts: Talk & { beforeStart?: (pid: number) => void; wrap?: string[] } = {}): Promise<ExecResult> {
   const config = execConfig(c, over);
   const file = path.join(c.dir, `exec-${execCount}.json`);
   fs.writeFileSync(file, JSON.stringify(config));
   const t0 = process.hrtime.bigint();
-  const s = await startShim('exec', file);
+  const s = await startShim('exec', file, opts.wrap);
   assert.match(s.line, /^ok \d+$/, `exec said: ${s.line}`);
   opts.beforeStart?.(s.pid);
   const r = await attach(config.socket as string, opts);
@@ -837,6 +837,24 @@ test('an unknown frame with a large payload is skipped, the connection goes on',
     assert.fail('the SIGNAL after the unknown frame was not acted on');
   }
   assert.equal(s.exit.exitCode, 143);
+});
+
+test('RLIMIT_NOFILE: 1048576 (Docker\'s) or the shim\'s hard limit when lower, soft and hard, for init, the command and every exec', async () => {
+  // Started with a soft limit below the hard one: whatever merely inherits it shows 1024.
+  // (Raising a hard limit takes CAP_SYS_RESOURCE, which this machine's root lacks: the
+  // 1048576 cap itself cannot be seen here.)
+  const limits = (pid: number) => /^Max open files\s+(\S+)\s+(\S+)/m.exec(fs.readFileSync(`/proc/${pid}/limits`, 'utf8'))!.slice(1).join(' ');
+  const c = await startContainer({}, ['prlimit', '--nofile=1024:4096']);
+  try {
+    assert.equal(limits(c.initPid), '4096 4096', 'init');
+    const command = Number(fs.readFileSync(`/proc/${c.initPid}/task/${c.initPid}/children`, 'utf8').trim());
+    assert.equal(limits(command), '4096 4096', 'the command');
+    assert.equal(limits(c.monitor.pid!), '1024 4096', 'the monitor keeps its own');
+    assert.equal((await execViaMonitor(c, sh('ulimit -n; ulimit -Hn'))).stdout, '4096\n4096\n', 'EXEC');
+    assert.equal((await exec(c, sh('ulimit -n; ulimit -Hn'), { wrap: ['prlimit', '--nofile=1024:2048'] })).stdout, '2048\n2048\n', '`tdock-shim exec`');
+  } finally {
+    await stopContainer(c);
+  }
 });
 
 test('log: a short write (RLIMIT_FSIZE) is cut back to whole records and logging stops (logError)', async () => {

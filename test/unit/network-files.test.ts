@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { linkSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import {
@@ -54,19 +54,44 @@ test('systemd-resolved: with only a stub resolver, its upstream list is used', (
   assert.equal(hostResolvConf((p) => (p === '/etc/resolv.conf' ? 'nameserver 10.0.0.1\n' : files[p])), 'nameserver 10.0.0.1\n');
 });
 
-test('writeEtcFiles writes three files and returns read-only bind mounts', () => {
+test('writeEtcFiles writes three files, owned by the container\'s root, and returns rw bind mounts', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tdk-files-'));
   try {
-    const m = writeEtcFiles(dir, { mode: 'bridge', hostname: 'h1', name: 'n1', ip: '10.89.0.7', dns: ['192.0.2.1'] });
+    const owner = { uid: process.getuid!(), gid: process.getgid!() };
+    const m = writeEtcFiles(dir, { mode: 'bridge', hostname: 'h1', name: 'n1', ip: '10.89.0.7', dns: ['192.0.2.1'] }, owner);
+    const options = ['bind', 'nosuid', 'nodev', 'noexec'];
     assert.deepEqual(m, [
-      { source: join(dir, 'hostname'), destination: '/etc/hostname', options: ['bind', 'ro'] },
-      { source: join(dir, 'hosts'), destination: '/etc/hosts', options: ['bind', 'ro'] },
-      { source: join(dir, 'resolv.conf'), destination: '/etc/resolv.conf', options: ['bind', 'ro'] },
+      { source: join(dir, 'hostname'), destination: '/etc/hostname', options },
+      { source: join(dir, 'hosts'), destination: '/etc/hosts', options },
+      { source: join(dir, 'resolv.conf'), destination: '/etc/resolv.conf', options },
     ]);
     assert.equal(readFileSync(join(dir, 'hostname'), 'utf8'), 'h1\n');
     assert.match(readFileSync(join(dir, 'hosts'), 'utf8'), /^10\.89\.0\.7\th1 n1$/m);
     assert.match(readFileSync(join(dir, 'resolv.conf'), 'utf8'), /^nameserver 192\.0\.2\.1$/m);
+    for (const f of ['hostname', 'hosts', 'resolv.conf']) {
+      const st = lstatSync(join(dir, f));
+      assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [owner.uid, owner.gid, 0o644], f);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('writeEtcFiles never writes through what is at the path: a symlink or a hard link stays untouched', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tdk-files-'));
+  const elsewhere = mkdtempSync(join(tmpdir(), 'tdk-victim-'));
+  try {
+    const victim = join(elsewhere, 'victim');
+    writeFileSync(victim, 'keep\n');
+    symlinkSync(victim, join(dir, 'hosts'));
+    linkSync(victim, join(dir, 'resolv.conf'));
+    writeEtcFiles(dir, { mode: 'none', hostname: 'h1', name: 'n1', dns: [] }, { uid: process.getuid!(), gid: process.getgid!() });
+    assert.equal(readFileSync(victim, 'utf8'), 'keep\n');
+    assert.ok(lstatSync(join(dir, 'hosts')).isFile());
+    assert.equal(lstatSync(join(dir, 'resolv.conf')).nlink, 1);
+    assert.match(readFileSync(join(dir, 'hosts'), 'utf8'), /localhost/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(elsewhere, { recursive: true, force: true });
   }
 });
