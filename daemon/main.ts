@@ -20,6 +20,7 @@ import { imageHandlers } from './api/images.ts';
 import { systemHandlers, VERSION } from './api/system.ts';
 import { messageOf } from './errors.ts';
 import { lockDir } from './lock.ts';
+import { inheritedListener, notify } from './systemd.ts';
 import { DiskReserve } from './store/space.ts';
 import { setErrorExplainer } from './api/status.ts';
 
@@ -55,6 +56,8 @@ function makeSearchable(dir: string): void {
 async function main(): Promise<void> {
   const o = parseDaemonArgs(process.argv.slice(2), findShim());
   const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} tdockd: ${msg}\n`);
+  // First: nothing we start may inherit systemd's LISTEN_* variables.
+  const listenFd = inheritedListener();
   const idMaps = loadIdMaps(o.rootless ? userInfo().username : 'tdock', o.rootless ? process.getuid?.() : undefined);
   // Before anything is made: a --root the containers cannot reach is refused, not half set up.
   if (!o.rootless) checkRootReachable(o.root, idMaps.uid.start, idMaps.gid.start);
@@ -127,25 +130,30 @@ async function main(): Promise<void> {
     };
   };
 
-  const server = await serve(
+  const serving = await serve(
     o.socketPath,
     { containers: containerHandlers(eng), images: imageHandlers(images), system: systemHandlers(info) },
     o.rootless ? undefined : groupId('tdock'),
+    listenFd,
   );
-  log(`ready on unix://${o.socketPath} (root ${o.root}, cgroup v${cgroups.version}, ids ${idMaps.uid.start}+${idMaps.uid.size})`);
+  const how = listenFd === undefined ? '' : ' (socket activation)';
+  log(`ready on unix://${o.socketPath}${how} (root ${o.root}, cgroup v${cgroups.version}, ids ${idMaps.uid.start}+${idMaps.uid.size})`);
+  void notify(o.shim, log, 'READY=1', `STATUS=serving on unix://${o.socketPath}${how}; ${eng.runningCount()} container(s) running`);
 
   let stopping = false;
   const shutdown = (sig: string) => {
     if (stopping) return;
     stopping = true;
     log(`${sig}: shutting down; running containers keep running`);
-    server.tryShutdown(() => {});
+    void notify(o.shim, log, 'STOPPING=1', 'STATUS=shutting down; running containers keep running');
+    serving.shutdown(() => {});
     eng.close();
     const anyRunning = eng.runningCount() > 0;
     if (!anyRunning) cgroups.removeParent();
     const netDone = network ? network.shutdown(anyRunning).catch((e) => log(`network shutdown: ${messageOf(e)}`)) : Promise.resolve();
     void netDone.finally(() => {
-      rmSync(o.socketPath, { force: true });
+      // An inherited socket is systemd's: it stays, for the next activation.
+      if (listenFd === undefined) rmSync(o.socketPath, { force: true });
       for (const dir of [o.root, o.execRoot]) rmSync(join(dir, 'tdockd.pid'), { force: true });
       db.close();
       for (const l of locks) l.release();

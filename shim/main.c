@@ -2,6 +2,7 @@
 #include "child.h"
 #include "config.h"
 #include "monitor.h"
+#include "notify.h"
 #include "seal.h"
 #include "util.h"
 #include "whiteouts.h"
@@ -14,7 +15,8 @@ static int usage(void)
 {
 	dprintf(2, "usage: tdock-shim monitor BUNDLE_DIR\n"
 		   "       tdock-shim exec EXEC_CONFIG.json\n"
-		   "       tdock-shim whiteouts [--uid N] [--gid N] [--userxattr] LAYER_DIR < records\n");
+		   "       tdock-shim whiteouts [--uid N] [--gid N] [--userxattr] LAYER_DIR < records\n"
+		   "       tdock-shim notify STATE...\n");
 	return 2;
 }
 
@@ -46,5 +48,7 @@ int main(int argc, char **argv)
 		return monitor_serve(argv[2], config_load_exec, exec_setup);
 	if (strcmp(argv[1], "whiteouts") == 0)
 		return whiteouts_main(argc - 2, argv + 2);
+	if (strcmp(argv[1], "notify") == 0)
+		return notify_main(argc - 2, argv + 2);
 	return usage();
 }

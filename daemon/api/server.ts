@@ -2,7 +2,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { loadApi } from '../../proto/api.ts';
 
 /**
@@ -31,18 +31,55 @@ function socketAlive(path: string): Promise<boolean> {
   });
 }
 
-/** Binds the socket (0660, group `tdock` when it exists; 0600 rootless). Refuses a live socket. */
-export async function serve(socketPath: string, services: Services, group?: number): Promise<grpc.Server> {
-  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o711 });
-  if (existsSync(socketPath)) {
-    if (await socketAlive(socketPath)) throw new Error(`another tdockd is already listening on ${socketPath}`);
-    unlinkSync(socketPath);
+export interface Serving {
+  server: grpc.Server;
+  /** Stops accepting connections, then lets in-flight calls finish. */
+  shutdown(done: () => void): void;
+}
+
+/**
+ * Serves on the listening socket systemd passed (socket activation: its mode and group
+ * are the .socket unit's), or else binds `socketPath` (0660, group `tdock` when it
+ * exists; 0600 rootless), refusing a live socket.
+ */
+export async function serve(socketPath: string, services: Services, group?: number, inheritedFd?: number): Promise<Serving> {
+  const server = makeServer(services);
+  if (inheritedFd !== undefined) {
+    // grpc-js takes connections accepted elsewhere (its own bind cannot adopt an fd).
+    const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const listener = createServer((sock) => injector.injectConnection(sock));
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen({ fd: inheritedFd }, () => resolve());
+    });
+    return {
+      server,
+      shutdown: (done) => {
+        listener.close();
+        injector.drain(5000);
+        server.tryShutdown(() => done());
+      },
+    };
   }
+  await bindSocket(server, socketPath, group);
+  return { server, shutdown: (done) => server.tryShutdown(() => done()) };
+}
+
+function makeServer(services: Services): grpc.Server {
   const api = loadApi();
   const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
   server.addService(api.Containers.service, services.containers);
   server.addService(api.Images.service, services.images);
   server.addService(api.System.service, services.system);
+  return server;
+}
+
+async function bindSocket(server: grpc.Server, socketPath: string, group?: number): Promise<void> {
+  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o711 });
+  if (existsSync(socketPath)) {
+    if (await socketAlive(socketPath)) throw new Error(`another tdockd is already listening on ${socketPath}`);
+    unlinkSync(socketPath);
+  }
   // The socket is created with the umask's permissions: restrictive ones from the start,
   // so nobody can connect in the moment between the bind and the chmod below.
   const previous = process.umask(group !== undefined ? 0o117 : 0o177);
@@ -59,5 +96,4 @@ export async function serve(socketPath: string, services: Services, group?: numb
   } else {
     chmodSync(socketPath, 0o600);
   }
-  return server;
 }

@@ -38,7 +38,7 @@ describe('serve()', () => {
     };
     let server: grpc.Server;
     try {
-      server = await serve(socket, noServices, group);
+      server = (await serve(socket, noServices, group)).server;
     } finally {
       proto.bindAsync = orig;
     }

@@ -8,15 +8,22 @@ import { tmpdir } from 'node:os';
 
 const repo = join(import.meta.dirname, '..', '..');
 
-test('systemd/tdockd.service passes systemd-analyze verify and keeps containers on stop', { skip: !existsSync('/usr/bin/systemd-analyze') && 'systemd-analyze not installed' }, () => {
+test('systemd/tdockd.service and tdockd.socket pass systemd-analyze verify; notify, socket activation, containers kept on stop', { skip: !existsSync('/usr/bin/systemd-analyze') && 'systemd-analyze not installed' }, () => {
   const unit = readFileSync(join(repo, 'systemd', 'tdockd.service'), 'utf8');
   assert.match(unit, /^KillMode=process$/m);
   assert.match(unit, /^Delegate=yes$/m);
+  assert.match(unit, /^Type=notify$/m);
+  assert.match(unit, /^NotifyAccess=all$/m);
+  const socket = readFileSync(join(repo, 'systemd', 'tdockd.socket'), 'utf8');
+  assert.match(socket, /^ListenStream=\/run\/tdock\/tdock\.sock$/m);
+  assert.match(socket, /^SocketMode=0660$/m);
+  assert.match(socket, /^SocketGroup=tdock$/m);
   const dir = mkdtempSync(join(tmpdir(), 'tdock-unit-'));
   try {
     // Point ExecStart at this checkout's daemon so verify checks a real executable.
     writeFileSync(join(dir, 'tdockd.service'), unit.replace('/usr/local/bin/tdockd', join(repo, 'bin', 'tdockd')));
-    const r = spawnSync('systemd-analyze', ['verify', join(dir, 'tdockd.service')], { encoding: 'utf8' });
+    writeFileSync(join(dir, 'tdockd.socket'), socket);
+    const r = spawnSync('systemd-analyze', ['verify', join(dir, 'tdockd.service'), join(dir, 'tdockd.socket')], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
   } finally {
     rmSync(dir, { recursive: true, force: true });
