@@ -31,6 +31,9 @@ function findShim(): string {
   throw new Error(`tdock-shim not found next to ${here}; run "npm run build"`);
 }
 
+/** How long calls in flight at SIGTERM may take to finish. */
+const SHUTDOWN_GRACE_MS = 2000;
+
 function groupId(name: string): number | undefined {
   try {
     const line = readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
@@ -141,27 +144,33 @@ async function main(): Promise<void> {
   void notify(o.shim, log, 'READY=1', `STATUS=serving on unix://${o.socketPath}${how}; ${eng.runningCount()} container(s) running`);
 
   let stopping = false;
-  const shutdown = (sig: string) => {
+  const shutdown = async (sig: string) => {
     if (stopping) return;
     stopping = true;
-    log(`${sig}: shutting down; running containers keep running`);
-    void notify(o.shim, log, 'STOPPING=1', 'STATUS=shutting down; running containers keep running');
-    serving.shutdown(() => {});
+    const keep = !o.shutdownStopContainers;
+    log(`${sig}: shutting down; ${keep ? 'running containers keep running' : 'stopping the running containers'}`);
+    void notify(o.shim, log, 'STOPPING=1', `STATUS=shutting down; ${keep ? 'running containers keep running' : 'stopping containers'}`);
+    // No new connections; calls in flight get a moment to finish (an attach or a
+    // logs -f may last forever: they are cut then, the containers go on).
+    const drained = new Promise<void>((resolve) => serving.shutdown(resolve));
+    await Promise.race([drained, new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS).unref())]);
+    if (!keep) {
+      await Promise.allSettled(eng.list(false).map((c) => eng.stop(c.id, -1).catch((e) => log(`stop ${c.id.slice(0, 12)}: ${messageOf(e)}`))));
+    }
     eng.close();
     const anyRunning = eng.runningCount() > 0;
     if (!anyRunning) cgroups.removeParent();
     const netDone = network ? network.shutdown(anyRunning).catch((e) => log(`network shutdown: ${messageOf(e)}`)) : Promise.resolve();
-    void netDone.finally(() => {
-      // An inherited socket is systemd's: it stays, for the next activation.
-      if (listenFd === undefined) rmSync(o.socketPath, { force: true });
-      for (const dir of [o.root, o.execRoot]) rmSync(join(dir, 'tdockd.pid'), { force: true });
-      db.close();
-      for (const l of locks) l.release();
-      process.exit(0);
-    });
+    await netDone;
+    // An inherited socket is systemd's: it stays, for the next activation.
+    if (listenFd === undefined) rmSync(o.socketPath, { force: true });
+    for (const dir of [o.root, o.execRoot]) rmSync(join(dir, 'tdockd.pid'), { force: true });
+    db.close();
+    for (const l of locks) l.release();
+    process.exit(0);
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
 // A bug in one request's background work must not take every container's daemon down.

@@ -24,11 +24,13 @@ export interface DaemonOptions {
   rootless: boolean;
   /** Log rotation of containers created without --log-opt (and of those created before it existed). */
   logDefaults: LogConfig;
+  /** SIGTERM stops the running containers (each with its stop timeout) instead of leaving them running. */
+  shutdownStopContainers: boolean;
 }
 
-const USAGE = 'usage: tdockd [--root DIR] [--exec-root DIR] [--host unix:///PATH] [--bridge NAME] [--subnet CIDR] [--cgroup-parent PATH] [--nft-table NAME] [--catalog PATH|URL] [--insecure-registry HOST]... [--log-max-size SIZE] [--log-max-file N] [--max-layer-size SIZE] [--debug]';
+const USAGE = 'usage: tdockd [--root DIR] [--exec-root DIR] [--host unix:///PATH] [--bridge NAME] [--subnet CIDR] [--cgroup-parent PATH] [--nft-table NAME] [--catalog PATH|URL] [--insecure-registry HOST]... [--log-max-size SIZE] [--log-max-file N] [--max-layer-size SIZE] [--shutdown-stop-containers] [--debug]';
 
-export function defaultOptions(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): Omit<DaemonOptions, 'shim' | 'socketPath' | 'insecureRegistries' | 'catalog' | 'cgroupParentGiven' | 'logDefaults' | 'maxLayerSize'> {
+export function defaultOptions(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): Omit<DaemonOptions, 'shim' | 'socketPath' | 'insecureRegistries' | 'catalog' | 'cgroupParentGiven' | 'logDefaults' | 'maxLayerSize' | 'shutdownStopContainers'> {
   const rootless = uid !== 0;
   if (!rootless) {
     return {
@@ -77,6 +79,7 @@ export function parseDaemonArgs(argv: string[], shim: string): DaemonOptions {
       'log-max-size': { type: 'string' },
       'log-max-file': { type: 'string' },
       'max-layer-size': { type: 'string' },
+      'shutdown-stop-containers': { type: 'boolean' },
       debug: { type: 'boolean', short: 'D' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -115,6 +118,7 @@ export function parseDaemonArgs(argv: string[], shim: string): DaemonOptions {
     debug: values.debug ?? false,
     rootless: d.rootless,
     logDefaults,
+    shutdownStopContainers: values['shutdown-stop-containers'] ?? false,
   };
 }
 

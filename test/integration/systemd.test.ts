@@ -51,4 +51,23 @@ describe('tdockd under systemd', () => {
       await d.cleanup();
     }
   });
+
+  test('SIGTERM: containers keep running by default; --shutdown-stop-containers stops them with their timeout', async () => {
+    for (const stopThem of [false, true]) {
+      const d = new TestDaemon(stopThem ? { args: ['--shutdown-stop-containers'] } : {});
+      try {
+        await d.start();
+        const id = (await d.ok(['run', '-d', 'busybox', 'sleep', '1000'])).trim();
+        await d.stop('SIGTERM');
+        assert.equal(d.monitorPids().length, stopThem ? 0 : 1, stopThem ? 'the container was stopped' : 'the container runs on');
+        await d.start();
+        const info = await d.inspect(id);
+        assert.equal(info.State.Status, stopThem ? 'exited' : 'running');
+        if (stopThem) assert.equal(info.State.ExitCode, 143, 'stopped with SIGTERM, not killed');
+        await d.ok(['rm', '-f', id]);
+      } finally {
+        await d.cleanup();
+      }
+    }
+  });
 });
