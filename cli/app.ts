@@ -23,6 +23,7 @@ import Logs from './commands/logs.ts';
 import Port from './commands/port.ts';
 import Ps from './commands/ps.ts';
 import Pull from './commands/pull.ts';
+import Restart from './commands/restart.ts';
 import Login from './commands/login.ts';
 import Logout from './commands/logout.ts';
 import ImagePrune from './commands/image/prune.ts';
@@ -53,6 +54,7 @@ export const COMMANDS = {
   port: Port,
   ps: Ps,
   pull: Pull,
+  restart: Restart,
   rm: Rm,
   rmi: Rmi,
   run: Run,
