@@ -88,9 +88,12 @@ export class Lifecycle {
       if (l.sinks.size) await this.sup.openOutput(id);
       if (o.network) await o.network.attach(c, pid);
       crashPoint('start.attach');
+      // Init died while we wired it (killed before START): its exit is recorded
+      // already, and marking it running now would leave a row nothing ever ends.
+      if (!l.control || l.exiting) throw new Error('the container exited while it was starting');
       repo.markStarted(id, pid, Date.now());
       crashPoint('start.running');
-      control.start();
+      l.control.start(); // the connection we hold now: a reconnect may have replaced the first
     } catch (e) {
       const msg = messageOf(e);
       this.ctx.log(`start ${id.slice(0, 12)}: ${msg}`);
