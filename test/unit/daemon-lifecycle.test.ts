@@ -240,3 +240,64 @@ test('recovery: a --rm container that is not running is removed; a running one i
   await tick();
   assert.equal(second.repo.get(kept), undefined, 'its exit removes it (--rm)');
 });
+
+const execReq = { cmd: ['cat'], env: [], user: '', workdir: '', tty: false, openStdin: true };
+
+function execSink() {
+  const got: string[] = [];
+  let done!: (info: ExitInfo) => void;
+  const exited = new Promise<ExitInfo>((r) => {
+    done = r;
+  });
+  return { got, exited, sink: { output: (_s: 1 | 2, d: Buffer) => void got.push(d.toString()), exit: (i: ExitInfo) => done(i) } };
+}
+
+test("exec: the container's monitor forks it for init's process; its signal is never behind its stdin", async () => {
+  const e = engine();
+  const id = await create(e);
+  await e.start(id);
+  const container = host.monitors[0]!;
+  const { exited, sink } = execSink();
+  const session = await e.exec(id, execReq, sink);
+  assert.equal(container.frames('EXEC').length, 1, 'asked the container monitor (no exec spawned by the daemon)');
+  assert.equal(host.spawnedExecs.length, 0);
+  const ex = host.monitors[1]!;
+  assert.equal(ex.verb, 'exec');
+  assert.deepEqual([('initPid' in ex.config) && ex.config.initPid, ('initStartTime' in ex.config) && ex.config.initStartTime],
+    [container.pid, 4242], 'the exec names init by pid and start time');
+  ex.takesStdin = false;
+  session.stdin(Buffer.from('x'.repeat(1000)));
+  session.stdin(Buffer.from('y'.repeat(1000)));
+  session.signal(15);
+  const info = await within(exited, 1000, 'the exec after SIGTERM');
+  assert.equal(info.exitCode, 143);
+  const sig = ex.frames('SIGNAL')[0]!;
+  assert.ok(ex.links[sig.link]!.isQuiet, 'on a quiet connection of its own');
+});
+
+test('exec: a fork refused for the pids limit falls back to tdock-shim exec; another refusal is the error', async () => {
+  const e = engine();
+  const id = await create(e);
+  await e.start(id);
+  const container = host.monitors[0]!;
+  container.execRefusal = 'fork: Resource temporarily unavailable';
+  const first = execSink();
+  await e.exec(id, execReq, first.sink);
+  assert.equal(host.spawnedExecs.length, 1, 'the daemon ran the exec-monitor itself');
+  host.spawnedExecs[0]!.exit(0);
+  assert.equal((await within(first.exited, 1000, 'exec')).exitCode, 0);
+  container.execRefusal = 'chdir: No such file or directory';
+  await assert.rejects(e.exec(id, execReq, execSink().sink), /cannot exec in container .*: chdir: No such file or directory/);
+  assert.equal(host.spawnedExecs.length, 1, 'no fallback for a real refusal');
+});
+
+test('exec: an exec-monitor that vanishes gives its client exit 255 and says why', async () => {
+  const e = engine();
+  const id = await create(e);
+  await e.start(id);
+  const { exited, sink } = execSink();
+  await e.exec(id, execReq, sink);
+  host.monitors[1]!.vanish();
+  assert.deepEqual(await within(exited, 1000, 'the exec exit'),
+    { exitCode: 255, oomKilled: false, error: 'the exec monitor died without recording an exit status' });
+});

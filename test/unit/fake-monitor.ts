@@ -8,8 +8,8 @@ import { EventEmitter } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Host, MonitorLink } from '../../daemon/containers/host.ts';
-import type { MonitorEvents } from '../../daemon/runtime/monitor.ts';
-import type { MonitorConfig } from '../../daemon/containers/shim-config.ts';
+import { ExecRefused, type MonitorEvents } from '../../daemon/runtime/monitor.ts';
+import type { ExecConfig, MonitorConfig } from '../../daemon/containers/shim-config.ts';
 
 export interface Delivered { link: number; type: string; data?: string }
 
@@ -44,7 +44,12 @@ export class FakeLink extends EventEmitter<MonitorEvents> implements MonitorLink
     return true;
   }
 
-  exec(): Promise<number> { return Promise.reject(new Error('exec is not faked')); }
+  /** EXEC: the monitor forks an exec-monitor for the config at `path` (or refuses with `execRefusal`). */
+  async exec(path: string): Promise<number> {
+    this.mon.receive(this, { link: this.index, type: 'EXEC', data: path });
+    if (this.mon.execRefusal) throw new ExecRefused(this.mon.execRefusal);
+    return this.mon.host.startExec(path).pid;
+  }
   start(): void { this.send('START'); }
   quiet(): void {
     this.isQuiet = true;
@@ -71,18 +76,27 @@ export class FakeLink extends EventEmitter<MonitorEvents> implements MonitorLink
 }
 
 export class FakeMonitor {
-  readonly config: MonitorConfig;
+  readonly host: FakeHost;
+  readonly verb: 'monitor' | 'exec';
+  readonly config: MonitorConfig | ExecConfig;
   readonly pid: number;
   readonly links: FakeLink[] = [];
   /** frames as the monitor received them, in order */
   readonly delivered: Delivered[] = [];
   alive = true;
+  /** what it tells each connection it understands (FEATURES) */
+  readonly features = new Set<string>();
   /** false: the container reads no stdin (its connection jams) */
   takesStdin = true;
   /** SIGKILL/SIGTERM end the container like the real init does */
   diesOnSignal = true;
 
-  constructor(config: MonitorConfig, pid: number) {
+  /** an EXEC is answered with this refusal (`step: reason`) */
+  execRefusal?: string;
+
+  constructor(host: FakeHost, verb: 'monitor' | 'exec', config: MonitorConfig | ExecConfig, pid: number) {
+    this.host = host;
+    this.verb = verb;
     this.config = config;
     this.pid = pid;
   }
@@ -128,6 +142,12 @@ export class FakeMonitor {
     else rest();
   }
 
+  /** Gone without a word and without an exit file (killed -9). */
+  vanish(): void {
+    this.alive = false;
+    for (const l of this.links) l.end();
+  }
+
   /** Gone without a word (while the daemon was down): only the exit file is left. */
   die(exitCode: number): void {
     this.alive = false;
@@ -141,13 +161,28 @@ export class FakeHost implements Host {
   /** awaited before a spawned monitor reports "ok": a test holds a start here */
   beforeOk?: (m: FakeMonitor) => Promise<void>;
 
+  /** `tdock-shim exec` run by the daemon itself (not forked by a monitor) */
+  readonly spawnedExecs: FakeMonitor[] = [];
+
   async spawnMonitor(_shim: string, target: string, verb: 'monitor' | 'exec' = 'monitor'): Promise<number> {
-    if (verb !== 'monitor') throw new Error('exec is not faked');
+    if (verb === 'exec') {
+      const m = this.startExec(target);
+      this.spawnedExecs.push(m);
+      return m.pid;
+    }
     const config = JSON.parse(readFileSync(join(target, 'config.json'), 'utf8')) as MonitorConfig;
-    const m = new FakeMonitor(config, this.nextPid++);
+    const m = new FakeMonitor(this, 'monitor', config, this.nextPid++);
+    m.features.add('exec');
     this.monitors.push(m);
     await this.beforeOk?.(m);
     return m.pid;
+  }
+
+  startExec(file: string): FakeMonitor {
+    const config = JSON.parse(readFileSync(file, 'utf8')) as ExecConfig;
+    const m = new FakeMonitor(this, 'exec', config, this.nextPid++);
+    this.monitors.push(m);
+    return m;
   }
 
   private bySocket(socket: string): FakeMonitor | undefined {
@@ -158,6 +193,7 @@ export class FakeHost implements Host {
     const m = this.bySocket(socket);
     if (!m) throw Object.assign(new Error(`connect ENOENT ${socket}`), { code: 'ENOENT' });
     const link = new FakeLink(m, m.links.length);
+    for (const f of m.features) link.features.add(f);
     m.links.push(link);
     return link;
   }
