@@ -17,7 +17,7 @@ import { CredentialStore } from '../images/registry/auth.ts';
 import { RegistryClient } from '../images/registry/client.ts';
 import { shimHasWhiteouts, shimWhiteoutApplier } from '../images/whiteouts.ts';
 import { EngineError, notFound } from './errors.ts';
-import type { ImageSource } from './containers/engine.ts';
+import type { ImageSource } from './containers/types.ts';
 import type { ImageConfigLike } from './containers/spec.ts';
 import type { ImageSummary, PullProgress } from '../proto/api.ts';
 

@@ -11,6 +11,7 @@ import { invalid } from '../errors.ts';
 import { checkCreateBounds, checkExecBounds } from '../containers/bounds.ts';
 import { Lag, tooSlow } from './flow.ts';
 import { logsHandler } from './logs.ts';
+import { inspectDocument, topTable } from './presenter.ts';
 
 const streamName = (s: 1 | 2): OutputFrame['stream'] => (s === 2 ? 'STDERR' : 'STDOUT');
 
@@ -55,10 +56,10 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
       return {};
     }),
     List: unary<ListRequest, ListResponse>(async (r) => ({ containers: engine.list(r.all) })),
-    Inspect: unary<ContainerRef, InspectResponse>(async (r) => ({ json: JSON.stringify(engine.inspect(r.id)) })),
+    Inspect: unary<ContainerRef, InspectResponse>(async (r) => ({ json: JSON.stringify(inspectDocument(engine.inspectView(r.id))) })),
     Wait: unary<ContainerRef, WaitResponse>(async (r) => engine.wait(r.id)),
     Port: unary<ContainerRef, PortResponse>(async (r) => ({ ports: engine.summary(engine.repo.find(r.id)).ports })),
-    Top: unary<ContainerRef, TopResponse>(async (r) => engine.top(r.id)),
+    Top: unary<ContainerRef, TopResponse>(async (r) => topTable(engine.processes(r.id))),
 
     Stats: (call: grpc.ServerWritableStream<StatsRequest, StatsFrame>) => {
       const { ids, stream } = call.request;

@@ -18,7 +18,7 @@ import { existsSync, readFileSync, readdirSync, readlinkSync, statSync, writeFil
 import { setTimeout as sleep } from 'node:timers/promises';
 import { basename } from 'node:path';
 import type { Db } from '../store/db.ts';
-import type { NetworkHooks } from '../containers/engine.ts';
+import type { NetworkHooks } from '../containers/types.ts';
 import { ContainerRepository, type ContainerRow } from '../containers/repository.ts';
 import { EngineError, invalid, messageOf } from '../errors.ts';
 import { formatCidr, formatIp, gateway, Leases, macFor, parseCidr, type Cidr } from './ipam.ts';

@@ -53,3 +53,17 @@ export function procInfo(pid: number): ProcInfo | undefined {
     return undefined;
   }
 }
+
+/** Where a process's namespaces are and which they are (`net:[inode]`); those gone meanwhile are left out. */
+export function namespaceLinks(pid: number, kinds: readonly string[]): Record<string, { Path: string; Id: string }> {
+  const out: Record<string, { Path: string; Id: string }> = {};
+  for (const ns of kinds) {
+    const path = `/proc/${pid}/ns/${ns}`;
+    try {
+      out[ns] = { Path: path, Id: readlinkSync(path) };
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
+}

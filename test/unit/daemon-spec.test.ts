@@ -162,7 +162,7 @@ test('container names follow Docker rules; random names avoid taken ones', () =>
 });
 
 test('image files are read without following symlinks, FIFOs or devices, and capped', async () => {
-  const { readLayerFile } = await import('../../daemon/containers/engine.ts');
+  const { readLayerFile } = await import('../../daemon/containers/image-files.ts');
   const { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } = await import('node:fs');
   const { join } = await import('node:path');
   const { tmpdir } = await import('node:os');

@@ -1,0 +1,129 @@
+// The two documents the daemon hands the shim: config.json for `tdock-shim monitor`
+// (read by shim/config.c) and an exec config for an EXEC or `tdock-shim exec`. Typed
+// here so a field the shim reads cannot silently go missing or change its type.
+import { join } from 'node:path';
+import type { ContainerRow } from './repository.ts';
+import type { ResolvedUser } from './spec.ts';
+import type { SeccompProfile } from '../../proto/security-opt.ts';
+import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, containerSysctls } from '../runtime/defaults.ts';
+import type { IdMaps } from '../runtime/idmap.ts';
+
+export interface IdMapEntry { containerId: number; hostId: number; size: number }
+export interface BindMount { source: string; destination: string; options: string[] }
+
+export interface MonitorConfig {
+  id: string;
+  rootfs: string;
+  overlay: { lower: string[]; upper: string; work: string };
+  readonlyRootfs: boolean;
+  hostname: string;
+  args: string[];
+  env: string[];
+  cwd: string;
+  user: ResolvedUser;
+  tty: boolean;
+  openStdin: boolean;
+  uidMap: IdMapEntry[];
+  gidMap: IdMapEntry[];
+  rootless: boolean;
+  network: { mode: string };
+  /** the cgroup.procs files init is put into */
+  cgroupProcs: string[];
+  capabilities: readonly string[];
+  noNewPrivileges: boolean;
+  seccomp: SeccompProfile;
+  maskedPaths: readonly string[];
+  readonlyPaths: readonly string[];
+  sysctl: Record<string, string>;
+  mounts: BindMount[];
+  socket: string;
+  logPath: string;
+  logMaxSize: number;
+  logMaxFiles: number;
+  exitPath: string;
+  pidPath: string;
+}
+
+export interface ExecConfig {
+  initPid: number;
+  /** init's /proc start time: the exec joins that process, never a reused pid */
+  initStartTime: number;
+  args: string[];
+  env: string[];
+  cwd: string;
+  user: ResolvedUser;
+  tty: boolean;
+  openStdin: boolean;
+  capabilities: readonly string[];
+  noNewPrivileges: boolean;
+  seccomp: SeccompProfile;
+  /** Only for `tdock-shim exec` (the fallback): an EXEC ignores it. */
+  cgroupProcs: string[];
+  socket: string;
+  exitPath: string;
+}
+
+export interface MonitorConfigInput {
+  c: ContainerRow;
+  bundleDir: string;
+  runDir: string;
+  lower: string[];
+  env: string[];
+  user: ResolvedUser;
+  idMaps: IdMaps;
+  rootless: boolean;
+  cgroupProcs: string[];
+  seccomp: SeccompProfile;
+  mounts: BindMount[];
+  socket: string;
+  logPath: string;
+  log: { maxSize: number; maxFile: number };
+  exitPath: string;
+}
+
+export function monitorConfig(i: MonitorConfigInput): MonitorConfig {
+  const spec = i.c.spec;
+  return {
+    id: i.c.id,
+    rootfs: join(i.bundleDir, 'rootfs'),
+    overlay: { lower: i.lower, upper: join(i.bundleDir, 'upper'), work: join(i.bundleDir, 'work') },
+    readonlyRootfs: false,
+    hostname: spec.hostname,
+    args: spec.args,
+    env: i.env,
+    cwd: spec.cwd,
+    user: i.user,
+    tty: spec.tty,
+    openStdin: spec.openStdin,
+    uidMap: [{ containerId: 0, hostId: i.idMaps.uid.start, size: i.idMaps.uid.size }],
+    gidMap: [{ containerId: 0, hostId: i.idMaps.gid.start, size: i.idMaps.gid.size }],
+    rootless: i.rootless,
+    network: { mode: spec.network },
+    cgroupProcs: i.cgroupProcs,
+    capabilities: DEFAULT_CAPABILITIES,
+    noNewPrivileges: true,
+    seccomp: i.seccomp,
+    maskedPaths: MASKED_PATHS,
+    readonlyPaths: READONLY_PATHS,
+    sysctl: containerSysctls(spec.network, i.idMaps.gid.size),
+    mounts: i.mounts,
+    socket: i.socket,
+    logPath: i.logPath,
+    logMaxSize: i.log.maxSize,
+    logMaxFiles: i.log.maxFile,
+    exitPath: i.exitPath,
+    pidPath: join(i.runDir, 'init.pid'),
+  };
+}
+
+export function execConfig(i: Omit<ExecConfig, 'capabilities' | 'noNewPrivileges'>): ExecConfig {
+  const { initPid, initStartTime, args, env, cwd, user, tty, openStdin, seccomp, cgroupProcs, socket, exitPath } = i;
+  return {
+    initPid, initStartTime, args, env, cwd, user, tty, openStdin,
+    capabilities: DEFAULT_CAPABILITIES,
+    noNewPrivileges: true,
+    // Like Docker's: an exec gets the container's profile.
+    seccomp,
+    cgroupProcs, socket, exitPath,
+  };
+}

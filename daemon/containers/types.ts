@@ -1,0 +1,82 @@
+// The engine's contracts with the rest of the daemon: what it needs from the image
+// store and the network, how it is configured, and what it gives attached clients.
+import type { ContainerRepository, ContainerRow } from './repository.ts';
+import type { BundleLayout } from './bundle.ts';
+import type { ImageConfigLike } from './spec.ts';
+import type { LogConfig } from '../../proto/log-opt.ts';
+import type { IdMaps } from '../runtime/idmap.ts';
+import type { CgroupDriver } from '../cgroups/index.ts';
+import type { Host } from './host.ts';
+
+/** What the engine needs from the image store. */
+export interface ImageSource {
+  /** Resolves a reference, pulling it when it is missing and pulling is possible. */
+  ensure(ref: string): Promise<{ id: string; config: ImageConfigLike }>;
+  layerDirs(imageId: string): string[];
+}
+
+/**
+ * Per-container networking (bridge, veth, IPAM, NAT, /etc files). Absent = every
+ * container gets loopback only. Implemented in daemon/network/.
+ */
+export interface NetworkHooks {
+  /**
+   * Before the monitor starts: allocate the address and host ports, check conflicts,
+   * write hostname/hosts/resolv.conf into `bundleDir`; returns the bind mounts for
+   * them. Throws an EngineError (ALREADY_EXISTS, RESOURCE_EXHAUSTED...) and leaves
+   * nothing allocated when it cannot.
+   */
+  prepare(c: ContainerRow, bundleDir: string): Promise<{ source: string; destination: string; options: string[] }[]>;
+  /** Between the monitor's "ok" and START: wire the netns of `pid` (veth, address, route, NAT). */
+  attach(c: ContainerRow, pid: number): Promise<void>;
+  /** Idempotent: undo attach and prepare (rules, veth, lease). */
+  detach(c: ContainerRow): Promise<void>;
+  /** Published ports with the host ports actually bound (random ones resolved). */
+  ports(c: ContainerRow): { hostIp: string; hostPort: number; containerPort: number; protocol: string }[];
+  /** Docker's NetworkSettings for inspect. */
+  inspect(c: ContainerRow): Record<string, unknown>;
+}
+
+export interface EngineOptions {
+  root: string;
+  execRoot: string;
+  shim: string;
+  idMaps: IdMaps;
+  rootless: boolean;
+  cgroups: CgroupDriver;
+  images: ImageSource;
+  network?: NetworkHooks;
+  log?: (msg: string) => void;
+  /** refuses to make something new on a nearly full disk (daemon/store/space.ts) */
+  checkRoom?: (what: string) => void;
+  /** Log rotation for containers created without --log-opt (default DEFAULT_LOG_CONFIG). */
+  logDefaults?: LogConfig;
+  /** The operating system as far as monitors go; unit tests pass a fake (default: the real one). */
+  host?: Host;
+}
+
+export interface ExitInfo { exitCode: number; oomKilled: boolean; error: string }
+
+export interface OutputSink {
+  /** false: this client is behind; output pauses until its handle's drained() */
+  output(stream: 1 | 2, data: Buffer): boolean | void;
+  exit(info: ExitInfo): void;
+}
+
+export interface ExecRequest {
+  cmd: string[];
+  env: string[];
+  user: string;
+  workdir: string;
+  tty: boolean;
+  openStdin: boolean;
+}
+
+/** What the engine's parts share: the rows, the options, the OS, the file layout. */
+export interface EngineContext {
+  readonly repo: ContainerRepository;
+  readonly o: EngineOptions;
+  readonly host: Host;
+  readonly layout: BundleLayout;
+  readonly log: (msg: string) => void;
+}
