@@ -629,7 +629,7 @@ static void finish(int status)
 		code = 128 + sig;
 	}
 	exec_refuse_queued();
-	char json[SYNC_MAX * 2 + sizeof M->log.error * 2 + 160];
+	char json[SYNC_MAX * 2 + sizeof M->log.error * 2 + sizeof g_err * 2 + 200];
 	int n = snprintf(json, sizeof json, "{\"exitCode\":%d,\"signal\":%d,\"finishedAt\":%llu", code, sig,
 			 (unsigned long long)now_realtime_ns());
 	if (M->error[0]) {
@@ -643,8 +643,19 @@ static void finish(int status)
 		n += snprintf(json + n, sizeof json - (size_t)n, ",\"logError\":\"%s\"", esc);
 	}
 	n += snprintf(json + n, sizeof json - (size_t)n, "}");
-	/* The exit file first: a client that sees EXIT can rely on it being there. */
-	write_file_atomic(M->cfg.exit_path, json, (size_t)n, 0644);
+	/*
+	 * The exit file first: a client that sees EXIT can rely on it being there.
+	 * When it cannot be written (disk full, its directory gone) the EXIT frame
+	 * still goes out, since the daemon takes the status from the frame; the
+	 * frame then also says why the file is missing (exitFileError). Our
+	 * stdout and stderr are /dev/null by now: the frame is the only witness.
+	 */
+	if (write_file_atomic(M->cfg.exit_path, json, (size_t)n, 0644) < 0) {
+		char esc[sizeof g_err * 2];
+		json_escape(esc, sizeof esc, g_err);
+		n--; /* reopen the object: drop its closing brace */
+		n += snprintf(json + n, sizeof json - (size_t)n, ",\"exitFileError\":\"write the exit file: %s\"}", esc);
+	}
 	broadcast(FRAME_EXIT, json, (size_t)n);
 
 	struct timespec t0;
