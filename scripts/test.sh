@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Every test: type check, unit tests (no root), integration tests (root: real
-# namespaces, cgroups, overlayfs). One node:test run, so CI reads one summary line.
+# Every test: type check, the shim's C parser tests, unit tests (no root),
+# integration tests (root: real namespaces, cgroups, overlayfs). One node:test
+# run, so CI reads one summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 node=node_modules/.bin/node
 echo "== typecheck"
 node_modules/.bin/tsc -p tsconfig.json
+# The shim's JSON/config parser, in C, under ASan/UBSan: one "FAIL ..." line
+# and the offending document per failure; a failure ends the run here.
+echo "== shim parser tests (C)"
+make -s -C shim test
 shopt -s nullglob
 files=(test/unit/*.test.ts)
 if [ "$(id -u)" = 0 ]; then

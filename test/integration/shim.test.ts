@@ -29,6 +29,15 @@ test('exit codes: 0, 3, and 128+N when killed by a signal', async () => {
   assert.equal(c.exit.signal, 0, 'init itself was not killed');
 });
 
+test('exit file that cannot be written: EXIT still goes out and says why', async () => {
+  const exitPath = path.join('/tmp', `tdock-shimtest-missing-${process.pid}`, 'exit.json');
+  const r = await run({ ...sh('exit 4'), exitPath });
+  assert.equal(r.exit.exitCode, 4);
+  assert.match(String((r.exit as unknown as Record<string, unknown>).exitFileError),
+    /^write the exit file: open \/tmp\/tdock-shimtest-missing-\d+\/exit\.json\.tmp: No such file or directory$/);
+  assert.ok(!fs.existsSync(exitPath));
+});
+
 test('PID frame first, stdout and stderr kept apart', async () => {
   const r = await run(sh('echo out; echo err >&2; echo out2'));
   assert.equal(r.frames[0].type, F.PID);
