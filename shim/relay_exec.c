@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* EXEC_OK / EXEC_ERROR: the request's path, a NUL, then the detail. False: the client is gone. */
@@ -19,6 +20,21 @@ static bool exec_reply(struct relay *r, int client, unsigned long serial, unsign
 	struct client *c = &r->clients[client];
 	if (c->fd < 0 || c->serial != serial)
 		return false;
+	/*
+	 * A client that hung up after its request may not have been read to its end
+	 * yet (the loop reads clients before answers, but not always in the same
+	 * round): an end-of-file waiting behind nothing means it is gone, and an
+	 * exec-monitor nobody will connect to must not be announced.
+	 */
+	char peek;
+	ssize_t n;
+	do
+		n = recv(c->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n == 0) {
+		client_drop(c);
+		return false;
+	}
 	char buf[EXEC_PATH_MAX + 1 + sizeof g_err];
 	size_t pl = strlen(path) + 1;
 	size_t dl = strnlen(detail, sizeof g_err - 1);
