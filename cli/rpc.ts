@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import type { ApiPackage } from '../proto/api.ts';
+import { PACKAGE, SERVICES } from '../proto/gen/tdock.ts';
 
 /** The options of proto/api.ts's LOADER_OPTIONS, as protobufjs's toObject takes them. */
 const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true, oneofs: true };
@@ -59,14 +60,14 @@ export function loadServices(opts: { prepareAll?: boolean } = {}): ApiPackage {
   root.resolveAll();
   if (opts.prepareAll) prepareAll(root);
   const out: Record<string, grpc.ServiceClientConstructor> = {};
-  for (const name of ['Containers', 'Images', 'System'] as const) {
-    const svc = root.lookupService(`tdock.v1.${name}`);
+  for (const name of SERVICES) {
+    const svc = root.lookupService(`${PACKAGE}.${name}`);
     const def: Record<string, grpc.MethodDefinition<object, object>> = {};
     for (const m of svc.methodsArray) {
       const req = m.resolvedRequestType!;
       const res = m.resolvedResponseType!;
       def[m.name] = {
-        path: `/tdock.v1.${name}/${m.name}`,
+        path: `/${PACKAGE}.${name}/${m.name}`,
         requestStream: Boolean(m.requestStream),
         responseStream: Boolean(m.responseStream),
         requestSerialize: serializer(req),
