@@ -27,6 +27,7 @@ import { PortTable } from './ports.ts';
 import { writeEtcFiles, type Mount } from './files.ts';
 import { deleteLinks, vethName, VETH_RE, wire } from './links.ts';
 import { must, run, since } from './exec.ts';
+import type { PortSpec } from '../../lib/ports.ts';
 
 export interface BridgeNetworkOptions {
   db: Db;
@@ -401,7 +402,7 @@ export class BridgeNetwork implements NetworkHooks {
     await this.fw.idle();
   }
 
-  ports(c: ContainerRow): { hostIp: string; hostPort: number; containerPort: number; protocol: string }[] {
+  ports(c: ContainerRow): PortSpec[] {
     if (c.spec.network !== 'bridge') return [];
     return this.portTable.of(c.id);
   }

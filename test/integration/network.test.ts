@@ -14,7 +14,8 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openDb, type Db } from '../../daemon/store/db.ts';
 import { ContainerRepository, type ContainerRow } from '../../daemon/containers/repository.ts';
-import type { ContainerSpec, PortSpec } from '../../daemon/containers/spec.ts';
+import type { ContainerSpec } from '../../daemon/containers/spec.ts';
+import type { PortSpec } from '../../lib/ports.ts';
 import { BridgeNetwork, median } from '../../daemon/network/bridge.ts';
 import { EngineError } from '../../daemon/errors.ts';
 
