@@ -9,7 +9,7 @@
 // xattrs need CAP_MKNOD / CAP_SYS_ADMIN); --uid/--gid own the new device nodes (the
 // shifted container root).
 import { spawn } from 'node:child_process';
-import { EngineError } from '../daemon/errors.ts';
+import { EngineError } from '../lib/errors.ts';
 import type { IdShift, Whiteout } from './tar-extract.ts';
 import type { WhiteoutApplier } from './store.ts';
 
