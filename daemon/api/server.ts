@@ -54,7 +54,8 @@ export async function serve(socketPath: string, services: Services, group?: numb
     process.umask(previous);
   }
   if (group !== undefined) {
-    chownSync(socketPath, 0, group);
+    // The owner stays the daemon's (root, as only a rootful daemon passes a group).
+    chownSync(socketPath, -1, group);
     chmodSync(socketPath, 0o660);
   } else {
     chmodSync(socketPath, 0o600);
