@@ -49,18 +49,3 @@ export function applyWithShim(shim: string, dir: string, whiteouts: Whiteout[], 
 export function shimWhiteoutApplier(shim: string, shift: IdShift): WhiteoutApplier {
   return (dir, whiteouts) => applyWithShim(shim, dir, whiteouts, { uid: shift.uid, gid: shift.gid });
 }
-
-/** True when this shim knows the whiteouts verb (probe: `whiteouts` without arguments prints its usage). */
-export async function shimHasWhiteouts(shim: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const child = spawn(shim, ['whiteouts'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const add = (d: Buffer) => {
-      out += d.toString();
-    };
-    child.stdout.on('data', add);
-    child.stderr.on('data', add);
-    child.on('error', () => resolve(false));
-    child.on('close', () => resolve(/whiteouts/.test(out) && !/usage: tdock-shim monitor/.test(out)));
-  });
-}
