@@ -10,9 +10,10 @@ import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import type { ApiPackage } from '../proto/api.ts';
 import { PACKAGE, SERVICES } from '../proto/gen/tdock.ts';
+import { CONVERSION } from '../proto/options.ts';
 
-/** The options of proto/api.ts's LOADER_OPTIONS, as protobufjs's toObject takes them. */
-const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true, oneofs: true };
+/** proto/options.ts's CONVERSION (proto/api.ts's too), as protobufjs's toObject takes it. */
+const TO_OBJECT: protobuf.IConversionOptions = { longs: CONVERSION.longs, enums: CONVERSION.enums, defaults: CONVERSION.defaults, oneofs: CONVERSION.oneofs };
 
 /** tdock.proto from the sources (cli/../proto) and from the bundle (dist/../proto). */
 export function protoFile(): string {
@@ -56,7 +57,7 @@ function prepareAll(ns: protobuf.NamespaceBase): void {
 
 export function loadServices(opts: { prepareAll?: boolean } = {}): ApiPackage {
   if (cached) return cached;
-  const root = protobuf.parse(readFileSync(protoFile(), 'utf8'), { keepCase: false }).root;
+  const root = protobuf.parse(readFileSync(protoFile(), 'utf8'), { keepCase: CONVERSION.keepCase }).root;
   root.resolveAll();
   if (opts.prepareAll) prepareAll(root);
   const out: Record<string, grpc.ServiceClientConstructor> = {};

@@ -1,21 +1,15 @@
 // Loads proto/tdock.proto for the daemon and re-exports the message types that
 // scripts/proto-types.ts generates from it (proto/gen/tdock.ts), which the CLI uses
-// too; the generator assumes these loader options (camelCase fields, longs as
-// numbers, enums as strings, defaults filled in, oneofs named in `msg`).
+// too; both loaders convert with proto/options.ts's CONVERSION, which the types assume.
 import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ServiceName } from './gen/tdock.ts';
+import { CONVERSION } from './options.ts';
 
-export const LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: false,
-  longs: Number,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-};
+export const LOADER_OPTIONS: protoLoader.Options = { ...CONVERSION };
 
 /** Finds tdock.proto both from the sources (proto/) and from the bundles (dist/). */
 export function protoPath(): string {

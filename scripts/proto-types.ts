@@ -1,7 +1,8 @@
 // Writes proto/gen/tdock.ts: the TypeScript shapes of tdock.proto's messages, as both
 // loaders hand them to the code (proto/api.ts's @grpc/proto-loader for the daemon,
-// cli/rpc.ts's protobufjs for the CLI; same options: camelCase fields, longs as
-// numbers, enums as strings, defaults filled in, oneofs named in `msg`).
+// cli/rpc.ts's protobufjs for the CLI; both convert with proto/options.ts's CONVERSION:
+// camelCase fields, longs as numbers, enums as strings, defaults filled in, oneofs
+// named in `msg`; the shapes below follow from those).
 //
 // Why a generator of our own rather than ts-proto or protoc-gen-es: those need protoc
 // or a plugin runtime and emit codecs we do not use (the loaders already encode);
@@ -15,6 +16,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+import { CONVERSION } from '../proto/options.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const PROTO_FILE = join(root, 'proto', 'tdock.proto');
@@ -90,7 +92,7 @@ function walk(ns: protobuf.NamespaceBase, pkg: protobuf.Namespace, out: string[]
 
 /** The generated module's text for the .proto source `proto`. */
 export function generateProtoTypes(proto: string): string {
-  const parsed = protobuf.parse(proto, { keepCase: false, alternateCommentMode: true });
+  const parsed = protobuf.parse(proto, { keepCase: CONVERSION.keepCase, alternateCommentMode: true });
   parsed.root.resolveAll();
   const pkgName = parsed.package;
   if (!pkgName) throw new Error('tdock.proto has no package');
