@@ -1,7 +1,8 @@
 // Flags shared by `run` and `create` (Docker's names), and the pure translation
 // of parsed flags into a CreateRequest. Bad values -> UsageError (exit 125).
 import { Flags } from './oclif.ts';
-import type { CreateRequest, PortMapping } from '../proto/api.ts';
+import type { CreateRequest } from '../proto/api.ts';
+import type { PortMapping } from '../lib/ports.ts';
 import { UsageError } from './errors.ts';
 import { cpusFlag, envFlag, intFlag, memoryFlag, ValueError } from './parse/bytes.ts';
 import { parsePublish, PortSpecError } from './parse/ports.ts';

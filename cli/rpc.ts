@@ -9,9 +9,11 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import type { ApiPackage } from '../proto/api.ts';
+import { PACKAGE, SERVICES } from '../proto/gen/tdock.ts';
+import { CONVERSION } from '../proto/options.ts';
 
-/** The options of proto/api.ts's LOADER_OPTIONS, as protobufjs's toObject takes them. */
-const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true, oneofs: true };
+/** proto/options.ts's CONVERSION (proto/api.ts's too), as protobufjs's toObject takes it. */
+const TO_OBJECT: protobuf.IConversionOptions = { longs: CONVERSION.longs, enums: CONVERSION.enums, defaults: CONVERSION.defaults, oneofs: CONVERSION.oneofs };
 
 /** tdock.proto from the sources (cli/../proto) and from the bundle (dist/../proto). */
 export function protoFile(): string {
@@ -55,18 +57,18 @@ function prepareAll(ns: protobuf.NamespaceBase): void {
 
 export function loadServices(opts: { prepareAll?: boolean } = {}): ApiPackage {
   if (cached) return cached;
-  const root = protobuf.parse(readFileSync(protoFile(), 'utf8'), { keepCase: false }).root;
+  const root = protobuf.parse(readFileSync(protoFile(), 'utf8'), { keepCase: CONVERSION.keepCase }).root;
   root.resolveAll();
   if (opts.prepareAll) prepareAll(root);
   const out: Record<string, grpc.ServiceClientConstructor> = {};
-  for (const name of ['Containers', 'Images', 'System'] as const) {
-    const svc = root.lookupService(`tdock.v1.${name}`);
+  for (const name of SERVICES) {
+    const svc = root.lookupService(`${PACKAGE}.${name}`);
     const def: Record<string, grpc.MethodDefinition<object, object>> = {};
     for (const m of svc.methodsArray) {
       const req = m.resolvedRequestType!;
       const res = m.resolvedResponseType!;
       def[m.name] = {
-        path: `/tdock.v1.${name}/${m.name}`,
+        path: `/${PACKAGE}.${name}/${m.name}`,
         requestStream: Boolean(m.requestStream),
         responseStream: Boolean(m.responseStream),
         requestSerialize: serializer(req),

@@ -15,7 +15,7 @@ import { Puller } from '../images/pull.ts';
 import type { Progress } from '../images/pull.ts';
 import { CredentialStore } from '../images/registry/auth.ts';
 import { RegistryClient } from '../images/registry/client.ts';
-import { shimHasWhiteouts, shimWhiteoutApplier } from '../images/whiteouts.ts';
+import { shimWhiteoutApplier } from '../images/whiteouts.ts';
 import { EngineError, notFound } from './errors.ts';
 import type { ImageSource } from './containers/types.ts';
 import type { ImageConfigLike } from './containers/spec.ts';
@@ -67,17 +67,8 @@ export class ImageService implements ImageSource {
     this.inUse = inUse;
     this.opts = opts;
     this.credentials = new CredentialStore(opts.credentialsFile ?? join(store.root, 'auth.json'));
-    if (opts.shim && !store.whiteoutApplier) {
-      const shim = opts.shim;
-      const apply = shimWhiteoutApplier(shim, store.shift);
-      let probed: Promise<boolean> | undefined;
-      store.whiteoutApplier = async (dir, whiteouts) => {
-        if (!(await (probed ??= shimHasWhiteouts(shim)))) {
-          throw new EngineError('INTERNAL', `${shim} has no "whiteouts" verb, needed for layers that delete files; rebuild it (npm run build)`);
-        }
-        return apply(dir, whiteouts);
-      };
-    }
+    // The shim is built with the daemon, so it has the whiteouts verb: no probe for it.
+    if (opts.shim && !store.whiteoutApplier) store.whiteoutApplier = shimWhiteoutApplier(opts.shim, store.shift);
     this.puller = new Puller(store, {
       credentials: this.credentials,
       ...(opts.catalog ? { catalog: opts.catalog } : {}),

@@ -11,6 +11,7 @@ import { checkRootReachable } from './runtime/root-access.ts';
 import { chooseCgroupParent, detectCgroups, moveSelfToLeaf } from './cgroups/index.ts';
 import { CgroupV2 } from './cgroups/v2.ts';
 import { Engine } from './containers/engine.ts';
+import { ContainerRepository } from './containers/repository.ts';
 import { ImageService } from './images.ts';
 import { ImageStore } from '../images/store.ts';
 import { BridgeNetwork } from './network/index.ts';
@@ -97,9 +98,10 @@ async function main(): Promise<void> {
   const network = o.rootless
     ? undefined
     : await BridgeNetwork.create({
-      db, bridge: o.bridge, subnet: o.subnet, table: o.nftTable, execRoot: o.execRoot, log,
-      etcOwner: { uid: idMaps.uid.start, gid: idMaps.gid.start },
-    });
+        db, bridge: o.bridge, subnet: o.subnet, table: o.nftTable, execRoot: o.execRoot, log,
+        etcOwner: { uid: idMaps.uid.start, gid: idMaps.gid.start },
+        running: () => new ContainerRepository(db).live(),
+      });
   engine = new Engine(db, {
     root: o.root, execRoot: o.execRoot, shim: o.shim, idMaps, rootless: o.rootless, cgroups, images, network, log,
     checkRoom: (what) => reserve.checkRoom(what),

@@ -28,7 +28,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { EngineError } from '../daemon/errors.ts';
+import { EngineError } from '../lib/errors.ts';
 import { fetchBytes, NETWORK_FAILURE } from './download.ts';
 import type { DownloadOptions } from './download.ts';
 import type { ImageConfig } from './store.ts';

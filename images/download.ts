@@ -21,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import type { Dispatcher } from 'undici';
-import type { ErrorCode } from '../daemon/errors.ts';
+import type { ErrorCode } from '../lib/errors.ts';
 
 /**
  * The status code of "the remote server is unreachable / the transfer failed / cancelled".

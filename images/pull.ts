@@ -17,7 +17,7 @@
 // A dropped connection is resumed with a Range request (images/download.ts).
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { EngineError } from '../daemon/errors.ts';
+import { EngineError } from '../lib/errors.ts';
 import { expectedSha256, lookup, loadCatalog } from './catalog.ts';
 import type { CatalogHit } from './catalog.ts';
 import { DownloadError, NETWORK_FAILURE, openDownload } from './download.ts';

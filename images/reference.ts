@@ -11,7 +11,7 @@
 // Repositories are kept in their familiar (short) form: "docker.io/library/busybox" and
 // "busybox" are the same repository and are stored as "busybox", like `docker images`
 // shows them. `splitRepository` gives the registry host and remote path for a pull.
-import { EngineError } from '../daemon/errors.ts';
+import { EngineError } from '../lib/errors.ts';
 
 export interface ImageRef {
   /** familiar repository name: "busybox", "user/app", "host:5000/ns/name" */

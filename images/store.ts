@@ -34,12 +34,14 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writ
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Db } from '../daemon/store/db.ts';
-import { EngineError } from '../daemon/errors.ts';
-import { isNoSpace } from '../daemon/store/space.ts';
+import type Database from 'better-sqlite3';
+import { EngineError, isNoSpace } from '../lib/errors.ts';
 import { formatRef, parseRef } from './reference.ts';
 import { extractLayer } from './tar-extract.ts';
 import type { ExtractResult, IdShift, Whiteout } from './tar-extract.ts';
+
+/** The daemon's database: daemon/store/db.ts migrates the images, layers and tags tables used here. */
+type Db = Database.Database;
 
 /** The runtime part of an OCI image config (the "config" object). */
 export interface ImageConfig {

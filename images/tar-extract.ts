@@ -48,7 +48,7 @@ import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { Parser } from 'tar';
 import type { ReadEntry } from 'tar';
-import { EngineError } from '../daemon/errors.ts';
+import { EngineError } from '../lib/errors.ts';
 
 export interface IdShift {
   /** host uid that container uid 0 maps to */

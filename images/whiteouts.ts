@@ -9,7 +9,7 @@
 // xattrs need CAP_MKNOD / CAP_SYS_ADMIN); --uid/--gid own the new device nodes (the
 // shifted container root).
 import { spawn } from 'node:child_process';
-import { EngineError } from '../daemon/errors.ts';
+import { EngineError } from '../lib/errors.ts';
 import type { IdShift, Whiteout } from './tar-extract.ts';
 import type { WhiteoutApplier } from './store.ts';
 
@@ -48,19 +48,4 @@ export function applyWithShim(shim: string, dir: string, whiteouts: Whiteout[], 
 /** A WhiteoutApplier for the store that uses the shim; new nodes belong to container root. */
 export function shimWhiteoutApplier(shim: string, shift: IdShift): WhiteoutApplier {
   return (dir, whiteouts) => applyWithShim(shim, dir, whiteouts, { uid: shift.uid, gid: shift.gid });
-}
-
-/** True when this shim knows the whiteouts verb (probe: `whiteouts` without arguments prints its usage). */
-export async function shimHasWhiteouts(shim: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const child = spawn(shim, ['whiteouts'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const add = (d: Buffer) => {
-      out += d.toString();
-    };
-    child.stdout.on('data', add);
-    child.stderr.on('data', add);
-    child.on('error', () => resolve(false));
-    child.on('close', () => resolve(/whiteouts/.test(out) && !/usage: tdock-shim monitor/.test(out)));
-  });
 }

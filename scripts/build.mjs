@@ -11,6 +11,10 @@ import { dirname, join } from 'node:path';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
 
+// The message types both sides compile against (proto/gen/tdock.ts) follow the .proto.
+const { writeProtoTypes } = await import('./proto-types.ts');
+if (writeProtoTypes()) process.stderr.write('build: proto/gen/tdock.ts regenerated from proto/tdock.proto\n');
+
 // CommonJS dependencies inside an ESM bundle still call require() for node built-ins.
 const banner = {
   js: "import { createRequire as __tdockCreateRequire } from 'node:module'; const require = __tdockCreateRequire(import.meta.url);",

@@ -59,7 +59,7 @@ ver=$(node_modules/.bin/node -p 'process.versions.node.split(".")[0]')
 # Build when a source is newer than the bundles or the shim.
 stamp=dist/tdockd.js
 if [ ! -f "$stamp" ] || [ ! -f dist/tdock.js ] || [ ! -x shim/tdock-shim ] || [ node_modules/.package-lock.json -nt "$stamp" ] || \
-   [ -n "$(find cli daemon images proto shim scripts/build.mjs package.json -newer "$stamp" -type f \( -name '*.ts' -o -name '*.c' -o -name '*.h' -o -name '*.proto' -o -name Makefile -o -name '*.mjs' -o -name '*.json' \) -print -quit 2>/dev/null)" ]; then
+   [ -n "$(find cli daemon images lib proto shim scripts/build.mjs scripts/proto-types.ts package.json -newer "$stamp" -type f \( -name '*.ts' -o -name '*.c' -o -name '*.h' -o -name '*.proto' -o -name Makefile -o -name '*.mjs' -o -name '*.json' \) -print -quit 2>/dev/null)" ]; then
   say "building"
   node_modules/.bin/node scripts/build.mjs
 fi

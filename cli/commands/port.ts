@@ -1,7 +1,7 @@
 import { Args } from '../oclif.ts';
 import { TdockCommand } from '../base.ts';
 import { CliError, UsageError } from '../errors.ts';
-import type { PortMapping } from '../../proto/api.ts';
+import type { PortMapping } from '../../lib/ports.ts';
 
 export function portLines(ports: readonly PortMapping[], filter?: string): string[] {
   let want: { port: number; proto?: string } | undefined;

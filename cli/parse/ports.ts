@@ -6,7 +6,7 @@
 //   [IPV6]:HOSTPORT:CONTAINERPORT[/PROTO]
 // Ranges (8000-8002:80-82) expand to one mapping per port; both sides must have
 // the same length. PROTO is tcp (default) or udp.
-import type { PortMapping } from '../../proto/api.ts';
+import type { PortMapping } from '../../lib/ports.ts';
 
 export class PortSpecError extends Error {}
 

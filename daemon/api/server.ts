@@ -91,7 +91,8 @@ async function bindSocket(server: grpc.Server, socketPath: string, group?: numbe
     process.umask(previous);
   }
   if (group !== undefined) {
-    chownSync(socketPath, 0, group);
+    // The owner stays the daemon's (root, as only a rootful daemon passes a group).
+    chownSync(socketPath, -1, group);
     chmodSync(socketPath, 0o660);
   } else {
     chmodSync(socketPath, 0o600);

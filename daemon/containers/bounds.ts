@@ -5,6 +5,7 @@
 // above any real use elsewhere. Checked before anything else of a request, so no
 // error message ever quotes a huge value.
 import { invalid } from '../errors.ts';
+import type { PortMapping } from '../../lib/ports.ts';
 
 /** Linux's MAX_ARG_STRLEN (32 pages): exec refuses a longer argument or variable (E2BIG). */
 export const MAX_ARG_BYTES = 128 << 10;
@@ -74,7 +75,7 @@ export interface CreateFields {
   user: string;
   hostname: string;
   network: string;
-  ports: readonly { hostIp: string; protocol: string }[];
+  ports: readonly Pick<PortMapping, 'hostIp' | 'protocol'>[];
   dns: readonly string[];
   securityOpt: readonly string[];
   logOpt?: readonly string[];

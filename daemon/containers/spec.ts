@@ -9,8 +9,7 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { checkHostIp, isIPv4Address } from '../network/ports.ts';
 import { checkExecSize } from './bounds.ts';
-
-export interface PortSpec { hostIp: string; hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' }
+import type { PortMapping, PortSpec } from '../../lib/ports.ts';
 
 export interface ContainerSpec {
   entrypoint: string[];
@@ -55,7 +54,7 @@ export interface CreateInput {
   openStdin: boolean;
   autoRemove: boolean;
   network: string;
-  ports: { hostIp: string; hostPort: number; containerPort: number; protocol: string }[];
+  ports: PortMapping[];
   dns: string[];
   resources: Limits;
   securityOpt: string[];

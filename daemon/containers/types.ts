@@ -1,6 +1,7 @@
 // The engine's contracts with the rest of the daemon: what it needs from the image
 // store and the network, how it is configured, and what it gives attached clients.
-import type { ContainerRepository, ContainerRow } from './repository.ts';
+import type { ContainerRepository } from './repository.ts';
+import type { NetworkHooks } from '../network/hooks.ts';
 import type { BundleLayout } from './bundle.ts';
 import type { ImageConfigLike } from './spec.ts';
 import type { LogConfig } from '../../proto/log-opt.ts';
@@ -15,27 +16,7 @@ export interface ImageSource {
   layerDirs(imageId: string): string[];
 }
 
-/**
- * Per-container networking (bridge, veth, IPAM, NAT, /etc files). Absent = every
- * container gets loopback only. Implemented in daemon/network/.
- */
-export interface NetworkHooks {
-  /**
-   * Before the monitor starts: allocate the address and host ports, check conflicts,
-   * write hostname/hosts/resolv.conf into `bundleDir`; returns the bind mounts for
-   * them. Throws an EngineError (ALREADY_EXISTS, RESOURCE_EXHAUSTED...) and leaves
-   * nothing allocated when it cannot.
-   */
-  prepare(c: ContainerRow, bundleDir: string): Promise<{ source: string; destination: string; options: string[] }[]>;
-  /** Between the monitor's "ok" and START: wire the netns of `pid` (veth, address, route, NAT). */
-  attach(c: ContainerRow, pid: number): Promise<void>;
-  /** Idempotent: undo attach and prepare (rules, veth, lease). */
-  detach(c: ContainerRow): Promise<void>;
-  /** Published ports with the host ports actually bound (random ones resolved). */
-  ports(c: ContainerRow): { hostIp: string; hostPort: number; containerPort: number; protocol: string }[];
-  /** Docker's NetworkSettings for inspect. */
-  inspect(c: ContainerRow): Record<string, unknown>;
-}
+export type { NetworkHooks };
 
 export interface EngineOptions {
   root: string;

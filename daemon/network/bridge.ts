@@ -18,8 +18,7 @@ import { existsSync, readFileSync, readdirSync, readlinkSync, statSync, writeFil
 import { setTimeout as sleep } from 'node:timers/promises';
 import { basename } from 'node:path';
 import type { Db } from '../store/db.ts';
-import type { NetworkHooks } from '../containers/types.ts';
-import { ContainerRepository, type ContainerRow } from '../containers/repository.ts';
+import type { NetworkedContainer, NetworkHooks } from './hooks.ts';
 import { EngineError, invalid, messageOf } from '../errors.ts';
 import { formatCidr, formatIp, gateway, Leases, macFor, parseCidr, type Cidr } from './ipam.ts';
 import { Firewall, type Endpoint } from './firewall.ts';
@@ -27,6 +26,7 @@ import { PortTable } from './ports.ts';
 import { writeEtcFiles, type Mount, type Owner } from './files.ts';
 import { deleteLinks, vethName, VETH_RE, wire } from './links.ts';
 import { must, run, since } from './exec.ts';
+import type { PortSpec } from '../../lib/ports.ts';
 
 export interface BridgeNetworkOptions {
   db: Db;
@@ -37,6 +37,8 @@ export interface BridgeNetworkOptions {
   log: (m: string) => void;
   /** Owner of each container's /etc/hosts, hostname and resolv.conf: the host ids of its root. */
   etcOwner?: Owner;
+  /** The containers the database says run, read once at start to keep their network state. */
+  running: () => Iterable<NetworkedContainer>;
 }
 
 /** Step name → the last (up to 200) durations in ms, for benchmarks and `info`. */
@@ -77,7 +79,7 @@ export class BridgeNetwork implements NetworkHooks {
   private readonly leases: Leases;
   private readonly portTable: PortTable;
   private readonly fw: Firewall;
-  private readonly repo: ContainerRepository;
+  private readonly running: () => Iterable<NetworkedContainer>;
   private readonly gw: string;
   private bridgeIndex = 0;
   private mtu = 1500;
@@ -103,7 +105,7 @@ export class BridgeNetwork implements NetworkHooks {
     this.leases = new Leases(o.db, o.bridge, cidr);
     this.portTable = new PortTable(o.db);
     this.fw = new Firewall({ table: o.table, bridge: o.bridge, subnet: formatCidr(cidr) });
-    this.repo = new ContainerRepository(o.db);
+    this.running = o.running;
   }
 
   static async create(o: BridgeNetworkOptions): Promise<BridgeNetwork> {
@@ -165,8 +167,8 @@ export class BridgeNetwork implements NetworkHooks {
     writeFileSync(`/proc/sys/net/ipv4/conf/${br}/route_localnet`, '1');
 
     // Reconcile with the database: only containers that run keep network state.
-    const running = new Map<string, ContainerRow>();
-    for (const c of this.repo.live()) if (c.spec.network === 'bridge') running.set(c.id, c);
+    const running = new Map<string, NetworkedContainer>();
+    for (const c of this.running()) if (c.spec.network === 'bridge') running.set(c.id, c);
     const stale = new Set<string>([...this.leases.all().map((l) => l.containerId), ...this.portTable.containers()]);
     for (const id of running.keys()) stale.delete(id);
     for (const id of stale) {
@@ -251,7 +253,7 @@ export class BridgeNetwork implements NetworkHooks {
 
   // ---- per container -----------------------------------------------------------
 
-  async prepare(c: ContainerRow, bundleDir: string): Promise<Mount[]> {
+  async prepare(c: NetworkedContainer, bundleDir: string): Promise<Mount[]> {
     const s = c.spec;
     if (s.network !== 'bridge') {
       return writeEtcFiles(bundleDir, { mode: s.network, hostname: s.hostname, name: c.name, dns: s.dns }, this.etcOwner);
@@ -285,7 +287,7 @@ export class BridgeNetwork implements NetworkHooks {
     }
   }
 
-  async attach(c: ContainerRow, pid: number): Promise<void> {
+  async attach(c: NetworkedContainer, pid: number): Promise<void> {
     if (c.spec.network !== 'bridge') return;
     const lease = this.leases.get(c.id);
     if (lease === undefined) throw new EngineError('FAILED_PRECONDITION', `container ${c.id.slice(0, 12)} has no address: prepare was not called`);
@@ -342,7 +344,7 @@ export class BridgeNetwork implements NetworkHooks {
    * exists. A live netns (attach failed, or detach before the exit) gets its veth
    * deleted before detach returns. `settled()` waits for all of it.
    */
-  async detach(c: ContainerRow): Promise<void> {
+  async detach(c: NetworkedContainer): Promise<void> {
     if (c.spec.network !== 'bridge') return;
     const t0 = performance.now();
     const lease = this.leases.get(c.id);
@@ -405,12 +407,12 @@ export class BridgeNetwork implements NetworkHooks {
     await this.fw.idle();
   }
 
-  ports(c: ContainerRow): { hostIp: string; hostPort: number; containerPort: number; protocol: string }[] {
+  ports(c: NetworkedContainer): PortSpec[] {
     if (c.spec.network !== 'bridge') return [];
     return this.portTable.of(c.id);
   }
 
-  inspect(c: ContainerRow): Record<string, unknown> {
+  inspect(c: NetworkedContainer): Record<string, unknown> {
     const lease = c.spec.network === 'bridge' ? this.leases.get(c.id) : undefined;
     const Ports: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
     const bound = lease !== undefined ? this.portTable.of(c.id) : [];

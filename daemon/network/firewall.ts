@@ -74,21 +74,21 @@
 // later (Docker started after tdockd) needs a tdockd restart. Other tables with their own
 // forward chains (firewalld, Docker's nftables backend) are not touched.
 import { must, run } from './exec.ts';
+import type { PortSpec } from '../../lib/ports.ts';
 
-export interface PortMapping { hostIp: string; hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' }
 export interface FirewallConfig { table: string; bridge: string; subnet: string }
 /** What the firewall knows of a running container: its port (veth host end), addresses, published ports. */
-export interface Endpoint { veth: string; mac: string; ip: string; ports: PortMapping[] }
+export interface Endpoint { veth: string; mac: string; ip: string; ports: PortSpec[] }
 
 const ANY = '0.0.0.0';
 
 /** The element text of one published port: `[hostIp . ]proto . hostPort : ip . containerPort`. */
-export function portElement(ip: string, p: PortMapping): { map: 'ports_any' | 'ports_ip'; element: string } {
+export function portElement(ip: string, p: PortSpec): { map: 'ports_any' | 'ports_ip'; element: string } {
   const value = `${p.protocol} . ${p.hostPort} : ${ip} . ${p.containerPort}`;
   return p.hostIp === ANY ? { map: 'ports_any', element: value } : { map: 'ports_ip', element: `${p.hostIp} . ${value}` };
 }
 
-function portLines(verb: 'add' | 'delete', table: string, ip: string, ports: PortMapping[]): string[] {
+function portLines(verb: 'add' | 'delete', table: string, ip: string, ports: PortSpec[]): string[] {
   const by = new Map<string, string[]>();
   for (const p of ports) {
     const e = portElement(ip, p);

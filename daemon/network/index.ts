@@ -1,2 +1,3 @@
-// The network module: `BridgeNetwork` implements the engine's NetworkHooks (rootful).
+// The network module: `BridgeNetwork` implements NetworkHooks (hooks.ts; rootful).
 export { BridgeNetwork, type BridgeNetworkOptions } from './bridge.ts';
+export type { NetworkHooks, NetworkedContainer, NetworkMode } from './hooks.ts';

@@ -62,12 +62,6 @@ export function gateway(c: Cidr): number {
   return (c.network + 1) >>> 0;
 }
 
-/** The n-th address of the subnet (0 = network address); undefined beyond the broadcast address. */
-export function nthAddress(c: Cidr, n: number): number | undefined {
-  if (!Number.isInteger(n) || n < 0 || n > broadcast(c) - c.network) return undefined;
-  return (c.network + n) >>> 0;
-}
-
 export function contains(c: Cidr, ip: number): boolean {
   return ((ip & c.mask) >>> 0) === c.network;
 }

@@ -9,11 +9,11 @@ import { createServer, type Server } from 'node:net';
 import { createSocket, type Socket } from 'node:dgram';
 import type { Db } from '../store/db.ts';
 import { EngineError, invalid } from '../errors.ts';
-import type { PortMapping } from './firewall.ts';
+import type { HostBinding, PortSpec, Protocol } from '../../lib/ports.ts';
 
 export interface Held { close(): void; port: number }
 
-interface PortRow { containerId: string; name: string | null; hostIp: string; hostPort: number; protocol: 'tcp' | 'udp'; containerPort: number }
+interface PortRow extends PortSpec { containerId: string; name: string | null }
 
 const ANY = '0.0.0.0';
 
@@ -31,16 +31,16 @@ export function checkHostIp(hostIp: string): void {
 }
 
 /** Whether two published ports collide: same protocol and port, and either is on every address or both on the same. */
-export function collides(a: { hostIp: string; hostPort: number; protocol: string }, b: { hostIp: string; hostPort: number; protocol: string }): boolean {
+export function collides(a: HostBinding, b: HostBinding): boolean {
   return a.protocol === b.protocol && a.hostPort === b.hostPort && (a.hostIp === b.hostIp || a.hostIp === ANY || b.hostIp === ANY);
 }
 
-export function inUseMessage(p: { hostIp: string; hostPort: number; protocol: string }, by: string): string {
+export function inUseMessage(p: HostBinding, by: string): string {
   return `port ${p.hostPort}/${p.protocol} on ${p.hostIp} is already in use (${by}): choose another host port`;
 }
 
 /** Binds (and keeps) host port `port` (0: any free one) on `hostIp`. */
-export function hold(hostIp: string, port: number, protocol: 'tcp' | 'udp'): Promise<Held> {
+export function hold(hostIp: string, port: number, protocol: Protocol): Promise<Held> {
   return new Promise((resolve, reject) => {
     if (protocol === 'udp') {
       const s: Socket = createSocket({ type: 'udp4', reuseAddr: false });
@@ -89,8 +89,8 @@ export class PortTable {
     };
   }
 
-  of(containerId: string): PortMapping[] {
-    return this.stmts.of.all(containerId) as PortMapping[];
+  of(containerId: string): PortSpec[] {
+    return this.stmts.of.all(containerId) as PortSpec[];
   }
 
   containers(): string[] {
@@ -98,7 +98,7 @@ export class PortTable {
   }
 
   /** The container of this daemon already publishing a colliding port, if any. */
-  private owner(containerId: string, p: { hostIp: string; hostPort: number; protocol: 'tcp' | 'udp' }): PortRow | undefined {
+  private owner(containerId: string, p: HostBinding): PortRow | undefined {
     const rows = this.stmts.candidates.all(p.hostPort, p.protocol) as PortRow[];
     return rows.find((r) => r.containerId !== containerId && collides(r, p));
   }
@@ -108,9 +108,9 @@ export class PortTable {
    * nothing stays reserved. Conflicts are ALREADY_EXISTS naming the other container,
    * or "a host process".
    */
-  async reserve(containerId: string, wanted: PortMapping[]): Promise<PortMapping[]> {
+  async reserve(containerId: string, wanted: PortSpec[]): Promise<PortSpec[]> {
     this.release(containerId);
-    const got: PortMapping[] = [];
+    const got: PortSpec[] = [];
     const sockets: Held[] = [];
     const stale: Held[] = [];
     try {

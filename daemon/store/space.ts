@@ -9,7 +9,7 @@
 import { closeSync, openSync, rmSync, statSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Db } from './db.ts';
-import { EngineError, messageOf } from '../errors.ts';
+import { EngineError, isNoSpace, messageOf } from '../errors.ts';
 
 export const RESERVE_BYTES = 4 << 20;
 /** Below this much free space nothing new is made (containers, images): the reserve is for records and removals. */
@@ -17,10 +17,7 @@ export const MIN_FREE_BYTES = 16 << 20;
 
 const mib = (n: number) => `${(n / (1 << 20)).toFixed(1)} MiB`;
 
-export function isNoSpace(e: unknown): boolean {
-  const code = (e as { code?: unknown })?.code;
-  return code === 'ENOSPC' || code === 'SQLITE_FULL' || /database or disk is full|no space left on device/i.test(messageOf(e));
-}
+export { isNoSpace };
 
 export class DiskReserve {
   readonly root: string;

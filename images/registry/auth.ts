@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { EngineError } from '../../daemon/errors.ts';
+import { EngineError } from '../../lib/errors.ts';
 
 export interface Challenge {
   scheme: string;

@@ -10,8 +10,8 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { EngineError } from '../../daemon/errors.ts';
-import type { ErrorCode } from '../../daemon/errors.ts';
+import { EngineError } from '../../lib/errors.ts';
+import type { ErrorCode } from '../../lib/errors.ts';
 import { DownloadError, fetchBytes, NETWORK_FAILURE, openDownload } from '../download.ts';
 import type { DownloadOptions } from '../download.ts';
 import { basicHeader, parseChallenges } from './auth.ts';

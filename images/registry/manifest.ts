@@ -1,5 +1,5 @@
 // OCI / Docker v2 manifests and indexes: media types, validation, platform selection.
-import { EngineError } from '../../daemon/errors.ts';
+import { EngineError } from '../../lib/errors.ts';
 
 export const MT = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',

@@ -14,7 +14,8 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openDb, type Db } from '../../daemon/store/db.ts';
 import { ContainerRepository, type ContainerRow } from '../../daemon/containers/repository.ts';
-import type { ContainerSpec, PortSpec } from '../../daemon/containers/spec.ts';
+import type { ContainerSpec } from '../../daemon/containers/spec.ts';
+import type { PortSpec } from '../../lib/ports.ts';
 import { BridgeNetwork, median } from '../../daemon/network/bridge.ts';
 import { EngineError } from '../../daemon/errors.ts';
 
@@ -211,7 +212,7 @@ describe('bridge network (root, real kernel)', { skip }, () => {
     dir = mkdtempSync(join(tmpdir(), 'tdk-net-'));
     db = openDb(join(dir, 'tdock.db'));
     repo = new ContainerRepository(db);
-    net = await BridgeNetwork.create({ db, bridge: BR, subnet: SUBNET, table: TABLE, execRoot: dir, log: (m) => logs.push(m) });
+    net = await BridgeNetwork.create({ db, bridge: BR, subnet: SUBNET, table: TABLE, execRoot: dir, log: (m) => logs.push(m), running: () => new ContainerRepository(db).live() });
     // the outside host: a plain network namespace behind a /30, routed through this host
     const o = spawn('unshare', ['--net', 'sleep', '1000'], { stdio: 'ignore' });
     procs.add(o);
@@ -260,7 +261,7 @@ describe('bridge network (root, real kernel)', { skip }, () => {
   });
 
   test('create is idempotent (a second daemon start on the same state)', async () => {
-    const again = await BridgeNetwork.create({ db, bridge: BR, subnet: SUBNET, table: TABLE, execRoot: dir, log: () => {} });
+    const again = await BridgeNetwork.create({ db, bridge: BR, subnet: SUBNET, table: TABLE, execRoot: dir, log: () => {}, running: () => new ContainerRepository(db).live() });
     assert.equal(again.info().gateway, GW);
     assert.equal(ok(['ip', '-4', '-o', 'addr', 'show', 'dev', BR]).trim().split('\n').length, 1);
   });
@@ -429,7 +430,7 @@ describe('bridge network (root, real kernel)', { skip }, () => {
     await net.shutdown(true);
     assert.ok(existsSync(`/sys/class/net/${BR}`));
     assert.match(logs.at(-1)!, /keeping bridge/);
-    net = await BridgeNetwork.create({ db, bridge: BR, subnet: SUBNET, table: TABLE, execRoot: dir, log: (m) => logs.push(m) });
+    net = await BridgeNetwork.create({ db, bridge: BR, subnet: SUBNET, table: TABLE, execRoot: dir, log: (m) => logs.push(m), running: () => new ContainerRepository(db).live() });
     assert.equal(leaseCount(), 2);
     assert.match(await get(inOut, OUT_HOST_IP, webPort), /^web /);
     assert.match(await get(null, '127.0.0.1', webPort), /^web /);
@@ -484,7 +485,7 @@ describe('bridge network (root, real kernel)', { skip }, () => {
     const db2 = openDb(join(dir, 'small.db'));
     const repo2 = new ContainerRepository(db2);
     const br2 = `tdk-x${tag}`;
-    const n2 = await BridgeNetwork.create({ db: db2, bridge: br2, subnet: small, table: `${TABLE}x`, execRoot: dir, log: () => {} });
+    const n2 = await BridgeNetwork.create({ db: db2, bridge: br2, subnet: small, table: `${TABLE}x`, execRoot: dir, log: () => {}, running: () => repo2.live() });
     try {
       const mk = () => {
         const id = randomBytes(32).toString('hex');
@@ -547,7 +548,7 @@ describe('bridge network under an iptables FORWARD DROP policy (private netns)',
         sh('iptables', '-A', 'FORWARD', '-i', 'lo', '-j', 'ACCEPT', '-m', 'comment', '--comment', 'not-ours');
         const db = openDb(${JSON.stringify(join(dir, 'db'))});
         const repo = new ContainerRepository(db);
-        const net = await BridgeNetwork.create({ db, bridge: 'tdk-fwd0', subnet: '10.151.0.0/24', table: 'tdk_fwd', execRoot: ${JSON.stringify(dir)}, log: () => {} });
+        const net = await BridgeNetwork.create({ db, bridge: 'tdk-fwd0', subnet: '10.151.0.0/24', table: 'tdk_fwd', execRoot: ${JSON.stringify(dir)}, log: () => {}, running: () => repo.live() });
         out.info = net.info();
         out.rulesAfterCreate = sh('iptables', '-S', 'FORWARD').stdout;
         const mk = async (name, ports) => {

@@ -13,7 +13,6 @@ import type { Db } from '../../daemon/store/db.ts';
 import { ImageService } from '../../daemon/images.ts';
 import { ImageStore } from '../../images/store.ts';
 import { tarArchive } from '../../images/tar-writer.ts';
-import { shimHasWhiteouts } from '../../images/whiteouts.ts';
 import type { PullProgress } from '../../proto/api.ts';
 import { freePort, haveRegistry, Pusher, pushImage, pushIndex, startRegistry } from './registry-harness.ts';
 import type { PushedImage, RegistryProcess } from './registry-harness.ts';
@@ -31,7 +30,6 @@ describe('registry pulls (no auth)', { skip }, () => {
   let n = 0;
   let base: PushedImage;
   let app: PushedImage;
-  let shimWhiteouts = false;
 
   const layer1 = tarArchive([
     { path: 'bin/', type: 'dir' },
@@ -64,7 +62,7 @@ describe('registry pulls (no auth)', { skip }, () => {
     mkdirSync(root);
     const db = openDb(join(root, 'tdock.db'));
     const store = new ImageStore(db, root, SHIFT);
-    const svc = new ImageService(store, () => false, { ...(shimWhiteouts ? { shim: SHIM } : {}), retryDelay: 10, catalog: join(scratch, 'empty-catalog.json') });
+    const svc = new ImageService(store, () => false, { shim: SHIM, retryDelay: 10, catalog: join(scratch, 'empty-catalog.json') });
     return { svc, db, root };
   }
 
@@ -87,7 +85,6 @@ describe('registry pulls (no auth)', { skip }, () => {
   before(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'tdock-registry-'));
     await import('node:fs').then((fs) => fs.writeFileSync(join(scratch, 'empty-catalog.json'), '{"version":1,"images":{}}'));
-    shimWhiteouts = await shimHasWhiteouts(SHIM);
     reg = await startRegistry(join(scratch, 'registry'));
     push = new Pusher(reg.base);
     base = await pushImage(push, 'test/base', 'v1', [{ tar: layer1, compression: 'gzip' }]);
@@ -115,13 +112,8 @@ describe('registry pulls (no auth)', { skip }, () => {
     assert.equal(readFileSync(join(dirs[0]!, 'etc/old.conf'), 'utf8'), 'old\n');
     assert.equal(readFileSync(join(dirs[2]!, 'app/run'), 'utf8'), 'run\n');
     assert.equal(statSync(join(dirs[2]!, 'app/run')).uid, SHIFT.uid + 1000);
-    if (shimWhiteouts) {
-      const wh = lstatSync(join(dirs[1]!, 'etc/old.conf'));
-      assert.ok(wh.isCharacterDevice() && wh.rdev === 0, 'overlay whiteout');
-    } else {
-      const recorded = JSON.parse(readFileSync(dirs[1]! + '.whiteouts.json', 'utf8')) as unknown;
-      assert.deepEqual(recorded, [{ path: 'etc/old.conf', kind: 'whiteout' }, { path: 'opt', kind: 'opaque' }]);
-    }
+    const wh = lstatSync(join(dirs[1]!, 'etc/old.conf'));
+    assert.ok(wh.isCharacterDevice() && wh.rdev === 0, 'overlay whiteout');
     assert.equal(existsSync(join(dirs[1]!, 'etc/.wh.old.conf')), false);
     assert.deepEqual(readdirSync(join(dirs[1]!, 'opt')).filter((f) => !f.startsWith('.wh')), ['c']);
     const ins = svc.inspect(ref) as { Config: typeof CONFIG; RepoDigests: string[]; RepoTags: string[]; Architecture: string };
@@ -154,11 +146,7 @@ describe('registry pulls (no auth)', { skip }, () => {
     db.close();
   });
 
-  it('turns whiteouts into overlayfs ones with tdock-shim whiteouts', async (t) => {
-    if (!shimWhiteouts) {
-      t.skip(`${SHIM} has no "whiteouts" verb yet (probe: "tdock-shim whiteouts" prints no whiteouts usage)`);
-      return;
-    }
+  it('turns whiteouts into overlayfs ones with tdock-shim whiteouts', async () => {
     const { svc, db } = service();
     const { id } = await pull(svc, `${reg.host}/test/app`);
     const dir = svc.store.layerDirs(id).reverse()[1]!;

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildSpec, homeOf, mergeEnv, resolveUser, securityOptions, withHome, type CreateInput } from '../../daemon/containers/spec.ts';
 import { parseSecurityOpts } from '../../proto/security-opt.ts';
-import { statusText, humanDuration } from '../../daemon/containers/status.ts';
+import { statusText } from '../../daemon/containers/status.ts';
+import { humanDuration } from '../../lib/duration.ts';
 import { parseSignal } from '../../daemon/containers/signals.ts';
 import { checkName, randomName } from '../../daemon/containers/names.ts';
 

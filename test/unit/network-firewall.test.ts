@@ -2,13 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   tableScript, addContainerScript, removeContainerScript, deleteTableScript, portElement, forwardRules, forwardPolicy, taggedRules,
-  type PortMapping, type Endpoint,
+  type Endpoint,
 } from '../../daemon/network/firewall.ts';
+import type { PortSpec } from '../../lib/ports.ts';
 import { wireBatch, vethName, VETH_RE, nsenterIp } from '../../daemon/network/links.ts';
 import { collides, inUseMessage } from '../../daemon/network/ports.ts';
 
 const cfg = { table: 'tdock', bridge: 'tdock0', subnet: '10.89.0.0/16' };
-const web: PortMapping[] = [
+const web: PortSpec[] = [
   { hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80, protocol: 'tcp' },
   { hostIp: '127.0.0.1', hostPort: 5353, containerPort: 53, protocol: 'udp' },
   { hostIp: '0.0.0.0', hostPort: 8443, containerPort: 443, protocol: 'tcp' },

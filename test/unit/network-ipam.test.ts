@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import {
-  parseIp, formatIp, parseCidr, formatCidr, gateway, broadcast, nthAddress, hostRange, lowestFree, macFor, contains, Leases,
+  parseIp, formatIp, parseCidr, formatCidr, gateway, broadcast, hostRange, lowestFree, macFor, contains, Leases,
 } from '../../daemon/network/ipam.ts';
 import { openDb } from '../../daemon/store/db.ts';
 import { ContainerRepository } from '../../daemon/containers/repository.ts';
@@ -38,12 +38,8 @@ test('CIDR: invalid or too small subnets are INVALID_ARGUMENT', () => {
   }
 });
 
-test('nth address and the host range exclude network, gateway and broadcast', () => {
+test('the host range excludes network, gateway and broadcast', () => {
   const c = parseCidr('10.150.3.0/29');
-  assert.equal(formatIp(nthAddress(c, 0)!), '10.150.3.0');
-  assert.equal(formatIp(nthAddress(c, 7)!), '10.150.3.7');
-  assert.equal(nthAddress(c, 8), undefined);
-  assert.equal(nthAddress(c, -1), undefined);
   const r = hostRange(c);
   assert.deepEqual([formatIp(r.first), formatIp(r.last)], ['10.150.3.2', '10.150.3.6']);
   const r30 = hostRange(parseCidr('10.150.3.4/30'));
