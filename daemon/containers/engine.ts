@@ -8,12 +8,11 @@
 //   bundle.ts, image-files.ts, shim-config.ts   files on disk and for the shim
 //   host.ts        the operating system as far as monitors go (fakeable in unit tests)
 import { rmSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Db } from '../store/db.ts';
 import { ContainerRepository, type ContainerRow } from './repository.ts';
 import { buildSpec, logConfig, securityOptions, type CreateInput } from './spec.ts';
-import { randomName, checkName } from './names.ts';
+import { randomName, checkName, newContainerId } from './names.ts';
 import { statusText } from './status.ts';
 import { conflict, invalid, wrongState, messageOf } from '../errors.ts';
 import { crashPoint } from '../crash.ts';
@@ -71,8 +70,7 @@ export class Engine {
     this.o.checkRoom?.('create a container');
     logConfig(req.logOpt, this.logDefaults);
     const image = await this.o.images.ensure(req.image);
-    let id = randomBytes(32).toString('hex');
-    while (this.repo.shortIdTaken(id.slice(0, 12))) id = randomBytes(32).toString('hex');
+    const id = newContainerId((prefix) => this.repo.shortIdTaken(prefix));
     const spec = buildSpec(req, image.config, id, this.o.network ? 'bridge' : 'none', this.logDefaults);
     const name = req.name || randomName((n) => this.repo.nameTaken(n) !== undefined);
     const lower = this.o.images.layerDirs(image.id);

@@ -87,7 +87,7 @@ export class ContainerRepository {
     return this.stmts.byPrefix.all(prefix, hi) as RawRow[];
   }
 
-  /** Whether an id starting with these 12 characters exists (run dirs are named by them). */
+  /** Whether an id starting with `prefix` exists (names on the host use the first digits: names.ts). */
   shortIdTaken(prefix: string): boolean {
     return this.withPrefix(prefix).length > 0;
   }

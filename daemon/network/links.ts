@@ -48,6 +48,7 @@ export async function wire(pid: number, o: WireOptions): Promise<void> {
   if (r.code === 0) return;
   if (/File exists/.test(r.stderr)) {
     // A stale host end with our name (a crash between attach and detach): replace it.
+    // Ids are unique in the digits the name uses (containers/names.ts), so it is ours.
     await run(['ip', 'link', 'del', o.veth]);
     await must(nsenterIp(pid), wireBatch(o));
     return;

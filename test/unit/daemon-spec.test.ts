@@ -219,3 +219,15 @@ test('a NUL byte in any text field is refused at create, naming the field', () =
     assert.throws(() => buildSpec(req, {}, ID), new RegExp(`invalid ${field}: it contains a NUL byte`));
   }
 });
+
+test('new container ids are unique in the digits host names use (veth: 10), not only in 12', async () => {
+  const { newContainerId, ID_UNIQUE_PREFIX } = await import('../../daemon/containers/names.ts');
+  const { vethName } = await import('../../daemon/network/links.ts');
+  const existing = 'abcdef0123' + '45'.repeat(27);
+  // the first candidate shares the 10 digits a veth name uses, but not 12
+  const candidates = ['abcdef0123' + '99'.repeat(27), '0123456789' + 'ab'.repeat(27)];
+  const id = newContainerId((p) => existing.startsWith(p), () => candidates.shift()!);
+  assert.equal(id.slice(0, 10), '0123456789');
+  assert.notEqual(vethName(id), vethName(existing));
+  assert.ok(vethName(id).length <= 15 && vethName(id).slice(2) === id.slice(0, ID_UNIQUE_PREFIX));
+});
