@@ -28,21 +28,9 @@
 static int send_with_fd(int sock, const struct sockaddr_un *addr, socklen_t len, const char *msg, int fd)
 {
 	struct iovec iov = { (void *)msg, strlen(msg) };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
+	union fd_cmsg ctl;
 	struct msghdr mh = { .msg_name = (void *)addr, .msg_namelen = len, .msg_iov = &iov, .msg_iovlen = 1 };
-	if (fd >= 0) {
-		memset(&ctl, 0, sizeof ctl);
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof ctl.buf;
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
+	msg_attach_fd(&mh, &ctl, fd);
 	ssize_t n;
 	do
 		n = sendmsg(sock, &mh, MSG_NOSIGNAL);

@@ -1,4 +1,5 @@
 #include "sync.h"
+#include "util.h"
 
 #include <errno.h>
 #include <string.h>
@@ -16,21 +17,9 @@ int sync_send(int sock, char type, const char *text, int fd)
 		len += l;
 	}
 	struct iovec iov = { buf, len };
-	union {
-		char raw[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
+	union fd_cmsg ctl;
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (fd >= 0) {
-		memset(&ctl, 0, sizeof ctl);
-		msg.msg_control = ctl.raw;
-		msg.msg_controllen = sizeof ctl.raw;
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	}
+	msg_attach_fd(&msg, &ctl, fd);
 	for (;;) {
 		ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
 		if (n >= 0)

@@ -174,3 +174,17 @@ size_t json_escape(char *buf, size_t size, const char *s)
 		buf[n < size ? n : size - 1] = '\0';
 	return n;
 }
+
+void msg_attach_fd(struct msghdr *msg, union fd_cmsg *ctl, int fd)
+{
+	if (fd < 0)
+		return;
+	memset(ctl, 0, sizeof *ctl);
+	msg->msg_control = ctl->buf;
+	msg->msg_controllen = sizeof ctl->buf;
+	struct cmsghdr *c = CMSG_FIRSTHDR(msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof fd);
+}

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 /*
@@ -35,5 +36,14 @@ uint64_t now_realtime_ns(void);
 
 /* Appends s to buf as a JSON string body (escaped, without quotes). */
 size_t json_escape(char *buf, size_t size, const char *s);
+
+/* Room for one descriptor passed with SCM_RIGHTS in a msghdr's control buffer. */
+union fd_cmsg {
+	char buf[CMSG_SPACE(sizeof(int))];
+	struct cmsghdr align;
+};
+
+/* Makes `msg` carry `fd` (SCM_RIGHTS), with `ctl` as its control buffer; nothing when fd < 0. */
+void msg_attach_fd(struct msghdr *msg, union fd_cmsg *ctl, int fd);
 
 #endif

@@ -11,56 +11,47 @@ import type { IdMaps } from '../runtime/idmap.ts';
 export interface IdMapEntry { containerId: number; hostId: number; size: number }
 export interface BindMount { source: string; destination: string; options: string[] }
 
-export interface MonitorConfig {
+/** What config.json and an exec config share: the process to run, its rights, where to talk. */
+export interface ProcessConfig {
+  args: string[];
+  env: string[];
+  cwd: string;
+  user: ResolvedUser;
+  tty: boolean;
+  openStdin: boolean;
+  capabilities: readonly string[];
+  noNewPrivileges: boolean;
+  seccomp: SeccompProfile;
+  /** the cgroup.procs files to join (an exec: only for `tdock-shim exec`, the fallback; an EXEC ignores it) */
+  cgroupProcs: string[];
+  socket: string;
+  exitPath: string;
+}
+
+export interface MonitorConfig extends ProcessConfig {
   id: string;
   rootfs: string;
   overlay: { lower: string[]; upper: string; work: string };
   readonlyRootfs: boolean;
   hostname: string;
-  args: string[];
-  env: string[];
-  cwd: string;
-  user: ResolvedUser;
-  tty: boolean;
-  openStdin: boolean;
   uidMap: IdMapEntry[];
   gidMap: IdMapEntry[];
   rootless: boolean;
   network: { mode: string };
-  /** the cgroup.procs files init is put into */
-  cgroupProcs: string[];
-  capabilities: readonly string[];
-  noNewPrivileges: boolean;
-  seccomp: SeccompProfile;
   maskedPaths: readonly string[];
   readonlyPaths: readonly string[];
   sysctl: Record<string, string>;
   mounts: BindMount[];
-  socket: string;
   logPath: string;
   logMaxSize: number;
   logMaxFiles: number;
-  exitPath: string;
   pidPath: string;
 }
 
-export interface ExecConfig {
+export interface ExecConfig extends ProcessConfig {
   initPid: number;
   /** init's /proc start time: the exec joins that process, never a reused pid */
   initStartTime: number;
-  args: string[];
-  env: string[];
-  cwd: string;
-  user: ResolvedUser;
-  tty: boolean;
-  openStdin: boolean;
-  capabilities: readonly string[];
-  noNewPrivileges: boolean;
-  seccomp: SeccompProfile;
-  /** Only for `tdock-shim exec` (the fallback): an EXEC ignores it. */
-  cgroupProcs: string[];
-  socket: string;
-  exitPath: string;
 }
 
 export interface MonitorConfigInput {
