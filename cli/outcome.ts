@@ -53,12 +53,29 @@ export function exitWith(command: Promise<number>, o: Outcome = {}): void {
     (code) => {
       pending = false;
       o.beforeExit?.();
-      process.exit(code);
+      flushThenExit(code);
     },
     (e: unknown) => {
       pending = false;
       write(`Error: ${e instanceof Error ? e.message : String(e)}\n`);
-      process.exit(1);
+      flushThenExit(1);
     },
   );
+}
+
+/**
+ * Exits once stdout and stderr have handed everything to the kernel. Node writes to
+ * a pipe asynchronously: process.exit() with output still queued drops it (a reader
+ * busy for a moment got 64 KiB of 8 MiB). A reader that went away ends us with EPIPE
+ * instead (the handler above); one that never reads keeps us, as any Unix writer.
+ */
+function flushThenExit(code: number): void {
+  let waiting = 2;
+  const done = () => {
+    if (--waiting === 0) process.exit(code);
+  };
+  for (const s of [process.stdout, process.stderr]) {
+    if (s.writableLength === 0 || s.destroyed) done();
+    else s.write('', () => done());
+  }
 }

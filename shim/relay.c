@@ -8,6 +8,7 @@
 #include "sync.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -129,6 +130,36 @@ static void sync_read(struct relay *r)
 	}
 }
 
+/* Whether a client that takes output (not QUIET) still has some to get. */
+static bool output_owed(const struct relay *r)
+{
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (r->clients[i].fd >= 0 && !r->clients[i].quiet && r->clients[i].backlog_len > 0)
+			return true;
+	return false;
+}
+
+/*
+ * Moves us from each of the container's cgroups (cgroupProcs: .../ID/cgroup.procs)
+ * to its parent, so that they can be removed while we still flush. True when we are
+ * in none of them any more.
+ */
+static bool leave_cgroups(const struct config *c)
+{
+	for (size_t i = 0; i < c->n_cgroup_procs; i++) {
+		const char *procs = c->cgroup_procs[i];
+		const char *file = strrchr(procs, '/');
+		const char *group = file ? memrchr(procs, '/', (size_t)(file - procs)) : NULL;
+		if (!group || group == procs)
+			return false;
+		char parent[PATH_MAX];
+		int n = snprintf(parent, sizeof parent, "%.*s/cgroup.procs", (int)(group - procs), procs);
+		if (n < 0 || (size_t)n >= sizeof parent || write_file(parent, "0", 1) < 0)
+			return false;
+	}
+	return true;
+}
+
 static void finish(struct relay *r, int status)
 {
 	struct monitor *m = r->m;
@@ -176,6 +207,14 @@ static void finish(struct relay *r, int status)
 		n--; /* reopen the object: drop its closing brace */
 		n += snprintf(json + n, sizeof json - (size_t)n, ",\"exitFileError\":\"write the exit file: %s\"}", esc);
 	}
+	/*
+	 * A client still owed output (behind when the container ended) keeps us a while:
+	 * it must get every byte. The container's cgroups must not keep us, though: the
+	 * daemon removes them as soon as it hears EXIT, so leave them first.
+	 */
+	long flush_ms = FINAL_FLUSH_MS;
+	if (output_owed(r) && leave_cgroups(&m->cfg))
+		flush_ms = OWED_FLUSH_MS;
 	broadcast(r, FRAME_EXIT, json, (size_t)n);
 
 	struct timespec t0;
@@ -190,7 +229,7 @@ static void finish(struct relay *r, int status)
 			break;
 		struct timespec t;
 		clock_gettime(CLOCK_MONOTONIC, &t);
-		long left = FINAL_FLUSH_MS - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		long left = flush_ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
 		if (left <= 0 || poll(p, (nfds_t)np, (int)left) <= 0)
 			break;
 		for (int i = 0; i < MAX_CLIENTS; i++)

@@ -68,10 +68,18 @@ export class MonitorSupervisor {
     conn.on('failure', (msg) => {
       failure = msg;
     });
+    // The exit is handled when its frame arrives, not when the connection closes: a
+    // monitor may stay a while after it to give a lagging attached client the rest of
+    // the output, and rm -f, stop and wait must not wait for that.
+    let handled = false;
     conn.on('exit', (e) => {
       exit = e;
+      handled = true;
+      if (l.control === conn) l.control = undefined;
+      void this.afterClose(id, e, failure);
     });
     conn.on('close', () => {
+      if (handled) return;
       if (l.control === conn) l.control = undefined;
       void this.afterClose(id, exit ?? this.ctx.layout.readExitFile(id), failure);
     });

@@ -169,4 +169,17 @@ describe('a closed pipe ends the client; kill, stop and rm never wait behind dat
       await d.cli(['rm', '-f', name]);
     }
   });
+
+  test('an attached client that is behind when the container exits still gets every byte; nothing is left', async () => {
+    const size = 2 << 20; // under the monitor's hold: the container exits while the client is behind
+    const p = spawnCli(d, ['run', '--rm', 'busybox', 'head', '-c', String(size), '/dev/zero']);
+    p.stdout!.pause(); // behind: the container exits long before this client reads on
+    await sleep(5000);
+    let got = 0;
+    p.stdout!.on('data', (b: Buffer) => (got += b.length));
+    p.stdout!.resume();
+    assert.equal(await exited(p, 60_000, 'run after reading on'), 0);
+    assert.equal(got, size, 'every byte, though the client fell behind past the exit');
+    await until('nothing left', () => d.leftovers().length === 0, 10_000).catch(() => assert.deepEqual(d.leftovers(), []));
+  });
 });

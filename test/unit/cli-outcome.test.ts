@@ -60,3 +60,14 @@ setInterval(() => process.stdout.write('y\\n'.repeat(1000)), 1);`;
   assert.equal(code, BROKEN_PIPE_EXIT);
   assert.equal(stderr, '');
 });
+
+test('everything written to stdout reaches a slow reader before the process exits', () => {
+  // A shell pipeline whose reader is busy for a moment, as on a loaded machine:
+  // Node's stdout to a pipe is asynchronous, and exiting must not drop what is queued.
+  const size = 8 << 20;
+  const script = `import { exitWith } from ${JSON.stringify(outcome)};
+process.stdout.write(Buffer.alloc(${size}, 0x61));
+exitWith(Promise.resolve(0));`;
+  const r = spawnSync('sh', ['-c', `"$0" --input-type=module -e "$1" | (sleep 0.3; wc -c)`, process.execPath, script], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.stdout.trim(), String(size), 'every byte');
+});
