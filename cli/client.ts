@@ -72,6 +72,10 @@ export function makeImages(c: grpc.Client) {
     prune: unary<api.Empty, api.ImagePruneResponse>(c, 'Prune'),
     login: unary<api.LoginRequest, api.LoginResponse>(c, 'Login'),
     logout: unary<api.LogoutRequest, api.LoginResponse>(c, 'Logout'),
+    save: serverStream<api.SaveRequest, api.SaveChunk>(c, 'Save'),
+    load: (): grpc.ClientDuplexStream<api.LoadChunk, api.PullProgress> =>
+      (c as unknown as Record<string, Function>).Load!.call(c),
+    push: serverStream<api.PushRequest, api.PullProgress>(c, 'Push'),
   };
 }
 

@@ -119,12 +119,12 @@ export interface StagedLayer {
   /** whiteouts not applied by a whiteoutApplier (recorded next to the layer) */
   whiteouts?: Whiteout[];
   /** the kept input of the layer (at `${tmp}.blob`, see unpackLayer) */
-  blob?: { digest: string; size: number; compression: 'gzip' | 'zstd' | 'none' };
+  blob?: { digest: string; size: number; compression: 'gzip' | 'zstd' | 'none'; tarSize: number };
 }
 
 /** The blob description of an unpack result (for StagedLayer.blob). */
 export function blobOf(r: ExtractResult): NonNullable<StagedLayer['blob']> {
-  return { digest: r.inputDigest, size: r.inputSize, compression: r.compression };
+  return { digest: r.inputDigest, size: r.inputSize, compression: r.compression, tarSize: r.tarSize };
 }
 
 /** What <hex>.blob.json says about a layer's kept blob. */
@@ -133,6 +133,8 @@ export interface LayerBlob {
   digest: string;
   size: number;
   compression: 'gzip' | 'zstd' | 'none';
+  /** bytes of the uncompressed tar (the diff_id's input): the size of the layer file in a saved archive */
+  tarSize: number;
   /** registry repositories ("host/path") known to have this blob */
   sources: string[];
 }
@@ -371,7 +373,7 @@ export class ImageStore {
     if (!row || !existsSync(row.dir + '.blob')) return undefined;
     try {
       const info = JSON.parse(readFileSync(row.dir + '.blob.json', 'utf8')) as LayerBlob;
-      if (typeof info.digest !== 'string' || typeof info.size !== 'number') return undefined;
+      if (typeof info.digest !== 'string' || typeof info.size !== 'number' || typeof info.tarSize !== 'number') return undefined;
       return { path: row.dir + '.blob', info: { ...info, sources: Array.isArray(info.sources) ? info.sources : [] } };
     } catch {
       return undefined;

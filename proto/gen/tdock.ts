@@ -198,6 +198,8 @@ export interface ImageRef {
 export interface PullRequest {
   ref: string;
   platform: string;
+  /** pull -a: every tag of the repository */
+  allTags: boolean;
 }
 export interface PullProgress {
   /** layer or step */
@@ -220,6 +222,23 @@ export interface ImportStart {
   url: string;
   /** optional digest to verify */
   sha256: string;
+}
+/** tdock save: the archive comes back in chunks (tar bytes, in order). */
+export interface SaveRequest {
+  refs: string[];
+}
+export interface SaveChunk {
+  data: Buffer;
+}
+/** tdock load: the archive's bytes go in chunks; progress and "Loaded image: ..." come back. */
+export interface LoadChunk {
+  data: Buffer;
+}
+export interface PushRequest {
+  /** NAME[:TAG] */
+  ref: string;
+  /** push -a: every tag of the repository */
+  allTags: boolean;
 }
 export interface ImageSummary {
   /** sha256:... */

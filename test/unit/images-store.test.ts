@@ -90,7 +90,7 @@ describe('ImageStore', () => {
     assert.deepEqual(layerEntries(), [hex, hex + '.blob', hex + '.blob.json', hex + '.whiteouts.json']);
     // the layer keeps the bytes it arrived as (for save and push)
     assert.equal(createHash('sha256').update(readFileSync(dir + '.blob')).digest('hex'), hex);
-    assert.deepEqual(store.layerBlob(diffId)?.info, { digest: diffId, size: readFileSync(dir + '.blob').length, compression: 'none', sources: [] });
+    assert.deepEqual(store.layerBlob(diffId)?.info, { digest: diffId, size: readFileSync(dir + '.blob').length, compression: 'none', tarSize: readFileSync(dir + '.blob').length, sources: [] });
     assert.deepEqual(counts(), { layers: 1, images: 1, image_layers: 1, tags: 1 });
     assert.deepEqual(store.config(rec.id), rec.config);
   });
