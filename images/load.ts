@@ -126,8 +126,10 @@ async function spool(source: Readable, dir: string, maxMember: number): Promise<
       }
     });
   });
+  let bytes = 0;
   try {
     for await (const c of source) {
+      bytes += (c as Buffer).length;
       if (failed) break;
       if (!parser.write(c as Buffer)) await new Promise((r) => parser.once('drain', r));
     }
@@ -141,6 +143,7 @@ async function spool(source: Readable, dir: string, maxMember: number): Promise<
     source.destroy();
   }
   await chain;
+  if (bytes === 0) throw bad('empty input (no tar members)');
   if (failed) throw failed;
   if (!sawEntry) throw bad('empty input (no tar members)');
   return s;

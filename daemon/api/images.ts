@@ -60,7 +60,13 @@ export function imageHandlers(images: ImageService): grpc.UntypedServiceImplemen
         try {
           for await (const data of gen) {
             if (cancelled) return;
-            if (!call.write({ data })) await new Promise((r) => call.once('drain', r));
+            if (!call.write({ data })) {
+              // a client gone while we wait never drains: the cancel ends the wait too
+              await new Promise<void>((r) => {
+                call.once('drain', () => r());
+                call.once('cancelled', () => r());
+              });
+            }
           }
           call.end();
         } finally {
