@@ -221,7 +221,7 @@ export class ImageService implements ImageSource {
   }
 
   /** `tdock load`: a docker-archive or OCI layout tar; nothing is recorded unless all of it verifies. */
-  load(body: Readable, progress: (p: PullProgress) => void = () => {}): Promise<LoadedImage[]> {
+  async load(body: Readable, progress: (p: PullProgress) => void = () => {}): Promise<LoadedImage[]> {
     this.opts.checkRoom?.('load an image');
     return loadArchive(this.store, body, progress);
   }

@@ -122,7 +122,10 @@ async function spool(source: Readable, dir: string, maxMember: number): Promise<
         s.files.set(name, { path, size });
       } catch (err) {
         e.resume();
-        fail(err as Error);
+        const code = (err as NodeJS.ErrnoException).code;
+        fail(code === 'ENOSPC' || code === 'EDQUOT'
+          ? new EngineError('RESOURCE_EXHAUSTED', 'disk full: no space left on device while reading the image archive')
+          : err instanceof EngineError ? err : new EngineError('INTERNAL', `reading the image archive: ${(err as Error).message}`));
       }
     });
   });
