@@ -19,6 +19,8 @@
 // a mount) with the credentials of `tdock login`.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { EngineError } from '../lib/errors.ts';
 import { NETWORK_FAILURE } from './download.ts';
@@ -192,7 +194,26 @@ export class ImagePusher {
     if (!location) throw new EngineError(NETWORK_FAILURE, `registry ${domain} opened an upload of ${digest} without a Location`);
 
     const chunk = this.opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
-    const body = (start: number, end: number) => () => ('data' in src ? src.data.subarray(start, end) : createReadStream(src.path, { start, end: end - 1, highWaterMark: 1 << 20 }));
+    // progress as the bytes leave (at most every 100 ms), counted on the way into the request
+    let lastReport = 0;
+    const counted = (start: number, end: number): Readable => {
+      let sent = start;
+      const t = new Transform({
+        transform(c: Buffer, _enc, cb) {
+          sent += c.length;
+          const now = Date.now();
+          if (now - lastReport >= 100) {
+            lastReport = now;
+            say('Pushing', sent, size);
+          }
+          cb(null, c);
+        },
+      });
+      const f = createReadStream((src as { path: string }).path, { start, end: end - 1, highWaterMark: 1 << 20 });
+      f.on('error', (e) => t.destroy(e));
+      return f.pipe(t);
+    };
+    const body = (start: number, end: number) => () => ('data' in src ? src.data.subarray(start, end) : end <= start ? Buffer.alloc(0) : counted(start, end));
     const withDigest = (loc: string) => {
       const u = new URL(loc, client.base);
       u.searchParams.set('digest', digest);
