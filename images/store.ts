@@ -300,12 +300,14 @@ export class ImageStore {
     const blobsMoved: { tmp: string; dir: string }[] = [];
     const sizes = new Map<string, { dir: string; size: number }>();
     // a layer's blob comes along with it, or joins a layer that has none yet
+    // (the .json is written last, atomically: a layer has a blob once its .json exists)
     const keepBlob = (l: StagedLayer, dir: string) => {
-      if (!l.tmp || !l.blob || existsSync(dir + '.blob') || !existsSync(l.tmp + '.blob')) return;
+      if (!l.tmp || !l.blob || existsSync(dir + '.blob.json') || !existsSync(l.tmp + '.blob')) return;
       renameSync(l.tmp + '.blob', dir + '.blob');
       blobsMoved.push({ tmp: l.tmp + '.blob', dir: dir + '.blob' });
       const info: LayerBlob = { ...l.blob, sources: [] };
-      writeFileSync(dir + '.blob.json', JSON.stringify(info) + '\n');
+      writeFileSync(l.tmp + '.blob.json', JSON.stringify(info) + '\n');
+      renameSync(l.tmp + '.blob.json', dir + '.blob.json');
     };
     try {
       for (const l of layers) {

@@ -163,3 +163,30 @@ describe('save and load (store level)', () => {
     }
   });
 });
+
+describe('layers without a kept blob (unpacked by an older tdock)', () => {
+  it('save and push refuse them by name before sending anything; a load gives the blob back', async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'tdock-save-load-'));
+    const s = newStore();
+    const img = await s.importTar(Readable.from([layer('old')]), 'old/img:v1', { created: 0 });
+    const tar = await collect(saveArchive(s, resolveForSave(s, ['old/img:v1'])));
+    const dir = s.layerDirs(img.id)[0]!;
+    rmSync(dir + '.blob');
+    rmSync(dir + '.blob.json');
+    assert.throws(() => saveArchive(s, resolveForSave(s, ['old/img:v1'])), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'FAILED_PRECONDITION');
+      assert.match(e.message, new RegExp(`cannot save old/img:v1: layer ${img.layers[0]} was unpacked by an older tdock`));
+      return true;
+    });
+    const { ImagePusher } = await import('../../images/push.ts');
+    const lines: string[] = [];
+    await assert.rejects(new ImagePusher(s).push('127.0.0.1:9/old/img:v1', { onProgress: (p) => lines.push(p.status) }), /No such image|does not exist locally/);
+    s.tag(img.id, '127.0.0.1:9/old/img:v1');
+    await assert.rejects(new ImagePusher(s).push('127.0.0.1:9/old/img:v1', { onProgress: (p) => lines.push(p.status) }), /cannot push 127\.0\.0\.1:9\/old\/img:v1: layer .* older tdock/);
+    // loading the image again brings the blob back to the existing layer
+    await loadArchive(s, Readable.from([tar]));
+    assert.ok(s.layerBlob(img.layers[0]!));
+    assert.ok(!entries(s).some((e) => e.startsWith('tmp-')));
+    rmSync(scratch, { recursive: true, force: true });
+  });
+});
