@@ -341,6 +341,13 @@ export async function loadArchive(store: ImageStore, source: Readable, emit: (p:
     const loaded: LoadedImage[] = [];
     for (const p of plans) {
       const layers = p.diffIds.map((d) => staged.get(d)!);
+      const newId = sha(p.config);
+      for (const t of p.tags) {
+        const old = store.resolve(formatRef(t));
+        if (old && old.id !== newId && old.repoTags.includes(formatRef(t))) {
+          emit({ id: '', status: `The image ${formatRef(t)} already exists, renaming the old one with ID ${old.id} to empty string`, current: 0, total: 0, imageId: '' });
+        }
+      }
       const [first, ...rest] = p.tags;
       const id = store.commitImage(layers, p.config.toString('utf8'), first ? { tag: first } : {});
       for (const t of rest) store.tag(id, formatRef(t));

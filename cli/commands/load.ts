@@ -43,7 +43,7 @@ export default class Load extends TdockCommand {
     let failed: unknown;
     const done = new Promise<void>((resolve, reject) => {
       call.on('data', (p: PullProgress) => {
-        if (p.status.startsWith('Loaded image')) {
+        if (p.status.startsWith('Loaded image') || p.status.startsWith('The image ')) {
           io.stdout.write(`${p.status}\n`);
           return;
         }

@@ -124,8 +124,12 @@ describe('save and load (store level)', () => {
       { path: 'manifest.json', data: JSON.stringify([{ Config: `${a.slice(7)}.json`, RepoTags: ['legacy/a:1'], Layers: ['l2/layer.tar'] }]) },
     ];
     const dst = newStore();
-    const loaded = await loadArchive(dst, Readable.from([tarArchive(ent)]));
+    // the tag names another image here: it moves, and the load says so as Docker does
+    const other = await dst.importTar(Readable.from([layer('other')]), 'legacy/a:1', { created: 0 });
+    const lines: string[] = [];
+    const loaded = await loadArchive(dst, Readable.from([tarArchive(ent)]), (p) => lines.push(p.status));
     assert.deepEqual(loaded, [{ id: a, tags: ['legacy/a:1'] }]);
+    assert.deepEqual(lines.filter((l) => l !== 'Loading layer'), [`The image legacy/a:1 already exists, renaming the old one with ID ${other.id} to empty string`, 'Loaded image: legacy/a:1']);
   });
 
   it('refuses bad archives and leaves nothing', async () => {
