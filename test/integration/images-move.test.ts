@@ -60,11 +60,13 @@ describe('save and load', { skip: !isRoot ? 'needs root' : !haveSkopeo ? 'skopeo
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
-  test('save writes a docker-archive skopeo reads (config digest = image id, layers = diff_ids)', async () => {
+  test('save writes a docker-archive and an OCI layout skopeo reads (config digest = image id, layers = diff_ids)', async () => {
     const file = join(scratch, 'bb.tar');
     assert.equal(await d1.ok(['save', '-o', file, 'busybox']), '');
     const info = JSON.parse(skopeo(['inspect', `docker-archive:${file}`]));
     assert.deepEqual(info.Layers, (await d1.inspect('busybox')).RootFS.Layers);
+    // the OCI layout in the same tar is read too (by the tag's ref.name)
+    assert.deepEqual(JSON.parse(skopeo(['inspect', `oci-archive:${file}:latest`])).Layers, info.Layers);
     const config = execFileSync('skopeo', ['inspect', '--raw', '--config', `docker-archive:${file}`]);
     assert.equal('sha256:' + createHash('sha256').update(config).digest('hex'), bbId);
     // the same images give the same archive
@@ -205,6 +207,14 @@ describe('push and pull through a real registry', { skip: !isRoot ? 'needs root'
     const r = await fetch(`${reg.base}/v2/team/bb/manifests/v1`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
     assert.equal(r.headers.get('docker-content-digest'), m[1]);
     assert.ok((await d1.inspect(ref)).RepoDigests.includes(`${reg.host}/team/bb@${m[1]}`));
+    if (haveSkopeo) {
+      // another client reads what was pushed: the manifest by tag, the config as the image id
+      const info = JSON.parse(skopeo(['inspect', '--tls-verify=false', `docker://${ref}`]));
+      assert.equal(info.Digest, m[1]);
+      assert.deepEqual(info.Layers.length, 1);
+      const config = execFileSync('skopeo', ['inspect', '--tls-verify=false', '--raw', '--config', `docker://${ref}`]);
+      assert.equal('sha256:' + createHash('sha256').update(config).digest('hex'), id);
+    }
     await d2.ok(['pull', ref]);
     assert.equal((await d2.inspect(ref)).Id, id);
     assert.equal(await d2.ok(['run', '--rm', ref, '/bin/busybox', 'echo', 'pushed']), 'pushed\n');
