@@ -95,7 +95,8 @@ export class Engine {
   // ---- the state machine (lifecycle.ts) --------------------------------------
 
   start(ref: string): Promise<void> { return this.life.start(ref); }
-  stop(ref: string, timeoutSec: number): Promise<void> { return this.life.stop(ref, timeoutSec); }
+  /** `by: 'daemon'`: a shutdown stopping containers (not a user stop: unless-stopped comes back). */
+  stop(ref: string, timeoutSec: number, by: 'user' | 'daemon' = 'user'): Promise<void> { return this.life.stop(ref, timeoutSec, by); }
   restart(ref: string, timeoutSec: number): Promise<void> { return this.life.restart(ref, timeoutSec); }
   kill(ref: string, signal: string): Promise<void> { return this.life.kill(ref, signal); }
   remove(ref: string, force: boolean): Promise<void> { return this.life.remove(ref, force); }

@@ -45,6 +45,14 @@ export class Lifecycle {
     return m;
   }
 
+  /**
+   * No restart from now on for this container (a stop, kill or rm by the user), also
+   * when no manager exists yet (recovered after a daemon restart): one is made to say so.
+   */
+  private cancelRestarts(c: ContainerRow): void {
+    if ((c.spec.restartPolicy?.name ?? 'no') !== 'no') this.manager(c).cancel();
+  }
+
   /** Daemon shutdown: pending restarts are left to the next start (the rows say "restarting"). */
   close(): void {
     for (const m of this.restarts.values()) m.cancel();
@@ -209,7 +217,8 @@ export class Lifecycle {
     const finished = exit ? Math.round(exit.finishedAt / 1e6) : Date.now();
     // The restart policy judges the exit (recovery passes policy: false: what was
     // running when the daemon stopped is judged once, at its start, in recovery.ts).
-    const m = opts.policy === false || c.spec.autoRemove || l?.removing ? undefined : this.manager(c);
+    const judged = opts.policy !== false && !c.spec.autoRemove && !l?.removing && (c.spec.restartPolicy?.name ?? 'no') !== 'no';
+    const m = judged ? this.manager(c) : undefined;
     const delay = m?.afterExit(
       { exitCode: info.exitCode, manuallyStopped: c.manuallyStopped, ranMs: Math.max(0, finished - c.started) },
       () => void this.restartByPolicy(id, m),
@@ -281,15 +290,19 @@ export class Lifecycle {
     // Docker: any kill by the user counts as a manual stop (unless-stopped stays down
     // after a daemon restart); SIGKILL or the stop signal also ends the restarts.
     this.ctx.repo.markManuallyStopped(c.id);
-    if (sig === osConstants.signals.SIGKILL || sig === parseSignal(c.spec.stopSignal, 'SIGTERM')) this.manager(c).cancel();
+    if (sig === osConstants.signals.SIGKILL || sig === parseSignal(c.spec.stopSignal, 'SIGTERM')) this.cancelRestarts(c);
     l.control.signal(sig);
   }
 
-  async stop(ref: string, timeoutSec: number): Promise<void> {
+  /**
+   * `by: 'daemon'` (a daemon shutting down that stops its containers): no restart, but
+   * not a stop by the user either, so unless-stopped comes back with the daemon (Docker's).
+   */
+  async stop(ref: string, timeoutSec: number, by: 'user' | 'daemon' = 'user'): Promise<void> {
     const first = this.ctx.repo.find(ref);
     if (first.state === 'running' || first.state === 'restarting') {
-      this.ctx.repo.markManuallyStopped(first.id);
-      this.manager(first).cancel();
+      if (by === 'user') this.ctx.repo.markManuallyStopped(first.id);
+      this.cancelRestarts(first);
     }
     if (first.state === 'restarting') {
       // The back-off may have ended and the start be under way: let it finish, then stop it.
@@ -350,7 +363,7 @@ export class Lifecycle {
     }
     l.removing = true;
     // No restart from here on: neither a pending one nor one after the kill below.
-    this.manager(now).cancel();
+    this.cancelRestarts(now);
     try {
       if (now.state === 'running') {
         const exited = this.sup.waitExit(c.id);

@@ -3,37 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkRestartPolicy, parseRestartPolicy, RestartPolicyError, type RestartPolicy } from '../../lib/restart-policy.ts';
-import { RestartManager, startsWithDaemon, type RestartTimer } from '../../daemon/containers/restart-policy.ts';
+import { RestartManager, startsWithDaemon } from '../../daemon/containers/restart-policy.ts';
+import { FakeClock } from './fake-clock.ts';
 import { buildCreateRequest } from '../../cli/create-flags.ts';
 import { UsageError } from '../../cli/errors.ts';
-
-/** A clock that only moves when told; timers fire in order as it passes them. */
-class FakeClock implements RestartTimer {
-  now = 0;
-  private timers: { at: number; fn: () => void; id: number }[] = [];
-  private next = 1;
-  set(fn: () => void, ms: number): unknown {
-    const id = this.next++;
-    this.timers.push({ at: this.now + ms, fn, id });
-    return id;
-  }
-  clear(handle: unknown): void {
-    this.timers = this.timers.filter((t) => t.id !== handle);
-  }
-  get pending(): number { return this.timers.length; }
-  advance(ms: number): void {
-    const until = this.now + ms;
-    for (;;) {
-      this.timers.sort((a, b) => a.at - b.at);
-      const t = this.timers[0];
-      if (!t || t.at > until) break;
-      this.timers.shift();
-      this.now = t.at;
-      t.fn();
-    }
-    this.now = until;
-  }
-}
 
 const always: RestartPolicy = { name: 'always', maximumRetryCount: 0 };
 
