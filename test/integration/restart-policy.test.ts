@@ -54,6 +54,20 @@ describe('restart policies', () => {
     }
   });
 
+  test('a foreground run gets the first exit; the policy goes on in the daemon', async () => {
+    const r = await d.cli(['run', '--name', 'fg-restart', '--restart', 'on-failure:1', 'busybox', 'sh', '-c', 'echo once; exit 3']);
+    try {
+      assert.equal(r.code, 3, r.stderr);
+      assert.equal(r.stdout, 'once\n');
+      await until('the one retry to be used', async () => {
+        const x = await d.inspect('fg-restart');
+        return x.State.Status === 'exited' && x.RestartCount === 1;
+      }, 20000);
+    } finally {
+      await d.cli(['rm', '-f', 'fg-restart']);
+    }
+  });
+
   test('on-failure does not restart after exit 0; no policy is shown as "no"', async () => {
     const id = (await d.ok(['run', '-d', '--restart', 'on-failure', 'busybox', 'true'])).trim();
     const plain = (await d.ok(['create', 'busybox', 'true'])).trim();
@@ -83,6 +97,9 @@ describe('restart policies', () => {
       const k = await d.cli(['kill', id]);
       assert.equal(k.code, 1);
       assert.match(k.stderr, /is not running/);
+      const x = await d.cli(['exec', id, 'true']);
+      assert.notEqual(x.code, 0);
+      assert.match(x.stderr, /is restarting, wait until the container is running/);
       const before = (await d.inspect(id)).RestartCount;
       await d.ok(['stop', id]);
       const after = await d.inspect(id);
