@@ -46,7 +46,9 @@ export function checkRestartPolicy(p: { name: string; maximumRetryCount: number 
     return NO_RESTART;
   }
   if (!(NAMES as readonly string[]).includes(p.name)) {
-    throw new RestartPolicyError(`invalid restart policy "${p.name}": expected no, always, unless-stopped or on-failure`);
+    // Any client may send anything: the message quotes a bounded, escaped piece of it.
+    const shown = JSON.stringify(p.name.length > 40 ? `${p.name.slice(0, 40)}...` : p.name);
+    throw new RestartPolicyError(`invalid restart policy ${shown}: expected no, always, unless-stopped or on-failure`);
   }
   if (!Number.isSafeInteger(p.maximumRetryCount) || p.maximumRetryCount < 0) {
     throw new RestartPolicyError(`invalid restart policy: the maximum retry count ${p.maximumRetryCount} must be 0 or more`);
