@@ -5,13 +5,19 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestDaemon, suiteDaemon, until } from '../helpers/daemon.ts';
 
-/** Waits until the container waits to restart with a back-off of at least 1.6 s (the 5th restart and later). */
+/**
+ * Waits until the container waits to restart with a back-off of at least 3.2 s (the 6th
+ * restart and later), long enough for the few CLI calls a test makes meanwhile.
+ */
 async function inLongBackoff(d: TestDaemon, id: string): Promise<any> {
   return until('a long back-off', async () => {
     const s = await d.inspect(id);
-    return s.State.Status === 'restarting' && s.RestartCount >= 5 ? s : undefined;
-  }, 30000);
+    return s.State.Status === 'restarting' && s.RestartCount >= 6 ? s : undefined;
+  }, 60000);
 }
+
+/** The back-off before restart number `n` (Docker's: 100 ms doubling, at most 1 min). */
+const backoffMs = (n: number) => Math.min(100 * 2 ** (n - 1), 60_000);
 
 describe('restart policies', () => {
   const d = suiteDaemon();
@@ -106,8 +112,8 @@ describe('restart policies', () => {
       assert.equal(after.State.Status, 'exited');
       assert.equal(after.State.ExitCode, 7);
       assert.equal(after.RestartCount, before);
-      // Stopped by the user: never restarted again (the back-off was at least 1.6 s).
-      await new Promise((r) => setTimeout(r, 2000));
+      // Stopped by the user: not restarted when the back-off would have ended.
+      await new Promise((r) => setTimeout(r, backoffMs(before) + 500));
       assert.equal((await d.inspect(id)).State.Status, 'exited');
       assert.equal((await d.inspect(id)).RestartCount, before);
     } finally {
@@ -116,12 +122,19 @@ describe('restart policies', () => {
   });
 
   test('exit 0 with always is restarted; stop of the running container is final', async () => {
-    const id = (await d.ok(['run', '-d', '--restart', 'always', 'busybox', 'sh', '-c', 'sleep 0.2; exit 0'])).trim();
+    // The first run exits 0; the restarted one (same container, same files) stays up.
+    const script = 'if [ -e /ran ]; then exec sleep 1000; fi; touch /ran; exit 0';
+    const id = (await d.ok(['run', '-d', '--restart', 'always', 'busybox', 'sh', '-c', script])).trim();
     try {
-      await until('a restart after exit 0', async () => (await d.inspect(id)).RestartCount >= 1, 20000);
-      await until('it to run again', async () => (await d.inspect(id)).State.Status === 'running', 20000);
+      const s = await until('it to run again after exit 0', async () => {
+        const x = await d.inspect(id);
+        return x.State.Status === 'running' && x.RestartCount === 1 ? x : undefined;
+      }, 20000);
+      assert.equal(s.State.ExitCode, 0);
       await d.ok(['stop', '-t', '1', id]);
-      assert.equal((await d.inspect(id)).State.Status, 'exited');
+      const after = await d.inspect(id);
+      assert.equal(after.State.Status, 'exited');
+      assert.equal(after.RestartCount, 1);
     } finally {
       await d.cli(['rm', '-f', id]);
     }
@@ -234,7 +247,7 @@ describe('restart policies across a daemon restart', () => {
       // Started at the daemon's start (RestartCount begins anew), then restarting again.
       const s = await until('it to run again', async () => {
         const x = await d.inspect(id);
-        return x.RestartCount < 5 ? x : undefined;
+        return x.RestartCount < 6 ? x : undefined;
       }, 20000);
       assert.ok(['running', 'restarting'].includes(s.State.Status), s.State.Status);
       await d.ok(['rm', '-f', id]);
