@@ -47,6 +47,7 @@ export function makeContainers(c: grpc.Client) {
     create: unary<api.CreateRequest, api.CreateResponse>(c, 'Create'),
     start: unary<api.ContainerRef, api.Empty>(c, 'Start'),
     stop: unary<api.StopRequest, api.Empty>(c, 'Stop'),
+    restart: unary<api.RestartRequest, api.Empty>(c, 'Restart'),
     kill: unary<api.KillRequest, api.Empty>(c, 'Kill'),
     remove: unary<api.RemoveRequest, api.Empty>(c, 'Remove'),
     list: unary<api.ListRequest, api.ListResponse>(c, 'List'),

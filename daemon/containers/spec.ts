@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { checkHostIp, isIPv4Address } from '../network/ports.ts';
 import { checkExecSize } from './bounds.ts';
 import type { PortMapping, PortSpec } from '../../lib/ports.ts';
+import { checkRestartPolicy, RestartPolicyError, type RestartPolicy } from '../../lib/restart-policy.ts';
 
 export interface ContainerSpec {
   entrypoint: string[];
@@ -31,6 +32,8 @@ export interface ContainerSpec {
   securityOpt?: string[];
   /** --log-opt over the daemon's defaults at create (absent in containers created before it existed). */
   log?: LogConfig;
+  /** --restart (absent in containers created before it existed: "no"). */
+  restartPolicy?: RestartPolicy;
 }
 
 export interface ImageConfigLike {
@@ -60,6 +63,8 @@ export interface CreateInput {
   securityOpt: string[];
   /** --log-opt KEY=VALUE as given. */
   logOpt?: string[];
+  /** --restart as the API gave it (unset = no). */
+  restartPolicy?: { name: string; maximumRetryCount: number } | null;
 }
 
 /** Later entries win, keyed by the name before "="; order of first appearance kept. */
@@ -184,6 +189,7 @@ export function buildSpec(
   if (ports.length && network !== 'bridge') throw invalid(`published ports need the bridge network (got --network ${network})`);
   securityOptions(req.securityOpt);
   const log = logConfig(req.logOpt, logDefaults);
+  const restartPolicy = restartPolicyOf(req);
   return {
     entrypoint,
     cmd,
@@ -202,7 +208,18 @@ export function buildSpec(
     stopSignal: image.StopSignal || 'SIGTERM',
     securityOpt: req.securityOpt,
     log,
+    restartPolicy,
   };
+}
+
+/** --restart checked like Docker's daemon; a bad one is INVALID_ARGUMENT naming what is wrong. */
+export function restartPolicyOf(req: Pick<CreateInput, 'restartPolicy' | 'autoRemove'>): RestartPolicy {
+  try {
+    return checkRestartPolicy(req.restartPolicy ?? undefined, req.autoRemove);
+  } catch (e) {
+    if (e instanceof RestartPolicyError) throw invalid(e.message);
+    throw e;
+  }
 }
 
 /** --log-opt over the daemon's defaults; a bad value is INVALID_ARGUMENT naming the option. */

@@ -63,6 +63,14 @@ export interface CreateRequest {
   securityOpt: string[];
   /** Docker's --log-opt KEY=VALUE: "max-size=10m" (10k, 1g; 0 or -1 = unbounded), "max-file=3". Unset keys take tdockd's defaults (--log-max-size, --log-max-file). */
   logOpt: string[];
+  /** Docker's --restart: what the daemon does when the container exits. Unset or name "" = "no". Refused together with auto_remove. */
+  restartPolicy: RestartPolicy | null;
+}
+export interface RestartPolicy {
+  /** no | always | unless-stopped | on-failure */
+  name: string;
+  /** on-failure only; 0 = no maximum */
+  maximumRetryCount: number;
 }
 export interface CreateResponse {
   id: string;
@@ -70,6 +78,12 @@ export interface CreateResponse {
   warnings: string[];
 }
 export interface StopRequest {
+  id: string;
+  /** seconds before SIGKILL; -1 = daemon default (10) */
+  timeout: number;
+}
+/** tdock restart: stop (as Stop) then start, in the daemon, so the restart policy cannot start the container in between. */
+export interface RestartRequest {
   id: string;
   /** seconds before SIGKILL; -1 = daemon default (10) */
   timeout: number;
