@@ -24,6 +24,7 @@ import { lockDir } from './lock.ts';
 import { inheritedListener, notify } from './systemd.ts';
 import { DiskReserve } from './store/space.ts';
 import { setErrorExplainer } from './api/status.ts';
+import { InFlight } from './api/inflight.ts';
 
 function findShim(): string {
   if (process.env.TDOCK_SHIM) return process.env.TDOCK_SHIM;
@@ -32,8 +33,13 @@ function findShim(): string {
   throw new Error(`tdock-shim not found next to ${here}; run "npm run build"`);
 }
 
-/** How long calls in flight at SIGTERM may take to finish. */
-const SHUTDOWN_GRACE_MS = 2000;
+/**
+ * How long calls in flight at SIGTERM that end on their own (a stop -t N, a pull) may
+ * take to finish; then they are ended with UNAVAILABLE. Below the unit's TimeoutStopSec.
+ */
+const SHUTDOWN_GRACE_MS = 15_000;
+/** After every call has ended: how long the connections get to carry the last statuses out. */
+const SHUTDOWN_FLUSH_MS = 2000;
 
 function groupId(name: string): number | undefined {
   try {
@@ -135,9 +141,10 @@ async function main(): Promise<void> {
     };
   };
 
+  const calls = new InFlight();
   const serving = await serve(
     o.socketPath,
-    { containers: containerHandlers(eng), images: imageHandlers(images), system: systemHandlers(info) },
+    { containers: calls.track(containerHandlers(eng)), images: calls.track(imageHandlers(images)), system: calls.track(systemHandlers(info)) },
     o.rootless ? undefined : groupId('tdock'),
     listenFd,
   );
@@ -152,10 +159,15 @@ async function main(): Promise<void> {
     const keep = !o.shutdownStopContainers;
     log(`${sig}: shutting down; ${keep ? 'running containers keep running' : 'stopping the running containers'}`);
     void notify(o.shim, log, 'STOPPING=1', `STATUS=shutting down; ${keep ? 'running containers keep running' : 'stopping containers'}`);
-    // No new connections; calls in flight get a moment to finish (an attach or a
-    // logs -f may last forever: they are cut then, the containers go on).
+    // No new connections or calls; calls that end on their own finish (a stop -t N, a
+    // pull), those that last as long as a container (attach, wait, logs -f) end now
+    // with UNAVAILABLE: their clients read why, the containers go on.
     const drained = new Promise<void>((resolve) => serving.shutdown(resolve));
-    await Promise.race([drained, new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS).unref())]);
+    const waiting = calls.finite.length;
+    if (waiting) log(`waiting up to ${SHUTDOWN_GRACE_MS / 1000} s for ${waiting} call(s) in progress: ${calls.finite.map((c) => c.method).join(', ')}`);
+    const cut = await calls.drain(SHUTDOWN_GRACE_MS);
+    if (cut.length) log(`ended ${cut.length} call(s) still in progress: ${cut.join(', ')}`);
+    await Promise.race([drained, new Promise((r) => setTimeout(r, SHUTDOWN_FLUSH_MS).unref())]);
     if (!keep) {
       await Promise.allSettled(eng.list(false).map((c) => eng.stop(c.id, -1).catch((e) => log(`stop ${c.id.slice(0, 12)}: ${messageOf(e)}`))));
     }
