@@ -6,7 +6,7 @@ import { statSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { loadServices } from './rpc.ts';
 import type * as api from '../proto/api.ts';
-import { ConnectionError, cannotConnect, permissionDenied } from './errors.ts';
+import { ConnectionError, EXIT_PERMISSION, cannotConnect, permissionDenied } from './errors.ts';
 import { grpcTarget, socketPath } from './host.ts';
 import { mark } from './trace.ts';
 
@@ -160,7 +160,7 @@ export function connect(host: string): Daemon {
       statSync(path);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new ConnectionError(code === 'EACCES' || code === 'EPERM' ? permissionDenied(host) : cannotConnect(host));
+      throw code === 'EACCES' || code === 'EPERM' ? new ConnectionError(permissionDenied(host), EXIT_PERMISSION) : new ConnectionError(cannotConnect(host));
     }
   }
   return new Daemon(host);
