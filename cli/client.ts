@@ -69,7 +69,7 @@ export function makeImages(c: grpc.Client) {
     list: unary<api.Empty, api.ImageListResponse>(c, 'List'),
     remove: unary<api.ImageRemoveRequest, api.ImageRemoveResponse>(c, 'Remove'),
     inspect: unary<api.ImageRef, api.InspectResponse>(c, 'Inspect'),
-    prune: unary<api.Empty, api.ImagePruneResponse>(c, 'Prune'),
+    prune: unary<api.ImagePruneRequest, api.ImagePruneResponse>(c, 'Prune'),
     login: unary<api.LoginRequest, api.LoginResponse>(c, 'Login'),
     logout: unary<api.LogoutRequest, api.LoginResponse>(c, 'Logout'),
   };
@@ -79,6 +79,8 @@ export function makeSystem(c: grpc.Client) {
   return {
     version: unary<api.Empty, api.VersionResponse>(c, 'Version'),
     info: unary<api.Empty, api.InfoResponse>(c, 'Info'),
+    diskUsage: unary<api.Empty, api.DiskUsageResponse>(c, 'DiskUsage'),
+    pruneContainers: unary<api.Empty, api.ContainerPruneResponse>(c, 'PruneContainers'),
   };
 }
 

@@ -3,7 +3,7 @@
 import { chmodSync, mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { userInfo, release } from 'node:os';
+import { userInfo } from 'node:os';
 import { parseDaemonArgs } from './options.ts';
 import { openDb } from './store/db.ts';
 import { loadIdMaps, lockDown } from './runtime/idmap.ts';
@@ -25,6 +25,8 @@ import { inheritedListener, notify } from './systemd.ts';
 import { DiskReserve } from './store/space.ts';
 import { setErrorExplainer } from './api/status.ts';
 import { InFlight } from './api/inflight.ts';
+import { infoDocument } from './info.ts';
+import { DiskUsage } from './disk-usage.ts';
 
 function findShim(): string {
   if (process.env.TDOCK_SHIM) return process.env.TDOCK_SHIM;
@@ -117,34 +119,22 @@ async function main(): Promise<void> {
   await engine.recover();
 
   const eng = engine;
-  const info = () => {
-    const all = eng.repo.all();
-    return {
-      ServerVersion: VERSION,
-      Containers: all.length,
-      ContainersRunning: all.filter((c) => c.state === 'running').length,
-      ContainersStopped: all.filter((c) => c.state === 'exited').length,
-      Images: images.list().length,
-      Driver: 'overlay',
-      CgroupVersion: String(cgroups.version),
-      CgroupParent: placement.parent,
-      KernelVersion: release(),
-      OperatingSystem: 'linux',
-      NodeVersion: process.version,
-      DockerRootDir: o.root,
-      ExecRoot: o.execRoot,
-      Socket: o.socketPath,
-      Rootless: o.rootless,
-      IdMappings: idMaps,
-      SecurityOptions: ['name=seccomp,profile=default', 'name=userns', 'name=no-new-privileges'],
-      Network: network?.info() ?? { mode: 'loopback only (rootless)' },
-    };
-  };
+  const info = () => infoDocument({
+    version: VERSION, root: o.root, execRoot: o.execRoot, socketPath: o.socketPath, rootless: o.rootless, idMaps,
+    cgroupVersion: cgroups.version, cgroupParent: placement.parent, logDefaults: o.logDefaults,
+    insecureRegistries: o.insecureRegistries, liveRestore: !o.shutdownStopContainers,
+    containerStates: () => eng.repo.all().map((c) => c.state), imageCount: () => images.list().length,
+    ...(network ? { network: () => network.info() } : {}),
+  });
 
+  const disk = new DiskUsage({
+    containers: () => eng.repo.all(), summary: (c) => eng.summary(c), diskPaths: (id) => eng.diskPaths(id),
+    remove: (id) => eng.remove(id, false), images: () => images.list(), layerUse: () => store.layerUse(), log,
+  });
   const calls = new InFlight();
   const serving = await serve(
     o.socketPath,
-    { containers: calls.track(containerHandlers(eng)), images: calls.track(imageHandlers(images)), system: calls.track(systemHandlers(info)) },
+    { containers: calls.track(containerHandlers(eng)), images: calls.track(imageHandlers(images)), system: calls.track(systemHandlers(info, disk)) },
     o.rootless ? undefined : groupId('tdock'),
     listenFd,
   );
