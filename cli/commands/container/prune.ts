@@ -17,7 +17,7 @@ export default class ContainerPrune extends TdockCommand {
     if (!flags.force) await confirmOrCancel(CONTAINER_PRUNE_WARNING, 'container prune');
     const d = await this.daemon(flags.host);
     const res = await d.system.pruneContainers({});
-    if (res.deleted.length) this.print(`Deleted Containers:\n${res.deleted.join('\n')}\n`);
-    this.print(`Total reclaimed space: ${humanSize(Number(res.reclaimed))}`);
+    const deleted = res.deleted.length ? `Deleted Containers:\n${res.deleted.join('\n')}\n\n` : '';
+    this.print(`${deleted}Total reclaimed space: ${humanSize(Number(res.reclaimed))}`);
   }
 }
