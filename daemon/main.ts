@@ -35,11 +35,6 @@ function findShim(): string {
   throw new Error(`tdock-shim not found next to ${here}; run "npm run build"`);
 }
 
-/**
- * How long calls in flight at SIGTERM that end on their own (a stop -t N, a pull) may
- * take to finish; then they are ended with UNAVAILABLE. Below the unit's TimeoutStopSec.
- */
-const SHUTDOWN_GRACE_MS = 15_000;
 /** After every call has ended: how long the connections get to carry the last statuses out. */
 const SHUTDOWN_FLUSH_MS = 2000;
 
@@ -153,9 +148,10 @@ async function main(): Promise<void> {
     // pull), those that last as long as a container (attach, wait, logs -f) end now
     // with UNAVAILABLE: their clients read why, the containers go on.
     const drained = new Promise<void>((resolve) => serving.shutdown(resolve));
+    // --shutdown-timeout (15 s) stays below the unit's TimeoutStopSec (30 s).
     const waiting = calls.finite.length;
-    if (waiting) log(`waiting up to ${SHUTDOWN_GRACE_MS / 1000} s for ${waiting} call(s) in progress: ${calls.finite.map((c) => c.method).join(', ')}`);
-    const cut = await calls.drain(SHUTDOWN_GRACE_MS);
+    if (waiting) log(`waiting up to ${o.shutdownTimeout} s for ${waiting} call(s) in progress: ${calls.finite.map((c) => c.method).join(', ')}`);
+    const cut = await calls.drain(o.shutdownTimeout * 1000);
     if (cut.length) log(`ended ${cut.length} call(s) still in progress: ${cut.join(', ')}`);
     await Promise.race([drained, new Promise((r) => setTimeout(r, SHUTDOWN_FLUSH_MS).unref())]);
     if (!keep) {

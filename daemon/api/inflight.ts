@@ -45,6 +45,7 @@ export class InFlight {
     const out: grpc.UntypedServiceImplementation = {};
     for (const [method, handler] of Object.entries(service)) {
       const fn = handler as (...a: unknown[]) => void;
+      // grpc-js's unary handlers take (call, callback), the streaming ones (call) only.
       out[method] = fn.length >= 2 ? this.#unary(method, fn) : this.#stream(method, fn);
     }
     return out;

@@ -81,3 +81,29 @@ describe('daemon shutdown with --shutdown-stop-containers', () => {
     assert.equal(st.State.ExitCode, 7, 'the container had its SIGTERM, not a SIGKILL');
   });
 });
+
+describe('daemon shutdown: a call longer than --shutdown-timeout', () => {
+  const d = new TestDaemon({ args: ['--shutdown-timeout', '1'] });
+  after(async () => {
+    await d.cli(['rm', '-f', 'slow']).catch(() => undefined);
+    await d.cleanup();
+  });
+
+  test('is ended with a message saying so (exit 1), never a hang; the container is left as it was', async () => {
+    await d.start();
+    const id = (await d.ok(['run', '-d', '--name', 'slow', 'busybox', ...STUBBORN])).trim();
+    const log = join(d.root, 'containers', id, 'container.log');
+    await waitForText(log, 'up', 'container start');
+    const stop = d.cli(['stop', '-t', '60', 'slow']);
+    await waitForText(log, 'got-term', 'stop sent SIGTERM');
+    await d.stop('SIGTERM');
+    const r = await stop;
+    assert.deepEqual(r, {
+      code: 1, stdout: '',
+      stderr: 'Error: tdockd is shutting down: the call did not finish in 1 s and was ended; its outcome is unknown, check with tdock ps or inspect\n',
+    });
+    assert.match(d.log, /ended 1 call\(s\) still in progress: Stop/);
+    await d.start();
+    assert.equal((await d.inspect(id)).State.Status, 'running', 'the SIGKILL of the stop never came');
+  });
+});
