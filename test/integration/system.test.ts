@@ -92,6 +92,11 @@ describe('info, system df, prune', () => {
     assert.equal(await d.ok(['system', 'prune', '-a', '-f', '--volumes']), 'Total reclaimed space: 0B\n');
     await d.ok(['rm', '-f', running]);
     const id = JSON.parse(await d.ok(['image', 'inspect', 'busybox']))[0].Id;
+    const no = await d.cli(['image', 'prune', '-a'], { input: 'no\n' });
+    assert.deepEqual(no, {
+      code: 1, stdout: 'WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue? [y/N] \n',
+      stderr: 'Error: image prune has been cancelled\n',
+    });
     const all = await d.ok(['system', 'prune', '-a', '-f']);
     assert.match(all, new RegExp(`^Deleted Images:\\ndeleted: ${id}\\n\\nTotal reclaimed space: [\\d.]+[kM]B\\n$`));
     assert.equal(await d.ok(['images', '-q']), '');

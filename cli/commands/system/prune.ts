@@ -2,6 +2,7 @@ import { Flags } from '../../oclif.ts';
 import { TdockCommand } from '../../base.ts';
 import { humanSize } from '../../render/format.ts';
 import { confirmOrCancel } from '../../confirm.ts';
+import { deletedImages } from '../image/prune.ts';
 
 /** Docker's list of what `system prune` removes, as its prompt shows it. */
 export function systemPruneWarning(all: boolean, volumes: boolean): string {
@@ -40,7 +41,7 @@ export default class SystemPrune extends TdockCommand {
     }
     const images = await d.images.prune({ all: flags.all });
     reclaimed += Number(images.reclaimed);
-    if (images.deleted.length) out += `Deleted Images:\n${images.deleted.map((id) => `deleted: ${id}`).join('\n')}\n\n`;
+    out += deletedImages(images.deleted);
     this.print(`${out}Total reclaimed space: ${humanSize(reclaimed)}`);
   }
 }
