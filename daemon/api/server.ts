@@ -54,9 +54,10 @@ export async function serve(socketPath: string, services: Services, group?: numb
     });
     return {
       server,
+      // No injector.drain(ms): it destroys the connections after ms, calls in progress
+      // with them; tryShutdown closes them gracefully, and main.ts bounds the wait.
       shutdown: (done) => {
         listener.close();
-        injector.drain(5000);
         server.tryShutdown(() => done());
       },
     };

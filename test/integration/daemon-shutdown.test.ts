@@ -1,13 +1,14 @@
 // SIGTERM to the daemon (issue 13): it stops accepting, lets calls in progress that end
-// on their own finish (a stop -t N), ends those that last as long as a container (wait)
-// with a message saying why, and leaves the containers running (live restore) unless
-// started with --shutdown-stop-containers.
+// on their own finish (a stop -t N), ends those that last as long as a container (logs -f)
+// with a message saying why, and leaves the containers running (live restore); also on
+// a socket passed by systemd. (--shutdown-stop-containers: systemd.test.ts.)
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, mkdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TestDaemon } from '../helpers/daemon.ts';
+import { TDOCK, TDOCKD, TestDaemon, until } from '../helpers/daemon.ts';
 
 /** Until `file` holds `text` (the container's own log, written by the daemon's monitor). */
 async function waitForText(file: string, text: string, what: string): Promise<void> {
@@ -22,31 +23,49 @@ async function waitForText(file: string, text: string, what: string): Promise<vo
 // takes its N seconds and ends with SIGKILL.
 const STUBBORN = ['sh', '-c', 'trap "echo got-term" TERM; echo up; while true; do sleep 0.1; done'];
 
-describe('daemon shutdown on SIGTERM', () => {
+/** The daemon as systemd's socket activation starts it: on the socket it is passed (LISTEN_FDS). */
+async function startActivated(d: TestDaemon): Promise<void> {
+  mkdirSync(d.execRoot, { recursive: true });
+  const proc = spawn('systemd-socket-activate', ['-l', d.socket, TDOCKD, ...d.args()], { stdio: ['ignore', 'ignore', 'pipe'] });
+  d.proc = proc;
+  d.log = '';
+  proc.stderr!.setEncoding('utf8').on('data', (t: string) => (d.log += t));
+  await until('systemd-socket-activate to listen', () => existsSync(d.socket));
+}
+
+for (const activated of [false, true]) {
+describe(`daemon shutdown on SIGTERM${activated ? ' (socket activation)' : ''}`, () => {
   const d = new TestDaemon();
   after(async () => {
     await d.cli(['rm', '-f', 'stubborn', 'keeper']).catch(() => undefined);
     await d.cleanup();
   });
 
-  test('a stop -t 5 in progress completes (exit 0), a wait is told why it ended, containers keep running across the restart', async () => {
-    await d.start();
+  test('a stop -t 7 in progress (longer than the 5 s of grpc-js injector drain) completes (exit 0), a logs -f is told why it ended, containers keep running across the restart', async () => {
+    if (activated) await startActivated(d);
+    else await d.start();
     const stubborn = (await d.ok(['run', '-d', '--name', 'stubborn', 'busybox', ...STUBBORN])).trim();
-    const keeper = (await d.ok(['run', '-d', '--name', 'keeper', 'busybox', 'sleep', '1000'])).trim();
+    const keeper = (await d.ok(['run', '-d', '--name', 'keeper', 'busybox', 'sh', '-c', 'echo kept; exec sleep 1000'])).trim();
     const log = join(d.root, 'containers', stubborn, 'container.log');
     await waitForText(log, 'up', 'container start');
 
-    const waiting = d.cli(['wait', 'keeper']);
-    const stop = d.cli(['stop', '-t', '5', 'stubborn']);
-    // The container got its SIGTERM: the stop call is in progress, waiting out its 5 s.
+    // An open-ended call, known to be in progress once it has printed the container's line.
+    const follow = spawn(TDOCK, ['logs', '-f', 'keeper'], { env: { ...process.env, TDOCK_HOST: d.host }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let followOut = '';
+    let followErr = '';
+    follow.stdout.setEncoding('utf8').on('data', (t: string) => (followOut += t));
+    follow.stderr.setEncoding('utf8').on('data', (t: string) => (followErr += t));
+    const followed = new Promise<number | null>((resolve) => follow.on('close', resolve));
+    await until('logs -f to print', () => followOut === 'kept\n');
+    const stop = d.cli(['stop', '-t', '7', 'stubborn']);
+    // The container got its SIGTERM: the stop call is in progress, waiting out its 7 s.
     await waitForText(log, 'got-term', 'stop sent SIGTERM');
     const stopped = d.stop('SIGTERM');
 
     const s = await stop;
     assert.deepEqual(s, { code: 0, stdout: 'stubborn\n', stderr: '' });
-    const w = await waiting;
-    assert.equal(w.code, 1);
-    assert.match(w.stderr, /^Error: tdockd is shutting down: the call was ended \(containers keep running\)\n$/);
+    assert.equal(await followed, 1);
+    assert.equal(followErr, 'Error: tdockd is shutting down: the call was ended (containers keep running)\n');
     await stopped;
     // The shutdown did wait for the stop: it was in progress when SIGTERM came.
     assert.match(d.log, /waiting up to \d+ s for 1 call\(s\) in progress: Stop/);
@@ -60,27 +79,7 @@ describe('daemon shutdown on SIGTERM', () => {
     assert.equal(stubbornState.State.ExitCode, 137);
   });
 });
-
-describe('daemon shutdown with --shutdown-stop-containers', () => {
-  const d = new TestDaemon({ args: ['--shutdown-stop-containers'] });
-  after(async () => {
-    await d.cli(['rm', '-f', 'one']).catch(() => undefined);
-    await d.cleanup();
-  });
-
-  test('running containers are stopped (SIGTERM first) and stay stopped after the restart', async () => {
-    await d.start();
-    const id = (await d.ok(['run', '-d', '--name', 'one', 'busybox', 'sh', '-c', 'trap "exit 7" TERM; echo up; while true; do sleep 0.1; done'])).trim();
-    await waitForText(join(d.root, 'containers', id, 'container.log'), 'up', 'container start');
-    await d.stop('SIGTERM');
-    assert.match(d.log, /stopping the running containers/);
-    assert.deepEqual(d.monitorPids(), []);
-    await d.start();
-    const st = await d.inspect('one');
-    assert.equal(st.State.Status, 'exited');
-    assert.equal(st.State.ExitCode, 7, 'the container had its SIGTERM, not a SIGKILL');
-  });
-});
+}
 
 describe('daemon shutdown: a call longer than --shutdown-timeout', () => {
   const d = new TestDaemon({ args: ['--shutdown-timeout', '1'] });
