@@ -1,58 +1,59 @@
 // `system df` and `container prune`: what the daemon's objects take on disk, in one
 // place. Sizes are bytes of file data (as the layer store counts them), each inode
 // once, never following a symlink; a directory that vanishes while walked counts 0.
-import { lstatSync, readdirSync } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { DiskUsageResponse, DiskUsageVolume, ImageSummary, ContainerSummary } from '../proto/api.ts';
 import type { ContainerRow, State } from './containers/repository.ts';
 import { messageOf } from './errors.ts';
 
-/** Bytes of the files below `dir` (hard links once). */
-export function treeSize(dir: string, seen = new Set<string>()): number {
+/**
+ * Bytes of the files below `dir` (hard links once). Asynchronous: a container's upper
+ * dir may hold a million files, and the daemon's other calls must not wait for the walk.
+ */
+export async function treeSize(dir: string, seen = new Set<string>()): Promise<number> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
   let total = 0;
-  const walk = (d: string) => {
-    let names: string[];
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      total += await treeSize(p, seen);
+      continue;
+    }
+    if (!e.isFile()) continue;
     try {
-      names = readdirSync(d);
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      const p = join(d, n);
-      let st;
-      try {
-        st = lstatSync(p, { bigint: false });
-      } catch {
-        continue;
-      }
-      if (st.isDirectory()) walk(p);
-      else if (st.isFile()) {
+      const st = await lstat(p);
+      if (st.nlink > 1) {
         const key = `${st.dev}:${st.ino}`;
-        if (st.nlink > 1) {
-          if (seen.has(key)) continue;
-          seen.add(key);
-        }
-        total += st.size;
+        if (seen.has(key)) continue;
+        seen.add(key);
       }
+      total += st.size;
+    } catch {
+      /* removed meanwhile */
     }
-  };
-  walk(dir);
+  }
   return total;
 }
 
 /** A log file and the rotated ones beside it (container.log, container.log.1, ...). */
-function logSize(log: string): number {
+async function logSize(log: string): Promise<number> {
   let total = 0;
   let names: string[] = [];
   try {
-    names = readdirSync(dirname(log));
+    names = await readdir(dirname(log));
   } catch {
     return 0;
   }
   for (const n of names) {
     if (n !== basename(log) && !n.startsWith(`${basename(log)}.`)) continue;
     try {
-      total += lstatSync(join(dirname(log), n)).size;
+      total += (await lstat(join(dirname(log), n))).size;
     } catch {
       /* rotated away meanwhile */
     }
@@ -81,12 +82,12 @@ export class DiskUsage {
     this.s = s;
   }
 
-  containerSize(id: string): number {
+  async containerSize(id: string): Promise<number> {
     const p = this.s.diskPaths(id);
-    return treeSize(p.upper) + logSize(p.log);
+    return (await treeSize(p.upper)) + (await logSize(p.log));
   }
 
-  usage(): DiskUsageResponse {
+  async usage(): Promise<DiskUsageResponse> {
     const rows = this.s.containers();
     const usedBy = new Map<string, number>();
     for (const c of rows) usedBy.set(c.imageId, (usedBy.get(c.imageId) ?? 0) + 1);
@@ -108,7 +109,7 @@ export class DiskUsage {
     }
     return {
       images: this.s.images().map((image) => ({ image, sharedSize: shared(image.id), containers: usedBy.get(image.id) ?? 0 })),
-      containers: rows.map((c) => ({ container: this.s.summary(c), size: this.containerSize(c.id) })),
+      containers: await Promise.all(rows.map(async (c) => ({ container: this.s.summary(c), size: await this.containerSize(c.id) }))),
       volumes: this.s.volumes?.() ?? [],
       layersSize,
       imagesReclaimable: reclaimable,
@@ -121,7 +122,7 @@ export class DiskUsage {
     const deleted: string[] = [];
     let reclaimed = 0;
     for (const c of this.s.containers().filter((r) => STOPPED.includes(r.state))) {
-      const size = this.containerSize(c.id);
+      const size = await this.containerSize(c.id);
       try {
         await this.s.remove(c.id);
       } catch (e) {

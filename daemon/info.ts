@@ -1,13 +1,17 @@
 // `tdock info`'s document: Docker's Info shape (the names `docker info --format` users
 // know), plus a few tdock facts (Rootless, IDMappings, LogConfig, Network). Data only:
 // the CLI renders it (cli/commands/info.ts).
-import { statfsSync, readFileSync } from 'node:fs';
+import { statfsSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { cpus, hostname, machine, release, totalmem } from 'node:os';
 import type { IdMaps } from './runtime/idmap.ts';
 import { logConfigView, type LogConfig } from '../proto/log-opt.ts';
 import type { State } from './containers/repository.ts';
 
 export interface InfoSources {
+  /** this daemon's engine id (engineId()) */
+  id: string;
   version: string;
   root: string;
   execRoot: string;
@@ -49,6 +53,28 @@ function osName(): string {
   return 'Linux';
 }
 
+/**
+ * The daemon's ID in info (Docker's engine-id): a UUID made at the first start and kept
+ * in --root, so it names this daemon across restarts. A full disk at the first start
+ * leaves it empty rather than keeping the daemon from starting.
+ */
+export function engineId(root: string, log: (msg: string) => void): string {
+  const file = join(root, 'engine-id');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    /* first start */
+  }
+  const id = randomUUID();
+  try {
+    writeFileSync(file, `${id}\n`, { mode: 0o644, flag: 'wx' });
+    return id;
+  } catch (e) {
+    log(`engine id: cannot write ${file}: ${(e as Error).message}`);
+    return '';
+  }
+}
+
 export function infoDocument(s: InfoSources): Record<string, unknown> {
   const states = s.containerStates();
   const count = (...which: State[]) => states.filter((st) => which.includes(st)).length;
@@ -59,7 +85,7 @@ export function infoDocument(s: InfoSources): Record<string, unknown> {
   if (s.rootless) security.push('name=rootless');
   const range = (m: { start: number; size: number }) => ({ Start: m.start, Size: m.size });
   return {
-    ID: '',
+    ID: s.id,
     Containers: states.length,
     ContainersRunning: count('running', 'restarting'),
     ContainersPaused: count('paused'),

@@ -25,7 +25,7 @@ import { inheritedListener, notify } from './systemd.ts';
 import { DiskReserve } from './store/space.ts';
 import { setErrorExplainer } from './api/status.ts';
 import { InFlight } from './api/inflight.ts';
-import { infoDocument } from './info.ts';
+import { engineId, infoDocument } from './info.ts';
 import { DiskUsage } from './disk-usage.ts';
 
 function findShim(): string {
@@ -114,8 +114,9 @@ async function main(): Promise<void> {
   await engine.recover();
 
   const eng = engine;
+  const id = engineId(o.root, log);
   const info = () => infoDocument({
-    version: VERSION, root: o.root, execRoot: o.execRoot, socketPath: o.socketPath, rootless: o.rootless, idMaps,
+    id, version: VERSION, root: o.root, execRoot: o.execRoot, socketPath: o.socketPath, rootless: o.rootless, idMaps,
     cgroupVersion: cgroups.version, cgroupParent: placement.parent, logDefaults: o.logDefaults,
     insecureRegistries: o.insecureRegistries, liveRestore: !o.shutdownStopContainers,
     containerStates: () => eng.repo.all().map((c) => c.state), imageCount: () => images.list().length,

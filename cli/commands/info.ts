@@ -77,6 +77,7 @@ export function renderServer(i: Doc): string {
   kv(1, 'CPUs', i.NCPU);
   kv(1, 'Total Memory', bytesSize(Number(i.MemTotal)));
   kv(1, 'Name', i.Name);
+  kv(1, 'ID', i.ID);
   kv(1, 'Docker Root Dir', i.DockerRootDir);
   kv(1, 'Exec Root', i.ExecRoot);
   kv(1, 'Node Version', i.NodeVersion);

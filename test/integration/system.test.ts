@@ -41,6 +41,7 @@ describe('info, system df, prune', () => {
     assert.equal(doc.LiveRestoreEnabled, true);
     assert.ok(doc.RegistryConfig.IndexConfigs['docker.io']);
     assert.equal(doc.ClientInfo.Context, 'default');
+    assert.match(doc.ID, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
 
     assert.equal(await d.ok(['info', '--format', '{{.ServerVersion}}']), `${doc.ServerVersion}\n`);
     const text = await d.ok(['info']);
