@@ -64,6 +64,10 @@ describe('info, system df, prune', () => {
     assert.match(rows[2]![4]!, /^1\.049MB \((9\d|100)%\)$/);
     assert.deepEqual(rows.slice(3).map((r) => r.slice(3)), [['0B', '0B'], ['0B', '0B']]);
 
+    const json = (await d.ok(['system', 'df', '--format', '{{json .}}'])).trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(json.map((r) => [r.Type, r.TotalCount, r.Active]), [['Images', '1', '1'], ['Containers', '2', '1'], ['Local Volumes', '0', '0'], ['Build Cache', '0', '0']]);
+    assert.equal(await d.ok(['system', 'df', '--format', '{{.Type}}={{.Size}}']), `Images=${rows[1]![3]}\nContainers=${rows[2]![3]}\nLocal Volumes=0B\nBuild Cache=0B\n`);
+
     const v = await d.ok(['system', 'df', '-v']);
     assert.match(v, /^Images space usage:\n\nREPOSITORY +TAG +IMAGE ID +CREATED +SIZE +SHARED SIZE +UNIQUE SIZE +CONTAINERS\nbusybox +latest +\w{12} +.+ +2\n/);
     assert.match(v, new RegExp(`\\n${exited.slice(0, 12)} +busybox +"sh -c 'dd if=/dev/z…" +0 +1\\.049MB +.* ago +Exited \\(0\\)`));

@@ -2,6 +2,7 @@ import { Flags } from '../../oclif.ts';
 import { TdockCommand } from '../../base.ts';
 import { ago, ellipsis, goQuote, humanSize, shortId } from '../../render/format.ts';
 import { renderTable } from '../../render/table.ts';
+import { applyFormat } from '../../inspect-util.ts';
 import type { DiskUsageResponse } from '../../../proto/api.ts';
 
 /** docker/cli's units.HumanSize (4 significant digits). */
@@ -12,8 +13,8 @@ function reclaimable(part: number, total: number): string {
   return total > 0 ? `${size(part)} (${Math.floor((part * 100) / total)}%)` : size(part);
 }
 
-/** The summary: TYPE TOTAL ACTIVE SIZE RECLAIMABLE, one row per kind of object. */
-export function dfSummary(u: DiskUsageResponse): string {
+/** The summary's rows with Docker's --format names (Type, TotalCount, Active, Size, Reclaimable). */
+export function dfRows(u: DiskUsageResponse): Record<string, string>[] {
   const imageIds = new Map<string, number>();
   for (const i of u.images) imageIds.set(i.image!.id, i.containers);
   const activeImages = [...imageIds.values()].filter((n) => n > 0).length;
@@ -23,13 +24,18 @@ export function dfSummary(u: DiskUsageResponse): string {
   const cFree = u.containers.filter((c) => !active(c.container!.state)).reduce((s, c) => s + Number(c.size), 0);
   const vSize = u.volumes.reduce((s, v) => s + Number(v.size), 0);
   const vFree = u.volumes.filter((v) => v.links === 0).reduce((s, v) => s + Number(v.size), 0);
-  return renderTable([
-    ['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE'],
+  const row = ([Type, TotalCount, Active, Size, Reclaimable]: string[]) => ({ Type: Type!, TotalCount: TotalCount!, Active: Active!, Size: Size!, Reclaimable: Reclaimable! });
+  return [
     ['Images', String(imageIds.size), String(activeImages), size(layers), reclaimable(Number(u.imagesReclaimable), layers)],
     ['Containers', String(u.containers.length), String(u.containers.filter((c) => active(c.container!.state)).length), size(cSize), reclaimable(cFree, cSize)],
     ['Local Volumes', String(u.volumes.length), String(u.volumes.filter((v) => v.links > 0).length), size(vSize), reclaimable(vFree, vSize)],
     ['Build Cache', '0', '0', size(u.buildCacheSize), size(u.buildCacheSize)],
-  ]);
+  ].map(row);
+}
+
+/** The summary: TYPE TOTAL ACTIVE SIZE RECLAIMABLE, one row per kind of object. */
+export function dfSummary(u: DiskUsageResponse): string {
+  return renderTable([['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE'], ...dfRows(u).map((r) => [r.Type!, r.TotalCount!, r.Active!, r.Size!, r.Reclaimable!])]);
 }
 
 /** `system df -v`: every image, container and volume with its size. */
@@ -57,12 +63,14 @@ export default class SystemDf extends TdockCommand {
   static usage = 'system df [OPTIONS]';
   static flags = {
     verbose: Flags.boolean({ char: 'v', summary: 'Show detailed information on space usage.' }),
+    format: Flags.string({ summary: "Format each row with a template: '{{json .}}', '{{.Type}} {{.Size}}'.", helpValue: 'TEMPLATE' }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(SystemDf);
     const d = await this.daemon(flags.host);
     const u = await d.system.diskUsage({});
-    this.print(flags.verbose ? dfVerbose(u) : dfSummary(u));
+    if (flags.format) this.print(dfRows(u).map((r) => `${applyFormat(flags.format!, r)}\n`).join(''));
+    else this.print(flags.verbose ? dfVerbose(u) : dfSummary(u));
   }
 }
