@@ -63,7 +63,8 @@ describe(`daemon shutdown on SIGTERM${activated ? ' (socket activation)' : ''}`,
     const stopped = d.stop('SIGTERM');
 
     const s = await stop;
-    assert.deepEqual(s, { code: 0, stdout: 'stubborn\n', stderr: '' });
+    await stopped;
+    assert.deepEqual(s, { code: 0, stdout: 'stubborn\n', stderr: '' }, d.log);
     assert.equal(await followed, 1);
     assert.equal(followErr, 'Error: tdockd is shutting down: the call was ended (containers keep running)\n');
     await stopped;
