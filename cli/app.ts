@@ -30,6 +30,9 @@ import Restart from './commands/restart.ts';
 import Login from './commands/login.ts';
 import Logout from './commands/logout.ts';
 import ImagePrune from './commands/image/prune.ts';
+import ContainerPrune from './commands/container/prune.ts';
+import SystemDf from './commands/system/df.ts';
+import SystemPrune from './commands/system/prune.ts';
 import Rm from './commands/rm.ts';
 import Rmi from './commands/rmi.ts';
 import Run from './commands/run.ts';
@@ -42,6 +45,7 @@ import Wait from './commands/wait.ts';
 
 export const COMMANDS = {
   attach: Attach,
+  'container:prune': ContainerPrune,
   create: Create,
   exec: Exec,
   'image:inspect': ImageInspect,
@@ -67,6 +71,8 @@ export const COMMANDS = {
   start: Start,
   stats: Stats,
   stop: Stop,
+  'system:df': SystemDf,
+  'system:prune': SystemPrune,
   top: Top,
   version: Version,
   wait: Wait,
@@ -110,7 +116,7 @@ type Pjson = Record<string, unknown> & { name: string; oclif: Record<string, unk
 
 export function readPjson(root: string = projectRoot()): Pjson {
   const pjson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Pjson;
-  pjson.oclif.topics ??= { image: { description: 'Manage images.' } };
+  pjson.oclif.topics ??= { image: { description: 'Manage images.' }, container: { description: 'Manage containers.' }, system: { description: 'Manage tdock.' } };
   return pjson;
 }
 

@@ -6,7 +6,7 @@ import { statSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { loadServices } from './rpc.ts';
 import type * as api from '../proto/api.ts';
-import { ConnectionError, cannotConnect, permissionDenied } from './errors.ts';
+import { ConnectionError, EXIT_PERMISSION, cannotConnect, permissionDenied } from './errors.ts';
 import { grpcTarget, socketPath } from './host.ts';
 import { mark } from './trace.ts';
 
@@ -70,7 +70,7 @@ export function makeImages(c: grpc.Client) {
     list: unary<api.Empty, api.ImageListResponse>(c, 'List'),
     remove: unary<api.ImageRemoveRequest, api.ImageRemoveResponse>(c, 'Remove'),
     inspect: unary<api.ImageRef, api.InspectResponse>(c, 'Inspect'),
-    prune: unary<api.Empty, api.ImagePruneResponse>(c, 'Prune'),
+    prune: unary<api.ImagePruneRequest, api.ImagePruneResponse>(c, 'Prune'),
     login: unary<api.LoginRequest, api.LoginResponse>(c, 'Login'),
     logout: unary<api.LogoutRequest, api.LoginResponse>(c, 'Logout'),
     save: serverStream<api.SaveRequest, api.SaveChunk>(c, 'Save'),
@@ -84,6 +84,8 @@ export function makeSystem(c: grpc.Client) {
   return {
     version: unary<api.Empty, api.VersionResponse>(c, 'Version'),
     info: unary<api.Empty, api.InfoResponse>(c, 'Info'),
+    diskUsage: unary<api.Empty, api.DiskUsageResponse>(c, 'DiskUsage'),
+    pruneContainers: unary<api.Empty, api.ContainerPruneResponse>(c, 'PruneContainers'),
   };
 }
 
@@ -165,7 +167,7 @@ export function connect(host: string): Daemon {
       statSync(path);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new ConnectionError(code === 'EACCES' || code === 'EPERM' ? permissionDenied(host) : cannotConnect(host));
+      throw code === 'EACCES' || code === 'EPERM' ? new ConnectionError(permissionDenied(host), EXIT_PERMISSION) : new ConnectionError(cannotConnect(host));
     }
   }
   return new Daemon(host);

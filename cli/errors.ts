@@ -2,11 +2,13 @@
 // Style: "Error: <message>" (the daemon's status message as is), except the
 // connection failures, which read like Docker's:
 //   Cannot connect to the tdock daemon at unix:///run/tdock/tdock.sock: is tdockd running?
-//   permission denied while connecting to the tdock daemon at unix:///...: add the user to group tdock, or use sudo
+//   permission denied while connecting to the tdock daemon at unix:///...: add the user to group tdock
 //   Error: the connection to the tdock daemon at unix:///... was lost (...)
 // Exit codes: 1 for errors, 125 for usage errors and for failures of run/create
 // before the container runs (Docker's rule), the container's code otherwise.
-// Connection failures exit 1 from every command, run and create included (Docker too).
+// Connection failures exit 1 from every command, run and create included (Docker too),
+// except a socket the user may not use: 125 from every command (issue 13), as it is
+// tdock's own refusal, not a failure of the command or of the daemon.
 // No grpc import here: this module is loaded by every command, even --help.
 import { visible } from './render/escape.ts';
 
@@ -57,15 +59,18 @@ export function isGrpcError(e: unknown): e is GrpcLikeError {
   );
 }
 
-/** The daemon could not be reached, or the connection to it broke: exit 1 from every command. */
+/** The daemon could not be reached, or the connection to it broke: exit 1 from every command (125 if not allowed). */
 export class ConnectionError extends CliError {}
+
+/** The socket's mode/group refuses this user (only root and group tdock may use it). */
+export const EXIT_PERMISSION = EXIT_USAGE;
 
 export function cannotConnect(host: string): string {
   return `Cannot connect to the tdock daemon at ${host}: is tdockd running?`;
 }
 
 export function permissionDenied(host: string): string {
-  return `permission denied while connecting to the tdock daemon at ${host}: add the user to group tdock, or use sudo`;
+  return `permission denied while connecting to the tdock daemon at ${host}: add the user to group tdock`;
 }
 
 export function connectionLost(host: string): string {
@@ -78,10 +83,12 @@ export function connectionLost(host: string): string {
  * and "Connection dropped" (or the ECONNRESET/EPIPE behind it) when a connection that
  * worked broke under a call: the daemon was there, "is tdockd running?" would mislead.
  */
-function unavailable(details: string, host: string): string {
-  if (/\b(EACCES|EPERM)\b/.test(details)) return permissionDenied(host);
-  if (/Connection dropped|\b(ECONNRESET|EPIPE)\b/.test(details)) return connectionLost(host);
-  return cannotConnect(host);
+function unavailable(details: string, host: string): { line: string; code: number } {
+  if (/\b(EACCES|EPERM)\b/.test(details)) return { line: permissionDenied(host), code: EXIT_PERMISSION };
+  // The daemon's own words when it stops on purpose (daemon/api/inflight.ts).
+  if (details.startsWith('tdockd is shutting down')) return { line: prefixed(details), code: EXIT_ERROR };
+  if (/Connection dropped|\b(ECONNRESET|EPIPE)\b/.test(details)) return { line: connectionLost(host), code: EXIT_ERROR };
+  return { line: cannotConnect(host), code: EXIT_ERROR };
 }
 
 function prefixed(msg: string): string {
@@ -97,10 +104,10 @@ export function isConnectionError(e: unknown): boolean {
 
 /** One line for any error; `host` names the daemon in the connection messages. */
 export function describeError(e: unknown, host: string): { line: string; code: number } {
-  if (e instanceof ConnectionError) return { line: e.message, code: EXIT_ERROR };
+  if (e instanceof ConnectionError) return { line: e.message, code: e.exitCode };
   if (e instanceof CliError) return { line: prefixed(e.message), code: e.exitCode };
   if (isGrpcError(e)) {
-    if (e.code === Code.UNAVAILABLE) return { line: unavailable(e.details, host), code: EXIT_ERROR };
+    if (e.code === Code.UNAVAILABLE) return unavailable(e.details, host);
     if (e.code === Code.DEADLINE_EXCEEDED) {
       return { line: `Error: the tdock daemon at ${host} did not answer in time`, code: EXIT_ERROR };
     }

@@ -240,9 +240,9 @@ export class ImageService implements ImageSource {
     return this.store.remove(ref, { force, inUse: this.inUse });
   }
 
-  /** `tdock image prune`: dangling images no container uses. */
-  prune() {
-    return this.store.prune({ inUse: this.inUse });
+  /** `tdock image prune`: dangling images no container uses (`-a`: all images no container uses). */
+  prune(all = false) {
+    return this.store.prune({ inUse: this.inUse, all });
   }
 
   /** `tdock login`: checks the credentials against the registry, then stores them (0600). */

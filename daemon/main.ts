@@ -3,7 +3,7 @@
 import { chmodSync, mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { userInfo, release } from 'node:os';
+import { userInfo } from 'node:os';
 import { parseDaemonArgs } from './options.ts';
 import { openDb } from './store/db.ts';
 import { loadIdMaps, lockDown } from './runtime/idmap.ts';
@@ -24,6 +24,9 @@ import { lockDir } from './lock.ts';
 import { inheritedListener, notify } from './systemd.ts';
 import { DiskReserve } from './store/space.ts';
 import { setErrorExplainer } from './api/status.ts';
+import { InFlight } from './api/inflight.ts';
+import { engineId, infoDocument } from './info.ts';
+import { DiskUsage } from './disk-usage.ts';
 
 function findShim(): string {
   if (process.env.TDOCK_SHIM) return process.env.TDOCK_SHIM;
@@ -32,8 +35,8 @@ function findShim(): string {
   throw new Error(`tdock-shim not found next to ${here}; run "npm run build"`);
 }
 
-/** How long calls in flight at SIGTERM may take to finish. */
-const SHUTDOWN_GRACE_MS = 2000;
+/** After every call has ended: how long the connections get to carry the last statuses out. */
+const SHUTDOWN_FLUSH_MS = 2000;
 
 function groupId(name: string): number | undefined {
   try {
@@ -111,33 +114,23 @@ async function main(): Promise<void> {
   await engine.recover();
 
   const eng = engine;
-  const info = () => {
-    const all = eng.repo.all();
-    return {
-      ServerVersion: VERSION,
-      Containers: all.length,
-      ContainersRunning: all.filter((c) => c.state === 'running').length,
-      ContainersStopped: all.filter((c) => c.state === 'exited').length,
-      Images: images.list().length,
-      Driver: 'overlay',
-      CgroupVersion: String(cgroups.version),
-      CgroupParent: placement.parent,
-      KernelVersion: release(),
-      OperatingSystem: 'linux',
-      NodeVersion: process.version,
-      DockerRootDir: o.root,
-      ExecRoot: o.execRoot,
-      Socket: o.socketPath,
-      Rootless: o.rootless,
-      IdMappings: idMaps,
-      SecurityOptions: ['name=seccomp,profile=default', 'name=userns', 'name=no-new-privileges'],
-      Network: network?.info() ?? { mode: 'loopback only (rootless)' },
-    };
-  };
+  const id = engineId(o.root, log);
+  const info = () => infoDocument({
+    id, version: VERSION, root: o.root, execRoot: o.execRoot, socketPath: o.socketPath, rootless: o.rootless, idMaps,
+    cgroupVersion: cgroups.version, cgroupParent: placement.parent, logDefaults: o.logDefaults,
+    insecureRegistries: o.insecureRegistries, liveRestore: !o.shutdownStopContainers,
+    containerStates: () => eng.repo.all().map((c) => c.state), imageCount: () => images.list().length,
+    ...(network ? { network: () => network.info() } : {}),
+  });
 
+  const disk = new DiskUsage({
+    containers: () => eng.repo.all(), summary: (c) => eng.summary(c), diskPaths: (id) => eng.diskPaths(id),
+    remove: (id) => eng.remove(id, false), images: () => images.list(), layerUse: () => store.layerUse(), log,
+  });
+  const calls = new InFlight();
   const serving = await serve(
     o.socketPath,
-    { containers: containerHandlers(eng), images: imageHandlers(images), system: systemHandlers(info) },
+    { containers: calls.track(containerHandlers(eng)), images: calls.track(imageHandlers(images)), system: calls.track(systemHandlers(info, disk)) },
     o.rootless ? undefined : groupId('tdock'),
     listenFd,
   );
@@ -152,10 +145,16 @@ async function main(): Promise<void> {
     const keep = !o.shutdownStopContainers;
     log(`${sig}: shutting down; ${keep ? 'running containers keep running' : 'stopping the running containers'}`);
     void notify(o.shim, log, 'STOPPING=1', `STATUS=shutting down; ${keep ? 'running containers keep running' : 'stopping containers'}`);
-    // No new connections; calls in flight get a moment to finish (an attach or a
-    // logs -f may last forever: they are cut then, the containers go on).
+    // No new connections or calls; calls that end on their own finish (a stop -t N, a
+    // pull), those that last as long as a container (attach, wait, logs -f) end now
+    // with UNAVAILABLE: their clients read why, the containers go on.
     const drained = new Promise<void>((resolve) => serving.shutdown(resolve));
-    await Promise.race([drained, new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS).unref())]);
+    // --shutdown-timeout (15 s) stays below the unit's TimeoutStopSec (30 s).
+    const waiting = calls.finite.length;
+    if (waiting) log(`waiting up to ${o.shutdownTimeout} s for ${waiting} call(s) in progress: ${calls.finite.map((c) => c.method).join(', ')}`);
+    const cut = await calls.drain(o.shutdownTimeout * 1000);
+    if (cut.length) log(`ended ${cut.length} call(s) still in progress: ${cut.join(', ')}`);
+    await Promise.race([drained, new Promise((r) => setTimeout(r, SHUTDOWN_FLUSH_MS).unref())]);
     if (!keep) {
       await Promise.allSettled(eng.list(false).map((c) => eng.stop(c.id, -1).catch((e) => log(`stop ${c.id.slice(0, 12)}: ${messageOf(e)}`))));
     }

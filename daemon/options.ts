@@ -26,11 +26,13 @@ export interface DaemonOptions {
   logDefaults: LogConfig;
   /** SIGTERM stops the running containers (each with its stop timeout) instead of leaving them running. */
   shutdownStopContainers: boolean;
+  /** Seconds calls in progress at SIGTERM may take to finish (--shutdown-timeout, as Docker's flag: 15). */
+  shutdownTimeout: number;
 }
 
-const USAGE = 'usage: tdockd [--root DIR] [--exec-root DIR] [--host unix:///PATH] [--bridge NAME] [--subnet CIDR] [--cgroup-parent PATH] [--nft-table NAME] [--catalog PATH|URL] [--insecure-registry HOST]... [--log-max-size SIZE] [--log-max-file N] [--max-layer-size SIZE] [--shutdown-stop-containers] [--debug]';
+const USAGE = 'usage: tdockd [--root DIR] [--exec-root DIR] [--host unix:///PATH] [--bridge NAME] [--subnet CIDR] [--cgroup-parent PATH] [--nft-table NAME] [--catalog PATH|URL] [--insecure-registry HOST]... [--log-max-size SIZE] [--log-max-file N] [--max-layer-size SIZE] [--shutdown-stop-containers] [--shutdown-timeout SECONDS] [--debug]';
 
-export function defaultOptions(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): Omit<DaemonOptions, 'shim' | 'socketPath' | 'insecureRegistries' | 'catalog' | 'cgroupParentGiven' | 'logDefaults' | 'maxLayerSize' | 'shutdownStopContainers'> {
+export function defaultOptions(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): Omit<DaemonOptions, 'shim' | 'socketPath' | 'insecureRegistries' | 'catalog' | 'cgroupParentGiven' | 'logDefaults' | 'maxLayerSize' | 'shutdownStopContainers' | 'shutdownTimeout'> {
   const rootless = uid !== 0;
   if (!rootless) {
     return {
@@ -80,6 +82,7 @@ export function parseDaemonArgs(argv: string[], shim: string): DaemonOptions {
       'log-max-file': { type: 'string' },
       'max-layer-size': { type: 'string' },
       'shutdown-stop-containers': { type: 'boolean' },
+      'shutdown-timeout': { type: 'string' },
       debug: { type: 'boolean', short: 'D' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -101,6 +104,8 @@ export function parseDaemonArgs(argv: string[], shim: string): DaemonOptions {
   // never shares a table with another one.
   const nftTable = values['nft-table'] ?? (values.bridge ? bridge.replace(/[^a-zA-Z0-9_]/g, '_') : d.nftTable);
   const logDefaults = logDefaultsOf(values['log-max-size'], values['log-max-file']);
+  const shutdownTimeout = Number(values['shutdown-timeout'] ?? 15);
+  if (!/^\d{1,4}$/.test(values['shutdown-timeout'] ?? '15')) throw new Error(`--shutdown-timeout "${values['shutdown-timeout']}" must be whole seconds, 0 to 9999`);
   return {
     root: values.root ?? d.root,
     execRoot: values['exec-root'] ?? d.execRoot,
@@ -119,6 +124,7 @@ export function parseDaemonArgs(argv: string[], shim: string): DaemonOptions {
     rootless: d.rootless,
     logDefaults,
     shutdownStopContainers: values['shutdown-stop-containers'] ?? false,
+    shutdownTimeout,
   };
 }
 

@@ -585,6 +585,13 @@ export class ImageStore {
     return rows.map((r) => ({ repository: r.repository ?? '<none>', tag: r.tag ?? '<none>', id: r.id, created: r.created, size: r.size }));
   }
 
+  /** Every image's layers with their sizes (system df: what is shared, what is unique). */
+  layerUse(): { imageId: string; diffId: string; size: number }[] {
+    return this.db.prepare(
+      'SELECT il.image_id AS imageId, il.diff_id AS diffId, l.size FROM image_layers il JOIN layers l ON l.diff_id = il.diff_id',
+    ).all() as { imageId: string; diffId: string; size: number }[];
+  }
+
   /** The unpacked layer directories, top-most first (overlay lowerdir order). */
   layerDirs(imageId: string): string[] {
     return (this.db.prepare(
@@ -666,11 +673,12 @@ export class ImageStore {
     return { untagged, deleted: deleted ? [r.id] : [] };
   }
 
-  /** Deletes dangling images that no container uses. */
-  async prune(opts: { inUse?: (imageId: string) => boolean } = {}): Promise<{ deleted: string[]; reclaimed: number }> {
+  /** Deletes dangling images that no container uses; with `all`, every image no container uses. */
+  async prune(opts: { inUse?: (imageId: string) => boolean; all?: boolean } = {}): Promise<{ deleted: string[]; reclaimed: number }> {
     const inUse = opts.inUse ?? NOT_IN_USE;
-    const dangling = this.db.prepare(
-      'SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM tags) AND id NOT IN (SELECT image_id FROM repo_digests) ORDER BY created',
+    const dangling = this.db.prepare(opts.all
+      ? 'SELECT id FROM images ORDER BY created'
+      : 'SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM tags) AND id NOT IN (SELECT image_id FROM repo_digests) ORDER BY created',
     ).all() as { id: string }[];
     const deleted: string[] = [];
     const layers: { dir: string; size: number }[] = [];

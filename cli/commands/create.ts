@@ -6,8 +6,8 @@ import { splitOrUsage } from '../split.ts';
 
 /**
  * Failures before the container runs exit 125, like Docker's run/create; except
- * the connection failures (daemon down, permission denied, connection lost), which
- * exit 1 from every command.
+ * the connection failures (daemon down, connection lost), which exit 1 from every
+ * command, and permission denied, 125 from every command.
  */
 export function preRun(e: unknown, host: string): CliError {
   const { line, code } = describeError(e, host);

@@ -3,7 +3,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { PassThrough } from 'node:stream';
 import type { ImageService } from '../images.ts';
 import type {
-  ImagePruneResponse, LoadChunk, LoginRequest, PushRequest, SaveChunk, SaveRequest, LoginResponse, LogoutRequest,
+  ImagePruneRequest, ImagePruneResponse, LoadChunk, LoginRequest, PushRequest, SaveChunk, SaveRequest, LoginResponse, LogoutRequest,
   Empty, ImageListResponse, ImageRef, ImageRemoveRequest, ImageRemoveResponse, ImportChunk, InspectResponse, PullProgress, PullRequest,
 } from '../../proto/api.ts';
 import { failStream, unary } from './status.ts';
@@ -18,8 +18,8 @@ export function imageHandlers(images: ImageService): grpc.UntypedServiceImplemen
     Inspect: unary<ImageRef, InspectResponse>(async (r) => ({ json: JSON.stringify(images.inspect(r.ref)) })),
     Remove: unary<ImageRemoveRequest, ImageRemoveResponse>(async (r) => images.remove(r.ref, r.force)),
 
-    Prune: unary<Empty, ImagePruneResponse>(async () => {
-      const r = await images.prune();
+    Prune: unary<ImagePruneRequest, ImagePruneResponse>(async (req) => {
+      const r = await images.prune(req.all === true);
       return { deleted: r.deleted, reclaimed: r.reclaimed };
     }),
     Login: unary<LoginRequest, LoginResponse>(async (r) => images.login(r.server || 'docker.io', r.username, r.password)),

@@ -2,7 +2,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { loadApi } from '../../proto/api.ts';
 
 /**
@@ -13,6 +13,9 @@ import { loadApi } from '../../proto/api.ts';
  * RESOURCE_EXHAUSTED as soon as their length prefix arrives, before any is buffered.
  */
 export const MAX_REQUEST_BYTES = 4 << 20;
+
+/** Longer than any shutdown waits (main.ts exits first): connections are closed gracefully only. */
+const INJECTED_DRAIN_MS = 24 * 3600_000;
 
 export interface Services {
   containers: grpc.UntypedServiceImplementation;
@@ -47,7 +50,14 @@ export async function serve(socketPath: string, services: Services, group?: numb
   if (inheritedFd !== undefined) {
     // grpc-js takes connections accepted elsewhere (its own bind cannot adopt an fd).
     const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-    const listener = createServer((sock) => injector.injectConnection(sock));
+    // grpc-js's shutdown does not wait for injected connections: we do, so the last
+    // answers are written before the daemon exits.
+    const sockets = new Set<Socket>();
+    const listener = createServer((sock) => {
+      sockets.add(sock);
+      sock.once('close', () => sockets.delete(sock));
+      injector.injectConnection(sock);
+    });
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
       listener.listen({ fd: inheritedFd }, () => resolve());
@@ -56,8 +66,15 @@ export async function serve(socketPath: string, services: Services, group?: numb
       server,
       shutdown: (done) => {
         listener.close();
-        injector.drain(5000);
-        server.tryShutdown(() => done());
+        // GOAWAY on every connection; the calls in progress go on. (drain's forced close
+        // after its grace never comes: main.ts bounds the wait and exits first.)
+        injector.drain(INJECTED_DRAIN_MS);
+        server.tryShutdown(() => {});
+        const check = () => {
+          if (sockets.size === 0) done();
+        };
+        for (const sock of sockets) sock.once('close', check);
+        check();
       },
     };
   }

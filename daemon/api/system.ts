@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { release, arch } from 'node:os';
-import type { Empty, InfoResponse, VersionResponse } from '../../proto/api.ts';
+import type { ContainerPruneResponse, DiskUsageResponse, Empty, InfoResponse, VersionResponse } from '../../proto/api.ts';
+import type { DiskUsage } from '../disk-usage.ts';
 import { unary } from './status.ts';
 
 export const VERSION = '0.1.0';
@@ -11,7 +12,7 @@ export function goArch(nodeArch: string): string {
 }
 export const API_VERSION = 'v1';
 
-export function systemHandlers(info: () => Record<string, unknown>): grpc.UntypedServiceImplementation {
+export function systemHandlers(info: () => Record<string, unknown>, disk: DiskUsage): grpc.UntypedServiceImplementation {
   return {
     Version: unary<Empty, VersionResponse>(async () => ({
       version: VERSION,
@@ -22,5 +23,7 @@ export function systemHandlers(info: () => Record<string, unknown>): grpc.Untype
       kernel: release(),
     })),
     Info: unary<Empty, InfoResponse>(async () => ({ json: JSON.stringify(info()) })),
+    DiskUsage: unary<Empty, DiskUsageResponse>(async () => disk.usage()),
+    PruneContainers: unary<Empty, ContainerPruneResponse>(async () => disk.pruneContainers()),
   };
 }

@@ -195,6 +195,11 @@ export class Engine {
     };
   }
 
+  /** What `system df` counts of a container: its writable layer, and its log file (rotated ones beside it). */
+  diskPaths(id: string): { upper: string; log: string } {
+    return { upper: join(this.layout.bundleDir(id), 'upper'), log: this.layout.logPath(id) };
+  }
+
   /** What `inspect` shows (api/presenter.ts makes Docker's document of it). */
   inspectView(ref: string): InspectView {
     const c = this.repo.find(ref);

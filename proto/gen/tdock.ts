@@ -273,6 +273,11 @@ export interface ImageRemoveResponse {
   untagged: string[];
   deleted: string[];
 }
+/** Images.Prune's request (was Empty: an absent field reads as false, old clients keep working). */
+export interface ImagePruneRequest {
+  /** every image no container uses, not only dangling ones (prune -a) */
+  all: boolean;
+}
 export interface ImagePruneResponse {
   deleted: string[];
   /** bytes */
@@ -301,4 +306,41 @@ export interface VersionResponse {
 }
 export interface InfoResponse {
   json: string;
+}
+/** system df: what the daemon's objects take on disk (bytes of file data). */
+export interface DiskUsageImage {
+  /** one per tag, as `images` */
+  image: ImageSummary | null;
+  /** of its layers, those other images use too */
+  sharedSize: number;
+  /** containers created from it */
+  containers: number;
+}
+export interface DiskUsageContainer {
+  container: ContainerSummary | null;
+  /** its writable layer (upper dir) and its log files */
+  size: number;
+}
+export interface DiskUsageVolume {
+  name: string;
+  /** containers using it */
+  links: number;
+  size: number;
+}
+export interface DiskUsageResponse {
+  images: DiskUsageImage[];
+  containers: DiskUsageContainer[];
+  volumes: DiskUsageVolume[];
+  /** all image layers, each counted once */
+  layersSize: number;
+  /** layers no image in use by a container needs */
+  imagesReclaimable: number;
+  /** tdock has no builder: 0 */
+  buildCacheSize: number;
+}
+/** container prune / system prune: the stopped containers removed. */
+export interface ContainerPruneResponse {
+  deleted: string[];
+  /** bytes */
+  reclaimed: number;
 }

@@ -278,5 +278,7 @@ test('version and info', async () => {
   assert.match(down.stdout, /^Client:/);
   assert.match(down.stderr, /^Cannot connect to the tdock daemon/);
   const i = await tdock('info', []);
-  assert.match(i.stdout, /^Containers: \d+\nImages: 1\nDriver: overlay\nRuntimes:\n tdock-shim\n$/);
+  assert.match(i.stdout, /^Client:\n Version: +0\.1\.0\n Context: +default\n Debug Mode: false\n\nServer:\n Containers: \d+\n/);
+  assert.match(i.stdout, /\n Images: 1\n Server Version: 0\.1\.0-fake\n Storage Driver: overlay2\n/);
+  assert.equal((await tdock('info', ['--format', '{{.Driver}} {{json .ClientInfo.Context}}'])).stdout, 'overlay2 "default"\n');
 });

@@ -339,7 +339,7 @@ export async function startFakeDaemon(socketPath?: string): Promise<FakeDaemon> 
       cb(null, { version: '0.1.0-fake', apiVersion: 'tdock.v1', nodeVersion: process.version, os: 'linux', arch: 'amd64', kernel: '6.0.0' });
     },
     Info(_c: unknown, cb: grpc.sendUnaryData<api.InfoResponse>) {
-      cb(null, { json: JSON.stringify({ Containers: containers.size, Images: images.length, Driver: 'overlay', Runtimes: ['tdock-shim'] }) });
+      cb(null, { json: JSON.stringify({ Containers: containers.size, Images: images.length, ServerVersion: '0.1.0-fake', Driver: 'overlay2', Runtimes: { 'tdock-shim': {} } }) });
     },
   };
 

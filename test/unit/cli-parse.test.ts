@@ -19,7 +19,9 @@ import { prepareArgv } from '../../cli/app.ts';
 import { psRows } from '../../cli/commands/ps.ts';
 import { imageRows } from '../../cli/commands/images.ts';
 import { portLines } from '../../cli/commands/port.ts';
-import { renderInfo } from '../../cli/commands/info.ts';
+import { renderServer } from '../../cli/commands/info.ts';
+import { dfSummary } from '../../cli/commands/system/df.ts';
+import { systemPruneWarning } from '../../cli/commands/system/prune.ts';
 import { ProgressPrinter } from '../../cli/commands/pull.ts';
 import { withTimestamps } from '../../cli/commands/logs.ts';
 
@@ -246,7 +248,6 @@ test('port lines, info rendering, pull progress', () => {
   assert.deepEqual(portLines(ports, '53/udp'), ['127.0.0.1:5353']);
   assert.deepEqual(portLines(ports, '53/tcp'), []);
   assert.throws(() => portLines(ports, 'x'), UsageError);
-  assert.equal(renderInfo({ Containers: 2, Runtimes: ['shim'], Net: { Bridge: 'tdock0' } }), 'Containers: 2\nRuntimes:\n shim\nNet:\n Bridge: tdock0\n');
   // Not a terminal: one line per finished layer, and the image's own lines.
   const p = new ProgressPrinter(false);
   const ev = (id: string, status: string, current = 0, total = 0) => ({ id, status, current, total, imageId: '' });
@@ -290,8 +291,9 @@ test('errors: one line, Docker exit codes', () => {
     code: 1,
   });
   assert.deepEqual(describeError(g(Code.UNAVAILABLE, 'No connection established. Last error: Error: connect EACCES /x.sock'), host), {
-    line: 'permission denied while connecting to the tdock daemon at unix:///x.sock: add the user to group tdock, or use sudo',
-    code: 1,
+    // 125 (was 1): issue 13 makes a socket the user may not use tdock's own refusal
+    line: 'permission denied while connecting to the tdock daemon at unix:///x.sock: add the user to group tdock',
+    code: 125,
   });
   for (const details of ['Connection dropped', 'read ECONNRESET']) {
     assert.deepEqual(describeError(g(Code.UNAVAILABLE, details), host), {
@@ -331,4 +333,43 @@ test('logs -t: a timestamp at the start of every line, across frames', () => {
   assert.equal(f('d\n', 'STDERR'), `${ts}d\n`);
   assert.equal(f('e\n'), `${ts}e\n`);
   assert.equal(withTimestamps({ stream: 'STDOUT', data: Buffer.from('x'), timeNs: 0 }, state).toString(), 'x');
+});
+
+test('info: the Server section in docker info\'s words and order', () => {
+  const out = renderServer({
+    Containers: 3, ContainersRunning: 1, ContainersPaused: 0, ContainersStopped: 2, Images: 4, ServerVersion: '0.1.0',
+    Driver: 'overlay2', DriverStatus: [['Backing Filesystem', 'extfs']], LoggingDriver: 'local',
+    LogConfig: { Type: 'local', Config: { 'max-size': '20m', 'max-file': '5' } }, CgroupDriver: 'cgroupfs', CgroupVersion: '2',
+    FirewallBackend: { Driver: 'nftables', Info: [['Table', 'ip t']] }, Network: { Bridge: 'tdock0', Subnet: '10.0.0.0/24', Gateway: '10.0.0.1' },
+    SecurityOptions: ['name=seccomp,profile=default', 'name=userns'], Rootless: false,
+    IDMappings: { Uid: { Start: 100000, Size: 65536 }, Gid: { Start: 100000, Size: 65536 } }, MemTotal: 8 * 2 ** 30, NCPU: 2,
+    RegistryConfig: { InsecureRegistryCIDRs: ['127.0.0.0/8'], IndexConfigs: { 'r:5000': { Name: 'r:5000', Secure: false } } },
+    Warnings: ['WARNING: IPv4 forwarding is disabled'],
+  });
+  assert.match(out, /^Server:\n Containers: 3\n  Running: 1\n  Paused: 0\n  Stopped: 2\n Images: 4\n Server Version: 0\.1\.0\n Storage Driver: overlay2\n  Backing Filesystem: extfs\n Logging Driver: local\n Log Options:\n  max-size: 20m\n  max-file: 5\n Cgroup Driver: cgroupfs\n Cgroup Version: 2\n/);
+  assert.match(out, /\n Firewall Backend: nftables\n  Table: ip t\n Network:\n  Bridge: tdock0\n  Subnet: 10\.0\.0\.0\/24\n/);
+  assert.match(out, /\n Security Options:\n  seccomp\n   Profile: default\n  userns\n Rootless: no\n ID Mappings:\n  Uid: 100000-165535 \(65536\)\n/);
+  assert.match(out, /\n CPUs: 2\n Total Memory: 8GiB\n/);
+  assert.match(out, /\n Insecure Registries:\n  r:5000\n  127\.0\.0\.0\/8\n/);
+  assert.match(out, /\nWARNING: IPv4 forwarding is disabled\n$/);
+});
+
+test('system df: Docker\'s summary table; prune: Docker\'s warning', () => {
+  const summary = (id: string, state: string) => ({ id, name: id, image: 'i', command: 'sh', created: 0, state, status: '', ports: [], pid: 0, exitCode: 0, oomKilled: false });
+  const image = (id: string, tag: string) => ({ id, repository: 'r', tag, created: 0, size: 300 });
+  const out = dfSummary({
+    images: [{ image: image('a', 'x'), sharedSize: 0, containers: 2 }, { image: image('a', 'y'), sharedSize: 0, containers: 2 }, { image: image('b', 'z'), sharedSize: 0, containers: 0 }],
+    containers: [{ container: summary('c1', 'running'), size: 100 }, { container: summary('c2', 'exited'), size: 300 }],
+    volumes: [], layersSize: 600, imagesReclaimable: 300, buildCacheSize: 0,
+  });
+  assert.equal(out, [
+    'TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE',
+    'Images          2         1         600B      300B (50%)',
+    'Containers      2         1         400B      300B (75%)',
+    'Local Volumes   0         0         0B        0B',
+    'Build Cache     0         0         0B        0B',
+    '',
+  ].join('\n'));
+  assert.equal(systemPruneWarning(false, false), 'WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - all dangling images\n  - unused build cache\n');
+  assert.match(systemPruneWarning(true, true), /anonymous volumes.*\n  - all images without at least one container associated to them\n  - all build cache\n$/s);
 });

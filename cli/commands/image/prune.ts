@@ -1,23 +1,28 @@
 import { Flags } from '../../oclif.ts';
 import { TdockCommand } from '../../base.ts';
 import { humanSize } from '../../render/format.ts';
+import { confirmOrCancel } from '../../confirm.ts';
+
+/** "Deleted Images:" and one line per image, then a blank line; "" when none (system prune too). */
+export function deletedImages(ids: readonly string[]): string {
+  return ids.length ? `Deleted Images:\n${ids.map((id) => `deleted: ${id}`).join('\n')}\n\n` : '';
+}
 
 export default class ImagePrune extends TdockCommand {
-  static summary = 'Remove dangling images (untagged, unused by any container).';
-  static usage = 'image prune [-f]';
+  static summary = 'Remove dangling images (untagged, unused by any container); -a: all images no container uses.';
+  static usage = 'image prune [-a] [-f]';
   static flags = {
-    force: Flags.boolean({ char: 'f', summary: 'Do not ask for confirmation (tdock never asks).' }),
+    all: Flags.boolean({ char: 'a', summary: 'Remove all unused images, not just dangling ones.' }),
+    force: Flags.boolean({ char: 'f', summary: 'Do not prompt for confirmation.' }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ImagePrune);
-    const d = await this.daemon(flags.host);
-    const res = await d.images.prune({});
-    if (res.deleted.length) {
-      this.print('Deleted Images:');
-      for (const id of res.deleted) this.print(`deleted: ${id}`);
-      this.print('');
+    if (!flags.force) {
+      await confirmOrCancel(flags.all ? 'WARNING! This will remove all images without at least one container associated to them.' : 'WARNING! This will remove all dangling images.', 'image prune');
     }
-    this.print(`Total reclaimed space: ${humanSize(res.reclaimed)}`);
+    const d = await this.daemon(flags.host);
+    const res = await d.images.prune({ all: flags.all });
+    this.print(`${deletedImages(res.deleted)}Total reclaimed space: ${humanSize(Number(res.reclaimed))}`);
   }
 }
