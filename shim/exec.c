@@ -46,34 +46,14 @@
 
 static const char exec_name[] = "tdock-shim\0exec";
 
-/*
- * Field 22 of /proc/PID/stat (start time in clock ticks since boot). The name
- * in field 2 may contain anything, so count from its closing parenthesis.
- * A zombie counts as gone: it has no namespaces left to join.
- */
+/* A zombie counts as gone: it has no namespaces left to join. */
 static int check_start_time(pid_t pid, unsigned long long want)
 {
-	char path[32], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	if (read_small_file(path, buf, sizeof buf) < 0)
-		return seterr(INIT_GONE);
-	const char *p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
-		return seterr("read %s: unexpected content", path);
-	p += 2; /* field 3, the state */
-	if (*p == 'Z' || *p == 'X')
-		return seterr(INIT_GONE);
-	for (int field = 3; field < 22 && p; field++) {
-		p = strchr(p, ' ');
-		if (p)
-			p++;
-	}
-	char *end;
-	errno = 0;
-	unsigned long long start = p ? strtoull(p, &end, 10) : 0;
-	if (!p || end == p || errno)
-		return seterr("read %s: unexpected content", path);
-	if (start != want)
+	unsigned long long start;
+	int r = proc_start_time(pid, &start);
+	if (r == -2)
+		return -1;
+	if (r != 0 || start != want)
 		return seterr(INIT_GONE);
 	return 0;
 }

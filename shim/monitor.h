@@ -36,6 +36,7 @@ enum {
 struct monitor {
 	struct config cfg;
 	pid_t pid;      /* the child we watch: the container's init or the exec'd process */
+	unsigned long long start_time; /* its field 22 of /proc/PID/stat, in the `ok` line */
 	int sync;       /* our end of the socketpair with the child */
 	int listen_fd;
 	struct logwriter log; /* fd -1 without a log file */
@@ -48,7 +49,7 @@ struct monitor {
 	bool accepts_exec; /* the container's monitor: forks exec-monitors on EXEC */
 	char error[SYNC_MAX]; /* first failure reported by the child */
 	/* What to undo if we fail before `ok` (and what to tidy at exit). */
-	bool socket_created, netns_bound, netns_created, pid_written;
+	bool socket_created, netns_bound, netns_created;
 };
 
 /*
@@ -70,7 +71,7 @@ int monitor_prepare(struct monitor *m, struct child_fds *f);
 void monitor_forked(struct monitor *m, pid_t pid, const struct child_fds *f);
 /* Waits for SYNC_READY (taking a SYNC_PTY on the way), or the child's error. */
 int monitor_wait_ready(struct monitor *m);
-/* Writes pidPath and makes our ends non-blocking: the last step before `ok`. */
+/* Reads the child's start time and makes our ends non-blocking: the last step before `ok`. */
 int monitor_finish_setup(struct monitor *m);
 /* Writes pid (0: the caller) into every cgroupProcs file. */
 int join_cgroups(const struct config *c, pid_t pid);

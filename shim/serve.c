@@ -169,14 +169,13 @@ int monitor_wait_ready(struct monitor *m)
 
 int monitor_finish_setup(struct monitor *m)
 {
-	const struct config *c = &m->cfg;
-	if (c->pid_path) {
-		char buf[16];
-		int n = snprintf(buf, sizeof buf, "%d\n", m->pid);
-		if (write_file_atomic(c->pid_path, buf, (size_t)n, 0644) < 0)
-			return -1;
-		m->pid_written = true;
-	}
+	/*
+	 * The child is ours and not reaped (SIGCHLD waits for the relay): its pid
+	 * cannot have been reused, so this start time is its own. With the pid it
+	 * names the process for the daemon for good (a restarted daemon, a kill).
+	 */
+	if (proc_start_time(m->pid, &m->start_time) < 0)
+		return -1;
 	int *fds[] = { &m->stdout_r, &m->stderr_r, &m->stdin_w, &m->pty, &m->sync };
 	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
 		if (*fds[i] >= 0 && set_nonblock(*fds[i]) < 0)
@@ -203,8 +202,6 @@ static void abort_setup(struct monitor *m)
 			;
 	}
 	monitor_cleanup(m);
-	if (m->pid_written)
-		unlink(m->cfg.pid_path);
 	if (m->log.created)
 		unlink(m->cfg.log_path);
 }
@@ -247,7 +244,7 @@ int monitor_serve(const char *config_path, int (*load)(const char *path, struct 
 		dprintf(1, "error: %s\n", why);
 		return 1;
 	}
-	dprintf(1, "ok %d\n", m.pid);
+	dprintf(1, "ok %d %llu\n", m.pid, m.start_time);
 	/* The daemon may go away at any time: never block on or die from its pipes. */
 	dup2(m.devnull, 1);
 	dup2(m.devnull, 2);

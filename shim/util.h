@@ -31,6 +31,13 @@ int write_file(const char *path, const char *data, size_t len);
 /* Writes to PATH.tmp then renames onto PATH, so readers never see half a file. */
 int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode);
 
+/*
+ * Field 22 of /proc/PID/stat (start time, clock ticks since boot): with the pid it
+ * names one process for good. Returns 0; 1 for a zombie (no namespaces left);
+ * -1 when the process is gone; -2 when the file is not what we expect (g_err).
+ */
+int proc_start_time(pid_t pid, unsigned long long *start);
+
 int set_nonblock(int fd);
 uint64_t now_realtime_ns(void);
 
