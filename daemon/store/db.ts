@@ -76,6 +76,11 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX repo_digests_image ON repo_digests(image_id);
   `,
+  // 4: init's start time (field 22 of /proc/PID/stat, from the monitor's `ok`) beside its
+  // pid: a restarted daemon tells the container's init from a process that reused the pid
+  `
+  ALTER TABLE containers ADD COLUMN init_start_time TEXT NOT NULL DEFAULT '';
+  `,
 ];
 
 /** SQLite's PRAGMA auto_vacuum value for INCREMENTAL. */
