@@ -75,6 +75,8 @@ export class BridgeNetwork implements NetworkHooks {
   /** container id → the netns its veth was wired into (the monitor's bind + its inode, to tell a live one) */
   private readonly netns = new Map<string, { path: string; ino: number }>();
   private readonly sys: NetSystem;
+  /** this.sys.run, bound: handed to the helpers in links.ts and exec.ts */
+  private readonly run = (argv: string[], input?: string) => this.sys.run(argv, input);
   /** container id → background release of its lease once the old veth is gone */
   private readonly pending = new Map<string, Promise<void>>();
   /** container id → the address of a veth still on its way out (not handed out meanwhile) */
@@ -122,13 +124,13 @@ export class BridgeNetwork implements NetworkHooks {
     const prefix = this.cidr.prefix;
     const done: string[] = [];
     if (!this.sys.exists(sysNet(br, 'ifindex'))) {
-      await must(this.sys.run, ['ip', 'link', 'add', br, 'type', 'bridge']);
+      await must(this.run, ['ip', 'link', 'add', br, 'type', 'bridge']);
       done.push('bridge created');
     } else if (!this.sys.exists(sysNet(br, 'bridge'))) {
       throw new EngineError('FAILED_PRECONDITION', `${br} exists and is not a bridge: choose another --bridge`);
     }
     // Our gateway address, and no other IPv4 address (a previous --subnet).
-    const addrs = JSON.parse(await must(this.sys.run, ['ip', '-j', '-4', 'addr', 'show', 'dev', br])) as { addr_info?: { local: string; prefixlen: number }[] }[];
+    const addrs = JSON.parse(await must(this.run, ['ip', '-j', '-4', 'addr', 'show', 'dev', br])) as { addr_info?: { local: string; prefixlen: number }[] }[];
     const batch: string[] = [];
     let have = false;
     for (const a of addrs[0]?.addr_info ?? []) {
@@ -137,7 +139,7 @@ export class BridgeNetwork implements NetworkHooks {
     }
     if (!have) batch.push(`addr add ${this.gw}/${prefix} brd + dev ${br}`);
     batch.push(`link set ${br} up`);
-    await must(this.sys.run, ['ip', '-batch', '-'], batch.join('\n') + '\n');
+    await must(this.run, ['ip', '-batch', '-'], batch.join('\n') + '\n');
     // /sys/class/net is read instead of spawning `ip` on hot paths: it must show our netns.
     this.bridgeIndex = Number(this.sys.read(sysNet(br, 'ifindex')));
     if (!this.bridgeIndex) {
@@ -178,7 +180,7 @@ export class BridgeNetwork implements NetworkHooks {
       }
     }
     if (linkBatch.length) {
-      await this.sys.run(['ip', '-force', '-batch', '-'], linkBatch.join('\n') + '\n');
+      await this.run(['ip', '-force', '-batch', '-'], linkBatch.join('\n') + '\n');
       done.push(`fixed ${linkBatch.length} stale veth(s)`);
     }
 
@@ -229,7 +231,7 @@ export class BridgeNetwork implements NetworkHooks {
       errors.push(messageOf(e));
       return 0;
     });
-    const r = await this.sys.run(['ip', 'link', 'del', this.bridge]);
+    const r = await this.run(['ip', 'link', 'del', this.bridge]);
     if (r.code !== 0 && this.sys.exists(sysNet(this.bridge, 'ifindex'))) errors.push(`ip link del ${this.bridge}: ${r.stderr.trim()}`);
     this.log(`network: removed bridge ${this.bridge}, nft table ip ${this.table}` + (removed ? `, ${removed} iptables FORWARD rule(s)` : '') +
       (errors.length ? `; errors: ${errors.join('; ')}` : ''));
@@ -284,7 +286,7 @@ export class BridgeNetwork implements NetworkHooks {
       this.record(step, since(t));
     };
     const results = await Promise.allSettled([
-      timed('attach.wire', () => wire(this.sys.run, netns, {
+      timed('attach.wire', () => wire(this.run, netns, {
         veth: vethName(c.id), hostPid: process.pid, bridgeIndex: this.bridgeIndex, mtu: this.mtu,
         mac: macFor(lease), ip, prefix: this.cidr.prefix, gateway: this.gw,
       })),
@@ -310,7 +312,7 @@ export class BridgeNetwork implements NetworkHooks {
     if (failed) {
       // Undo what this call did; the lease and ports stay until detach.
       await this.fw.removeContainer(endpoint).catch(() => {});
-      await deleteLinks(this.sys.run, [vethName(c.id)]);
+      await deleteLinks(this.run, [vethName(c.id)]);
       throw new EngineError('INTERNAL', `cannot attach container ${c.id.slice(0, 12)} to ${this.bridge}: ${messageOf(failed.reason)}`);
     }
     this.netns.set(c.id, { path: netns, ino: this.sys.ino(netns) });
@@ -351,7 +353,7 @@ export class BridgeNetwork implements NetworkHooks {
       this.leases.release(c.id);
     } else if (alive) {
       const t = performance.now();
-      await deleteLinks(this.sys.run, [veth]);
+      await deleteLinks(this.run, [veth]);
       this.record('detach.veth', since(t));
       this.leases.release(c.id);
     } else {
@@ -381,7 +383,7 @@ export class BridgeNetwork implements NetworkHooks {
       if (!this.sys.exists(sysNet(veth, 'ifindex'))) return;
       await sleep(5);
     }
-    await deleteLinks(this.sys.run, [veth]);
+    await deleteLinks(this.run, [veth]);
   }
 
   /** Resolves when every background veth removal of detach() has finished (tests, shutdown). */
