@@ -4,7 +4,7 @@
 // (the idea of youki's Syscall trait).
 import type { EventEmitter } from 'node:events';
 import { execFile } from 'node:child_process';
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync, statSync, constants as fsConstants } from 'node:fs';
 import { dirname } from 'node:path';
 import { spawnMonitor, MonitorConnection, type MonitorEvents, type Started } from '../runtime/monitor.ts';
 import { startTime } from '../runtime/procfs.ts';
@@ -40,6 +40,12 @@ export interface Host {
    * `startTime`; false when it is gone (or the pid is another process's now).
    */
   killProcess(pid: number, startTime: string, sig: NodeJS.Signals | number): boolean;
+  /**
+   * A directory fd of the root of the process (a container's init: its merged
+   * rootfs, in its own mount namespace), only while `pid` still names the process
+   * that started at `startTime`; throws otherwise. The caller closes it.
+   */
+  openRoot(pid: number, startTime: string): number;
   /** The monitor's socket is still there (a monitor that is gone unlinked it, or never made it). */
   socketExists(socket: string): boolean;
   /**
@@ -73,6 +79,15 @@ export const realHost: Host = {
     } catch {
       return false;
     }
+  },
+  openRoot: (pid, start) => {
+    const fd = openSync(`/proc/${pid}/root`, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+    // Checked after the open: init lived then (its pid was never free), so fd is its root.
+    if (startTime(pid) !== start) {
+      closeSync(fd);
+      throw new Error('container init is gone');
+    }
+    return fd;
   },
   socketExists: existsSync,
   releaseNetns: async (path) => {

@@ -5,7 +5,8 @@
 // whose stdin the monitor does not take is jammed: frames sent after it on that
 // connection wait, as they would behind a full socket.
 import { EventEmitter } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { constants, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Host, MonitorLink } from '../../daemon/containers/host.ts';
 import { ExecRefused, type MonitorEvents, type Started } from '../../daemon/runtime/monitor.ts';
@@ -223,6 +224,13 @@ export class FakeHost implements Host {
     this.killed.push({ pid, startTime, hit });
     if (hit) this.monitors.find((x) => x.alive && x.pid === pid)?.exit(137);
     return hit;
+  }
+
+  /** The directory a running container's root is (exec -u reads its etc/passwd); a temp dir in tests. */
+  rootDir = tmpdir();
+  openRoot(pid: number, startTime: string): number {
+    if (this.startTime(pid) !== startTime || this.reused.has(pid)) throw new Error('container init is gone');
+    return openSync(this.rootDir, constants.O_RDONLY | constants.O_DIRECTORY);
   }
 
   readonly netnsReleased: string[] = [];
