@@ -462,12 +462,10 @@ static int read_config(const char *path, struct config *c, const struct json **r
 	close(fd);
 	if (n < 0)
 		return syserr("config: read %s", path);
-	struct json *tree = json_parse(text, (size_t)n);
-	if (!tree) {
-		char why[sizeof g_err];
-		memcpy(why, g_err, sizeof why);
-		return seterr("config: %s: %s", path, why);
-	}
+	struct shim_err why;
+	struct json *tree = json_parse(text, (size_t)n, &why);
+	if (!tree)
+		return seterr("config: %s: %s", path, why.msg);
 	/* Strings in the tree are copies, so the text can go. */
 	free(text);
 	if (tree->type != JSON_OBJECT)

@@ -244,19 +244,20 @@ static _Noreturn void exec_monitor_main(const char *path, int answer)
 	_exit(monitor_serve(name + sizeof exec_name, load_joined, exec_setup));
 }
 
-pid_t exec_spawn(const char *path, int *answer)
+pid_t exec_spawn(const char *path, int *answer, struct shim_err *err)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
-		return syserr("pipe for the exec-monitor");
-	if (set_nonblock(p[0]) < 0) {
+		return err_set(err, "pipe for the exec-monitor: %s", errstr(errno));
+	if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
+		err_set(err, "pipe for the exec-monitor: O_NONBLOCK: %s", errstr(errno));
 		close(p[0]);
 		close(p[1]);
 		return -1;
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
-		syserr("fork the exec-monitor");
+		err_set(err, "fork the exec-monitor: %s", errstr(errno));
 		close(p[0]);
 		close(p[1]);
 		return -1;

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "logwriter.h"
 #include "sync.h"
+#include "util.h"
 
 #include <stdbool.h>
 #include <sys/types.h>
@@ -88,9 +89,9 @@ int exec_setup(struct monitor *m);
  * exec.c, for EXEC: forks an exec-monitor for the exec config at path, a child
  * of the container's monitor and so already in the container's cgroups. Its
  * `ok PID` / `error: ...` line comes on *answer (a non-blocking pipe). Returns
- * its pid, or -1 (g_err says why).
+ * its pid, or -1 (err says why).
  */
-pid_t exec_spawn(const char *path, int *answer);
+pid_t exec_spawn(const char *path, int *answer, struct shim_err *err);
 
 /* relay.c: the event loop after `ok`; returns the monitor's exit code. */
 int relay_run(struct monitor *m);

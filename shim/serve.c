@@ -238,10 +238,11 @@ int monitor_serve(const char *config_path, int (*load)(const char *path, struct 
 		return 1;
 	}
 	if (setup(&m) < 0) {
-		char why[sizeof g_err];
-		memcpy(why, g_err, sizeof why);
+		/* Ours before the clean-up runs: whatever it does, the line says what failed. */
+		struct shim_err why;
+		err_take(&why);
 		abort_setup(&m);
-		dprintf(1, "error: %s\n", why);
+		dprintf(1, "error: %s\n", why.msg);
 		return 1;
 	}
 	dprintf(1, "ok %d %llu\n", m.pid, m.start_time);

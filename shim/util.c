@@ -10,7 +10,22 @@
 #include <time.h>
 #include <unistd.h>
 
-char g_err[512];
+char g_err[SHIM_ERR_MAX];
+
+int err_set(struct shim_err *e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int err_take(struct shim_err *e)
+{
+	memcpy(e->msg, g_err, sizeof e->msg);
+	return -1;
+}
 
 const char *errstr(int err)
 {

@@ -559,7 +559,7 @@ describe('bridge network under an iptables FORWARD DROP policy (private netns)',
           const p = spawn('unshare', ['--user', '--map-root-user', '--net', 'sleep', '60'], { stdio: 'ignore' });
           kids.push(p);
           await sleep(100);
-          await net.attach(c, p.pid);
+          await net.attach(c, '/proc/' + p.pid + '/ns/net');
           return { c, pid: p.pid };
         };
         const a = await mk('a', [{ hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80, protocol: 'tcp' }]);
