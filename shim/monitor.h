@@ -78,6 +78,8 @@ int monitor_finish_setup(struct monitor *m);
 int join_cgroups(const struct config *c, pid_t pid);
 /* Removes what the monitor made (socket, netns bind). */
 void monitor_cleanup(struct monitor *m);
+/* Unmounts and removes the netns bind (when there is one); idempotent. */
+void monitor_release_netns(struct monitor *m);
 
 /* monitor.c: clones the container's init. */
 int container_setup(struct monitor *m);

@@ -180,6 +180,12 @@ static void finish(struct relay *r, int status)
 		code = 128 + sig;
 	}
 	exec_refuse_queued(r);
+	/*
+	 * The netns bind goes before EXIT: the daemon tears down on EXIT, and then the
+	 * namespace must be gone (the kernel takes the veth along) with nothing of ours
+	 * left mounted for it to remove.
+	 */
+	monitor_release_netns(m);
 	char json[SYNC_MAX * 2 + sizeof m->log.error * 2 + sizeof g_err * 2 + 200];
 	int n = snprintf(json, sizeof json, "{\"exitCode\":%d,\"signal\":%d,\"finishedAt\":%llu", code, sig,
 			 (unsigned long long)now_realtime_ns());

@@ -183,12 +183,17 @@ int monitor_finish_setup(struct monitor *m)
 	return 0;
 }
 
-void monitor_cleanup(struct monitor *m)
+void monitor_release_netns(struct monitor *m)
 {
 	if (m->netns_bound && umount2(m->cfg.netns_path, MNT_DETACH) == 0)
 		m->netns_bound = false;
-	if (m->netns_created && !m->netns_bound)
-		unlink(m->cfg.netns_path);
+	if (m->netns_created && !m->netns_bound && unlink(m->cfg.netns_path) == 0)
+		m->netns_created = false;
+}
+
+void monitor_cleanup(struct monitor *m)
+{
+	monitor_release_netns(m);
 	if (m->socket_created)
 		unlink(m->cfg.socket);
 }
