@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Config, Plugin, run, type ConfigOptions } from './oclif.ts';
+import { Plugin, run, type ConfigOptions } from './oclif.ts';
 import { describeError } from './errors.ts';
 import { resolveHost } from './host.ts';
 import { protectPositional } from './parse/argv.ts';
@@ -148,11 +148,6 @@ export function configOptions(plugin: Plugin): ConfigOptions {
     devPlugins: false,
     plugins: new Map([[plugin.name, plugin]]),
   };
-}
-
-/** oclif's Config for this CLI (tests, tools); main() lets run() make it. */
-export async function loadConfig(root: string = projectRoot()): Promise<Config> {
-  return Config.load(configOptions(await loadRootPlugin(root)));
 }
 
 /**

@@ -1,7 +1,7 @@
 // Loads proto/tdock.proto for the daemon and re-exports the message types that
 // scripts/proto-types.ts generates from it (proto/gen/tdock.ts), which the CLI uses
 // too; both loaders convert with proto/options.ts's CONVERSION, which the types assume.
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -30,10 +30,6 @@ export function loadApi(): ApiPackage {
   const pkg = grpc.loadPackageDefinition(def) as unknown as { tdock: { v1: ApiPackage } };
   cached = pkg.tdock.v1;
   return cached;
-}
-
-export function protoSource(): string {
-  return readFileSync(protoPath(), 'utf8');
 }
 
 // ---- messages: generated from tdock.proto (scripts/proto-types.ts) ------------

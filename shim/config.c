@@ -289,8 +289,7 @@ static int load_process(const struct json *root, struct config *c, bool log_requ
 	    get_bool(root, "noNewPrivileges", true, &c->no_new_privs) < 0 ||
 	    get_path(root, "socket", true, &c->socket) < 0 ||
 	    get_path(root, "logPath", log_required, &c->log_path) < 0 ||
-	    get_path(root, "exitPath", true, &c->exit_path) < 0 ||
-	    get_path(root, "pidPath", false, &c->pid_path) < 0)
+	    get_path(root, "exitPath", true, &c->exit_path) < 0)
 		return -1;
 	if (!c->cwd)
 		c->cwd = "/";
@@ -426,6 +425,13 @@ static int load_exec(const struct json *root, struct config *c)
 		return -1;
 	c->init_pid = (pid_t)pid;
 	c->init_start_time = start;
+	unsigned long timeout = EXEC_START_TIMEOUT_MS;
+	v = json_get(root, "startTimeoutMs");
+	if (v && get_uint(v, "startTimeoutMs", 3600000ul, &timeout) < 0)
+		return -1;
+	if (timeout == 0)
+		return bad("startTimeoutMs", "must be at least 1");
+	c->start_timeout_ms = (unsigned)timeout;
 	return 0;
 }
 
@@ -456,12 +462,10 @@ static int read_config(const char *path, struct config *c, const struct json **r
 	close(fd);
 	if (n < 0)
 		return syserr("config: read %s", path);
-	struct json *tree = json_parse(text, (size_t)n);
-	if (!tree) {
-		char why[sizeof g_err];
-		memcpy(why, g_err, sizeof why);
-		return seterr("config: %s: %s", path, why);
-	}
+	struct shim_err why;
+	struct json *tree = json_parse(text, (size_t)n, &why);
+	if (!tree)
+		return seterr("config: %s: %s", path, why.msg);
 	/* Strings in the tree are copies, so the text can go. */
 	free(text);
 	if (tree->type != JSON_OBJECT)

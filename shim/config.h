@@ -57,14 +57,23 @@ struct config {
 	size_t n_sysctls;
 	struct mount_spec *mounts;
 	size_t n_mounts;
-	const char *socket, *log_path, *exit_path, *pid_path, *netns_path;
+	const char *socket, *log_path, *exit_path, *netns_path;
 	uint64_t log_max_size;   /* bytes; 0: the log is never rotated */
 	unsigned log_max_files;  /* files kept, the current one included */
 	int cap_last;            /* from the kernel, not from the file */
 	/* exec only: the container's init and field 22 of its /proc/PID/stat */
 	pid_t init_pid;
 	unsigned long long init_start_time;
+	/* exec only: the exec'd process is killed when no client STARTs it within this */
+	unsigned start_timeout_ms;
 };
+
+/*
+ * The daemon connects and STARTs an exec the moment the monitor says EXEC_OK; an
+ * exec-monitor still waiting after this long lost its client and must not keep
+ * the process (and itself) until the container ends.
+ */
+#define EXEC_START_TIMEOUT_MS 30000
 
 /* Reads and validates path. On error g_err says "config: <what>". */
 int config_load(const char *path, struct config *c);

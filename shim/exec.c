@@ -46,34 +46,14 @@
 
 static const char exec_name[] = "tdock-shim\0exec";
 
-/*
- * Field 22 of /proc/PID/stat (start time in clock ticks since boot). The name
- * in field 2 may contain anything, so count from its closing parenthesis.
- * A zombie counts as gone: it has no namespaces left to join.
- */
+/* A zombie counts as gone: it has no namespaces left to join. */
 static int check_start_time(pid_t pid, unsigned long long want)
 {
-	char path[32], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	if (read_small_file(path, buf, sizeof buf) < 0)
-		return seterr(INIT_GONE);
-	const char *p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
-		return seterr("read %s: unexpected content", path);
-	p += 2; /* field 3, the state */
-	if (*p == 'Z' || *p == 'X')
-		return seterr(INIT_GONE);
-	for (int field = 3; field < 22 && p; field++) {
-		p = strchr(p, ' ');
-		if (p)
-			p++;
-	}
-	char *end;
-	errno = 0;
-	unsigned long long start = p ? strtoull(p, &end, 10) : 0;
-	if (!p || end == p || errno)
-		return seterr("read %s: unexpected content", path);
-	if (start != want)
+	unsigned long long start;
+	int r = proc_start_time(pid, &start);
+	if (r == -2)
+		return -1;
+	if (r != 0 || start != want)
 		return seterr(INIT_GONE);
 	return 0;
 }
@@ -264,19 +244,20 @@ static _Noreturn void exec_monitor_main(const char *path, int answer)
 	_exit(monitor_serve(name + sizeof exec_name, load_joined, exec_setup));
 }
 
-pid_t exec_spawn(const char *path, int *answer)
+pid_t exec_spawn(const char *path, int *answer, struct shim_err *err)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
-		return syserr("pipe for the exec-monitor");
-	if (set_nonblock(p[0]) < 0) {
+		return err_set(err, "pipe for the exec-monitor: %s", errstr(errno));
+	if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
+		err_set(err, "pipe for the exec-monitor: O_NONBLOCK: %s", errstr(errno));
 		close(p[0]);
 		close(p[1]);
 		return -1;
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
-		syserr("fork the exec-monitor");
+		err_set(err, "fork the exec-monitor: %s", errstr(errno));
 		close(p[0]);
 		close(p[1]);
 		return -1;

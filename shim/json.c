@@ -11,6 +11,7 @@
 struct parser {
 	const char *s;
 	size_t len, pos;
+	struct shim_err *err;
 };
 
 static int fail(struct parser *p, const char *what)
@@ -24,7 +25,7 @@ static int fail(struct parser *p, const char *what)
 			col++;
 		}
 	}
-	return seterr("line %zu column %zu: %s", line, col, what);
+	return err_set(p->err, "line %zu column %zu: %s", line, col, what);
 }
 
 static void skip_ws(struct parser *p)
@@ -349,9 +350,9 @@ static struct json *parse_value(struct parser *p, int depth)
 	}
 }
 
-struct json *json_parse(const char *text, size_t len)
+struct json *json_parse(const char *text, size_t len, struct shim_err *err)
 {
-	struct parser p = { text, len, 0 };
+	struct parser p = { text, len, 0, err };
 	if (memchr(text, '\0', len)) {
 		p.pos = (size_t)((const char *)memchr(text, '\0', len) - text);
 		fail(&p, "NUL byte in input");

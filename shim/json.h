@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "util.h"
+
 enum json_type { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSON_OBJECT };
 
 struct json {
@@ -19,11 +21,11 @@ struct json {
 };
 
 /*
- * Parses text (len bytes). Returns the root or NULL with g_err set to
+ * Parses text (len bytes). Returns the root or NULL with err set to
  * "line L column C: what was expected". The tree lives until exit: the
  * shim parses exactly one document, so it is never freed.
  */
-struct json *json_parse(const char *text, size_t len);
+struct json *json_parse(const char *text, size_t len, struct shim_err *err);
 
 /* Member of an object by key, or NULL. */
 const struct json *json_get(const struct json *obj, const char *key);

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "logwriter.h"
 #include "sync.h"
+#include "util.h"
 
 #include <stdbool.h>
 #include <sys/types.h>
@@ -36,6 +37,7 @@ enum {
 struct monitor {
 	struct config cfg;
 	pid_t pid;      /* the child we watch: the container's init or the exec'd process */
+	unsigned long long start_time; /* its field 22 of /proc/PID/stat, in the `ok` line */
 	int sync;       /* our end of the socketpair with the child */
 	int listen_fd;
 	struct logwriter log; /* fd -1 without a log file */
@@ -48,7 +50,7 @@ struct monitor {
 	bool accepts_exec; /* the container's monitor: forks exec-monitors on EXEC */
 	char error[SYNC_MAX]; /* first failure reported by the child */
 	/* What to undo if we fail before `ok` (and what to tidy at exit). */
-	bool socket_created, netns_bound, netns_created, pid_written;
+	bool socket_created, netns_bound, netns_created;
 };
 
 /*
@@ -70,12 +72,14 @@ int monitor_prepare(struct monitor *m, struct child_fds *f);
 void monitor_forked(struct monitor *m, pid_t pid, const struct child_fds *f);
 /* Waits for SYNC_READY (taking a SYNC_PTY on the way), or the child's error. */
 int monitor_wait_ready(struct monitor *m);
-/* Writes pidPath and makes our ends non-blocking: the last step before `ok`. */
+/* Reads the child's start time and makes our ends non-blocking: the last step before `ok`. */
 int monitor_finish_setup(struct monitor *m);
 /* Writes pid (0: the caller) into every cgroupProcs file. */
 int join_cgroups(const struct config *c, pid_t pid);
 /* Removes what the monitor made (socket, netns bind). */
 void monitor_cleanup(struct monitor *m);
+/* Unmounts and removes the netns bind (when there is one); idempotent. */
+void monitor_release_netns(struct monitor *m);
 
 /* monitor.c: clones the container's init. */
 int container_setup(struct monitor *m);
@@ -87,9 +91,9 @@ int exec_setup(struct monitor *m);
  * exec.c, for EXEC: forks an exec-monitor for the exec config at path, a child
  * of the container's monitor and so already in the container's cgroups. Its
  * `ok PID` / `error: ...` line comes on *answer (a non-blocking pipe). Returns
- * its pid, or -1 (g_err says why).
+ * its pid, or -1 (err says why).
  */
-pid_t exec_spawn(const char *path, int *answer);
+pid_t exec_spawn(const char *path, int *answer, struct shim_err *err);
 
 /* relay.c: the event loop after `ok`; returns the monitor's exit code. */
 int relay_run(struct monitor *m);

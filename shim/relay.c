@@ -180,6 +180,12 @@ static void finish(struct relay *r, int status)
 		code = 128 + sig;
 	}
 	exec_refuse_queued(r);
+	/*
+	 * The netns bind goes before EXIT: the daemon tears down on EXIT, and then the
+	 * namespace must be gone (the kernel takes the veth along) with nothing of ours
+	 * left mounted for it to remove.
+	 */
+	monitor_release_netns(m);
 	char json[SYNC_MAX * 2 + sizeof m->log.error * 2 + sizeof g_err * 2 + 200];
 	int n = snprintf(json, sizeof json, "{\"exitCode\":%d,\"signal\":%d,\"finishedAt\":%llu", code, sig,
 			 (unsigned long long)now_realtime_ns());
@@ -265,6 +271,41 @@ static void poll_failed(struct relay *r)
 	finish(r, status);
 }
 
+/*
+ * An exec is the daemon's client's: the daemon connects and STARTs it as soon as
+ * the monitor answered EXEC_OK. An exec-monitor whose client never came, or came
+ * and hung up without START, serves nobody: its process is killed (the exit file
+ * says why) rather than kept until the container ends. Returns the ms poll may
+ * wait before the deadline, or -1 when there is none.
+ */
+static int unstarted_exec(struct relay *r)
+{
+	struct monitor *m = r->m;
+	if (m->accepts_exec || !m->cfg.start_timeout_ms || m->started || r->abandoned)
+		return -1;
+	bool clients = false;
+	for (int i = 0; i < MAX_CLIENTS && !clients; i++)
+		clients = r->clients[i].fd >= 0;
+	struct timespec t;
+	long left = 0;
+	if (clock_gettime(CLOCK_MONOTONIC, &t) == 0)
+		left = (long)m->cfg.start_timeout_ms - ((t.tv_sec - r->waiting_since.tv_sec) * 1000 +
+							(t.tv_nsec - r->waiting_since.tv_nsec) / 1000000);
+	bool vanished = r->had_client && !clients;
+	if (!vanished && left > 0)
+		return (int)left;
+	r->abandoned = true;
+	if (m->error[0])
+		;
+	else if (vanished)
+		snprintf(m->error, sizeof m->error, "exec: the client went away before starting it");
+	else
+		snprintf(m->error, sizeof m->error, "exec: no client started it within %u ms", m->cfg.start_timeout_ms);
+	/* Our child, not reaped yet: the pid is still its own. */
+	kill(m->pid, SIGKILL);
+	return -1;
+}
+
 int relay_run(struct monitor *m)
 {
 	/*
@@ -281,6 +322,8 @@ int relay_run(struct monitor *m)
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		r->clients[i].fd = -1;
 	r->in.limit = STDIN_QUEUE_MAX;
+	if (clock_gettime(CLOCK_MONOTONIC, &r->waiting_since) < 0)
+		r->waiting_since = (struct timespec){ 0, 0 };
 
 	enum { P_SIGNAL, P_LISTEN, P_SYNC, P_STDOUT, P_STDERR, P_PTY, P_STDIN, P_CLIENTS,
 	       P_EXECS = P_CLIENTS + MAX_CLIENTS };
@@ -306,7 +349,10 @@ int relay_run(struct monitor *m)
 		}
 		for (int i = 0; i < MAX_EXECS; i++)
 			p[P_EXECS + i] = (struct pollfd){ r->execs ? r->execs[i].fd : -1, POLLIN, 0 };
-		if (poll(p, P_EXECS + MAX_EXECS, accept_wait) < 0) {
+		int wait = accept_wait, start_left = unstarted_exec(r);
+		if (start_left >= 0 && (wait < 0 || start_left < wait))
+			wait = start_left;
+		if (poll(p, P_EXECS + MAX_EXECS, wait) < 0) {
 			if (errno == EINTR)
 				continue;
 			poll_failed(r);

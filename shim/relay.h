@@ -93,6 +93,9 @@ struct relay {
 	struct timespec accept_paused; /* when accept() last failed for lack of resources */
 	bool accept_pause;
 	bool output_held;         /* a slow client: the container's output is not read */
+	/* exec-monitor before START: when we began waiting, whether a client came, whether we gave up */
+	struct timespec waiting_since;
+	bool had_client, abandoned;
 	bool resize_pending;
 	unsigned pending_rows, pending_cols;
 	char io_buf[32768];

@@ -118,6 +118,7 @@ void client_accept(struct relay *r)
 		}
 		c->fd = fd;
 		c->serial = ++r->next_serial;
+		r->had_client = true;
 		char pid[16];
 		int n = snprintf(pid, sizeof pid, "%d", r->m->pid);
 		client_send(c, FRAME_PID, pid, (size_t)n);

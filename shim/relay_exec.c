@@ -35,9 +35,9 @@ static bool exec_reply(struct relay *r, int client, unsigned long serial, unsign
 		client_drop(c);
 		return false;
 	}
-	char buf[EXEC_PATH_MAX + 1 + sizeof g_err];
+	char buf[EXEC_PATH_MAX + 1 + SHIM_ERR_MAX];
 	size_t pl = strlen(path) + 1;
-	size_t dl = strnlen(detail, sizeof g_err - 1);
+	size_t dl = strnlen(detail, SHIM_ERR_MAX - 1);
 	memcpy(buf, path, pl);
 	memcpy(buf + pl, detail, dl);
 	client_send(c, type, buf, pl + dl);
@@ -48,9 +48,10 @@ static void exec_spawn_queued(struct relay *r, struct exec_req *e)
 {
 	e->queued = false;
 	int fd;
-	pid_t pid = exec_spawn(e->path, &fd);
+	struct shim_err err;
+	pid_t pid = exec_spawn(e->path, &fd, &err);
 	if (pid < 0) {
-		exec_reply(r, e->client, e->serial, FRAME_EXEC_ERROR, e->path, g_err);
+		exec_reply(r, e->client, e->serial, FRAME_EXEC_ERROR, e->path, err.msg);
 		return;
 	}
 	e->fd = fd;

@@ -169,14 +169,13 @@ int monitor_wait_ready(struct monitor *m)
 
 int monitor_finish_setup(struct monitor *m)
 {
-	const struct config *c = &m->cfg;
-	if (c->pid_path) {
-		char buf[16];
-		int n = snprintf(buf, sizeof buf, "%d\n", m->pid);
-		if (write_file_atomic(c->pid_path, buf, (size_t)n, 0644) < 0)
-			return -1;
-		m->pid_written = true;
-	}
+	/*
+	 * The child is ours and not reaped (SIGCHLD waits for the relay): its pid
+	 * cannot have been reused, so this start time is its own. With the pid it
+	 * names the process for the daemon for good (a restarted daemon, a kill).
+	 */
+	if (proc_start_time(m->pid, &m->start_time) < 0)
+		return -1;
 	int *fds[] = { &m->stdout_r, &m->stderr_r, &m->stdin_w, &m->pty, &m->sync };
 	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
 		if (*fds[i] >= 0 && set_nonblock(*fds[i]) < 0)
@@ -184,12 +183,17 @@ int monitor_finish_setup(struct monitor *m)
 	return 0;
 }
 
-void monitor_cleanup(struct monitor *m)
+void monitor_release_netns(struct monitor *m)
 {
 	if (m->netns_bound && umount2(m->cfg.netns_path, MNT_DETACH) == 0)
 		m->netns_bound = false;
-	if (m->netns_created && !m->netns_bound)
-		unlink(m->cfg.netns_path);
+	if (m->netns_created && !m->netns_bound && unlink(m->cfg.netns_path) == 0)
+		m->netns_created = false;
+}
+
+void monitor_cleanup(struct monitor *m)
+{
+	monitor_release_netns(m);
 	if (m->socket_created)
 		unlink(m->cfg.socket);
 }
@@ -203,8 +207,6 @@ static void abort_setup(struct monitor *m)
 			;
 	}
 	monitor_cleanup(m);
-	if (m->pid_written)
-		unlink(m->cfg.pid_path);
 	if (m->log.created)
 		unlink(m->cfg.log_path);
 }
@@ -241,13 +243,14 @@ int monitor_serve(const char *config_path, int (*load)(const char *path, struct 
 		return 1;
 	}
 	if (setup(&m) < 0) {
-		char why[sizeof g_err];
-		memcpy(why, g_err, sizeof why);
+		/* Ours before the clean-up runs: whatever it does, the line says what failed. */
+		struct shim_err why;
+		err_take(&why);
 		abort_setup(&m);
-		dprintf(1, "error: %s\n", why);
+		dprintf(1, "error: %s\n", why.msg);
 		return 1;
 	}
-	dprintf(1, "ok %d\n", m.pid);
+	dprintf(1, "ok %d %llu\n", m.pid, m.start_time);
 	/* The daemon may go away at any time: never block on or die from its pipes. */
 	dup2(m.devnull, 1);
 	dup2(m.devnull, 2);

@@ -3,12 +3,29 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-char g_err[512];
+char g_err[SHIM_ERR_MAX];
+
+int err_set(struct shim_err *e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int err_take(struct shim_err *e)
+{
+	memcpy(e->msg, g_err, sizeof e->msg);
+	return -1;
+}
 
 const char *errstr(int err)
 {
@@ -36,6 +53,32 @@ int syserr(const char *fmt, ...)
 		snprintf(g_err + n, sizeof g_err - (size_t)n, ": %s", errstr(saved));
 	errno = saved;
 	return -1;
+}
+
+int proc_start_time(pid_t pid, unsigned long long *start)
+{
+	char path[32], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	if (read_small_file(path, buf, sizeof buf) < 0)
+		return -1;
+	/* The name in field 2 may contain anything: count from its closing parenthesis. */
+	const char *p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return seterr("read %s: unexpected content", path), -2;
+	p += 2; /* field 3, the state */
+	bool zombie = *p == 'Z' || *p == 'X';
+	for (int field = 3; field < 22 && p; field++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	char *end;
+	errno = 0;
+	unsigned long long v = p ? strtoull(p, &end, 10) : 0;
+	if (!p || end == p || errno)
+		return seterr("read %s: unexpected content", path), -2;
+	*start = v;
+	return zombie ? 1 : 0;
 }
 
 ssize_t read_full(int fd, void *buf, size_t len)

@@ -46,6 +46,8 @@ export class BundleLayout {
   logPath(id: string): string { return join(this.bundleDir(id), 'container.log'); }
   socketPath(id: string): string { return join(this.runDir(id), 'm.sock'); }
   exitPath(id: string): string { return join(this.runDir(id), 'exit.json'); }
+  /** The monitor's bind of the container's netns (bridge network): how the daemon reaches it. */
+  netnsPath(id: string): string { return join(this.runDir(id), 'netns'); }
 
   /**
    * Container root must walk to its root directory for pivot_root; other host users

@@ -160,11 +160,16 @@ export class Engine {
   /** The container's processes (api/presenter.ts makes `top`'s table of them). */
   processes(ref: string): ProcessesView {
     const c = this.repo.find(ref);
-    if (c.state !== 'running') throw wrongState(`container ${c.name} is not running`);
+    if (!this.initAlive(c)) throw wrongState(`container ${c.name} is not running`);
     // The monitor and exec-monitors share the cgroups but not the pid namespace: not listed.
     const ns = pidNamespace(c.pid);
     const rows = this.o.cgroups.procs(c.id).filter((pid) => pidNamespace(pid) === ns).map(procInfo).filter((p) => p !== undefined);
     return { rows, idMaps: this.o.idMaps };
+  }
+
+  /** Running, and its pid still names its init (the start time recorded at its start). */
+  private initAlive(c: ContainerRow): boolean {
+    return c.state === 'running' && c.pid > 0 && c.initStartTime !== '' && this.ctx.host.startTime(c.pid) === c.initStartTime;
   }
 
   /** One sample of a running container's cgroup counters. */
@@ -213,7 +218,7 @@ export class Engine {
       workDir: join(dir, 'work'),
       mergedDir: join(dir, 'rootfs'),
       networkSettings: this.o.network?.inspect(c),
-      namespaces: c.state === 'running' && c.pid ? namespaceLinks(c.pid, ['user', 'mnt', 'pid', 'net', 'uts', 'ipc', 'cgroup']) : {},
+      namespaces: this.initAlive(c) ? namespaceLinks(c.pid, ['user', 'mnt', 'pid', 'net', 'uts', 'ipc', 'cgroup']) : {},
       idMaps: this.o.idMaps,
       cgroupPaths: this.o.cgroups.paths(c.id),
     };

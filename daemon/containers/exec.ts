@@ -1,13 +1,13 @@
 // `exec`: a process run in a running container through an exec-monitor, which
 // joins init's namespaces and relays like a monitor.
-import { writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { closeSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { mergeEnv, securityOptions, withHome } from './spec.ts';
 import { invalid, wrongState, messageOf } from '../errors.ts';
 import { ExecRefused, type ExitFile } from '../runtime/monitor.ts';
 import { InputQueue } from './input.ts';
-import { resolveImageUser } from './image-files.ts';
+import { resolveContainerUser } from './image-files.ts';
 import { execConfig } from './shim-config.ts';
 import type { MonitorLink } from './host.ts';
 import type { MonitorSupervisor } from './supervisor.ts';
@@ -35,7 +35,21 @@ export async function runExec(ctx: EngineContext, sup: MonitorSupervisor, ref: s
   const spec = c.spec;
   const cwd = req.workdir || spec.cwd;
   if (!cwd.startsWith('/')) throw invalid(`the working directory "${cwd}" is invalid: it needs to be an absolute path`);
-  const { ids: user, home } = resolveImageUser(o.images.layerDirs(c.imageId), req.user || spec.user);
+  // The user as the container has it now (a user added in it counts), read through
+  // init's root: its merged rootfs lives only in the container's mount namespace.
+  let root: number;
+  try {
+    root = host.openRoot(c.pid, l.initStartTime);
+  } catch {
+    throw wrongState(`container ${c.name} is not running`);
+  }
+  let resolved;
+  try {
+    resolved = resolveContainerUser(root, req.user || spec.user);
+  } finally {
+    closeSync(root);
+  }
+  const { ids: user, home } = resolved;
   const env = withHome(mergeEnv(spec.env, req.tty ? ['TERM=xterm'] : [], req.env), home);
   const execId = randomBytes(4).toString('hex');
   const runDir = layout.runDir(c.id);

@@ -10,7 +10,7 @@ import type { ContainerRow } from './repository.ts';
 import { securityOptions, withHome } from './spec.ts';
 import { parseSignal } from './signals.ts';
 import { EngineError, notFound, wrongState, messageOf } from '../errors.ts';
-import type { ExitFile } from '../runtime/monitor.ts';
+import type { ExitFile, Started } from '../runtime/monitor.ts';
 import { crashPoint } from '../crash.ts';
 import { DEFAULT_LOG_CONFIG, type LogConfig } from '../../proto/log-opt.ts';
 import { removeTree } from './bundle.ts';
@@ -125,10 +125,13 @@ export class Lifecycle {
     const spec = c.spec;
     const lower = o.images.layerDirs(c.imageId);
     const { ids: user, home } = resolveImageUser(lower, spec.user);
+    // A netns bind an earlier monitor could not remove (it was killed) must not keep the run dir.
+    await host.releaseNetns(layout.netnsPath(id));
     const runDir = layout.freshRunDir(id);
+    const netnsPath = layout.netnsPath(id);
     let cgroupsMade = false;
     let networkPrepared = false;
-    let initPid = 0;
+    let init: Started | undefined;
     const dir = layout.bundleDir(id);
     this.sup.state(id).exitInfo = undefined;
     try {
@@ -139,28 +142,29 @@ export class Lifecycle {
       cgroupsMade = true;
       crashPoint('start.cgroups');
       const config = monitorConfig({
-        c, bundleDir: dir, runDir, lower, env: withHome(spec.env, home), user, idMaps: o.idMaps, rootless: o.rootless,
+        c, bundleDir: dir, lower, env: withHome(spec.env, home), user, idMaps: o.idMaps, rootless: o.rootless,
         cgroupProcs, seccomp: securityOptions(spec.securityOpt).seccomp, mounts,
         socket: layout.socketPath(id), logPath: layout.logPath(id), log: this.logConfigOf(c), exitPath: layout.exitPath(id),
+        netnsPath,
       });
       writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
-      const pid = await host.spawnMonitor(o.shim, dir);
-      initPid = pid;
+      init = await host.spawnMonitor(o.shim, dir);
+      const { pid, startTime } = init;
       crashPoint('start.monitor');
       const control = await host.connect(layout.socketPath(id));
       control.quiet();
       this.sup.bindControl(id, control);
       const l = this.sup.state(id);
-      l.initStartTime = host.startTime(pid);
+      l.initStartTime = startTime;
       // Clients attached before the start (run, start -a) get the output from its
       // first byte: their connection is accepted before START.
       if (l.sinks.size) await this.sup.openOutput(id);
-      if (o.network) await o.network.attach(c, pid);
+      if (o.network) await o.network.attach(c, netnsPath);
       crashPoint('start.attach');
       // Init died while we wired it (killed before START): its exit is recorded
       // already, and marking it running now would leave a row nothing ever ends.
       if (!l.control || l.exiting) throw new Error('the container exited while it was starting');
-      repo.markStarted(id, pid, Date.now());
+      repo.markStarted(id, pid, startTime, Date.now());
       crashPoint('start.running');
       l.control.start(); // the connection we hold now: a reconnect may have replaced the first
     } catch (e) {
@@ -173,17 +177,12 @@ export class Lifecycle {
         l.control.signal(9);
         await this.sup.waitExit(id);
       } else {
-        // A monitor we could not reach waits for START forever: end it through its init
-        // (its child, not reaped before it exits, so the pid is still that process).
-        if (initPid && host.startTime(initPid) !== undefined) {
-          try {
-            host.kill(initPid, 'SIGKILL');
-          } catch {
-            /* already gone */
-          }
-        }
+        // A monitor we could not reach waits for START forever: end it through its init,
+        // the process the monitor named with its start time (never whatever has the pid now).
+        if (init) host.killProcess(init.pid, init.startTime, 'SIGKILL');
         if (networkPrepared) await o.network?.detach(c).catch(() => {});
         if (cgroupsMade) await o.cgroups.remove(id).catch(() => {});
+        await host.releaseNetns(netnsPath);
         removeTree(runDir);
       }
       repo.setError(id, msg);
@@ -255,6 +254,8 @@ export class Lifecycle {
     steps.push(o.cgroups.remove(c.id));
     const results = await Promise.allSettled(steps);
     for (const r of results) if (r.status === 'rejected') this.ctx.log(`teardown ${c.id.slice(0, 12)}: ${messageOf(r.reason)}`);
+    // The monitor unmounts its netns bind as it ends; one it could not (killed) goes here.
+    await this.ctx.host.releaseNetns(this.ctx.layout.netnsPath(c.id));
     removeTree(this.ctx.layout.runDir(c.id));
   }
 

@@ -39,7 +39,12 @@ export async function recover(ctx: EngineContext, sup: MonitorSupervisor, life: 
     if (conn) {
       conn.quiet();
       sup.bindControl(c.id, conn);
-      sup.state(c.id).initStartTime = host.startTime(c.pid);
+      // The container's init is the process with the pid AND the start time recorded at
+      // its start; a pid now held by another process is never taken for it (no exec,
+      // top or stats reaches it): the monitor's EXIT ends the container as usual.
+      const now = host.startTime(c.pid);
+      if (c.initStartTime && now === c.initStartTime) sup.state(c.id).initStartTime = c.initStartTime;
+      else ctx.log(`container ${c.id.slice(0, 12)}: pid ${c.pid} is ${now === undefined ? 'gone' : 'another process now'}; not adopting it`);
       // Recorded as running but cut off before START: let it run (ignored after the first).
       conn.start();
       ctx.log(`recovered running container ${c.id.slice(0, 12)}`);

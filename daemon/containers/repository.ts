@@ -13,6 +13,8 @@ export interface ContainerRow {
   spec: ContainerSpec;
   state: State;
   pid: number;
+  /** init's start time (/proc/PID/stat field 22) while it runs: with pid, names the process ('' otherwise) */
+  initStartTime: string;
   exitCode: number;
   oomKilled: boolean;
   error: string;
@@ -27,13 +29,13 @@ export interface ContainerRow {
 
 interface RawRow {
   id: string; name: string; image_id: string; image_ref: string; spec: string; state: string;
-  pid: number; exit_code: number; oom_killed: number; error: string; created: number; started: number; finished: number;
+  pid: number; init_start_time: string; exit_code: number; oom_killed: number; error: string; created: number; started: number; finished: number;
   restart_count: number; manually_stopped: number;
 }
 
 const fromRaw = (r: RawRow): ContainerRow => ({
   id: r.id, name: r.name, imageId: r.image_id, imageRef: r.image_ref, spec: JSON.parse(r.spec) as ContainerSpec,
-  state: r.state as State, pid: r.pid, exitCode: r.exit_code, oomKilled: r.oom_killed === 1, error: r.error,
+  state: r.state as State, pid: r.pid, initStartTime: r.init_start_time, exitCode: r.exit_code, oomKilled: r.oom_killed === 1, error: r.error,
   created: r.created, started: r.started, finished: r.finished,
   restartCount: r.restart_count ?? 0, manuallyStopped: r.manually_stopped === 1,
 });
@@ -51,9 +53,9 @@ export class ContainerRepository {
       byPrefix: db.prepare('SELECT * FROM containers WHERE id >= ? AND id < ? LIMIT 2'),
       all: db.prepare('SELECT * FROM containers ORDER BY created DESC'),
       running: db.prepare(`SELECT * FROM containers WHERE state IN ('running', 'paused', 'restarting')`),
-      started: db.prepare(`UPDATE containers SET state = 'running', pid = ?, started = ?, exit_code = 0, oom_killed = 0, error = '', finished = 0 WHERE id = ?`),
-      exited: db.prepare(`UPDATE containers SET state = 'exited', pid = 0, exit_code = ?, oom_killed = ?, error = ?, finished = ? WHERE id = ?`),
-      restarting: db.prepare(`UPDATE containers SET state = 'restarting', pid = 0, exit_code = ?, oom_killed = ?, error = ?, finished = ?, restart_count = ? WHERE id = ?`),
+      started: db.prepare(`UPDATE containers SET state = 'running', pid = ?, init_start_time = ?, started = ?, exit_code = 0, oom_killed = 0, error = '', finished = 0 WHERE id = ?`),
+      exited: db.prepare(`UPDATE containers SET state = 'exited', pid = 0, init_start_time = '', exit_code = ?, oom_killed = ?, error = ?, finished = ? WHERE id = ?`),
+      restarting: db.prepare(`UPDATE containers SET state = 'restarting', pid = 0, init_start_time = '', exit_code = ?, oom_killed = ?, error = ?, finished = ?, restart_count = ? WHERE id = ?`),
       restartEnded: db.prepare(`UPDATE containers SET state = 'exited' WHERE id = ? AND state = 'restarting'`),
       userStarted: db.prepare(`UPDATE containers SET restart_count = 0, manually_stopped = 0 WHERE id = ?`),
       manuallyStopped: db.prepare(`UPDATE containers SET manually_stopped = 1 WHERE id = ?`),
@@ -110,8 +112,8 @@ export class ContainerRepository {
     return (this.stmts.running.all() as RawRow[]).map(fromRaw);
   }
 
-  markStarted(id: string, pid: number, at: number): void {
-    this.stmts.started.run(pid, at, id);
+  markStarted(id: string, pid: number, initStartTime: string, at: number): void {
+    this.stmts.started.run(pid, initStartTime, at, id);
   }
 
   markExited(id: string, exitCode: number, oomKilled: boolean, error: string, at: number): void {

@@ -45,7 +45,8 @@ export interface MonitorConfig extends ProcessConfig {
   logPath: string;
   logMaxSize: number;
   logMaxFiles: number;
-  pidPath: string;
+  /** bridge network: the monitor binds init's netns here before `ok`; the wiring enters it by this path */
+  netnsPath?: string;
 }
 
 export interface ExecConfig extends ProcessConfig {
@@ -57,7 +58,6 @@ export interface ExecConfig extends ProcessConfig {
 export interface MonitorConfigInput {
   c: ContainerRow;
   bundleDir: string;
-  runDir: string;
   lower: string[];
   env: string[];
   user: ResolvedUser;
@@ -70,6 +70,7 @@ export interface MonitorConfigInput {
   logPath: string;
   log: { maxSize: number; maxFile: number };
   exitPath: string;
+  netnsPath: string;
 }
 
 export function monitorConfig(i: MonitorConfigInput): MonitorConfig {
@@ -103,7 +104,7 @@ export function monitorConfig(i: MonitorConfigInput): MonitorConfig {
     logMaxSize: i.log.maxSize,
     logMaxFiles: i.log.maxFile,
     exitPath: i.exitPath,
-    pidPath: join(i.runDir, 'init.pid'),
+    ...(spec.network === 'bridge' ? { netnsPath: i.netnsPath } : {}),
   };
 }
 

@@ -245,8 +245,9 @@ export function securityOptions(securityOpt: readonly string[] = []): SecurityOp
 export interface ResolvedUser { uid: number; gid: number; additionalGids: number[] }
 
 /**
- * Resolves "", "uid", "uid:gid", "name", "name:group" against the image's
- * /etc/passwd and /etc/group texts (either may be empty).
+ * Resolves "", "uid", "uid:gid", "name", "name:group" against /etc/passwd and
+ * /etc/group texts (the image's or the container's; either may be empty). The
+ * messages are Docker's.
  */
 export function resolveUser(user: string, passwd: string, group: string): ResolvedUser {
   if (!user) user = '0';
@@ -261,7 +262,7 @@ export function resolveUser(user: string, passwd: string, group: string): Resolv
     gid = entry ? Number(entry[3]) : 0;
   } else {
     const entry = pw.find((f) => f[0] === u);
-    if (!entry) throw invalid(`unable to find user ${u}: no matching entries in the image's /etc/passwd`);
+    if (!entry) throw invalid(`unable to find user ${u}: no matching entries in passwd file`);
     uid = Number(entry[2]);
     gid = Number(entry[3]);
   }
@@ -269,7 +270,7 @@ export function resolveUser(user: string, passwd: string, group: string): Resolv
     if (/^\d+$/.test(g)) gid = Number(g);
     else {
       const entry = gr.find((f) => f[0] === g);
-      if (!entry) throw invalid(`unable to find group ${g}: no matching entries in the image's /etc/group`);
+      if (!entry) throw invalid(`unable to find group ${g}: no matching entries in group file`);
       gid = Number(entry[2]);
     }
   }

@@ -14,7 +14,6 @@
 //   shutdown() clean daemon stop: table, bridge and FORWARD rules go when no container runs
 //
 // Leases and host ports live from prepare to detach (start to exit), like Docker's.
-import { existsSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { basename } from 'node:path';
 import type { Db } from '../store/db.ts';
@@ -25,7 +24,8 @@ import { Firewall, type Endpoint } from './firewall.ts';
 import { PortTable } from './ports.ts';
 import { writeEtcFiles, type Mount, type Owner } from './files.ts';
 import { deleteLinks, vethName, VETH_RE, wire } from './links.ts';
-import { must, run, since } from './exec.ts';
+import { must, since } from './exec.ts';
+import { realNetSystem, type NetSystem } from './system.ts';
 import type { PortSpec } from '../../lib/ports.ts';
 
 export interface BridgeNetworkOptions {
@@ -39,28 +39,14 @@ export interface BridgeNetworkOptions {
   etcOwner?: Owner;
   /** The containers the database says run, read once at start to keep their network state. */
   running: () => Iterable<NetworkedContainer>;
+  /** Commands and /sys, /proc files; unit tests pass a fake (default: the real ones). */
+  sys?: NetSystem;
 }
 
 /** Step name → the last (up to 200) durations in ms, for benchmarks and `info`. */
 export type Timings = Record<string, number[]>;
 
 const sysNet = (dev: string, file: string) => `/sys/class/net/${dev}/${file}`;
-
-function readSys(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-}
-
-function netnsIno(pid: number): number {
-  try {
-    return statSync(`/proc/${pid}/ns/net`).ino;
-  } catch {
-    return -1;
-  }
-}
 
 export function median(xs: number[]): number {
   if (!xs.length) return 0;
@@ -86,8 +72,11 @@ export class BridgeNetwork implements NetworkHooks {
   private ipForward = '';
   private forwardPolicy = '';
   private startup: Record<string, unknown> = {};
-  /** container id → the netns its veth was wired into (pid + inode, to tell a live one) */
-  private readonly netns = new Map<string, { pid: number; ino: number }>();
+  /** container id → the netns its veth was wired into (the monitor's bind + its inode, to tell a live one) */
+  private readonly netns = new Map<string, { path: string; ino: number }>();
+  private readonly sys: NetSystem;
+  /** this.sys.run, bound: handed to the helpers in links.ts and exec.ts */
+  private readonly run = (argv: string[], input?: string) => this.sys.run(argv, input);
   /** container id → background release of its lease once the old veth is gone */
   private readonly pending = new Map<string, Promise<void>>();
   /** container id → the address of a veth still on its way out (not handed out meanwhile) */
@@ -104,7 +93,8 @@ export class BridgeNetwork implements NetworkHooks {
     this.gw = formatIp(gateway(cidr));
     this.leases = new Leases(o.db, o.bridge, cidr);
     this.portTable = new PortTable(o.db);
-    this.fw = new Firewall({ table: o.table, bridge: o.bridge, subnet: formatCidr(cidr) });
+    this.sys = o.sys ?? realNetSystem;
+    this.fw = new Firewall({ table: o.table, bridge: o.bridge, subnet: formatCidr(cidr) }, this.sys);
     this.running = o.running;
   }
 
@@ -133,14 +123,14 @@ export class BridgeNetwork implements NetworkHooks {
     const br = this.bridge;
     const prefix = this.cidr.prefix;
     const done: string[] = [];
-    if (!existsSync(sysNet(br, 'ifindex'))) {
-      await must(['ip', 'link', 'add', br, 'type', 'bridge']);
+    if (!this.sys.exists(sysNet(br, 'ifindex'))) {
+      await must(this.run, ['ip', 'link', 'add', br, 'type', 'bridge']);
       done.push('bridge created');
-    } else if (!existsSync(sysNet(br, 'bridge'))) {
+    } else if (!this.sys.exists(sysNet(br, 'bridge'))) {
       throw new EngineError('FAILED_PRECONDITION', `${br} exists and is not a bridge: choose another --bridge`);
     }
     // Our gateway address, and no other IPv4 address (a previous --subnet).
-    const addrs = JSON.parse(await must(['ip', '-j', '-4', 'addr', 'show', 'dev', br])) as { addr_info?: { local: string; prefixlen: number }[] }[];
+    const addrs = JSON.parse(await must(this.run, ['ip', '-j', '-4', 'addr', 'show', 'dev', br])) as { addr_info?: { local: string; prefixlen: number }[] }[];
     const batch: string[] = [];
     let have = false;
     for (const a of addrs[0]?.addr_info ?? []) {
@@ -149,22 +139,22 @@ export class BridgeNetwork implements NetworkHooks {
     }
     if (!have) batch.push(`addr add ${this.gw}/${prefix} brd + dev ${br}`);
     batch.push(`link set ${br} up`);
-    await must(['ip', '-batch', '-'], batch.join('\n') + '\n');
+    await must(this.run, ['ip', '-batch', '-'], batch.join('\n') + '\n');
     // /sys/class/net is read instead of spawning `ip` on hot paths: it must show our netns.
-    this.bridgeIndex = Number(readSys(sysNet(br, 'ifindex')));
+    this.bridgeIndex = Number(this.sys.read(sysNet(br, 'ifindex')));
     if (!this.bridgeIndex) {
       throw new EngineError('FAILED_PRECONDITION', `/sys/class/net does not show ${br}: /sys belongs to another network namespace; mount a sysfs for the daemon's own`);
     }
-    this.mtu = Number(readSys(sysNet(br, 'mtu')) ?? 1500) || 1500;
+    this.mtu = Number(this.sys.read(sysNet(br, 'mtu')) ?? 1500) || 1500;
 
     // Forwarding for everyone (a router needs it); route_localnet on our bridge only.
-    const fwd = readSys('/proc/sys/net/ipv4/ip_forward');
+    const fwd = this.sys.read('/proc/sys/net/ipv4/ip_forward');
     if (fwd !== '1') {
-      writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+      this.sys.write('/proc/sys/net/ipv4/ip_forward', '1');
       done.push('net.ipv4.ip_forward set to 1');
     }
     this.ipForward = '1';
-    writeFileSync(`/proc/sys/net/ipv4/conf/${br}/route_localnet`, '1');
+    this.sys.write(`/proc/sys/net/ipv4/conf/${br}/route_localnet`, '1');
 
     // Reconcile with the database: only containers that run keep network state.
     const running = new Map<string, NetworkedContainer>();
@@ -179,14 +169,10 @@ export class BridgeNetwork implements NetworkHooks {
 
     const linkBatch: string[] = [];
     const keep = new Set([...running.keys()].map(vethName));
-    for (const dev of readdirSync('/sys/class/net')) {
+    for (const dev of this.sys.list('/sys/class/net')) {
       if (!VETH_RE.test(dev)) continue;
-      let master = '';
-      try {
-        master = basename(readlinkSync(sysNet(dev, 'master')));
-      } catch {
-        /* no master */
-      }
+      const link = this.sys.readlink(sysNet(dev, 'master'));
+      const master = link ? basename(link) : '';
       if (keep.has(dev)) {
         if (master !== br) linkBatch.push(`link set ${dev} master ${br} up`); // bridge re-made under it
       } else if (master === br) {
@@ -194,7 +180,7 @@ export class BridgeNetwork implements NetworkHooks {
       }
     }
     if (linkBatch.length) {
-      await run(['ip', '-force', '-batch', '-'], linkBatch.join('\n') + '\n');
+      await this.run(['ip', '-force', '-batch', '-'], linkBatch.join('\n') + '\n');
       done.push(`fixed ${linkBatch.length} stale veth(s)`);
     }
 
@@ -245,8 +231,8 @@ export class BridgeNetwork implements NetworkHooks {
       errors.push(messageOf(e));
       return 0;
     });
-    const r = await run(['ip', 'link', 'del', this.bridge]);
-    if (r.code !== 0 && existsSync(sysNet(this.bridge, 'ifindex'))) errors.push(`ip link del ${this.bridge}: ${r.stderr.trim()}`);
+    const r = await this.run(['ip', 'link', 'del', this.bridge]);
+    if (r.code !== 0 && this.sys.exists(sysNet(this.bridge, 'ifindex'))) errors.push(`ip link del ${this.bridge}: ${r.stderr.trim()}`);
     this.log(`network: removed bridge ${this.bridge}, nft table ip ${this.table}` + (removed ? `, ${removed} iptables FORWARD rule(s)` : '') +
       (errors.length ? `; errors: ${errors.join('; ')}` : ''));
   }
@@ -287,7 +273,7 @@ export class BridgeNetwork implements NetworkHooks {
     }
   }
 
-  async attach(c: NetworkedContainer, pid: number): Promise<void> {
+  async attach(c: NetworkedContainer, netns: string): Promise<void> {
     if (c.spec.network !== 'bridge') return;
     const lease = this.leases.get(c.id);
     if (lease === undefined) throw new EngineError('FAILED_PRECONDITION', `container ${c.id.slice(0, 12)} has no address: prepare was not called`);
@@ -300,7 +286,7 @@ export class BridgeNetwork implements NetworkHooks {
       this.record(step, since(t));
     };
     const results = await Promise.allSettled([
-      timed('attach.wire', () => wire(pid, {
+      timed('attach.wire', () => wire(this.run, netns, {
         veth: vethName(c.id), hostPid: process.pid, bridgeIndex: this.bridgeIndex, mtu: this.mtu,
         mac: macFor(lease), ip, prefix: this.cidr.prefix, gateway: this.gw,
       })),
@@ -317,7 +303,7 @@ export class BridgeNetwork implements NetworkHooks {
       // happens while the frame is bridged; when the container reaches itself that way the
       // frame must leave through the port it came in on. (Docker does the same.)
       try {
-        writeFileSync(sysNet(vethName(c.id), 'brport/hairpin_mode'), '1');
+        this.sys.write(sysNet(vethName(c.id), 'brport/hairpin_mode'), '1');
       } catch (e) {
         failed = { status: 'rejected', reason: e };
       }
@@ -326,10 +312,10 @@ export class BridgeNetwork implements NetworkHooks {
     if (failed) {
       // Undo what this call did; the lease and ports stay until detach.
       await this.fw.removeContainer(endpoint).catch(() => {});
-      await deleteLinks([vethName(c.id)]);
+      await deleteLinks(this.run, [vethName(c.id)]);
       throw new EngineError('INTERNAL', `cannot attach container ${c.id.slice(0, 12)} to ${this.bridge}: ${messageOf(failed.reason)}`);
     }
-    this.netns.set(c.id, { pid, ino: netnsIno(pid) });
+    this.netns.set(c.id, { path: netns, ino: this.sys.ino(netns) });
   }
 
   /**
@@ -359,14 +345,15 @@ export class BridgeNetwork implements NetworkHooks {
     }
     const ns = this.netns.get(c.id);
     this.netns.delete(c.id);
-    const alive = ns !== undefined && netnsIno(ns.pid) === ns.ino;
+    // Still bound by a running monitor (attach failed, or detach before the exit).
+    const alive = ns !== undefined && this.sys.ino(ns.path) === ns.ino;
     if (this.pending.has(c.id)) {
       // detached already; the veth is on its way out
-    } else if (!existsSync(sysNet(veth, 'ifindex'))) {
+    } else if (!this.sys.exists(sysNet(veth, 'ifindex'))) {
       this.leases.release(c.id);
     } else if (alive) {
       const t = performance.now();
-      await deleteLinks([veth]);
+      await deleteLinks(this.run, [veth]);
       this.record('detach.veth', since(t));
       this.leases.release(c.id);
     } else {
@@ -393,10 +380,10 @@ export class BridgeNetwork implements NetworkHooks {
   /** Waits for the kernel to remove a dying netns's veth; deletes it after 2 s. */
   private async reap(veth: string): Promise<void> {
     for (let waited = 0; waited < 2000; waited += 5) {
-      if (!existsSync(sysNet(veth, 'ifindex'))) return;
+      if (!this.sys.exists(sysNet(veth, 'ifindex'))) return;
       await sleep(5);
     }
-    await deleteLinks([veth]);
+    await deleteLinks(this.run, [veth]);
   }
 
   /** Resolves when every background veth removal of detach() has finished (tests, shutdown). */

@@ -34,9 +34,12 @@ export function run(argv: string[], input?: string): Promise<RunResult> {
   });
 }
 
-/** Like run, but rejects with a CommandError on a non-zero exit. */
-export async function must(argv: string[], input?: string): Promise<string> {
-  const r = await run(argv, input);
+/** How a command is run: `run`, or a NetSystem's (tests pass a fake). */
+export type Runner = (argv: string[], input?: string) => Promise<RunResult>;
+
+/** Like run (through `runner`), but rejects with a CommandError on a non-zero exit. */
+export async function must(runner: Runner, argv: string[], input?: string): Promise<string> {
+  const r = await runner(argv, input);
   if (r.code !== 0) throw new CommandError(argv.slice(0, 2).join(' '), r);
   return r.stdout;
 }

@@ -73,7 +73,8 @@
 // (found with `iptables -S FORWARD`). The policy is read only at daemon start: a DROP set
 // later (Docker started after tdockd) needs a tdockd restart. Other tables with their own
 // forward chains (firewalld, Docker's nftables backend) are not touched.
-import { must, run } from './exec.ts';
+import { must } from './exec.ts';
+import { realNetSystem, type NetSystem } from './system.ts';
 import type { PortSpec } from '../../lib/ports.ts';
 
 export interface FirewallConfig { table: string; bridge: string; subnet: string }
@@ -231,8 +232,13 @@ export class Firewall {
   forwardRulesAdded = false;
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(cfg: FirewallConfig) {
+  private readonly sys: NetSystem;
+  /** this.sys.run, bound: handed to the helpers in links.ts and exec.ts */
+  private readonly run = (argv: string[], input?: string) => this.sys.run(argv, input);
+
+  constructor(cfg: FirewallConfig, sys: NetSystem = realNetSystem) {
     this.cfg = cfg;
+    this.sys = sys;
   }
 
   private nft<T>(f: () => Promise<T>): Promise<T> {
@@ -243,13 +249,13 @@ export class Firewall {
 
   replaceTable(running: Endpoint[]): Promise<void> {
     return this.nft(async () => {
-      await must(['nft', '-f', '-'], tableScript(this.cfg, running));
+      await must(this.run, ['nft', '-f', '-'], tableScript(this.cfg, running));
     });
   }
 
   addContainer(e: Endpoint): Promise<void> {
     const s = addContainerScript(this.cfg.table, e);
-    return this.nft(async () => void (await must(['nft', '-f', '-'], s)));
+    return this.nft(async () => void (await must(this.run, ['nft', '-f', '-'], s)));
   }
 
   /**
@@ -260,13 +266,13 @@ export class Firewall {
   removeContainer(e: Endpoint): Promise<void> {
     const s = removeContainerScript(this.cfg.table, e);
     return this.nft(async () => {
-      const r = await run(['nft', '-f', '-'], s);
-      if (r.code !== 0 && !/No such file or directory/.test(r.stderr)) await must(['nft', '-f', '-'], s);
+      const r = await this.run(['nft', '-f', '-'], s);
+      if (r.code !== 0 && !/No such file or directory/.test(r.stderr)) await must(this.run, ['nft', '-f', '-'], s);
     });
   }
 
   deleteTable(): Promise<void> {
-    return this.nft(async () => void (await must(['nft', '-f', '-'], deleteTableScript(this.cfg.table))));
+    return this.nft(async () => void (await must(this.run, ['nft', '-f', '-'], deleteTableScript(this.cfg.table))));
   }
 
   /** Resolves when every queued nft transaction has run. */
@@ -280,13 +286,13 @@ export class Firewall {
 
   /** When iptables' FORWARD policy is DROP, makes sure our accept rules are there. Returns the policy. */
   async ensureForward(log: (m: string) => void): Promise<string> {
-    const r = await run(['iptables', '-w', '-S', 'FORWARD']).catch(() => undefined);
+    const r = await this.run(['iptables', '-w', '-S', 'FORWARD']).catch(() => undefined);
     if (!r || r.code !== 0) return 'unknown (no iptables)';
     const policy = forwardPolicy(r.stdout) ?? 'unknown';
     if (policy !== 'DROP') return policy;
     for (const rule of forwardRules(this.cfg.bridge).reverse()) {
-      const present = (await run(['iptables', '-w', '-C', 'FORWARD', ...rule])).code === 0;
-      if (!present) await must(['iptables', '-w', '-I', 'FORWARD', ...rule]);
+      const present = (await this.run(['iptables', '-w', '-C', 'FORWARD', ...rule])).code === 0;
+      if (!present) await must(this.run, ['iptables', '-w', '-I', 'FORWARD', ...rule]);
     }
     this.forwardRulesAdded = true;
     log(`iptables FORWARD policy is DROP: inserted accept rules for ${this.cfg.bridge} (comment ${forwardTag(this.cfg.bridge)})`);
@@ -295,10 +301,10 @@ export class Firewall {
 
   /** Deletes every FORWARD rule tagged for our bridge (whoever inserted it). */
   async removeForward(): Promise<number> {
-    const r = await run(['iptables', '-w', '-S', 'FORWARD']).catch(() => undefined);
+    const r = await this.run(['iptables', '-w', '-S', 'FORWARD']).catch(() => undefined);
     if (!r || r.code !== 0) return 0;
     const rules = taggedRules(r.stdout, this.cfg.bridge);
-    for (const rule of rules) await run(['iptables', '-w', '-D', 'FORWARD', ...rule]);
+    for (const rule of rules) await this.run(['iptables', '-w', '-D', 'FORWARD', ...rule]);
     this.forwardRulesAdded = false;
     return rules.length;
   }

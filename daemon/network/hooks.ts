@@ -28,8 +28,12 @@ export interface NetworkHooks {
    * nothing allocated when it cannot.
    */
   prepare(c: NetworkedContainer, bundleDir: string): Promise<Mount[]>;
-  /** Between the monitor's "ok" and START: wire the netns of `pid` (veth, address, route, NAT). */
-  attach(c: NetworkedContainer, pid: number): Promise<void>;
+  /**
+   * Between the monitor's "ok" and START: wire the network namespace bound at `netns`
+   * (veth, address, route, NAT). A path, never a pid: the monitor's bind names the
+   * container's netns even if init died and its pid went to another process.
+   */
+  attach(c: NetworkedContainer, netns: string): Promise<void>;
   /** Idempotent: undo attach and prepare (rules, veth, lease). */
   detach(c: NetworkedContainer): Promise<void>;
   /** Published ports with the host ports actually bound (random ones resolved). */

@@ -1,13 +1,16 @@
 // Links and addresses, with as few spawns as possible.
 //
-// A container is wired with ONE process: `nsenter --net=/proc/PID/ns/net ip -batch -`.
+// A container is wired with ONE process: `nsenter --net=NETNS ip -batch -`, where NETNS
+// is the monitor's bind of the container's netns (made while init was its unreaped
+// child): it names that namespace for good, where /proc/PID/ns/net would name whatever
+// process holds the pid by then (init may have died and the pid been reused).
 // From inside the container's netns, one RTM_NEWLINK creates the veth pair with the host
 // end placed straight into the daemon's netns (`netns /proc/<daemon>/ns/net`), enslaved
 // to the bridge (`master if<index>`: the bridge's name cannot be resolved from inside)
 // and up; the peer, `eth0`, stays in the container's netns with its MAC and MTU. The
 // same batch then sets the address, brings eth0 and lo up and adds the default route.
 // (Host root may enter the netns although the container's user namespace owns it.)
-import { CommandError, must, run } from './exec.ts';
+import { CommandError, must, type Runner } from './exec.ts';
 
 /** Host end of a container's veth: "td" + 10 hex of the id (interface names ≤ 15 chars). */
 export function vethName(containerId: string): string {
@@ -39,25 +42,26 @@ export function wireBatch(o: WireOptions): string {
   ].join('\n') + '\n';
 }
 
-export function nsenterIp(pid: number): string[] {
-  return ['nsenter', `--net=/proc/${pid}/ns/net`, 'ip', '-batch', '-'];
+/** `ip -batch -` inside the netns bound at `netns` (setns fails on anything else). */
+export function nsenterIp(netns: string): string[] {
+  return ['nsenter', `--net=${netns}`, 'ip', '-batch', '-'];
 }
 
-export async function wire(pid: number, o: WireOptions): Promise<void> {
-  const r = await run(nsenterIp(pid), wireBatch(o));
+export async function wire(run: Runner, netns: string, o: WireOptions): Promise<void> {
+  const r = await run(nsenterIp(netns), wireBatch(o));
   if (r.code === 0) return;
   if (/File exists/.test(r.stderr)) {
     // A stale host end with our name (a crash between attach and detach): replace it.
     // Ids are unique in the digits the name uses (containers/names.ts), so it is ours.
     await run(['ip', 'link', 'del', o.veth]);
-    await must(nsenterIp(pid), wireBatch(o));
+    await must(run, nsenterIp(netns), wireBatch(o));
     return;
   }
-  throw new CommandError(`cannot wire the network of pid ${pid}: ip`, r);
+  throw new CommandError(`cannot wire the network namespace ${netns}: ip`, r);
 }
 
 /** Deletes host links; "already gone" is fine. One spawn. */
-export async function deleteLinks(names: string[]): Promise<void> {
+export async function deleteLinks(run: Runner, names: string[]): Promise<void> {
   if (!names.length) return;
   await run(['ip', '-force', '-batch', '-'], names.map((n) => `link del ${n}`).join('\n') + '\n');
 }

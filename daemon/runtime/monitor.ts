@@ -11,13 +11,21 @@ export interface ExitFile {
   error?: string;
 }
 
+/** A process as the monitor reports it: host pid and /proc/PID/stat field 22. */
+export interface Started {
+  pid: number;
+  startTime: string;
+}
+
 /**
  * Spawns the monitor for a bundle (or the exec monitor for one exec config) and
  * waits for its one status line.
- * Resolves with the host pid of the container's init; rejects with the shim's
- * own one-line error (it names the step that failed).
+ * Resolves with the host pid of the container's init (or the exec'd process) and its
+ * start time, which the monitor read while the process was its unreaped child: the
+ * pair names that process, never one that reused the pid. Rejects with the shim's own
+ * one-line error (it names the step that failed).
  */
-export function spawnMonitor(shim: string, target: string, verb: 'monitor' | 'exec' = 'monitor'): Promise<number> {
+export function spawnMonitor(shim: string, target: string, verb: 'monitor' | 'exec' = 'monitor'): Promise<Started> {
   return new Promise((resolve, reject) => {
     const child = spawn(shim, [verb, target], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -38,8 +46,8 @@ export function spawnMonitor(shim: string, target: string, verb: 'monitor' | 'ex
       const nl = out.indexOf('\n');
       if (nl < 0) return;
       const line = out.slice(0, nl);
-      const m = /^ok (\d+)$/.exec(line);
-      if (m) finish(() => resolve(Number(m[1])));
+      const m = /^ok (\d+) (\d+)$/.exec(line);
+      if (m) finish(() => resolve({ pid: Number(m[1]), startTime: m[2]! }));
       else finish(() => reject(new Error(line.replace(/^error: /, '') || 'tdock-shim failed without a message')));
     });
     child.stderr.on('data', (d: string) => {

@@ -82,6 +82,11 @@ const MIGRATIONS: string[] = [
   ALTER TABLE containers ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE containers ADD COLUMN manually_stopped INTEGER NOT NULL DEFAULT 0;
   `,
+  // 5: init's start time (field 22 of /proc/PID/stat, from the monitor's `ok`) beside its
+  // pid: a restarted daemon tells the container's init from a process that reused the pid
+  `
+  ALTER TABLE containers ADD COLUMN init_start_time TEXT NOT NULL DEFAULT '';
+  `,
 ];
 
 /** SQLite's PRAGMA auto_vacuum value for INCREMENTAL. */

@@ -212,7 +212,6 @@ static const char full_doc[] =
 	"  \"logMaxSize\": 20000000,\n"
 	"  \"logMaxFiles\": 5,\n"
 	"  \"exitPath\": \"/run/tdock/containers/ID/exit.json\",\n"
-	"  \"pidPath\": \"/run/tdock/containers/ID/init.pid\",\n"
 	"  \"netnsPath\": \"/run/tdock/netns/ID\",\n"
 	"  \"unknownKey\": {\"ignored\": [1, 2.5e3, -0.5, null, true]}\n"
 	"}\n";
@@ -223,7 +222,7 @@ static const char exec_doc[] =
 	"\"tty\":false,\"openStdin\":false,\"capabilities\":[\"CAP_CHOWN\"],\"noNewPrivileges\":true,"
 	"\"seccomp\":\"default\",\"cgroupProcs\":[\"/sys/fs/cgroup/x/cgroup.procs\"],"
 	"\"socket\":\"/run/b/exec-1.sock\",\"exitPath\":\"/run/b/exec-1.exit.json\","
-	"\"logPath\":\"/b/exec-1.log\",\"pidPath\":\"/run/b/exec-1.pid\"}";
+	"\"logPath\":\"/b/exec-1.log\",\"startTimeoutMs\":250}";
 
 /* ---- checks ---- */
 
@@ -264,7 +263,6 @@ static void test_valid(void)
 	CHECK("full config", d, !c.mounts[1].bind && strcmp(c.mounts[1].type, "tmpfs") == 0 &&
 				   (c.mounts[1].flags & MS_NOSUID) && strcmp(c.mounts[1].data, "size=1m,mode=755") == 0);
 	CHECK("full config", d, c.log_max_size == 20000000 && c.log_max_files == 5);
-	CHECK("full config", d, strcmp(c.pid_path, "/run/tdock/containers/ID/init.pid") == 0);
 	CHECK("full config", d, strcmp(c.netns_path, "/run/tdock/netns/ID") == 0);
 
 	d = compose(base_members, N_BASE, NULL, NULL);
@@ -276,7 +274,7 @@ static void test_valid(void)
 	CHECK("minimal config", d, strcmp(c.cwd, "/") == 0 && c.uid == 0 && c.gid == 0 && c.n_groups == 0);
 	CHECK("minimal config", d, !c.tty && !c.open_stdin && !c.readonly_rootfs && !c.rootless);
 	CHECK("minimal config", d, c.no_new_privs && c.seccomp && !c.host_network && !c.has_overlay);
-	CHECK("minimal config", d, !c.hostname && !c.pid_path && !c.netns_path && c.env && !c.env[0]);
+	CHECK("minimal config", d, !c.hostname && !c.netns_path && c.env && !c.env[0]);
 	CHECK("minimal config", d, c.n_sysctls == 1 && strcmp(c.sysctls[0].key, "user.max_user_namespaces") == 0 &&
 				      strcmp(c.sysctls[0].value, "0") == 0);
 	CHECK("minimal config", d, c.log_max_size == 0 && c.log_max_files == 1 && c.caps == 0 && c.n_mounts == 0);
@@ -294,12 +292,14 @@ static void test_valid(void)
 	}
 	CHECK("exec config", d, c.init_pid == 12345 && c.init_start_time == 8812345 && c.caps == 1);
 	CHECK("exec config", d, strcmp(c.log_path, "/b/exec-1.log") == 0 && c.n_cgroup_procs == 1 && !c.rootfs);
+	CHECK("exec config", d, c.start_timeout_ms == 250);
 
 	d = compose(exec_members, N_EXEC, NULL, NULL);
 	if (load("minimal exec config", d, strlen(d), true, &c) < 0)
 		fail("minimal exec config", d, strlen(d), "did not load: %s", g_err);
 	else
-		CHECK("minimal exec config", d, !c.log_path && !c.pid_path && c.no_new_privs && c.seccomp);
+		CHECK("minimal exec config", d, !c.log_path && c.no_new_privs && c.seccomp &&
+						    c.start_timeout_ms == EXEC_START_TIMEOUT_MS);
 }
 
 struct bad_case {
@@ -330,7 +330,6 @@ static const struct bad_case bad_config[] = {
 	{ "logPath", NULL, "config: logPath: missing" },
 	{ "exitPath", NULL, "config: exitPath: missing" },
 	{ NULL, "\"exitPath\":\"exit.json\"", "config: exitPath: must be an absolute path" },
-	{ NULL, "\"pidPath\":\"init.pid\"", "config: pidPath: must be an absolute path" },
 	{ NULL, "\"netnsPath\":\"ns\"", "config: netnsPath: must be an absolute path" },
 	{ NULL, "\"logMaxSize\":-1", "config: logMaxSize: expected a non-negative integer" },
 	{ NULL, "\"logMaxSize\":1.5", "config: logMaxSize: expected a non-negative integer" },
@@ -400,6 +399,8 @@ static const struct bad_case bad_exec[] = {
 	{ "socket", NULL, "config: socket: missing" },
 	{ "exitPath", NULL, "config: exitPath: missing" },
 	{ NULL, "\"logPath\":\"exec.log\"", "config: logPath: must be an absolute path" },
+	{ NULL, "\"startTimeoutMs\":0", "config: startTimeoutMs: must be at least 1" },
+	{ NULL, "\"startTimeoutMs\":\"5\"", "config: startTimeoutMs: expected a non-negative integer" },
 };
 
 static void run_bad(const char *what, const struct bad_case *cases, size_t n, bool exec)
@@ -461,6 +462,9 @@ static void test_file_errors(void)
 		fail("config: JSON error with line and column", broken, strlen(broken), "got \"%s\"", g_err);
 }
 
+/* The error of the last parse_exact: json_parse reports into the caller's object. */
+static struct shim_err json_err;
+
 /* json_parse on exactly len bytes (no NUL after them, so ASan sees any over-read). */
 static struct json *parse_exact(const char *name, const char *text, size_t len)
 {
@@ -474,9 +478,13 @@ static struct json *parse_exact(const char *name, const char *text, size_t len)
 	cur_doc = copy;
 	cur_len = len;
 	g_err[0] = '\0';
-	struct json *j = json_parse(copy, len);
+	json_err.msg[0] = '\0';
+	struct json *j = json_parse(copy, len, &json_err);
 	cur_doc = NULL;
 	free(copy);
+	/* The error is the caller's alone: the shared buffer is left as it was. */
+	if (g_err[0])
+		fail(name, text, len, "json_parse wrote g_err: \"%s\"", g_err);
 	return j;
 }
 
@@ -521,19 +529,19 @@ static void test_json(void)
 		checks++;
 		if (parse_exact(name, bad[i].text, strlen(bad[i].text)))
 			fail(name, bad[i].text, strlen(bad[i].text), "parsed, expected the error");
-		else if (strcmp(g_err, bad[i].error) != 0)
-			fail(name, bad[i].text, strlen(bad[i].text), "got \"%s\"", g_err);
+		else if (strcmp(json_err.msg, bad[i].error) != 0)
+			fail(name, bad[i].text, strlen(bad[i].text), "got \"%s\"", json_err.msg);
 	}
 	/* An embedded NUL byte: its own message, at its position. */
 	checks++;
-	if (parse_exact("json NUL byte", "{\"a\":\0}", 7) || strcmp(g_err, "line 1 column 6: NUL byte in input") != 0)
-		fail("json NUL byte", "{\"a\":\0}", 7, "got \"%s\"", g_err);
+	if (parse_exact("json NUL byte", "{\"a\":\0}", 7) || strcmp(json_err.msg, "line 1 column 6: NUL byte in input") != 0)
+		fail("json NUL byte", "{\"a\":\0}", 7, "got \"%s\"", json_err.msg);
 
 	static const char ok[] = " {\"a\":[true,false,null,-0,0.25,1E2,3e-1,\"\\/\\b\\f\\r\\t\"],\"a\":{\"\":[]}} ";
 	struct json *j = parse_exact("json valid", ok, strlen(ok));
 	checks++;
 	if (!j) {
-		fail("json valid", ok, strlen(ok), "did not parse: %s", g_err);
+		fail("json valid", ok, strlen(ok), "did not parse: %s", json_err.msg);
 		return;
 	}
 	const struct json *a = json_get(j, "a");
@@ -659,7 +667,6 @@ static const char *const optional_members[] = {
 	"{\"source\":\"t\",\"destination\":\"/t\",\"type\":\"tmpfs\",\"options\":[\"size=1m\"]}]",
 	"\"logMaxSize\":100",
 	"\"logMaxFiles\":3",
-	"\"pidPath\":\"/p\"",
 	"\"netnsPath\":\"/n\"",
 };
 #define N_OPTIONAL (sizeof optional_members / sizeof optional_members[0])
@@ -670,8 +677,8 @@ static const char *const known_keys[] = {
 	"cwd", "user", "uid", "gid", "additionalGids", "tty", "openStdin", "uidMap", "gidMap", "containerId",
 	"hostId", "size", "rootless", "network", "mode", "cgroupProcs", "capabilities", "noNewPrivileges",
 	"seccomp", "maskedPaths", "readonlyPaths", "sysctl", "mounts", "source", "destination", "type",
-	"options", "socket", "logPath", "logMaxSize", "logMaxFiles", "exitPath", "pidPath", "netnsPath",
-	"initPid", "initStartTime", "", "../x",
+	"options", "socket", "logPath", "logMaxSize", "logMaxFiles", "exitPath", "netnsPath",
+	"initPid", "initStartTime", "startTimeoutMs", "", "../x",
 };
 
 /* A random valid JSON value, of the kinds and shapes config.c deals with. */
@@ -759,7 +766,7 @@ static void check_variant(const char *name, const char *doc, size_t len, bool ex
 		fuzz_refused++;
 	struct json *j = parse_exact(name, doc, len);
 	if (r == 0 && !j)
-		fail(name, doc, len, "config loaded but json_parse refused it: %s", g_err);
+		fail(name, doc, len, "config loaded but json_parse refused it: %s", json_err.msg);
 }
 
 static void test_fuzz(void)

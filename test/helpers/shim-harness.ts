@@ -40,11 +40,17 @@ export interface Bundle {
 }
 
 export interface Started {
+  /** the shim process (a monitor or an exec-monitor) */
   monitor: ChildProcess;
   line: string;
+  /** from `ok PID START`: the watched process's host pid and its /proc start time (0 after `error:`) */
   pid: number;
+  startTime: number;
   exited: Promise<number | null>;
 }
+
+/** The shim's answer when all went well (shim/PROTOCOL.md): `ok PID START`. */
+export const OK_LINE = /^ok (\d+) (\d+)$/;
 
 export interface Result extends SessionResult {
   pid: number;
@@ -92,24 +98,34 @@ export function destroy(b: Bundle, procs: ChildProcess[]): void {
   }
 }
 
-export function startMonitor(b: Bundle): Promise<Started> {
+/**
+ * Starts `tdock-shim VERB ARG` and resolves at its one-line answer. wrap: a command
+ * that execs the shim (e.g. prlimit), so the pid stays the shim's.
+ */
+export function startShim(verb: string, arg: string, wrap: string[] = []): Promise<Started> {
   return new Promise((resolve, reject) => {
-    const monitor = spawn(SHIM, ['monitor', b.dir], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = [...wrap, SHIM, verb, arg];
+    const monitor = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((r) => monitor.on('exit', (code) => r(code)));
     let out = '';
+    const done = () => {
+      const line = out.split('\n')[0]!.trim();
+      const m = OK_LINE.exec(line);
+      resolve({ monitor, line, pid: m ? Number(m[1]) : 0, startTime: m ? Number(m[2]) : 0, exited });
+    };
     monitor.stdout!.setEncoding('utf8');
     monitor.stdout!.on('data', (d: string) => {
       out += d;
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      const line = out.slice(0, nl);
-      const m = /^ok (\d+)$/.exec(line);
-      resolve({ monitor, line, pid: m ? Number(m[1]) : 0, exited });
+      if (out.includes('\n')) done();
     });
     monitor.stderr!.resume();
     monitor.on('error', reject);
-    monitor.on('exit', () => resolve({ monitor, line: out.trim(), pid: 0, exited }));
+    monitor.on('exit', done);
   });
+}
+
+export function startMonitor(b: Bundle, wrap: string[] = []): Promise<Started> {
+  return startShim('monitor', b.dir, wrap);
 }
 
 export function talk(sock: string, pid: number, opts: RunOpts): Promise<SessionResult> {
@@ -120,13 +136,18 @@ export function talk(sock: string, pid: number, opts: RunOpts): Promise<SessionR
 export interface ShimHarness {
   /** the shared lower layer (set in before()) */
   readonly lower: string;
+  /** A bundle whose monitor said `ok` (asserted), with nobody connected yet: init waits for START. */
+  startBare(over?: Record<string, unknown>, wrap?: string[]): Promise<{ b: Bundle; s: Started }>;
   makeBundle(over?: Record<string, unknown>): Bundle;
   /** Runs one container to its end; keep() may change the bundle before the monitor starts. */
   run(over: Record<string, unknown>, opts?: RunOpts, keep?: (b: Bundle) => void): Promise<Result>;
 }
 
-/** The lower layer for the tests of one file: made before them, removed after them. */
-export function shimHarness(): ShimHarness {
+/**
+ * The lower layer for the tests of one file: made before them, removed after them;
+ * `extra` may add files to it (before it is given to the container's root).
+ */
+export function shimHarness(extra?: (lower: string) => void): ShimHarness {
   let base = '';
   let lower = '';
   before(() => {
@@ -140,9 +161,13 @@ export function shimHarness(): ShimHarness {
     for (const a of APPLETS) fs.symlinkSync('busybox', path.join(lower, 'bin', a));
     fs.copyFileSync(buildProbe(base), path.join(lower, 'bin/seccomp-probe'));
     fs.writeFileSync(path.join(lower, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n');
+    extra?.(lower);
     execFileSync('chown', ['-R', '-h', `${HOST_ID}:${HOST_ID}`, lower]);
   });
+  /** Bundles of startBare: their monitors are killed and dirs removed after the file's tests. */
+  const bare: { b: Bundle; s: Started }[] = [];
   after(() => {
+    for (const { b, s } of bare.splice(0)) destroy(b, [s.monitor]);
     if (base) fs.rmSync(base, { recursive: true, force: true });
   });
 
@@ -179,7 +204,6 @@ export function shimHarness(): ShimHarness {
       socket: path.join(dir, 'monitor.sock'),
       logPath: path.join(dir, 'container.log'),
       exitPath: path.join(dir, 'exit.json'),
-      pidPath: path.join(dir, 'init.pid'),
       ...over,
     };
     const b: Bundle = { dir, rootfs, upper, config, cleanup: [] };
@@ -196,7 +220,7 @@ export function shimHarness(): ShimHarness {
       const t0 = process.hrtime.bigint();
       const s = await startMonitor(b);
       procs.push(s.monitor);
-      assert.match(s.line, /^ok \d+$/, `monitor said: ${s.line}`);
+      assert.match(s.line, OK_LINE, `monitor said: ${s.line}`);
       await opts.beforeStart?.(s.pid, b);
       const r = await talk(b.config.socket as string, s.pid, opts);
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -207,11 +231,21 @@ export function shimHarness(): ShimHarness {
     }
   };
 
+  const startBare = async (over: Record<string, unknown> = {}, wrap: string[] = []) => {
+    const b = makeBundle(over);
+    writeConfig(b);
+    const s = await startMonitor(b, wrap);
+    bare.push({ b, s });
+    assert.match(s.line, OK_LINE, `monitor said: ${s.line}`);
+    return { b, s };
+  };
+
   return {
     get lower() {
       return lower;
     },
     makeBundle,
     run,
+    startBare,
   };
 }

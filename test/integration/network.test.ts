@@ -170,8 +170,8 @@ describe('bridge network (root, real kernel)', { skip }, () => {
     const bundle = mkdtempSync(join(dir, 'bundle-'));
     await net.prepare(c, bundle);
     const pid = await sandbox();
-    await net.attach(c, pid);
-    repo.markStarted(c.id, pid, Date.now());
+    await net.attach(c, `/proc/${pid}/ns/net`);
+    repo.markStarted(c.id, pid, '', Date.now());
     return { pid, c: repo.get(c.id)! };
   }
 
@@ -283,8 +283,8 @@ describe('bridge network (root, real kernel)', { skip }, () => {
     assert.match(readFileSync(join(bundle, 'hosts'), 'utf8'), new RegExp(`^${ip}\\t${c.spec.hostname} web-${tag}$`, 'm'));
     assert.doesNotMatch(readFileSync(join(bundle, 'resolv.conf'), 'utf8'), /nameserver 127\./);
     const pid = await sandbox();
-    await net.attach(c, pid);
-    repo.markStarted(c.id, pid, Date.now());
+    await net.attach(c, `/proc/${pid}/ns/net`);
+    repo.markStarted(c.id, pid, '', Date.now());
     web = { pid, c: repo.get(c.id)! };
     const link = ok([...inNs(pid), 'ip', '-o', 'link', 'show', 'eth0']);
     assert.match(link, new RegExp(`link/ether 02:42:0a:${a.toString(16).padStart(2, '0')}:${b.toString(16).padStart(2, '0')}:02`));
@@ -413,7 +413,7 @@ describe('bridge network (root, real kernel)', { skip }, () => {
       const bundle = mkdtempSync(join(dir, 'bundle-'));
       const m = await net.prepare(c, bundle);
       assert.equal(m.length, 3);
-      await net.attach(c, process.pid);
+      await net.attach(c, `/proc/${process.pid}/ns/net`);
       await net.detach(c);
       assert.equal(net.ports(c).length, 0);
       if (mode === 'none') assert.match(readFileSync(join(bundle, 'resolv.conf'), 'utf8'), /^nameserver 192\.0\.2\.53$/m);
@@ -458,7 +458,7 @@ describe('bridge network (root, real kernel)', { skip }, () => {
       await net.settled(); // the previous container's teardown is not part of this start
       const t0 = performance.now();
       await net.prepare(c, bundle);
-      await net.attach(c, pid);
+      await net.attach(c, `/proc/${pid}/ns/net`);
       total.push(performance.now() - t0);
       if (i % 10 === 0) {
         await serve(inNs(pid), `loop${i}`, 80, pid);
@@ -559,7 +559,7 @@ describe('bridge network under an iptables FORWARD DROP policy (private netns)',
           const p = spawn('unshare', ['--user', '--map-root-user', '--net', 'sleep', '60'], { stdio: 'ignore' });
           kids.push(p);
           await sleep(100);
-          await net.attach(c, p.pid);
+          await net.attach(c, '/proc/' + p.pid + '/ns/net');
           return { c, pid: p.pid };
         };
         const a = await mk('a', [{ hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80, protocol: 'tcp' }]);

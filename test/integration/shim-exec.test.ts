@@ -5,36 +5,30 @@
 // rmdir of the cgroups made here).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildProbe, assertConfined, assertUnconfined } from '../helpers/seccomp-probe.ts';
+import { assertConfined, assertUnconfined } from '../helpers/seccomp-probe.ts';
 import { parseRecords } from '../../daemon/runtime/logfile.ts';
 import { FrameDecoder, encodeFrame } from '../../daemon/runtime/frames.ts';
 import { F, shimSession } from '../helpers/shim-session.ts';
+import { CAP_NUM, DEFAULT_CAPS, HOST_ID, OK_LINE, SHIM, shimHarness, startShim as runShim, type Started } from '../helpers/shim-harness.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const SHIM = path.join(ROOT, 'shim/tdock-shim');
-const HOST_ID = 100000;
-const MAP = [{ containerId: 0, hostId: HOST_ID, size: 65536 }];
 const ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root'];
 // Docker's default set, with the bit of each (CapEff in /proc/PID/status).
-const CAPS: Record<string, number> = {
-  CAP_CHOWN: 0, CAP_DAC_OVERRIDE: 1, CAP_FOWNER: 3, CAP_FSETID: 4, CAP_KILL: 5, CAP_SETGID: 6, CAP_SETUID: 7,
-  CAP_SETPCAP: 8, CAP_NET_BIND_SERVICE: 10, CAP_NET_RAW: 13, CAP_SYS_CHROOT: 18, CAP_MKNOD: 27,
-  CAP_AUDIT_WRITE: 29, CAP_SETFCAP: 31,
-};
-const CAP_HEX = Object.values(CAPS).reduce((m, bit) => m | (1n << BigInt(bit)), 0n).toString(16).padStart(16, '0');
+const CAP_HEX = DEFAULT_CAPS.reduce((m, c) => m | (1n << BigInt(CAP_NUM[c]!)), 0n).toString(16).padStart(16, '0');
 const NAMESPACES = ['user', 'mnt', 'pid', 'uts', 'ipc', 'net', 'cgroup'];
-const APPLETS = ['sh', 'ls', 'cat', 'id', 'sleep', 'true', 'tty', 'stty', 'grep', 'readlink', 'echo', 'pwd', 'hostname', 'wc'];
+
+// The same bundles as test/integration/shim.test.ts (test/helpers/shim-harness.ts), with
+// a file only this image has: an exec that sees it has the container's root, not the host's.
+const h = shimHarness((lower) => fs.writeFileSync(path.join(lower, 'tdock-image-marker'), 'in the image\n'));
 
 // Every process and directory made here, so that after() can undo what a failed test left.
 const spawned: ChildProcess[] = [];
 const tempDirs: string[] = [];
 const cgroupDirs: string[] = [];
-let lower = '';
 let shared: Container;
 
 function tempDir(): string {
@@ -43,20 +37,6 @@ function tempDir(): string {
   tempDirs.push(d);
   return d;
 }
-
-before(() => {
-  execFileSync('make', ['-s', '-C', path.join(ROOT, 'shim')], { stdio: 'inherit' });
-  lower = path.join(tempDir(), 'lower');
-  for (const d of ['bin', 'proc', 'sys', 'dev', 'tmp', 'etc', 'root']) fs.mkdirSync(path.join(lower, d), { recursive: true });
-  fs.chmodSync(path.join(lower, 'tmp'), 0o1777);
-  fs.copyFileSync('/usr/bin/busybox', path.join(lower, 'bin/busybox'));
-  fs.chmodSync(path.join(lower, 'bin/busybox'), 0o755);
-  for (const a of APPLETS) fs.symlinkSync('busybox', path.join(lower, 'bin', a));
-  fs.copyFileSync(buildProbe(tempDir()), path.join(lower, 'bin/seccomp-probe'));
-  // Only in this image: an exec that sees it has the container's root, not the host's.
-  fs.writeFileSync(path.join(lower, 'tdock-image-marker'), 'in the image\n');
-  execFileSync('chown', ['-R', '-h', `${HOST_ID}:${HOST_ID}`, lower]);
-});
 
 after(async () => {
   if (shared && shared.monitor.exitCode === null) await stopContainer(shared).catch(() => { /* killed below */ });
@@ -91,25 +71,11 @@ interface Talk {
 // Connects, sends START (and whatever opts says) and collects frames until EXIT.
 const attach = (sock: string, opts: Talk = {}): Promise<Session> => shimSession(sock, opts);
 
-// Starts the shim with `verb arg`, resolves at its one-line answer.
-// wrap: a command that execs the shim (e.g. prlimit), so the pid stays the shim's.
-function startShim(verb: string, arg: string, wrap: string[] = []): Promise<{ proc: ChildProcess; line: string; pid: number; exited: Promise<number | null> }> {
-  return new Promise((resolve, reject) => {
-    const argv = [...wrap, SHIM, verb, arg];
-    const proc = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    spawned.push(proc);
-    const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
-    let out = '';
-    const done = () => {
-      const line = out.split('\n')[0];
-      resolve({ proc, line, pid: Number(/^ok (\d+)$/.exec(line)?.[1] ?? 0), exited });
-    };
-    proc.stdout!.setEncoding('utf8');
-    proc.stdout!.on('data', (d: string) => { out += d; if (out.includes('\n')) done(); });
-    proc.stderr!.resume();
-    proc.on('error', reject);
-    proc.on('exit', done);
-  });
+// The harness's startShim, with the process kept for after().
+async function startShim(verb: string, arg: string, wrap: string[] = []): Promise<Started & { proc: ChildProcess }> {
+  const s = await runShim(verb, arg, wrap);
+  spawned.push(s.monitor);
+  return { ...s, proc: s.monitor };
 }
 
 // ---------------------------------------------------------------- containers
@@ -131,23 +97,12 @@ function startTimeOf(pid: number): number {
 
 // A container's monitor that said `ok`, with nobody connected yet (no START: init waits before its mounts).
 async function startBare(over: Record<string, unknown> = {}, wrap: string[] = []): Promise<{ dir: string; config: Record<string, unknown>; initPid: number; monitor: ChildProcess; exited: Promise<number | null> }> {
-  const dir = tempDir();
-  const rootfs = path.join(dir, 'rootfs');
-  const upper = path.join(dir, 'upper');
-  const work = path.join(dir, 'work');
-  for (const d of [rootfs, upper, work]) fs.mkdirSync(d);
-  fs.chownSync(upper, HOST_ID, HOST_ID);
-  const config: Record<string, unknown> = {
-    rootfs, overlay: { lower: [lower], upper, work }, hostname: 'exectest', args: ['sleep', '1000'], env: ENV,
-    uidMap: MAP, gidMap: MAP, network: { mode: 'none' }, cgroupProcs: [], capabilities: Object.keys(CAPS),
-    noNewPrivileges: true, maskedPaths: ['/proc/kcore', '/proc/keys'], readonlyPaths: ['/proc/sys'],
-    socket: path.join(dir, 'monitor.sock'), logPath: path.join(dir, 'container.log'),
-    exitPath: path.join(dir, 'exit.json'), ...over,
-  };
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
-  const s = await startShim('monitor', dir, wrap);
-  assert.match(s.line, /^ok \d+$/, `monitor said: ${s.line}`);
-  return { dir, config, initPid: s.pid, monitor: s.proc, exited: s.exited };
+  const { b, s } = await h.startBare({
+    hostname: 'exectest', args: ['sleep', '1000'], maskedPaths: ['/proc/kcore', '/proc/keys'], readonlyPaths: ['/proc/sys'], ...over,
+  }, wrap);
+  spawned.push(s.monitor);
+  assert.equal(s.startTime, startTimeOf(s.pid), 'ok names init by pid and start time');
+  return { dir: b.dir, config: b.config, initPid: s.pid, monitor: s.monitor, exited: s.exited };
 }
 
 // A running container whose command sleeps until it is stopped.
@@ -202,7 +157,7 @@ async function exec(c: Container, over: Record<string, unknown>, opts: Talk & { 
   fs.writeFileSync(file, JSON.stringify(config));
   const t0 = process.hrtime.bigint();
   const s = await startShim('exec', file, opts.wrap);
-  assert.match(s.line, /^ok \d+$/, `exec said: ${s.line}`);
+  assert.match(s.line, OK_LINE, `exec said: ${s.line}`);
   opts.beforeStart?.(s.pid);
   const r = await attach(config.socket as string, opts);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -259,16 +214,11 @@ test('exec: exit codes 0 and 3, 127 for a missing command, 128+N when killed', a
   assert.equal(killed.exit.signal, 9);
 });
 
-test('exec: PID frame first; stdout and stderr apart; exit file, log and pid file', async () => {
+test('exec: PID frame first; stdout and stderr apart; exit file and log', async () => {
   const logPath = path.join(shared.dir, 'exec-log.log');
-  const pidPath = path.join(shared.dir, 'exec-log.pid');
-  let pidFile = '';
-  const r = await exec(shared, { ...sh('echo out; echo err >&2; echo out2'), logPath, pidPath }, {
-    beforeStart: () => (pidFile = fs.readFileSync(pidPath, 'utf8')),
-  });
+  const r = await exec(shared, { ...sh('echo out; echo err >&2; echo out2'), logPath });
   assert.equal(r.frames[0].type, F.PID);
   assert.equal(Number(r.frames[0].payload.toString()), r.pid);
-  assert.equal(pidFile, `${r.pid}\n`);
   assert.equal(r.stdout, 'out\nout2\n');
   assert.equal(r.stderr, 'err\n');
   assert.deepEqual(JSON.parse(fs.readFileSync(r.config.exitPath as string, 'utf8')), r.exit);
@@ -338,7 +288,7 @@ test('exec: before START the child is the container root, but out of its process
   const file = path.join(shared.dir, 'exec-pending.json');
   fs.writeFileSync(file, JSON.stringify(config));
   const s = await startShim('exec', file);
-  assert.match(s.line, /^ok \d+$/);
+  assert.match(s.line, OK_LINE);
   try {
     const status = fs.readFileSync(`/proc/${s.pid}/status`, 'utf8');
     assert.match(status, new RegExp(`^Uid:\\s+${HOST_ID}\\s`, 'm'), 'uid 0 of the container');
@@ -353,6 +303,35 @@ test('exec: before START the child is the container root, but out of its process
     assert.equal(r.exit.exitCode, 0);
     assert.equal(await s.exited, 0);
   }
+});
+
+test('exec: an exec-monitor nobody STARTs kills its process (no client in startTimeoutMs, or one that hung up first)', async () => {
+  // The daemon's connection failed after EXEC_OK: nobody ever connects.
+  const config = execConfig(shared, { args: ['sleep', '1000'], startTimeoutMs: 300 });
+  const file = path.join(shared.dir, 'exec-unclaimed.json');
+  fs.writeFileSync(file, JSON.stringify(config));
+  const s = await startShim('exec', file);
+  assert.match(s.line, OK_LINE);
+  assert.equal(await s.exited, 0, 'the exec-monitor ends by itself');
+  assert.ok(!fs.existsSync(`/proc/${s.pid}`), 'its process is gone');
+  const exit = JSON.parse(fs.readFileSync(config.exitPath as string, 'utf8'));
+  assert.equal(exit.exitCode, 137);
+  assert.equal(exit.error, 'exec: no client started it within 300 ms');
+  assert.ok(!fs.existsSync(config.socket as string), 'socket removed');
+
+  // A client came and went without START (the default timeout is 30 s: the hang-up is what ends it).
+  const gone = execConfig(shared, { args: ['sleep', '1000'] });
+  const goneFile = path.join(shared.dir, 'exec-abandoned.json');
+  fs.writeFileSync(goneFile, JSON.stringify(gone));
+  const g = await startShim('exec', goneFile);
+  assert.match(g.line, OK_LINE);
+  await new Promise<void>((resolve, reject) => {
+    const k = connect(gone.socket as string, () => k.end(() => resolve()));
+    k.on('error', reject);
+  });
+  assert.equal(await g.exited, 0);
+  assert.ok(!fs.existsSync(`/proc/${g.pid}`));
+  assert.equal(JSON.parse(fs.readFileSync(gone.exitPath as string, 'utf8')).error, 'exec: the client went away before starting it');
 });
 
 test('exec: a setup failure is the error line, and nothing is left behind', async () => {
@@ -426,7 +405,7 @@ test('exec: when the container init dies, the exec ends at once (137) and so do 
   const file = path.join(c.dir, 'exec-long.json');
   fs.writeFileSync(file, JSON.stringify(config));
   const s = await startShim('exec', file);
-  assert.match(s.line, /^ok \d+$/);
+  assert.match(s.line, OK_LINE);
   const session = attach(config.socket as string);
   await sleep(50);
   const t0 = Date.now();
@@ -445,7 +424,7 @@ test('exec: a killed exec-monitor takes its process along, whatever the user', a
     const file = path.join(shared.dir, `exec-orphan-${user.uid}.json`);
     fs.writeFileSync(file, JSON.stringify(config));
     const s = await startShim('exec', file);
-    assert.match(s.line, /^ok \d+$/);
+    assert.match(s.line, OK_LINE);
     const session = attach(config.socket as string);
     session.catch(() => { /* no EXIT: its monitor is killed */ });
     // Wait until the command runs (its exe is sleep, i.e. busybox), then kill the monitor.

@@ -194,7 +194,6 @@ test('read-only rootfs and a read-only bind mount', async () => {
 test('log file records and exit file', async () => {
   let log = Buffer.alloc(0);
   let exitFile = '';
-  let pidFile = '';
   const t0 = BigInt(Date.now()) * 1000000n;
   const b = makeBundle(sh('echo one; echo two >&2; echo three'));
   const procs: ChildProcess[] = [];
@@ -202,8 +201,9 @@ test('log file records and exit file', async () => {
     writeConfig(b);
     const s = await startMonitor(b);
     procs.push(s.monitor);
-    pidFile = fs.readFileSync(b.config.pidPath as string, 'utf8');
-    assert.equal(Number(pidFile), s.pid);
+    // `ok PID START`: the start time is init's own (read while it was the monitor's unreaped child).
+    const stat = fs.readFileSync(`/proc/${s.pid}/stat`, 'utf8');
+    assert.equal(s.startTime, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]));
     const r = await talk(b.config.socket as string, s.pid, {});
     assert.equal(await s.exited, 0);
     log = fs.readFileSync(b.config.logPath as string);
@@ -316,13 +316,13 @@ test('failure after the clone: error line, init killed, netns and socket removed
   const b = makeBundle({});
   const procs: ChildProcess[] = [];
   try {
-    b.config.netnsPath = path.join(b.dir, 'netns');
-    b.config.pidPath = path.join(b.dir, 'no-such-dir', 'init.pid');
+    // Its last step before `ok` fails: the netns bind, after the clone, the maps and READY.
+    b.config.netnsPath = path.join(b.dir, 'no-such-dir', 'netns');
     writeConfig(b);
     const before = new Set(fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)));
     const s = await startMonitor(b);
     procs.push(s.monitor);
-    assert.match(s.line, /^error: open .*no-such-dir\/init\.pid\.tmp: No such file or directory$/);
+    assert.match(s.line, /^error: create .*no-such-dir\/netns: No such file or directory$/);
     assert.equal(await s.exited, 1);
     assert.ok(!fs.existsSync(b.config.socket as string), 'socket');
     assert.ok(!fs.existsSync(b.config.netnsPath as string), 'netns file');

@@ -301,3 +301,71 @@ test('exec: an exec-monitor that vanishes gives its client exit 255 and says why
   assert.deepEqual(await within(exited, 1000, 'the exec exit'),
     { exitCode: 255, oomKilled: false, error: 'the exec monitor died without recording an exit status' });
 });
+
+// ---- pids: a pid alone never names the container's init ---------------------
+
+test('start: the network is wired through the netns the monitor binds in the run dir, never through a pid', async () => {
+  const wired: string[] = [];
+  const network: NetworkHooks = {
+    prepare: async () => [],
+    attach: async (_c, netns) => void wired.push(netns),
+    detach: async () => {},
+    ports: () => [],
+    inspect: () => ({}),
+  };
+  const e = engine({ network });
+  const id = await create(e);
+  await e.start(id);
+  const m = host.monitors[0]!;
+  const bind = join(dir, 'run', 'c', id.slice(0, 12), 'netns');
+  assert.equal((m.config as { netnsPath?: string }).netnsPath, bind, 'config.json asks the monitor for the bind');
+  assert.deepEqual(wired, [bind], 'attach gets the bind, not init\'s pid');
+  assert.equal(e.repo.get(id)!.initStartTime, FakeHost.START, 'the start time from the monitor is stored with the pid');
+  m.exit(0);
+  await within(e.wait(id), 1000, 'wait');
+  assert.ok(host.netnsReleased.includes(bind), 'the teardown removes a bind the monitor left');
+});
+
+test('a failed start kills init only while its pid still names it (start time from the monitor)', async () => {
+  for (const reused of [false, true]) {
+    const e = engine();
+    const id = await create(e);
+    const connect = host.connect.bind(host);
+    host.connect = async () => {
+      host.connect = connect;
+      throw new Error('connect ECONNREFUSED');
+    };
+    host.beforeOk = async (m) => {
+      // init died and its pid went to another process before the daemon gave up
+      if (reused) host.reused.set(m.pid, '999999');
+    };
+    await assert.rejects(e.start(id), /ECONNREFUSED/);
+    host.beforeOk = undefined;
+    const k = host.killed.at(-1)!;
+    const m = host.monitors.at(-1)!;
+    assert.equal(k.pid, m.pid);
+    assert.equal(k.startTime, FakeHost.START, 'named by the start time the monitor reported');
+    assert.equal(k.hit, !reused, reused ? 'the process that reused the pid is left alone' : 'init is killed');
+    if (reused) m.vanish(); // (the real monitor ends when its killed init does)
+    assert.equal(e.repo.get(id)!.state, 'created');
+    assert.equal(cgroups.made.size, 0, 'torn down');
+  }
+});
+
+test('recovery: a pid now held by another process is never adopted as the container\'s init', async () => {
+  const first = engine();
+  const id = await create(first, { openStdin: true });
+  await first.start(id);
+  const pid = first.repo.get(id)!.pid;
+  await within(gone(first), 1000, 'closing');
+  host.reused.set(pid, '31337'); // the recorded pid names another process now
+  const second = engine();
+  await within(second.recover(), 3000, 'recover');
+  assert.equal(second.repo.get(id)!.state, 'running', 'the monitor, still there, decides the exit');
+  await assert.rejects(second.exec(id, execReq, execSink().sink), /is not running/, 'no exec joins the other process');
+  assert.throws(() => second.processes(id), /is not running/, 'top does not list it');
+  assert.deepEqual(second.inspectView(id).namespaces, {}, 'inspect shows none of its namespaces');
+  assert.equal(host.monitors.length, 1, 'no exec-monitor was started');
+  host.monitors[0]!.exit(0);
+  await within(second.wait(id), 3000, 'wait');
+});

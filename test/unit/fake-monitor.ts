@@ -5,10 +5,11 @@
 // whose stdin the monitor does not take is jammed: frames sent after it on that
 // connection wait, as they would behind a full socket.
 import { EventEmitter } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { constants, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Host, MonitorLink } from '../../daemon/containers/host.ts';
-import { ExecRefused, type MonitorEvents } from '../../daemon/runtime/monitor.ts';
+import { ExecRefused, type MonitorEvents, type Started } from '../../daemon/runtime/monitor.ts';
 import type { ExecConfig, MonitorConfig } from '../../daemon/containers/shim-config.ts';
 
 export interface Delivered { link: number; type: string; data?: string }
@@ -164,18 +165,18 @@ export class FakeHost implements Host {
   /** `tdock-shim exec` run by the daemon itself (not forked by a monitor) */
   readonly spawnedExecs: FakeMonitor[] = [];
 
-  async spawnMonitor(_shim: string, target: string, verb: 'monitor' | 'exec' = 'monitor'): Promise<number> {
+  async spawnMonitor(_shim: string, target: string, verb: 'monitor' | 'exec' = 'monitor'): Promise<Started> {
     if (verb === 'exec') {
       const m = this.startExec(target);
       this.spawnedExecs.push(m);
-      return m.pid;
+      return { pid: m.pid, startTime: FakeHost.START };
     }
     const config = JSON.parse(readFileSync(join(target, 'config.json'), 'utf8')) as MonitorConfig;
     const m = new FakeMonitor(this, 'monitor', config, this.nextPid++);
     m.features.add('exec');
     this.monitors.push(m);
     await this.beforeOk?.(m);
-    return m.pid;
+    return { pid: m.pid, startTime: FakeHost.START };
   }
 
   startExec(file: string): FakeMonitor {
@@ -205,16 +206,36 @@ export class FakeHost implements Host {
     link.close();
   }
 
+  /** The start time every fake process reports (the monitor's `ok` and /proc). */
+  static readonly START = '4242';
+  /** pid → start time of another process that holds the pid now (init died, the pid was reused) */
+  readonly reused = new Map<number, string>();
+
   startTime(pid: number): string | undefined {
-    return this.monitors.some((m) => m.alive && m.pid === pid) ? '4242' : undefined;
+    const other = this.reused.get(pid);
+    if (other !== undefined) return other;
+    return this.monitors.some((m) => m.alive && m.pid === pid) ? FakeHost.START : undefined;
   }
 
-  readonly killed: number[] = [];
-  kill(pid: number): void {
-    this.killed.push(pid);
-    const m = this.monitors.find((x) => x.pid === pid);
-    if (!m?.alive) throw Object.assign(new Error('kill ESRCH'), { code: 'ESRCH' });
-    m.exit(137);
+  /** every killProcess call, and whether it reached the process */
+  readonly killed: { pid: number; startTime: string; hit: boolean }[] = [];
+  killProcess(pid: number, startTime: string): boolean {
+    const hit = this.startTime(pid) === startTime && !this.reused.has(pid);
+    this.killed.push({ pid, startTime, hit });
+    if (hit) this.monitors.find((x) => x.alive && x.pid === pid)?.exit(137);
+    return hit;
+  }
+
+  /** The directory a running container's root is (exec -u reads its etc/passwd); a temp dir in tests. */
+  rootDir = tmpdir();
+  openRoot(pid: number, startTime: string): number {
+    if (this.startTime(pid) !== startTime || this.reused.has(pid)) throw new Error('container init is gone');
+    return openSync(this.rootDir, constants.O_RDONLY | constants.O_DIRECTORY);
+  }
+
+  readonly netnsReleased: string[] = [];
+  async releaseNetns(path: string): Promise<void> {
+    this.netnsReleased.push(path);
   }
 
   socketExists(socket: string): boolean {

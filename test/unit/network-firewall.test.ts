@@ -138,7 +138,7 @@ test('wiring: one batch inside the netns creates the pair, enslaves the host end
   assert.equal(vethName('0123456789abcdef'.repeat(4)), 'td0123456789');
   assert.ok(vethName('f'.repeat(64)).length <= 15);
   assert.ok(VETH_RE.test('td0123456789') && !VETH_RE.test('tdock0') && !VETH_RE.test('td0123456789a'));
-  assert.deepEqual(nsenterIp(42), ['nsenter', '--net=/proc/42/ns/net', 'ip', '-batch', '-']);
+  assert.deepEqual(nsenterIp('/run/tdock/c/0123456789ab/netns'), ['nsenter', '--net=/run/tdock/c/0123456789ab/netns', 'ip', '-batch', '-']);
   assert.equal(wireBatch({
     veth: 'td0123456789', hostPid: 7, bridgeIndex: 12, mtu: 1500, mac: '02:42:0a:59:00:02', ip: '10.89.0.2', prefix: 16, gateway: '10.89.0.1',
   }), `link add td0123456789 netns /proc/7/ns/net mtu 1500 master if12 up type veth peer name eth0 address 02:42:0a:59:00:02 mtu 1500

@@ -14,7 +14,7 @@ const shimReads = new Set([...configC.matchAll(/\b(?:json_get|get_[a-z_]+)\([^,(
 
 /** Keys the shim understands that the daemon does not write, and why. */
 const SHIM_ONLY: Record<string, string> = {
-  netnsPath: 'optional: the monitor can bind-mount the netns there; the daemon wires the network through the pid',
+  startTimeoutMs: 'optional: tests shorten how long an exec-monitor waits for its START; the daemon keeps the default',
   type: 'mounts[].type (e.g. tmpfs): the daemon writes bind mounts only so far',
 };
 
@@ -32,10 +32,10 @@ function keysOf(v: unknown, out = new Set<string>()): Set<string> {
 
 const input = {
   c: { id: 'a'.repeat(64), spec: { hostname: 'h', args: ['sh'], cwd: '/', tty: false, openStdin: false, network: 'bridge' } },
-  bundleDir: '/b', runDir: '/r', lower: ['/l'], env: ['A=1'], user: { uid: 0, gid: 0, additionalGids: [1] },
+  bundleDir: '/b', lower: ['/l'], env: ['A=1'], user: { uid: 0, gid: 0, additionalGids: [1] },
   idMaps: { uid: { start: 100000, size: 65536 }, gid: { start: 100000, size: 65536 } }, rootless: false,
   cgroupProcs: ['/c'], seccomp: 'default', mounts: [{ source: '/s', destination: '/d', options: ['bind', 'ro'] }],
-  socket: '/r/m.sock', logPath: '/b/container.log', log: { maxSize: 1, maxFile: 1 }, exitPath: '/r/exit.json',
+  socket: '/r/m.sock', logPath: '/b/container.log', log: { maxSize: 1, maxFile: 1 }, exitPath: '/r/exit.json', netnsPath: '/r/netns',
 } as unknown as MonitorConfigInput;
 
 test('every key the daemon writes into config.json and an exec config is read by shim/config.c', () => {

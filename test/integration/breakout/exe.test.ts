@@ -221,7 +221,7 @@ describe('the sealed memfd, when a read-only overlay of the binary cannot be mad
         m.on('exit', () => resolve(out));
         m.stderr!.resume();
       });
-      const initPid = Number(/^ok (\d+)$/.exec(line)?.[1]);
+      const initPid = Number(/^ok (\d+) \d+$/.exec(line)?.[1]);
       assert.ok(initPid > 0, `monitor said: ${line}`);
       pidNs = readlinkSync(`/proc/${initPid}/ns/pid`);
       const s = connect(socket);
