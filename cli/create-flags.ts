@@ -8,6 +8,7 @@ import { cpusFlag, envFlag, intFlag, memoryFlag, ValueError } from './parse/byte
 import { parsePublish, PortSpecError } from './parse/ports.ts';
 import { parseSecurityOpts, SecurityOptError } from '../proto/security-opt.ts';
 import { DEFAULT_LOG_CONFIG, LogOptError, parseLogOpts } from '../proto/log-opt.ts';
+import { healthFlags, healthRequest, type HealthFlagValues } from './health-flags.ts';
 
 const many = { multiple: true, multipleNonGreedy: true } as const;
 
@@ -43,9 +44,10 @@ export const createFlags = {
     helpValue: 'OPT',
     ...many,
   }),
+  ...healthFlags,
 };
 
-export interface CreateFlagValues {
+export interface CreateFlagValues extends HealthFlagValues {
   name?: string;
   env?: string[];
   workdir?: string;
@@ -133,6 +135,7 @@ export function buildCreateRequest(
       pullMissing: true,
       securityOpt,
       logOpt,
+      ...healthRequest(f),
     };
   } catch (e) {
     if (e instanceof ValueError || e instanceof PortSpecError || e instanceof SecurityOptError || e instanceof LogOptError) throw new UsageError(e.message);

@@ -24,6 +24,8 @@ import { lockDir } from './lock.ts';
 import { inheritedListener, notify } from './systemd.ts';
 import { DiskReserve } from './store/space.ts';
 import { setErrorExplainer } from './api/status.ts';
+import { EventBus } from './events/bus.ts';
+import { EventJournal } from './events/journal.ts';
 
 function findShim(): string {
   if (process.env.TDOCK_SHIM) return process.env.TDOCK_SHIM;
@@ -77,6 +79,7 @@ async function main(): Promise<void> {
   reserve.guard(db);
   reserve.ensure();
   setErrorExplainer((e) => reserve.explain(e));
+  const events = new EventBus(new EventJournal(db), log);
   // Host users must not reach the layers and upper dirs (setuid files of images are
   // setuid to a subordinate uid there): only root and the containers' own root group.
   lockDown(o.root, o.rootless ? undefined : idMaps.gid.start);
@@ -93,6 +96,7 @@ async function main(): Promise<void> {
     insecureRegistries: o.insecureRegistries,
     checkRoom: (what) => reserve.checkRoom(what),
     ...(o.catalog ? { catalog: o.catalog } : {}),
+    events,
   });
   // Rootful only for now: a rootless daemon needs its own network namespace first.
   const network = o.rootless
@@ -106,6 +110,7 @@ async function main(): Promise<void> {
     root: o.root, execRoot: o.execRoot, shim: o.shim, idMaps, rootless: o.rootless, cgroups, images, network, log,
     checkRoom: (what) => reserve.checkRoom(what),
     logDefaults: o.logDefaults,
+    events,
   });
   await store.cleanup();
   await engine.recover();
@@ -137,7 +142,7 @@ async function main(): Promise<void> {
 
   const serving = await serve(
     o.socketPath,
-    { containers: containerHandlers(eng), images: imageHandlers(images), system: systemHandlers(info) },
+    { containers: containerHandlers(eng), images: imageHandlers(images), system: systemHandlers(info, events) },
     o.rootless ? undefined : groupId('tdock'),
     listenFd,
   );

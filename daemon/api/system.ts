@@ -2,6 +2,8 @@ import type * as grpc from '@grpc/grpc-js';
 import { release, arch } from 'node:os';
 import type { Empty, InfoResponse, VersionResponse } from '../../proto/api.ts';
 import { unary } from './status.ts';
+import { eventsHandler } from './events.ts';
+import { nowNs, type EventBus } from '../events/bus.ts';
 
 export const VERSION = '0.1.0';
 
@@ -11,7 +13,7 @@ export function goArch(nodeArch: string): string {
 }
 export const API_VERSION = 'v1';
 
-export function systemHandlers(info: () => Record<string, unknown>): grpc.UntypedServiceImplementation {
+export function systemHandlers(info: () => Record<string, unknown>, events: EventBus): grpc.UntypedServiceImplementation {
   return {
     Version: unary<Empty, VersionResponse>(async () => ({
       version: VERSION,
@@ -22,5 +24,6 @@ export function systemHandlers(info: () => Record<string, unknown>): grpc.Untype
       kernel: release(),
     })),
     Info: unary<Empty, InfoResponse>(async () => ({ json: JSON.stringify(info()) })),
+    Events: eventsHandler(events, nowNs),
   };
 }

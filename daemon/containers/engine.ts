@@ -26,6 +26,10 @@ import { MonitorSupervisor } from './supervisor.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { runExec, type ExecSession } from './exec.ts';
 import { recover } from './recovery.ts';
+import { HealthMonitors } from './health.ts';
+import { containerEvent } from './events.ts';
+import { NO_EVENTS } from '../events/types.ts';
+import type { HealthState } from '../health/schedule.ts';
 import type { InspectView, ProcessesView } from '../api/presenter.ts';
 import type { EngineContext, EngineOptions, ExecRequest, ExitInfo, OutputSink } from './types.ts';
 
@@ -37,6 +41,7 @@ export class Engine {
   private readonly ctx: EngineContext;
   private readonly sup: MonitorSupervisor;
   private readonly life: Lifecycle;
+  private readonly health: HealthMonitors;
   private readonly log: (msg: string) => void;
 
   constructor(db: Db, opts: EngineOptions) {
@@ -45,9 +50,14 @@ export class Engine {
     this.log = opts.log ?? (() => {});
     const layout = new BundleLayout(opts.root, opts.execRoot, opts.idMaps, opts.rootless);
     layout.init();
-    this.ctx = { repo: this.repo, o: opts, host: opts.host ?? realHost, layout, log: this.log };
+    this.ctx = { repo: this.repo, o: opts, host: opts.host ?? realHost, layout, log: this.log, events: opts.events ?? NO_EVENTS };
     this.sup = new MonitorSupervisor(this.ctx, (id, exit) => this.life.onExit(id, exit));
-    this.life = new Lifecycle(this.ctx, this.sup);
+    this.health = new HealthMonitors(this.ctx, this.sup);
+    this.life = new Lifecycle(this.ctx, this.sup, {
+      running: (c) => this.health.start(c),
+      stopped: (id) => void this.health.stop(id),
+      removed: (id) => this.health.forget(id),
+    });
   }
 
   private get layout(): BundleLayout { return this.ctx.layout; }
@@ -81,6 +91,7 @@ export class Engine {
       this.layout.make(id, lower);
       this.repo.insert({ id, name, imageId: image.id, imageRef: req.image, spec, created: Date.now() });
       crashPoint('create.row');
+      containerEvent(this.ctx, { id, name, imageRef: req.image }, 'create');
     } catch (e) {
       rmSync(this.layout.bundleDir(id), { recursive: true, force: true });
       if (e instanceof Error && /UNIQUE constraint failed: containers.name/.test(e.message)) {
@@ -175,6 +186,7 @@ export class Engine {
   }
 
   summary(c: ContainerRow) {
+    const health = c.state === 'running' && this.health.active(c.id) ? this.health.state(c.id) : undefined;
     return {
       id: c.id,
       name: c.name,
@@ -182,7 +194,8 @@ export class Engine {
       command: c.spec.args.map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' '),
       created: Math.floor(c.created / 1000),
       state: c.state,
-      status: statusText(c),
+      // Docker's: "Up 3 seconds (healthy)", "(health: starting)", "(unhealthy)".
+      status: statusText(c) + (health ? (health.status === 'starting' ? ' (health: starting)' : ` (${health.status})`) : ''),
       // Like Docker: published ports are shown while they are published.
       ports: c.state === 'running' ? (this.o.network ? this.o.network.ports(c) : c.spec.ports) : [],
       pid: c.pid,
@@ -207,18 +220,30 @@ export class Engine {
       namespaces: c.state === 'running' && c.pid ? namespaceLinks(c.pid, ['user', 'mnt', 'pid', 'net', 'uts', 'ipc', 'cgroup']) : {},
       idMaps: this.o.idMaps,
       cgroupPaths: this.o.cgroups.paths(c.id),
+      health: this.healthOf(c),
     };
+  }
+
+  /** State.Health: only for a container with a probe (not Test ["NONE"]), as Docker's. */
+  healthOf(c: ContainerRow): HealthState | undefined {
+    const h = c.spec.healthcheck;
+    if (!h || !h.Test.length || h.Test[0] === 'NONE') return undefined;
+    return this.health.state(c.id) ?? { status: 'starting', failingStreak: 0, log: [] };
   }
 
   // ---- daemon restart and shutdown -------------------------------------------
 
   /** Reconciles SQLite with what is really running (recovery.ts). */
-  recover(): Promise<void> {
-    return recover(this.ctx, this.sup, this.life);
+  async recover(): Promise<void> {
+    await recover(this.ctx, this.sup, this.life);
+    // Probes start again for the containers found running (from "starting": the
+    // previous daemon's results were in its memory).
+    for (const c of this.repo.live()) if (c.state === 'running') this.health.start(c);
   }
 
   /** Closes monitor connections; containers keep running. */
   close(): void {
+    this.health.stopAll();
     this.sup.close();
   }
 

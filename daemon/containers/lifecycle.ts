@@ -17,14 +17,26 @@ import { resolveImageUser } from './image-files.ts';
 import { monitorConfig } from './shim-config.ts';
 import type { MonitorSupervisor } from './supervisor.ts';
 import type { EngineContext, ExitInfo } from './types.ts';
+import { containerEvent } from './events.ts';
+
+/** What else happens when a container starts running, stops, or is removed (healthchecks). */
+export interface LifecycleHooks {
+  running(c: ContainerRow): void;
+  stopped(id: string): void;
+  removed(id: string): void;
+}
+
+const NO_HOOKS: LifecycleHooks = { running: () => {}, stopped: () => {}, removed: () => {} };
 
 export class Lifecycle {
   private readonly ctx: EngineContext;
   private readonly sup: MonitorSupervisor;
+  private readonly hooks: LifecycleHooks;
 
-  constructor(ctx: EngineContext, sup: MonitorSupervisor) {
+  constructor(ctx: EngineContext, sup: MonitorSupervisor, hooks: LifecycleHooks = NO_HOOKS) {
     this.ctx = ctx;
     this.sup = sup;
+    this.hooks = hooks;
   }
 
   /** Containers created before --log-opt existed get the daemon's default. */
@@ -94,6 +106,9 @@ export class Lifecycle {
       repo.markStarted(id, pid, Date.now());
       crashPoint('start.running');
       l.control.start(); // the connection we hold now: a reconnect may have replaced the first
+      containerEvent(this.ctx, c, 'start');
+      const running = repo.get(id);
+      if (running) this.hooks.running(running);
     } catch (e) {
       const msg = messageOf(e);
       this.ctx.log(`start ${id.slice(0, 12)}: ${msg}`);
@@ -153,6 +168,11 @@ export class Lifecycle {
       this.sup.exited(id, info);
       throw e;
     }
+    this.hooks.stopped(id);
+    // Docker's order: oom, then die (with the exit code and the seconds it ran).
+    if (info.oomKilled) containerEvent(this.ctx, c, 'oom');
+    const ran = c.started ? Math.max(0, Math.round(((exit ? exit.finishedAt / 1e6 : Date.now()) - c.started) / 1000)) : 0;
+    containerEvent(this.ctx, c, 'die', { exitCode: String(info.exitCode), execDuration: String(ran) });
     try {
       crashPoint('exit.recorded');
       await this.teardown(c);
@@ -176,6 +196,8 @@ export class Lifecycle {
   async removeFiles(c: ContainerRow): Promise<void> {
     this.ctx.repo.remove(c.id);
     crashPoint('rm.row');
+    this.hooks.removed(c.id);
+    containerEvent(this.ctx, c, 'destroy');
     removeTree(this.ctx.layout.bundleDir(c.id));
   }
 
@@ -200,6 +222,7 @@ export class Lifecycle {
     const c = this.ctx.repo.find(ref);
     const l = this.sup.peek(c.id);
     if (c.state !== 'running' || !l?.control) throw wrongState(`container ${c.name} is not running`);
+    containerEvent(this.ctx, c, 'kill', { signal: String(sig) });
     l.control.signal(sig);
   }
 
@@ -208,7 +231,10 @@ export class Lifecycle {
     const l = this.sup.peek(c.id);
     if (c.state !== 'running' || !l?.control) return;
     const exited = this.sup.waitExit(c.id);
-    l.control.signal(parseSignal(c.spec.stopSignal, 'SIGTERM'));
+    const sig = parseSignal(c.spec.stopSignal, 'SIGTERM');
+    // Docker's events of a stop: kill (the stop signal), [kill (9)], die, stop.
+    containerEvent(this.ctx, c, 'kill', { signal: String(sig) });
+    l.control.signal(sig);
     const timeout = timeoutSec < 0 ? 10 : timeoutSec;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
@@ -219,9 +245,11 @@ export class Lifecycle {
     ]);
     clearTimeout(timer);
     if (timedOut) {
+      containerEvent(this.ctx, c, 'kill', { signal: String(osConstants.signals.SIGKILL) });
       l.control?.signal(osConstants.signals.SIGKILL);
       await exited;
     }
+    containerEvent(this.ctx, c, 'stop');
   }
 
   async remove(ref: string, force: boolean): Promise<void> {
@@ -239,6 +267,7 @@ export class Lifecycle {
     try {
       if (now.state === 'running') {
         const exited = this.sup.waitExit(c.id);
+        containerEvent(this.ctx, c, 'kill', { signal: String(osConstants.signals.SIGKILL) });
         l.control?.signal(osConstants.signals.SIGKILL);
         await exited;
       }

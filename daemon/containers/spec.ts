@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { checkHostIp, isIPv4Address } from '../network/ports.ts';
 import { checkExecSize } from './bounds.ts';
 import type { PortMapping, PortSpec } from '../../lib/ports.ts';
+import { mergeHealthcheck, type HealthcheckConfig, type HealthFlags } from '../health/config.ts';
 
 export interface ContainerSpec {
   entrypoint: string[];
@@ -31,6 +32,8 @@ export interface ContainerSpec {
   securityOpt?: string[];
   /** --log-opt over the daemon's defaults at create (absent in containers created before it existed). */
   log?: LogConfig;
+  /** --health-* over the image's HEALTHCHECK (daemon/health/config.ts); absent: none. */
+  healthcheck?: HealthcheckConfig;
 }
 
 export interface ImageConfigLike {
@@ -40,9 +43,10 @@ export interface ImageConfigLike {
   WorkingDir?: string;
   User?: string;
   StopSignal?: string;
+  Healthcheck?: Partial<HealthcheckConfig> | null;
 }
 
-export interface CreateInput {
+export interface CreateInput extends HealthFlags {
   cmd: string[];
   entrypoint: string[];
   entrypointSet: boolean;
@@ -184,6 +188,7 @@ export function buildSpec(
   if (ports.length && network !== 'bridge') throw invalid(`published ports need the bridge network (got --network ${network})`);
   securityOptions(req.securityOpt);
   const log = logConfig(req.logOpt, logDefaults);
+  const healthcheck = mergeHealthcheck(req, image.Healthcheck);
   return {
     entrypoint,
     cmd,
@@ -202,6 +207,7 @@ export function buildSpec(
     stopSignal: image.StopSignal || 'SIGTERM',
     securityOpt: req.securityOpt,
     log,
+    ...(healthcheck ? { healthcheck } : {}),
   };
 }
 

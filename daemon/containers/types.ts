@@ -8,6 +8,7 @@ import type { LogConfig } from '../../proto/log-opt.ts';
 import type { IdMaps } from '../runtime/idmap.ts';
 import type { CgroupDriver } from '../cgroups/index.ts';
 import type { Host } from './host.ts';
+import type { EventSink } from '../events/types.ts';
 
 /** What the engine needs from the image store. */
 export interface ImageSource {
@@ -34,6 +35,8 @@ export interface EngineOptions {
   logDefaults?: LogConfig;
   /** The operating system as far as monitors go; unit tests pass a fake (default: the real one). */
   host?: Host;
+  /** Where container events go (daemon/events/); default: nowhere. */
+  events?: EventSink;
 }
 
 export interface ExitInfo { exitCode: number; oomKilled: boolean; error: string }
@@ -60,4 +63,5 @@ export interface EngineContext {
   readonly host: Host;
   readonly layout: BundleLayout;
   readonly log: (msg: string) => void;
+  readonly events: EventSink;
 }
