@@ -12,6 +12,7 @@ import { specOf } from './split.ts';
 import { mark } from './trace.ts';
 import Attach from './commands/attach.ts';
 import Create from './commands/create.ts';
+import Events from './commands/events.ts';
 import Exec from './commands/exec.ts';
 import ImageInspect from './commands/image/inspect.ts';
 import Images from './commands/images.ts';
@@ -40,6 +41,7 @@ import Wait from './commands/wait.ts';
 export const COMMANDS = {
   attach: Attach,
   create: Create,
+  events: Events,
   exec: Exec,
   'image:inspect': ImageInspect,
   'image:prune': ImagePrune,

@@ -79,6 +79,7 @@ export function makeSystem(c: grpc.Client) {
   return {
     version: unary<api.Empty, api.VersionResponse>(c, 'Version'),
     info: unary<api.Empty, api.InfoResponse>(c, 'Info'),
+    events: serverStream<api.EventsRequest, api.Event>(c, 'Events'),
   };
 }
 
