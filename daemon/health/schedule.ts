@@ -139,28 +139,27 @@ export class HealthChecker {
     const start = this.clock.now();
     const ac = new AbortController();
     this.running = ac;
-    let timedOut = false;
-    const timeout = this.clock.setTimer(() => {
-      timedOut = true;
-      ac.abort();
-    }, this.timing.timeoutMs);
-    let exitCode: number;
-    let output: string;
-    try {
-      ({ exitCode, output } = await this.probe(ac.signal));
-    } catch (e) {
-      exitCode = -1;
-      output = (e as Error).message;
-    } finally {
-      this.clock.clearTimer(timeout);
-      this.running = undefined;
-    }
+    // At the timeout the probe is aborted (killed) and the result recorded at once: a
+    // probe that cannot even be reached to kill it must not stop the probing.
+    const { exitCode, output } = await new Promise<{ exitCode: number; output: string }>((resolve) => {
+      const timeout = this.clock.setTimer(() => {
+        ac.abort();
+        resolve({ exitCode: -1, output: `Health check exceeded timeout (${goDuration(this.timing.timeoutMs)})` });
+      }, this.timing.timeoutMs);
+      this.probe(ac.signal).then(
+        (r) => {
+          this.clock.clearTimer(timeout);
+          resolve(r);
+        },
+        (e: unknown) => {
+          this.clock.clearTimer(timeout);
+          resolve({ exitCode: -1, output: e instanceof Error ? e.message : String(e) });
+        },
+      );
+    });
+    this.running = undefined;
     // Stopped meanwhile: the container's end killed the probe; that is no verdict.
     if (this.stopped) return;
-    if (timedOut) {
-      exitCode = -1;
-      output = `Health check exceeded timeout (${goDuration(this.timing.timeoutMs)})`;
-    }
     const before = this.s.status;
     this.s = applyResult(this.s, { start, end: this.clock.now(), exitCode, output }, this.timing, this.startedAt);
     if (this.s.status !== before) this.onChange(this.s.status, this.s);

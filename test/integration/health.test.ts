@@ -120,6 +120,22 @@ describe('healthchecks', () => {
     }
   });
 
+  test('probes go on for a container that kept running across a daemon restart', async () => {
+    const id = (await d.ok(['run', '-d', '--health-cmd', 'rm /tmp/ok', '--health-interval', '1s', '--health-retries', '1000', 'busybox', 'sleep', '1000'])).trim();
+    try {
+      await d.ok(['exec', id, 'touch', '/tmp/ok']);
+      await healthBecomes(d, id, 'healthy');
+      await d.stop();
+      await d.start();
+      // The new daemon probes again, from "starting" (results lived in the old one's memory).
+      assert.equal((await d.inspect(id)).State.Health.Status, 'starting');
+      await d.ok(['exec', id, 'touch', '/tmp/ok']);
+      await healthBecomes(d, id, 'healthy');
+    } finally {
+      await d.ok(['rm', '-f', id]);
+    }
+  });
+
   test('flag errors: one line, exit 125', async () => {
     for (const args of [
       ['--no-healthcheck', '--health-cmd', 'true'],

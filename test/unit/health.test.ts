@@ -190,3 +190,20 @@ test('CLI flags: Go durations, retries, --no-healthcheck conflicts; into the Cre
   assert.equal(req.healthInterval, 2e9);
   assert.throws(() => buildCreateRequest({ 'health-interval': 'soon' }, 'busybox', []), UsageError);
 });
+
+test('a probe that does not end even when killed is recorded at its timeout and probing goes on', async () => {
+  const clock = new FakeClock();
+  let calls = 0;
+  const c = new HealthChecker({ ...T, retries: 2 }, clock, () => {
+    calls++;
+    return new Promise(() => {}); // never settles
+  }, 0, () => {});
+  c.start();
+  await clock.advance(1500);
+  assert.equal(c.state.log.length, 1);
+  await clock.advance(1500);
+  assert.equal(calls, 2);
+  assert.equal(c.state.status, 'unhealthy');
+  await c.stop();
+  assert.equal(clock.pending, 0);
+});
