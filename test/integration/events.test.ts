@@ -67,6 +67,16 @@ describe('tdock events', () => {
     assert.deepEqual(ofB.filter((e) => e.action === 'kill').map((e) => e.attrs.signal), ['28', '9']);
   });
 
+  test('an OOM-killed container shows oom before die', async () => {
+    const since = nowArg();
+    const r = await d.cli(['run', '--name', 'ev-oom', '-m', '50m', 'busybox', 'dd', 'if=/dev/zero', 'of=/dev/null', 'bs=100M', 'count=1']);
+    assert.equal(r.code, 137, r.stderr);
+    const events = parse(await d.ok(['events', '--since', since, '--until', nowArg(), '--filter', 'container=ev-oom']));
+    assert.deepEqual(events.map((e) => e.action), ['create', 'start', 'oom', 'die']);
+    assert.equal(events[3]!.attrs.exitCode, '137');
+    await d.ok(['rm', 'ev-oom']);
+  });
+
   test('filters: type, event, container (name or id prefix), image; the same key twice is OR', async () => {
     const since = nowArg();
     const a = (await d.ok(['run', '--name', 'ev-fa', 'busybox', 'true'])).trim();
