@@ -23,6 +23,9 @@ export function toEventMessage(e: TdockEvent): Event {
   };
 }
 
+/** Journal rows read per turn of the event loop while a stream replays the journal. */
+const REPLAY_PAGE = 500;
+
 /** A rough size of one event on the wire, for the lag count. */
 const sizeOf = (m: Event) => 64 + m.action.length + m.actorId.length + m.attributes.reduce((n, a) => n + a.key.length + a.value.length + 4, 0);
 
@@ -61,28 +64,59 @@ export function eventsHandler(bus: EventBus, now: () => bigint): grpc.handleServ
         }
       };
       const t = now();
-      // Journal first, then live, in one tick: nothing in between is missed or repeated.
-      if (sinceNs !== undefined) for (const e of bus.past(sinceNs, untilNs ?? t)) send(e);
-      if (untilNs !== undefined && untilNs <= t) {
-        finish();
-        call.end();
-        return;
-      }
-      unsubscribe = bus.subscribe((e) => {
+      const live = (e: TdockEvent) => {
         if (untilNs !== undefined && e.timeNs > untilNs) return;
         send(e);
-      });
-      if (untilNs !== undefined) {
-        const ms = Number((untilNs - t) / 1_000_000n) + 1;
-        // setTimeout's limit is 2^31-1 ms (~24.8 days): a later --until streams until cancelled.
-        if (ms < 2 ** 31) {
-          timer = setTimeout(() => {
-            if (done) return;
-            finish();
-            call.end();
-          }, ms);
+      };
+      const past = untilNs !== undefined && untilNs <= t;
+      // Live events that come while the journal is replayed wait behind it.
+      let held: TdockEvent[] | undefined = sinceNs !== undefined && !past ? [] : undefined;
+      if (!past) {
+        unsubscribe = bus.subscribe((e) => (held ? held.push(e) : live(e)));
+        if (untilNs !== undefined) {
+          const ms = Number((untilNs - t) / 1_000_000n) + 1;
+          // setTimeout's limit is 2^31-1 ms (~24.8 days): a later --until streams until cancelled.
+          if (ms < 2 ** 31) {
+            timer = setTimeout(() => {
+              if (done) return;
+              finish();
+              call.end();
+            }, ms);
+          }
         }
       }
+      if (sinceNs === undefined) {
+        if (past) {
+          finish();
+          call.end();
+        }
+        return;
+      }
+      const upTo = bus.lastSeq;
+      const replay = async () => {
+        // In pages, yielding between them: a full journal is ~75 ms of work.
+        for (let after = 0; !done; ) {
+          const page = bus.past(sinceNs, untilNs ?? t, after, upTo, REPLAY_PAGE);
+          for (const e of page) send(e);
+          if (page.length < REPLAY_PAGE) break;
+          after = page.at(-1)!.seq;
+          await new Promise((r) => setImmediate(r));
+        }
+        if (done) return;
+        if (past) {
+          finish();
+          call.end();
+          return;
+        }
+        const waiting = held ?? [];
+        held = undefined;
+        for (const e of waiting) live(e);
+      };
+      replay().catch((e) => {
+        if (done) return;
+        finish();
+        failStream(call, e);
+      });
     } catch (e) {
       finish();
       failStream(call, e);

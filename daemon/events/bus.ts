@@ -1,7 +1,7 @@
 // The event bus: the engine and the image service emit into it; each event is written
-// to the journal and handed to the live subscribers (`tdock events`) in one go, so a
-// subscriber that reads the journal and then subscribes, in the same tick, misses
-// nothing and sees nothing twice.
+// to the journal and handed to the live subscribers (`tdock events`) in one go. A
+// subscriber that replays the journal subscribes first, notes lastSeq, replays up to
+// it and then takes the live events after it: nothing is missed or seen twice.
 import type { EventJournal } from './journal.ts';
 import type { EventSink, EventType, TdockEvent } from './types.ts';
 
@@ -47,10 +47,13 @@ export class EventBus implements EventSink {
     }
   }
 
-  /** Journaled events in [sinceNs, untilNs], oldest first. */
-  past(sinceNs: bigint, untilNs: bigint): TdockEvent[] {
-    return this.journal?.range(sinceNs, untilNs) ?? [];
+  /** Journaled events in [sinceNs, untilNs], oldest first; a page of them with afterSeq/toSeq/limit. */
+  past(sinceNs: bigint, untilNs: bigint, afterSeq = 0, toSeq = Number.MAX_SAFE_INTEGER, limit = -1): TdockEvent[] {
+    return this.journal?.range(sinceNs, untilNs, afterSeq, toSeq, limit) ?? [];
   }
+
+  /** The sequence number of the last event emitted (0: none yet). */
+  get lastSeq(): number { return this.seq; }
 
   subscribe(l: Listener): () => void {
     this.listeners.add(l);

@@ -20,7 +20,7 @@ export class EventJournal {
       insert: db.prepare('INSERT INTO events (time_ns, type, action, actor, attributes) VALUES (?, ?, ?, ?, ?)'),
       prune: db.prepare('DELETE FROM events WHERE seq <= ?'),
       // Unix ns do not fit a double: read them as BigInt.
-      range: db.prepare('SELECT * FROM events WHERE time_ns >= ? AND time_ns <= ? ORDER BY seq').safeIntegers(true),
+      range: db.prepare('SELECT * FROM events WHERE seq > ? AND seq <= ? AND time_ns >= ? AND time_ns <= ? ORDER BY seq LIMIT ?').safeIntegers(true),
       last: db.prepare('SELECT max(seq) AS seq, max(time_ns) AS t FROM events').safeIntegers(true),
     };
   }
@@ -32,9 +32,12 @@ export class EventJournal {
     return seq;
   }
 
-  /** Events from sinceNs to untilNs (both included), oldest first. */
-  range(sinceNs: bigint, untilNs: bigint): TdockEvent[] {
-    return (this.stmts.range.all(sinceNs, untilNs) as RawEvent[]).map((r) => ({
+  /**
+   * Events from sinceNs to untilNs (both included), oldest first: at most `limit`, with
+   * sequence numbers after `afterSeq` and up to `toSeq` (pages of a long journal).
+   */
+  range(sinceNs: bigint, untilNs: bigint, afterSeq = 0, toSeq = Number.MAX_SAFE_INTEGER, limit = -1): TdockEvent[] {
+    return (this.stmts.range.all(afterSeq, toSeq, sinceNs, untilNs, limit) as RawEvent[]).map((r) => ({
       seq: Number(r.seq),
       timeNs: BigInt(r.time_ns),
       type: r.type as EventType,

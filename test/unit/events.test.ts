@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { openDb } from '../../daemon/store/db.ts';
 import { EventJournal } from '../../daemon/events/journal.ts';
 import { EventBus } from '../../daemon/events/bus.ts';
-import { toEventMessage } from '../../daemon/api/events.ts';
+import { eventsHandler, toEventMessage } from '../../daemon/api/events.ts';
 import { EventFilterError, eventFilters, matchEvent, parseFilterFlag } from '../../lib/event-filter.ts';
 import { eventDocument, eventLine, fixedNano } from '../../cli/render/events.ts';
 import { eventsRequest, renderEvent } from '../../cli/commands/events.ts';
@@ -141,4 +141,48 @@ test('events flags: times as logs takes them, filters checked before any call', 
   assert.deepEqual(eventsRequest({}, now), { since: '', until: '', filters: [] });
   assert.throws(() => eventsRequest({ since: 'yesterday' }, now), UsageError);
   assert.throws(() => eventsRequest({ filter: ['colour=red'] }, now), UsageError);
+});
+
+test('a stream replays a long journal in pages, then the live events: none missed, none twice', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tdock-unit-stream-'));
+  try {
+    const db = openDb(join(dir, 'tdock.db'));
+    let clock = 1_000_000n;
+    const bus = new EventBus(new EventJournal(db), () => {}, () => clock++);
+    for (let i = 0; i < 1234; i++) bus.emit('container', `a${i}`, ID);
+    const got: string[] = [];
+    let ended = false;
+    const listeners: Record<string, () => void> = {};
+    const call = {
+      request: { since: '0', until: '', filters: [] },
+      write: (m: { action: string }, cb: () => void) => { got.push(m.action); cb(); return true; },
+      end: () => { ended = true; },
+      on: (ev: string, fn: () => void) => { listeners[ev] = fn; },
+      emit: () => true,
+    };
+    eventsHandler(bus, () => clock)(call as never);
+    // Emitted while the replay is under way (it yields between pages): after the journal.
+    bus.emit('container', 'live1', ID);
+    await new Promise((r) => setTimeout(r, 50));
+    bus.emit('container', 'live2', ID);
+    assert.equal(got.length, 1236);
+    assert.deepEqual(got.slice(0, 3), ['a0', 'a1', 'a2']);
+    assert.deepEqual(got.slice(-3), ['a1233', 'live1', 'live2']);
+    assert.equal(new Set(got).size, got.length);
+    assert.equal(ended, false);
+    listeners.cancelled!();
+    bus.emit('container', 'after', ID);
+    assert.equal(got.at(-1), 'live2');
+    assert.equal(bus.subscribers, 0);
+    // --until in the past: the journal, then the end.
+    const got2: string[] = [];
+    let ended2 = false;
+    eventsHandler(bus, () => clock)({ ...call, request: { since: '0', until: '0.002', filters: [{ key: 'event', value: 'a5' }] }, write: (m: { action: string }, cb: () => void) => { got2.push(m.action); cb(); return true; }, end: () => { ended2 = true; } } as never);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(got2, ['a5']);
+    assert.ok(ended2);
+    db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
