@@ -8,6 +8,7 @@
 //   bundle.ts, image-files.ts, shim-config.ts   files on disk and for the shim
 //   host.ts        the operating system as far as monitors go (fakeable in unit tests)
 import { rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Db } from '../store/db.ts';
 import { ContainerRepository, type ContainerRow } from './repository.ts';
@@ -158,9 +159,21 @@ export class Engine {
     return LogStream.open(this.layout.logPath(c.id), { tail, sinceNs, untilNs }, { ...(ended ? { follow: { ended } } : {}), onClose: () => done.abort() });
   }
 
-  /** Runs a process in a running container (exec.ts). */
-  exec(ref: string, req: ExecRequest, sink: OutputSink): Promise<ExecSession> {
-    return runExec(this.ctx, this.sup, ref, req, sink);
+  /** Runs a process in a running container (exec.ts); Docker's exec_create, exec_start and exec_die events. */
+  async exec(ref: string, req: ExecRequest, sink: OutputSink): Promise<ExecSession> {
+    const c = this.repo.find(ref);
+    const execID = randomBytes(32).toString('hex');
+    const what = req.cmd.join(' ');
+    const session = await runExec(this.ctx, this.sup, ref, req, {
+      output: (stream, data) => sink.output(stream, data),
+      exit: (info) => {
+        containerEvent(this.ctx, c, 'exec_die', { execID, exitCode: String(info.exitCode) });
+        sink.exit(info);
+      },
+    });
+    containerEvent(this.ctx, c, `exec_create: ${what}`, { execID });
+    containerEvent(this.ctx, c, `exec_start: ${what}`, { execID });
+    return session;
   }
 
   // ---- queries ---------------------------------------------------------------

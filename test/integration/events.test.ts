@@ -67,6 +67,25 @@ describe('tdock events', () => {
     assert.deepEqual(ofB.filter((e) => e.action === 'kill').map((e) => e.attrs.signal), ['28', '9']);
   });
 
+  test('exec shows exec_create and exec_start with the command, then exec_die with its exit code', async () => {
+    const id = (await d.ok(['run', '-d', '--name', 'ev-exec', 'busybox', 'sleep', '1000'])).trim();
+    try {
+      const since = nowArg();
+      const r = await d.cli(['exec', id, 'sh', '-c', 'exit 4']);
+      assert.equal(r.code, 4);
+      const events = parse(await d.ok(['events', '--since', since, '--until', nowArg(), '--filter', 'container=ev-exec']));
+      assert.deepEqual(events.map((e) => e.action), ['exec_create: sh -c exit 4', 'exec_start: sh -c exit 4', 'exec_die']);
+      const execID = events[0]!.attrs.execID!;
+      assert.match(execID, /^[0-9a-f]{64}$/);
+      assert.ok(events.every((e) => e.attrs.execID === execID));
+      assert.equal(events[2]!.attrs.exitCode, '4');
+      const started = await d.ok(['events', '--since', since, '--until', nowArg(), '--filter', 'event=exec_start', '--format', '{{.Action}}']);
+      assert.equal(started, 'exec_start: sh -c exit 4\n');
+    } finally {
+      await d.ok(['rm', '-f', id]);
+    }
+  });
+
   test('an OOM-killed container shows oom before die', async () => {
     const since = nowArg();
     const r = await d.cli(['run', '--name', 'ev-oom', '-m', '50m', 'busybox', 'dd', 'if=/dev/zero', 'of=/dev/null', 'bs=100M', 'count=1']);
