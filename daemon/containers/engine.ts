@@ -241,7 +241,8 @@ export class Engine {
   healthOf(c: ContainerRow): HealthState | undefined {
     const h = c.spec.healthcheck;
     if (!h || !h.Test.length || h.Test[0] === 'NONE') return undefined;
-    return this.health.state(c.id) ?? { status: 'starting', failingStreak: 0, log: [] };
+    // Like Docker's, none before the first start (and none kept across a daemon restart).
+    return this.health.state(c.id) ?? (c.state === 'running' ? { status: 'starting', failingStreak: 0, log: [] } : undefined);
   }
 
   // ---- daemon restart and shutdown -------------------------------------------

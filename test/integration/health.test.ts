@@ -147,6 +147,12 @@ describe('healthchecks', () => {
       assert.equal(r.code, 125, `${args.join(' ')}: ${r.stderr}`);
       assert.equal(r.stderr.trim().split('\n').length, 1);
     }
+    // A created container has its healthcheck but no State.Health until it starts (Docker's).
+    const id = (await d.ok(['create', '--health-cmd', 'true', '--health-start-period', '1m', '--health-retries', '7', 'busybox', 'true'])).trim();
+    const c = await d.inspect(id);
+    assert.deepEqual(c.Config.Healthcheck, { Test: ['CMD-SHELL', 'true'], StartPeriod: 60e9, Retries: 7 });
+    assert.equal(c.State.Health, undefined);
+    await d.ok(['rm', id]);
   });
 
   test("the image's HEALTHCHECK is used, flags override parts of it, --no-healthcheck turns it off", { skip: !haveRegistry && 'docker-registry is not installed' }, async () => {
