@@ -157,6 +157,8 @@ async function main(): Promise<void> {
     const keep = !o.shutdownStopContainers;
     log(`${sig}: shutting down; ${keep ? 'running containers keep running' : 'stopping the running containers'}`);
     void notify(o.shim, log, 'STOPPING=1', `STATUS=shutting down; ${keep ? 'running containers keep running' : 'stopping containers'}`);
+    // Event streams never finish on their own: ended now, so they do not hold up the rest.
+    events.close();
     // No new connections; calls in flight get a moment to finish (an attach or a
     // logs -f may last forever: they are cut then, the containers go on).
     const drained = new Promise<void>((resolve) => serving.shutdown(resolve));

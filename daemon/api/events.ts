@@ -6,7 +6,7 @@ import type { Event, EventsRequest } from '../../proto/api.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { TdockEvent } from '../events/types.ts';
 import { EventFilterError, eventFilters, matchEvent } from '../../lib/event-filter.ts';
-import { invalid } from '../errors.ts';
+import { EngineError, invalid } from '../errors.ts';
 import { failStream } from './status.ts';
 import { unixTimeNs } from './logs.ts';
 import { Lag, tooSlow } from './flow.ts';
@@ -72,7 +72,12 @@ export function eventsHandler(bus: EventBus, now: () => bigint): grpc.handleServ
       // Live events that come while the journal is replayed wait behind it.
       let held: TdockEvent[] | undefined = sinceNs !== undefined && !past ? [] : undefined;
       if (!past) {
-        unsubscribe = bus.subscribe((e) => (held ? held.push(e) : live(e)));
+        unsubscribe = bus.subscribe((e) => (held ? held.push(e) : live(e)), () => {
+          if (done) return;
+          finish();
+          // UNAVAILABLE with grpc-js's words for a dropped connection: the CLI says it was lost.
+          failStream(call, new EngineError('UNAVAILABLE', 'Connection dropped: tdockd is shutting down'));
+        });
         if (untilNs !== undefined) {
           const ms = Number((untilNs - t) / 1_000_000n) + 1;
           // setTimeout's limit is 2^31-1 ms (~24.8 days): a later --until streams until cancelled.

@@ -10,6 +10,7 @@ export type Listener = (e: TdockEvent) => void;
 export class EventBus implements EventSink {
   private readonly journal: EventJournal | undefined;
   private readonly listeners = new Set<Listener>();
+  private readonly closers = new Map<Listener, () => void>();
   private readonly log: (msg: string) => void;
   private readonly clock: () => bigint;
   private lastNs: bigint;
@@ -55,9 +56,22 @@ export class EventBus implements EventSink {
   /** The sequence number of the last event emitted (0: none yet). */
   get lastSeq(): number { return this.seq; }
 
-  subscribe(l: Listener): () => void {
+  /** `onClose`: the daemon is shutting down (close()): the stream must end now. */
+  subscribe(l: Listener, onClose?: () => void): () => void {
     this.listeners.add(l);
-    return () => this.listeners.delete(l);
+    if (onClose) this.closers.set(l, onClose);
+    return () => {
+      this.listeners.delete(l);
+      this.closers.delete(l);
+    };
+  }
+
+  /** Ends every subscription (daemon shutdown: live streams would hold it up forever). */
+  close(): void {
+    const closers = [...this.closers.values()];
+    this.listeners.clear();
+    this.closers.clear();
+    for (const c of closers) c();
   }
 
   get subscribers(): number { return this.listeners.size; }

@@ -196,6 +196,26 @@ describe('tdock events', () => {
     assert.equal(err, '');
   });
 
+  test('a daemon shutdown ends a live stream: one line, exit 1', async () => {
+    const p = spawn(TDOCK, ['events'], { env: { ...process.env, TDOCK_HOST: d.host }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    p.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+    const exited = new Promise<number | null>((r) => p.on('close', (code) => r(code)));
+    // Subscribed once an event reaches it.
+    let out = '';
+    p.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    const deadline = Date.now() + 60_000;
+    while (!out) {
+      assert.ok(Date.now() < deadline, 'the stream never showed an event');
+      await d.ok(['run', '--rm', 'busybox', 'true']);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await d.stop();
+    assert.equal(await exited, 1);
+    assert.match(err, /^Error: the connection to the tdock daemon at \S+ was lost \(tdockd stopped or crashed during the call\)\n$/);
+    await d.start();
+  });
+
   test('bad flags: one line, exit 125', async () => {
     for (const args of [['--filter', 'colour=red'], ['--filter', 'type=volume'], ['--filter', 'novalue'], ['--since', 'yesterday']]) {
       const r = await d.cli(['events', ...args, '--until', '0s']);
