@@ -123,6 +123,7 @@ export class Engine {
     if (c.state === 'dead') throw wrongState(`container ${c.name} is dead: remove it`);
     const l = this.sup.state(c.id);
     l.sinks.add(sink);
+    containerEvent(this.ctx, c, 'attach');
     // A created container connects its clients when it starts.
     if (c.state === 'running') this.sup.openOutput(c.id).catch((e) => this.log(`attach ${c.id.slice(0, 12)}: ${messageOf(e)}`));
     return {

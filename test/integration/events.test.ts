@@ -91,8 +91,8 @@ describe('tdock events', () => {
     const r = await d.cli(['run', '--name', 'ev-oom', '-m', '50m', 'busybox', 'dd', 'if=/dev/zero', 'of=/dev/null', 'bs=100M', 'count=1']);
     assert.equal(r.code, 137, r.stderr);
     const events = parse(await d.ok(['events', '--since', since, '--until', nowArg(), '--filter', 'container=ev-oom']));
-    assert.deepEqual(events.map((e) => e.action), ['create', 'start', 'oom', 'die']);
-    assert.equal(events[3]!.attrs.exitCode, '137');
+    assert.deepEqual(events.map((e) => e.action), ['create', 'attach', 'start', 'oom', 'die']);
+    assert.equal(events[4]!.attrs.exitCode, '137');
     await d.ok(['rm', 'ev-oom']);
   });
 
@@ -106,13 +106,14 @@ describe('tdock events', () => {
     const idB = (await d.inspect('ev-fb')).Id as string;
     const until = nowArg();
     const q = async (...f: string[]) => parse(await d.ok(['events', '--since', since, '--until', until, ...f.flatMap((x) => ['--filter', x])]));
-    assert.deepEqual((await q('container=ev-fa')).map((e) => `${e.id}:${e.action}`), [`${idA}:create`, `${idA}:start`, `${idA}:die`]);
-    assert.deepEqual((await q(`container=${idB.slice(0, 12)}`)).map((e) => e.action), ['create', 'start', 'die']);
+    // An attached run: create, attach, start, die (Docker's order).
+    assert.deepEqual((await q('container=ev-fa')).map((e) => `${e.id}:${e.action}`), [`${idA}:create`, `${idA}:attach`, `${idA}:start`, `${idA}:die`]);
+    assert.deepEqual((await q(`container=${idB.slice(0, 12)}`)).map((e) => e.action), ['create', 'attach', 'start', 'die']);
     assert.deepEqual((await q('event=die')).map((e) => e.id), [idA, idB]);
     assert.deepEqual((await q('event=die', 'container=ev-fb')).map((e) => e.id), [idB]);
     assert.deepEqual((await q('event=create', 'event=die', 'container=ev-fa')).map((e) => e.action), ['create', 'die']);
     assert.equal((await q('type=image')).length, 0);
-    assert.equal((await q('image=busybox')).length, 6);
+    assert.equal((await q('image=busybox')).length, 8);
     assert.equal((await q('image=alpine')).length, 0);
     await d.ok(['rm', idA, idB]);
   });
