@@ -106,9 +106,6 @@ export class Lifecycle {
       repo.markStarted(id, pid, Date.now());
       crashPoint('start.running');
       l.control.start(); // the connection we hold now: a reconnect may have replaced the first
-      containerEvent(this.ctx, c, 'start');
-      const running = repo.get(id);
-      if (running) this.hooks.running(running);
     } catch (e) {
       const msg = messageOf(e);
       this.ctx.log(`start ${id.slice(0, 12)}: ${msg}`);
@@ -139,6 +136,14 @@ export class Lifecycle {
         this.sup.forget(id);
       }
       throw e instanceof EngineError ? e : new EngineError('FAILED_PRECONDITION', `cannot start container ${id.slice(0, 12)}: ${msg}`);
+    }
+    // Running: what follows must not undo the start (the catch above would kill it).
+    containerEvent(this.ctx, c, 'start');
+    const running = repo.get(id);
+    try {
+      if (running?.state === 'running') this.hooks.running(running);
+    } catch (e) {
+      this.ctx.log(`start ${id.slice(0, 12)}: ${messageOf(e)}`);
     }
   }
 
