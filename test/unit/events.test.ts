@@ -143,6 +143,14 @@ test('events flags: times as logs takes them, filters checked before any call', 
   assert.throws(() => eventsRequest({ filter: ['colour=red'] }, now), UsageError);
 });
 
+/** Waits for `cond` (the replay yields between pages: how long it takes depends on the machine). */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; !cond(); i++) {
+    assert.ok(i < 10_000, 'condition never met');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 test('a stream replays a long journal in pages, then the live events: none missed, none twice', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tdock-unit-stream-'));
   try {
@@ -163,7 +171,7 @@ test('a stream replays a long journal in pages, then the live events: none misse
     eventsHandler(bus, () => clock)(call as never);
     // Emitted while the replay is under way (it yields between pages): after the journal.
     bus.emit('container', 'live1', ID);
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => got.includes('live1'));
     bus.emit('container', 'live2', ID);
     assert.equal(got.length, 1236);
     assert.deepEqual(got.slice(0, 3), ['a0', 'a1', 'a2']);
@@ -178,7 +186,7 @@ test('a stream replays a long journal in pages, then the live events: none misse
     const got2: string[] = [];
     let ended2 = false;
     eventsHandler(bus, () => clock)({ ...call, request: { since: '0', until: '0.002', filters: [{ key: 'event', value: 'a5' }] }, write: (m: { action: string }, cb: () => void) => { got2.push(m.action); cb(); return true; }, end: () => { ended2 = true; } } as never);
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => ended2);
     assert.deepEqual(got2, ['a5']);
     assert.ok(ended2);
     db.close();
