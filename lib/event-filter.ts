@@ -34,11 +34,18 @@ function checkKey(key: string, value: string): EventFilterKey {
     throw new EventFilterError(`invalid value "${value}" for filter type: use container or image`);
   }
   if (value === '') throw new EventFilterError(`invalid filter "${key}=": the value is empty`);
+  if (value.length > MAX_FILTER_VALUE) throw new EventFilterError(`the value of filter ${key} is too long: ${value.length} characters, at most ${MAX_FILTER_VALUE} are allowed`);
   return key as EventFilterKey;
 }
 
+/** More filters than anyone types: each event is matched against all of them. */
+export const MAX_EVENT_FILTERS = 256;
+/** Longer than any name, id or reference. */
+export const MAX_FILTER_VALUE = 1024;
+
 /** Pairs (from the API) as filters; an unknown key or type is an EventFilterError. */
 export function eventFilters(pairs: readonly { key: string; value: string }[]): EventFilters {
+  if (pairs.length > MAX_EVENT_FILTERS) throw new EventFilterError(`too many filters: ${pairs.length}, at most ${MAX_EVENT_FILTERS} are allowed`);
   const f: EventFilters = new Map();
   for (const { key, value } of pairs) {
     const k = checkKey(key.toLowerCase(), value);

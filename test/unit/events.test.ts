@@ -25,6 +25,8 @@ test('filter flags: KEY=VALUE with a known key; type is container or image', () 
   assert.deepEqual(parseFilterFlag('event=die'), { key: 'event', value: 'die' });
   assert.deepEqual(parseFilterFlag('Container=a=b'), { key: 'container', value: 'a=b' });
   for (const bad of ['die', '=x', 'label=a', 'type=volume', 'event=']) assert.throws(() => parseFilterFlag(bad), EventFilterError, bad);
+  assert.throws(() => parseFilterFlag(`container=${'x'.repeat(1025)}`), /too long/);
+  assert.throws(() => eventFilters(Array.from({ length: 257 }, () => ({ key: 'event', value: 'die' }))), /too many filters/);
 });
 
 test("filters match like Docker's: one key's values OR, keys AND", () => {
