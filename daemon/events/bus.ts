@@ -15,6 +15,7 @@ export class EventBus implements EventSink {
   private readonly clock: () => bigint;
   private lastNs: bigint;
   private seq: number;
+  private failing = false;
 
   constructor(journal: EventJournal | undefined, log: (msg: string) => void = () => {}, clock: () => bigint = nowNs) {
     this.journal = journal;
@@ -34,10 +35,13 @@ export class EventBus implements EventSink {
     try {
       e.seq = this.journal ? this.journal.append(e) : ++this.seq;
       this.seq = e.seq;
+      if (this.failing) this.log('events are journaled again');
+      this.failing = false;
     } catch (err) {
-      // Not journaled (a full disk): the live subscribers still get it.
+      // Not journaled (a full disk): the live subscribers still get it. Said once, not per event.
       e.seq = ++this.seq;
-      this.log(`event ${type} ${action} ${id.slice(0, 12)} not journaled: ${(err as Error).message}`);
+      if (!this.failing) this.log(`event ${type} ${action} ${id.slice(0, 12)} not journaled (nor the next ones until it works again): ${(err as Error).message}`);
+      this.failing = true;
     }
     for (const l of this.listeners) {
       try {

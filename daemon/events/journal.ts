@@ -1,5 +1,6 @@
 // The events journal in SQLite: the last MAX_EVENTS events survive a daemon restart,
 // so `tdock events --since` sees what happened before it. Pruned as it grows.
+import Database from 'better-sqlite3';
 import type { Db } from '../store/db.ts';
 import type { EventType, TdockEvent } from './types.ts';
 
@@ -16,8 +17,12 @@ export class EventJournal {
 
   constructor(db: Db, max = MAX_EVENTS) {
     this.max = max;
+    // The daemon's writes may fall back on its space reserve on a full disk (store/space.ts
+    // wraps db.prepare); that reserve is for exits and removals, not for the journal: its
+    // insert is prepared without the wrapper and simply fails then (the bus goes on).
+    const unguarded = Database.prototype.prepare.call(db, 'INSERT INTO events (time_ns, type, action, actor, attributes) VALUES (?, ?, ?, ?, ?)') as Database.Statement<unknown[]>;
     this.stmts = {
-      insert: db.prepare('INSERT INTO events (time_ns, type, action, actor, attributes) VALUES (?, ?, ?, ?, ?)'),
+      insert: unguarded,
       prune: db.prepare('DELETE FROM events WHERE seq <= ?'),
       // Unix ns do not fit a double: read them as BigInt.
       range: db.prepare('SELECT * FROM events WHERE seq > ? AND seq <= ? AND time_ns >= ? AND time_ns <= ? ORDER BY seq LIMIT ?').safeIntegers(true),

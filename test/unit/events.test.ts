@@ -108,7 +108,9 @@ test('the bus journals, then tells listeners; times only go forward; attributes 
     broken.subscribe((e) => got.push(e.action));
     broken.emit('container', 'start', ID);
     assert.deepEqual(got, ['start']);
-    assert.match(logged[0]!, /not journaled: disk full/);
+    assert.match(logged[0]!, /not journaled \(nor the next ones until it works again\): disk full/);
+    broken.emit('container', 'die', ID);
+    assert.equal(logged.length, 1, 'said once');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
