@@ -12,6 +12,7 @@ import { specOf } from './split.ts';
 import { mark } from './trace.ts';
 import Attach from './commands/attach.ts';
 import Create from './commands/create.ts';
+import Events from './commands/events.ts';
 import Exec from './commands/exec.ts';
 import ImageInspect from './commands/image/inspect.ts';
 import Images from './commands/images.ts';
@@ -47,6 +48,7 @@ export const COMMANDS = {
   attach: Attach,
   'container:prune': ContainerPrune,
   create: Create,
+  events: Events,
   exec: Exec,
   'image:inspect': ImageInspect,
   'image:prune': ImagePrune,

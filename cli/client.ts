@@ -86,6 +86,7 @@ export function makeSystem(c: grpc.Client) {
     info: unary<api.Empty, api.InfoResponse>(c, 'Info'),
     diskUsage: unary<api.Empty, api.DiskUsageResponse>(c, 'DiskUsage'),
     pruneContainers: unary<api.Empty, api.ContainerPruneResponse>(c, 'PruneContainers'),
+    events: serverStream<api.EventsRequest, api.Event>(c, 'Events'),
   };
 }
 

@@ -9,6 +9,7 @@ import { parsePublish, PortSpecError } from './parse/ports.ts';
 import { parseSecurityOpts, SecurityOptError } from '../proto/security-opt.ts';
 import { DEFAULT_LOG_CONFIG, LogOptError, parseLogOpts } from '../proto/log-opt.ts';
 import { parseRestartPolicy, RestartPolicyError } from '../lib/restart-policy.ts';
+import { healthFlags, healthRequest, type HealthFlagValues } from './health-flags.ts';
 
 const many = { multiple: true, multipleNonGreedy: true } as const;
 
@@ -48,9 +49,10 @@ export const createFlags = {
     helpValue: 'OPT',
     ...many,
   }),
+  ...healthFlags,
 };
 
-export interface CreateFlagValues {
+export interface CreateFlagValues extends HealthFlagValues {
   name?: string;
   env?: string[];
   workdir?: string;
@@ -142,6 +144,7 @@ export function buildCreateRequest(
       securityOpt,
       logOpt,
       restartPolicy,
+      ...healthRequest(f),
     };
   } catch (e) {
     if (e instanceof ValueError || e instanceof PortSpecError || e instanceof SecurityOptError || e instanceof LogOptError || e instanceof RestartPolicyError) throw new UsageError(e.message);

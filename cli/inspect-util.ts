@@ -35,8 +35,15 @@ export function applyFormat(template: string, doc: unknown): string {
     for (const k of path.split('.').filter(Boolean)) {
       v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
     }
-    if (json) return visibleJson(JSON.stringify(v ?? null));
+    if (json) return visibleJson(jsonOf(v ?? null));
     if (v === undefined || v === null) return '<no value>';
-    return typeof v === 'string' ? visible(v) : typeof v === 'object' ? visibleJson(JSON.stringify(v)) : String(v);
+    return typeof v === 'string' ? visible(v) : typeof v === 'object' ? visibleJson(jsonOf(v)) : String(v);
   });
+}
+
+/** JSON.stringify that writes a BigInt as a JSON number (an event's timeNano needs all its digits). */
+export function jsonOf(v: unknown): string {
+  const big = '\u0000bigint:';
+  const s = JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${big}${x}` : x));
+  return s.includes('\\u0000bigint:') ? s.replace(/"\\u0000bigint:(-?\d+)"/g, '$1') : s;
 }

@@ -10,7 +10,7 @@ import type { Dispatcher } from 'undici';
 import { ImageStore } from '../images/store.ts';
 import type { ImageRecord } from '../images/store.ts';
 import { ensureBusybox } from '../images/busybox.ts';
-import { parseRef } from '../images/reference.ts';
+import { formatRef, parseRef } from '../images/reference.ts';
 import { Puller } from '../images/pull.ts';
 import type { Progress } from '../images/pull.ts';
 import { CredentialStore } from '../images/registry/auth.ts';
@@ -24,6 +24,7 @@ import { splitRepository } from '../images/reference.ts';
 import type { LoadedImage } from '../images/load.ts';
 import { EngineError, notFound } from './errors.ts';
 import type { ImageSource } from './containers/types.ts';
+import { NO_EVENTS, type EventSink } from './events/types.ts';
 import type { ImageConfigLike } from './containers/spec.ts';
 import type { ImageSummary, PullProgress } from '../proto/api.ts';
 
@@ -43,6 +44,8 @@ export interface ImageServiceOptions {
   retryDelay?: number;
   /** push: blobs up to this size in one PUT, larger ones in PATCH chunks of it (for tests) */
   pushChunkSize?: number;
+  /** Where image events go (pull, import, tag, untag, delete); default: nowhere. */
+  events?: EventSink;
 }
 
 export interface PullCallOptions {
@@ -61,6 +64,16 @@ export function normalizeServer(server: string): string {
   return s;
 }
 
+/** "docker.io/library/busybox" -> "busybox:latest"; what cannot be parsed stays as given. */
+function familiarRef(ref: string): string {
+  try {
+    const r = parseRef(ref);
+    return formatRef(r.digest !== undefined ? r : { ...r, tag: r.tag ?? 'latest' });
+  } catch {
+    return ref;
+  }
+}
+
 export class ImageService implements ImageSource {
   readonly store: ImageStore;
   readonly puller: Puller;
@@ -70,11 +83,13 @@ export class ImageService implements ImageSource {
   private readonly opts: ImageServiceOptions;
   private busybox?: Promise<{ id: string }>;
   private readonly pulling = new Map<string, Promise<{ id: string }>>();
+  private readonly events: EventSink;
 
   constructor(store: ImageStore, inUse: (imageId: string) => boolean, opts: ImageServiceOptions = {}) {
     this.store = store;
     this.inUse = inUse;
     this.opts = opts;
+    this.events = opts.events ?? NO_EVENTS;
     this.credentials = new CredentialStore(opts.credentialsFile ?? join(store.root, 'auth.json'));
     // The shim is built with the daemon, so it has the whiteouts verb: no probe for it.
     if (opts.shim && !store.whiteoutApplier) store.whiteoutApplier = shimWhiteoutApplier(opts.shim, store.shift);
@@ -147,7 +162,14 @@ export class ImageService implements ImageSource {
       progress({ id: '', status: `Waiting for another pull of ${ref}`, current: 0, total: 0, imageId: '' });
       return running;
     }
-    const p = this.doPull(ref, progress, opts).finally(() => this.pulling.delete(key));
+    const p = this.doPull(ref, progress, opts)
+      .then((img) => {
+        // Docker's: the reference as pulled, in its familiar form ("busybox:latest").
+        const name = familiarRef(ref);
+        this.events.emit('image', 'pull', name, { name });
+        return img;
+      })
+      .finally(() => this.pulling.delete(key));
     // a cancelled caller must not cancel the others that wait for the same pull: only share
     // pulls that nobody can cancel
     if (!opts.signal) this.pulling.set(key, p);
@@ -197,19 +219,37 @@ export class ImageService implements ImageSource {
     return this.store.layerDirs(imageId);
   }
 
-  importTar(body: Readable, name: string, opts: { sha256?: string | undefined }) {
+  async importTar(body: Readable, name: string, opts: { sha256?: string | undefined }) {
     this.opts.checkRoom?.('import an image');
-    return this.store.importTar(body, name, opts.sha256 ? { sha256: opts.sha256 } : {});
+    const img = await this.store.importTar(body, name, opts.sha256 ? { sha256: opts.sha256 } : {});
+    this.imported(img.id, name);
+    return img;
+  }
+
+  /** Docker's events of an import: import (the id), then tag (the name given). */
+  private imported(id: string, name: string): void {
+    this.events.emit('image', 'import', id, { name: id });
+    if (name) this.events.emit('image', 'tag', id, { name: familiarRef(name) });
+  }
+
+  /** `tdock tag`: adds a tag (its `tag` event names the new reference). */
+  tag(source: string, ref: string): void {
+    const id = this.resolve(source)?.id;
+    if (!id) throw notFound(`No such image: ${source}`);
+    this.store.tag(id, ref);
+    this.events.emit('image', 'tag', id, { name: familiarRef(ref) });
   }
 
   /** `tdock import URL NAME[:TAG]`: downloads (resuming where it can) straight into the unpacker. */
-  importUrl(url: string, name: string, opts: { sha256?: string | undefined; signal?: AbortSignal } = {}, progress: (p: PullProgress) => void = () => {}) {
+  async importUrl(url: string, name: string, opts: { sha256?: string | undefined; signal?: AbortSignal } = {}, progress: (p: PullProgress) => void = () => {}) {
     this.opts.checkRoom?.('import an image');
-    return this.puller.importUrl(url, name, {
+    const img = await this.puller.importUrl(url, name, {
       ...(opts.sha256 ? { sha256: opts.sha256 } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
       onProgress: progress,
     });
+    this.imported(img.id, name);
+    return img;
   }
 
   /**
@@ -236,13 +276,20 @@ export class ImageService implements ImageSource {
     return r;
   }
 
-  remove(ref: string, force: boolean) {
-    return this.store.remove(ref, { force, inUse: this.inUse });
+  async remove(ref: string, force: boolean) {
+    const id = this.resolve(ref)?.id;
+    const r = await this.store.remove(ref, { force, inUse: this.inUse });
+    // Docker's: untag and delete name the image by its id.
+    if (id) for (const _ of r.untagged) this.events.emit('image', 'untag', id, { name: id });
+    for (const d of r.deleted) this.events.emit('image', 'delete', d, { name: d });
+    return r;
   }
 
   /** `tdock image prune`: dangling images no container uses (`-a`: all images no container uses). */
-  prune(all = false) {
-    return this.store.prune({ inUse: this.inUse, all });
+  async prune(all = false) {
+    const r = await this.store.prune({ inUse: this.inUse, all });
+    for (const d of r.deleted) this.events.emit('image', 'delete', d, { name: d });
+    return r;
   }
 
   /** `tdock login`: checks the credentials against the registry, then stores them (0600). */

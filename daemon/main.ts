@@ -27,6 +27,8 @@ import { setErrorExplainer } from './api/status.ts';
 import { InFlight } from './api/inflight.ts';
 import { engineId, infoDocument } from './info.ts';
 import { DiskUsage } from './disk-usage.ts';
+import { EventBus } from './events/bus.ts';
+import { EventJournal } from './events/journal.ts';
 
 function findShim(): string {
   if (process.env.TDOCK_SHIM) return process.env.TDOCK_SHIM;
@@ -80,6 +82,7 @@ async function main(): Promise<void> {
   reserve.guard(db);
   reserve.ensure();
   setErrorExplainer((e) => reserve.explain(e));
+  const events = new EventBus(new EventJournal(db), log);
   // Host users must not reach the layers and upper dirs (setuid files of images are
   // setuid to a subordinate uid there): only root and the containers' own root group.
   lockDown(o.root, o.rootless ? undefined : idMaps.gid.start);
@@ -96,6 +99,7 @@ async function main(): Promise<void> {
     insecureRegistries: o.insecureRegistries,
     checkRoom: (what) => reserve.checkRoom(what),
     ...(o.catalog ? { catalog: o.catalog } : {}),
+    events,
   });
   // Rootful only for now: a rootless daemon needs its own network namespace first.
   const network = o.rootless
@@ -109,6 +113,7 @@ async function main(): Promise<void> {
     root: o.root, execRoot: o.execRoot, shim: o.shim, idMaps, rootless: o.rootless, cgroups, images, network, log,
     checkRoom: (what) => reserve.checkRoom(what),
     logDefaults: o.logDefaults,
+    events,
   });
   await store.cleanup();
   await engine.recover();
@@ -130,7 +135,7 @@ async function main(): Promise<void> {
   const calls = new InFlight();
   const serving = await serve(
     o.socketPath,
-    { containers: calls.track(containerHandlers(eng)), images: calls.track(imageHandlers(images)), system: calls.track(systemHandlers(info, disk)) },
+    { containers: calls.track(containerHandlers(eng)), images: calls.track(imageHandlers(images)), system: calls.track(systemHandlers(info, disk, events)) },
     o.rootless ? undefined : groupId('tdock'),
     listenFd,
   );
@@ -145,6 +150,8 @@ async function main(): Promise<void> {
     const keep = !o.shutdownStopContainers;
     log(`${sig}: shutting down; ${keep ? 'running containers keep running' : 'stopping the running containers'}`);
     void notify(o.shim, log, 'STOPPING=1', `STATUS=shutting down; ${keep ? 'running containers keep running' : 'stopping containers'}`);
+    // Event streams never finish on their own: ended now, so they do not hold up the rest.
+    events.close();
     // No new connections or calls; calls that end on their own finish (a stop -t N, a
     // pull), those that last as long as a container (attach, wait, logs -f) end now
     // with UNAVAILABLE: their clients read why, the containers go on.

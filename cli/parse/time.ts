@@ -7,7 +7,7 @@ import { ValueError } from './bytes.ts';
 const NS_PER: Record<string, bigint> = { ns: 1n, us: 1_000n, 'µs': 1_000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n };
 
 /** Go's time.ParseDuration ("10m", "1h30m", "1.5s", "-5m"), in ns; undefined if it is not one. */
-function parseDuration(s: string): bigint | undefined {
+export function parseDuration(s: string): bigint | undefined {
   const m = /^([+-]?)((?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+)$/.exec(s);
   if (!m) return undefined;
   let total = 0n;

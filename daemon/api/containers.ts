@@ -35,6 +35,8 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
         image: r.image, name: r.name, cmd: r.cmd, entrypoint: r.entrypoint, entrypointSet: r.entrypointSet, env: r.env,
         workdir: r.workdir, user: r.user, hostname: r.hostname, tty: r.tty, openStdin: r.openStdin, autoRemove: r.autoRemove,
         network: r.network, ports: r.ports, dns: r.dns, securityOpt: r.securityOpt, logOpt: r.logOpt, restartPolicy: r.restartPolicy,
+        healthCmd: r.healthCmd, healthInterval: r.healthInterval, healthTimeout: r.healthTimeout,
+        healthRetries: r.healthRetries, healthStartPeriod: r.healthStartPeriod, noHealthcheck: r.noHealthcheck,
         // As given (0 = unset): NaN or a negative value must reach the checks, not turn into "unlimited".
         resources: { memory: res.memory, memorySwap: res.memorySwap, pidsLimit: res.pidsLimit, cpus: res.cpus },
       });

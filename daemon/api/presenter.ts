@@ -4,6 +4,7 @@ import { logConfigView, type LogConfig } from '../../proto/log-opt.ts';
 import type { ContainerRow } from '../containers/repository.ts';
 import type { ProcInfo } from '../runtime/procfs.ts';
 import type { IdMaps } from '../runtime/idmap.ts';
+import type { HealthState } from '../health/schedule.ts';
 
 export interface ProcessesView { rows: ProcInfo[]; idMaps: IdMaps }
 
@@ -37,6 +38,17 @@ export interface InspectView {
   namespaces: Record<string, { Path: string; Id: string }>;
   idMaps: IdMaps;
   cgroupPaths: string[];
+  /** State.Health; undefined without a healthcheck */
+  health?: HealthState | undefined;
+}
+
+/** Docker's State.Health document. */
+export function healthDocument(h: HealthState): Record<string, unknown> {
+  return {
+    Status: h.status,
+    FailingStreak: h.failingStreak,
+    Log: h.log.map((r) => ({ Start: new Date(r.start).toISOString(), End: new Date(r.end).toISOString(), ExitCode: r.exitCode, Output: r.output })),
+  };
 }
 
 export function inspectDocument(v: InspectView): Record<string, unknown> {
@@ -60,6 +72,7 @@ export function inspectDocument(v: InspectView): Record<string, unknown> {
       Error: c.error,
       StartedAt: iso(c.started),
       FinishedAt: iso(c.finished),
+      ...(v.health ? { Health: healthDocument(v.health) } : {}),
     },
     Image: c.imageId,
     Name: `/${c.name}`,
@@ -76,6 +89,7 @@ export function inspectDocument(v: InspectView): Record<string, unknown> {
       WorkingDir: c.spec.cwd,
       Image: c.imageRef,
       StopSignal: c.spec.stopSignal,
+      ...(c.spec.healthcheck ? { Healthcheck: c.spec.healthcheck } : {}),
     },
     HostConfig: {
       AutoRemove: c.spec.autoRemove,

@@ -3,6 +3,8 @@ import { release, arch } from 'node:os';
 import type { ContainerPruneResponse, DiskUsageResponse, Empty, InfoResponse, VersionResponse } from '../../proto/api.ts';
 import type { DiskUsage } from '../disk-usage.ts';
 import { unary } from './status.ts';
+import { eventsHandler } from './events.ts';
+import { nowNs, type EventBus } from '../events/bus.ts';
 
 export const VERSION = '0.1.0';
 
@@ -12,7 +14,7 @@ export function goArch(nodeArch: string): string {
 }
 export const API_VERSION = 'v1';
 
-export function systemHandlers(info: () => Record<string, unknown>, disk: DiskUsage): grpc.UntypedServiceImplementation {
+export function systemHandlers(info: () => Record<string, unknown>, disk: DiskUsage, events: EventBus): grpc.UntypedServiceImplementation {
   return {
     Version: unary<Empty, VersionResponse>(async () => ({
       version: VERSION,
@@ -25,5 +27,6 @@ export function systemHandlers(info: () => Record<string, unknown>, disk: DiskUs
     Info: unary<Empty, InfoResponse>(async () => ({ json: JSON.stringify(info()) })),
     DiskUsage: unary<Empty, DiskUsageResponse>(async () => disk.usage()),
     PruneContainers: unary<Empty, ContainerPruneResponse>(async () => disk.pruneContainers()),
+    Events: eventsHandler(events, nowNs),
   };
 }

@@ -66,6 +66,7 @@ export function checkExecSize(args: readonly string[], env: readonly string[], w
 }
 
 export interface CreateFields {
+  healthCmd?: string;
   image: string;
   name: string;
   cmd: readonly string[];
@@ -101,6 +102,8 @@ export function checkCreateBounds(r: CreateFields): void {
   for (const o of r.securityOpt) chars('a security option (--security-opt)', o, MAX_WORD);
   count('log options (--log-opt)', r.logOpt ?? [], MAX_SECURITY_OPT);
   for (const o of r.logOpt ?? []) chars('a log option (--log-opt)', o, MAX_WORD);
+  // Run as one argument of /bin/sh -c: exec's own limit for one argument.
+  chars('the health command (--health-cmd)', r.healthCmd ?? '', MAX_ARG_BYTES);
 }
 
 export interface ExecFields {

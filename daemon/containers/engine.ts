@@ -8,6 +8,7 @@
 //   bundle.ts, image-files.ts, shim-config.ts   files on disk and for the shim
 //   host.ts        the operating system as far as monitors go (fakeable in unit tests)
 import { rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Db } from '../store/db.ts';
 import { ContainerRepository, type ContainerRow } from './repository.ts';
@@ -26,6 +27,10 @@ import { MonitorSupervisor } from './supervisor.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { runExec, type ExecSession } from './exec.ts';
 import { recover } from './recovery.ts';
+import { HealthMonitors } from './health.ts';
+import { containerEvent } from './events.ts';
+import { NO_EVENTS } from '../events/types.ts';
+import type { HealthState } from '../health/schedule.ts';
 import type { InspectView, ProcessesView } from '../api/presenter.ts';
 import type { EngineContext, EngineOptions, ExecRequest, ExitInfo, OutputSink } from './types.ts';
 
@@ -37,6 +42,7 @@ export class Engine {
   private readonly ctx: EngineContext;
   private readonly sup: MonitorSupervisor;
   private readonly life: Lifecycle;
+  private readonly health: HealthMonitors;
   private readonly log: (msg: string) => void;
 
   constructor(db: Db, opts: EngineOptions) {
@@ -45,9 +51,14 @@ export class Engine {
     this.log = opts.log ?? (() => {});
     const layout = new BundleLayout(opts.root, opts.execRoot, opts.idMaps, opts.rootless);
     layout.init();
-    this.ctx = { repo: this.repo, o: opts, host: opts.host ?? realHost, layout, log: this.log };
+    this.ctx = { repo: this.repo, o: opts, host: opts.host ?? realHost, layout, log: this.log, events: opts.events ?? NO_EVENTS };
     this.sup = new MonitorSupervisor(this.ctx, (id, exit) => this.life.onExit(id, exit));
-    this.life = new Lifecycle(this.ctx, this.sup);
+    this.health = new HealthMonitors(this.ctx, this.sup);
+    this.life = new Lifecycle(this.ctx, this.sup, {
+      running: (c) => this.health.start(c),
+      stopped: (id) => void this.health.stop(id),
+      removed: (id) => this.health.forget(id),
+    });
   }
 
   private get layout(): BundleLayout { return this.ctx.layout; }
@@ -82,6 +93,7 @@ export class Engine {
       this.layout.make(id, lower);
       this.repo.insert({ id, name, imageId: image.id, imageRef: req.image, spec, created: Date.now() });
       crashPoint('create.row');
+      containerEvent(this.ctx, { id, name, imageRef: req.image }, 'create');
     } catch (e) {
       rmSync(this.layout.bundleDir(id), { recursive: true, force: true });
       if (e instanceof Error && /UNIQUE constraint failed: containers.name/.test(e.message)) {
@@ -114,6 +126,7 @@ export class Engine {
     if (c.state === 'dead') throw wrongState(`container ${c.name} is dead: remove it`);
     const l = this.sup.state(c.id);
     l.sinks.add(sink);
+    containerEvent(this.ctx, c, 'attach');
     // A created container connects its clients when it starts.
     if (c.state === 'running') this.sup.openOutput(c.id).catch((e) => this.log(`attach ${c.id.slice(0, 12)}: ${messageOf(e)}`));
     return {
@@ -150,9 +163,21 @@ export class Engine {
     return LogStream.open(this.layout.logPath(c.id), { tail, sinceNs, untilNs }, { ...(ended ? { follow: { ended } } : {}), onClose: () => done.abort() });
   }
 
-  /** Runs a process in a running container (exec.ts). */
-  exec(ref: string, req: ExecRequest, sink: OutputSink): Promise<ExecSession> {
-    return runExec(this.ctx, this.sup, ref, req, sink);
+  /** Runs a process in a running container (exec.ts); Docker's exec_create, exec_start and exec_die events. */
+  async exec(ref: string, req: ExecRequest, sink: OutputSink): Promise<ExecSession> {
+    const c = this.repo.find(ref);
+    const execID = randomBytes(32).toString('hex');
+    const what = req.cmd.join(' ');
+    const session = await runExec(this.ctx, this.sup, ref, req, {
+      output: (stream, data) => sink.output(stream, data),
+      exit: (info) => {
+        containerEvent(this.ctx, c, 'exec_die', { execID, exitCode: String(info.exitCode) });
+        sink.exit(info);
+      },
+    });
+    containerEvent(this.ctx, c, `exec_create: ${what}`, { execID });
+    containerEvent(this.ctx, c, `exec_start: ${what}`, { execID });
+    return session;
   }
 
   // ---- queries ---------------------------------------------------------------
@@ -184,6 +209,7 @@ export class Engine {
   }
 
   summary(c: ContainerRow) {
+    const health = c.state === 'running' && this.health.active(c.id) ? this.health.state(c.id) : undefined;
     return {
       id: c.id,
       name: c.name,
@@ -191,7 +217,8 @@ export class Engine {
       command: c.spec.args.map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' '),
       created: Math.floor(c.created / 1000),
       state: c.state,
-      status: statusText(c),
+      // Docker's: "Up 3 seconds (healthy)", "(health: starting)", "(unhealthy)".
+      status: statusText(c) + (health ? (health.status === 'starting' ? ' (health: starting)' : ` (${health.status})`) : ''),
       // Like Docker: published ports are shown while they are published.
       ports: c.state === 'running' ? (this.o.network ? this.o.network.ports(c) : c.spec.ports) : [],
       pid: c.pid,
@@ -221,19 +248,32 @@ export class Engine {
       namespaces: this.initAlive(c) ? namespaceLinks(c.pid, ['user', 'mnt', 'pid', 'net', 'uts', 'ipc', 'cgroup']) : {},
       idMaps: this.o.idMaps,
       cgroupPaths: this.o.cgroups.paths(c.id),
+      health: this.healthOf(c),
     };
+  }
+
+  /** State.Health: only for a container with a probe (not Test ["NONE"]), as Docker's. */
+  healthOf(c: ContainerRow): HealthState | undefined {
+    const h = c.spec.healthcheck;
+    if (!h || !h.Test.length || h.Test[0] === 'NONE') return undefined;
+    // Like Docker's, none before the first start (and none kept across a daemon restart).
+    return this.health.state(c.id) ?? (c.state === 'running' ? { status: 'starting', failingStreak: 0, log: [] } : undefined);
   }
 
   // ---- daemon restart and shutdown -------------------------------------------
 
   /** Reconciles SQLite with what is really running (recovery.ts). */
-  recover(): Promise<void> {
-    return recover(this.ctx, this.sup, this.life);
+  async recover(): Promise<void> {
+    await recover(this.ctx, this.sup, this.life);
+    // Probes start again for the containers found running (from "starting": the
+    // previous daemon's results were in its memory).
+    for (const c of this.repo.live()) if (c.state === 'running') this.health.start(c);
   }
 
   /** Closes monitor connections; containers keep running. */
   close(): void {
     this.life.close();
+    this.health.stopAll();
     this.sup.close();
   }
 

@@ -20,16 +20,28 @@ import type { MonitorSupervisor } from './supervisor.ts';
 import type { EngineContext, ExitInfo } from './types.ts';
 import { NO_RESTART } from '../../lib/restart-policy.ts';
 import { RestartManager, realTimer } from './restart-policy.ts';
+import { containerEvent } from './events.ts';
+
+/** What else happens when a container starts running, stops, or is removed (healthchecks). */
+export interface LifecycleHooks {
+  running(c: ContainerRow): void;
+  stopped(id: string): void;
+  removed(id: string): void;
+}
+
+const NO_HOOKS: LifecycleHooks = { running: () => {}, stopped: () => {}, removed: () => {} };
 
 export class Lifecycle {
   private readonly ctx: EngineContext;
   private readonly sup: MonitorSupervisor;
   /** Each container's restart manager, from its last start by the user (Docker's, in memory). */
   private readonly restarts = new Map<string, RestartManager>();
+  private readonly hooks: LifecycleHooks;
 
-  constructor(ctx: EngineContext, sup: MonitorSupervisor) {
+  constructor(ctx: EngineContext, sup: MonitorSupervisor, hooks: LifecycleHooks = NO_HOOKS) {
     this.ctx = ctx;
     this.sup = sup;
+    this.hooks = hooks;
   }
 
   /** Containers created before --log-opt existed get the daemon's default. */
@@ -193,6 +205,14 @@ export class Lifecycle {
       }
       throw e instanceof EngineError ? e : new EngineError('FAILED_PRECONDITION', `cannot start container ${id.slice(0, 12)}: ${msg}`);
     }
+    // Running: what follows must not undo the start (the catch above would kill it).
+    containerEvent(this.ctx, c, 'start');
+    const running = repo.get(id);
+    try {
+      if (running?.state === 'running') this.hooks.running(running);
+    } catch (e) {
+      this.ctx.log(`start ${id.slice(0, 12)}: ${messageOf(e)}`);
+    }
   }
 
   /** Records the exit, tears down in reverse order, removes with --rm, then tells waiters. */
@@ -237,6 +257,11 @@ export class Lifecycle {
       this.sup.exited(id, info);
       throw e;
     }
+    this.hooks.stopped(id);
+    // Docker's order: oom, then die (with the exit code and the seconds it ran).
+    if (info.oomKilled) containerEvent(this.ctx, c, 'oom');
+    const ran = c.started ? Math.max(0, Math.round(((exit ? exit.finishedAt / 1e6 : Date.now()) - c.started) / 1000)) : 0;
+    containerEvent(this.ctx, c, 'die', { exitCode: String(info.exitCode), execDuration: String(ran) });
     try {
       crashPoint('exit.recorded');
       await this.teardown(c);
@@ -262,6 +287,8 @@ export class Lifecycle {
   async removeFiles(c: ContainerRow): Promise<void> {
     this.ctx.repo.remove(c.id);
     crashPoint('rm.row');
+    this.hooks.removed(c.id);
+    containerEvent(this.ctx, c, 'destroy');
     removeTree(this.ctx.layout.bundleDir(c.id));
   }
 
@@ -288,6 +315,7 @@ export class Lifecycle {
     const l = this.sup.peek(c.id);
     // Docker: one waiting to restart has no process: "not running" (stop ends the wait).
     if (c.state !== 'running' || !l?.control) throw wrongState(`container ${c.name} is not running`);
+    containerEvent(this.ctx, c, 'kill', { signal: String(sig) });
     // Docker: any kill by the user counts as a manual stop (unless-stopped stays down
     // after a daemon restart); SIGKILL or the stop signal also ends the restarts.
     this.ctx.repo.markManuallyStopped(c.id);
@@ -321,7 +349,10 @@ export class Lifecycle {
     const l = this.sup.peek(c.id);
     if (c.state !== 'running' || !l?.control) return;
     const exited = this.sup.waitExit(c.id);
-    l.control.signal(parseSignal(c.spec.stopSignal, 'SIGTERM'));
+    const sig = parseSignal(c.spec.stopSignal, 'SIGTERM');
+    // Docker's events of a stop: kill (the stop signal), [kill (9)], die, stop.
+    containerEvent(this.ctx, c, 'kill', { signal: String(sig) });
+    l.control.signal(sig);
     const timeout = timeoutSec < 0 ? 10 : timeoutSec;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
@@ -332,9 +363,11 @@ export class Lifecycle {
     ]);
     clearTimeout(timer);
     if (timedOut) {
+      containerEvent(this.ctx, c, 'kill', { signal: String(osConstants.signals.SIGKILL) });
       l.control?.signal(osConstants.signals.SIGKILL);
       await exited;
     }
+    containerEvent(this.ctx, c, 'stop');
   }
 
   /**
@@ -345,7 +378,7 @@ export class Lifecycle {
     const c = this.ctx.repo.find(ref);
     await this.stop(c.id, timeoutSec);
     await this.start(c.id);
-    this.ctx.o.onRestart?.(c.id);
+    containerEvent(this.ctx, c, 'restart');
   }
 
   async remove(ref: string, force: boolean): Promise<void> {
@@ -368,6 +401,7 @@ export class Lifecycle {
     try {
       if (now.state === 'running') {
         const exited = this.sup.waitExit(c.id);
+        containerEvent(this.ctx, c, 'kill', { signal: String(osConstants.signals.SIGKILL) });
         l.control?.signal(osConstants.signals.SIGKILL);
         await exited;
       }

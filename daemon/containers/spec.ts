@@ -11,6 +11,7 @@ import { checkHostIp, isIPv4Address } from '../network/ports.ts';
 import { checkExecSize } from './bounds.ts';
 import type { PortMapping, PortSpec } from '../../lib/ports.ts';
 import { checkRestartPolicy, RestartPolicyError, type RestartPolicy } from '../../lib/restart-policy.ts';
+import { mergeHealthcheck, type HealthcheckConfig, type HealthFlags } from '../health/config.ts';
 
 export interface ContainerSpec {
   entrypoint: string[];
@@ -34,6 +35,8 @@ export interface ContainerSpec {
   log?: LogConfig;
   /** --restart (absent in containers created before it existed: "no"). */
   restartPolicy?: RestartPolicy;
+  /** --health-* over the image's HEALTHCHECK (daemon/health/config.ts); absent: none. */
+  healthcheck?: HealthcheckConfig;
 }
 
 export interface ImageConfigLike {
@@ -43,9 +46,10 @@ export interface ImageConfigLike {
   WorkingDir?: string;
   User?: string;
   StopSignal?: string;
+  Healthcheck?: Partial<HealthcheckConfig> | null;
 }
 
-export interface CreateInput {
+export interface CreateInput extends HealthFlags {
   cmd: string[];
   entrypoint: string[];
   entrypointSet: boolean;
@@ -190,6 +194,7 @@ export function buildSpec(
   securityOptions(req.securityOpt);
   const log = logConfig(req.logOpt, logDefaults);
   const restartPolicy = restartPolicyOf(req);
+  const healthcheck = mergeHealthcheck(req, image.Healthcheck);
   return {
     entrypoint,
     cmd,
@@ -209,6 +214,7 @@ export function buildSpec(
     securityOpt: req.securityOpt,
     log,
     restartPolicy,
+    ...(healthcheck ? { healthcheck } : {}),
   };
 }
 

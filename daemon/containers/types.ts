@@ -9,6 +9,7 @@ import type { IdMaps } from '../runtime/idmap.ts';
 import type { CgroupDriver } from '../cgroups/index.ts';
 import type { Host } from './host.ts';
 import type { RestartTimer } from './restart-policy.ts';
+import type { EventSink } from '../events/types.ts';
 
 /** What the engine needs from the image store. */
 export interface ImageSource {
@@ -37,11 +38,8 @@ export interface EngineOptions {
   host?: Host;
   /** The restart policies' back-off timer; unit tests pass a fake (default: real timers). */
   restartTimer?: RestartTimer;
-  /**
-   * A container was restarted by `tdock restart` (the one place its "restart" event is
-   * emitted; the policy's restarts show as die and start, as with Docker).
-   */
-  onRestart?: (id: string) => void;
+  /** Where container events go (daemon/events/); default: nowhere. */
+  events?: EventSink;
 }
 
 export interface ExitInfo { exitCode: number; oomKilled: boolean; error: string }
@@ -68,4 +66,5 @@ export interface EngineContext {
   readonly host: Host;
   readonly layout: BundleLayout;
   readonly log: (msg: string) => void;
+  readonly events: EventSink;
 }

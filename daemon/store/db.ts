@@ -87,6 +87,18 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE containers ADD COLUMN init_start_time TEXT NOT NULL DEFAULT '';
   `,
+  // 6: the events journal (daemon/events/journal.ts): the last events, so `events --since`
+  // works after a daemon restart; bounded, the oldest pruned on insert
+  `
+  CREATE TABLE events (
+    seq        INTEGER PRIMARY KEY,     -- order of emission
+    time_ns    INTEGER NOT NULL,        -- unix ns
+    type       TEXT NOT NULL,           -- container|image
+    action     TEXT NOT NULL,           -- create|start|die|...|health_status: healthy
+    actor      TEXT NOT NULL,           -- container id, image id or reference
+    attributes TEXT NOT NULL            -- JSON object of strings
+  );
+  `,
 ];
 
 /** SQLite's PRAGMA auto_vacuum value for INCREMENTAL. */

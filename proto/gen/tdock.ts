@@ -65,6 +65,14 @@ export interface CreateRequest {
   logOpt: string[];
   /** Docker's --restart: what the daemon does when the container exits. Unset or name "" = "no". Refused together with auto_remove. */
   restartPolicy: RestartPolicy | null;
+  /** Docker's --health-*: a probe run as an exec inside the container. Durations in nanoseconds, 0 = unset (the image's HEALTHCHECK, else Docker's defaults: 30 s interval and timeout, 3 retries, no start period). health_cmd "" = the image's test. */
+  healthCmd: string;
+  healthInterval: number;
+  healthTimeout: number;
+  healthRetries: number;
+  healthStartPeriod: number;
+  /** --no-healthcheck: the image's HEALTHCHECK is off */
+  noHealthcheck: boolean;
 }
 export interface RestartPolicy {
   /** no | always | unless-stopped | on-failure */
@@ -343,4 +351,26 @@ export interface ContainerPruneResponse {
   deleted: string[];
   /** bytes */
   reclaimed: number;
+}
+/** `tdock events`: Docker's event filters, as KEY=VALUE pairs (type, event, container, image). */
+export interface EventsRequest {
+  /** Unix time "SECONDS[.NANOSECONDS]", "" = only new events */
+  since: string;
+  /** "" = stream until cancelled */
+  until: string;
+  filters: KeyValue[];
+}
+/** One event, in Docker's terms: Type container|image, Action create|start|die|..., the actor's id and attributes (image, name, exitCode, signal, ...). */
+export interface Event {
+  type: string;
+  action: string;
+  actorId: string;
+  /** sorted by key */
+  attributes: KeyValue[];
+  /** Unix seconds */
+  time: number;
+  /** the nanoseconds within that second */
+  timeNanos: number;
+  /** "local" */
+  scope: string;
 }

@@ -173,7 +173,7 @@ test('rm of a restarting container is refused; rm -f during the back-off leaves 
 
 test('restart: the stop inside it restarts nothing and RestartCount begins anew; kill -9 ends the restarts', async () => {
   let restarted = '';
-  const e = engine({ onRestart: (x) => (restarted = x) });
+  const e = engine({ events: { emit: (_t, action, x) => { if (action === 'restart') restarted = x; } } });
   const id = await create(e, 'always');
   await e.start(id);
   monitorOf(id).exit(1);
