@@ -36,6 +36,11 @@ import Stop from './commands/stop.ts';
 import Top from './commands/top.ts';
 import Version from './commands/version.ts';
 import Wait from './commands/wait.ts';
+import VolumeCreate from './commands/volume/create.ts';
+import VolumeInspect from './commands/volume/inspect.ts';
+import VolumeLs from './commands/volume/ls.ts';
+import VolumePrune from './commands/volume/prune.ts';
+import VolumeRm from './commands/volume/rm.ts';
 
 export const COMMANDS = {
   attach: Attach,
@@ -63,6 +68,11 @@ export const COMMANDS = {
   stop: Stop,
   top: Top,
   version: Version,
+  'volume:create': VolumeCreate,
+  'volume:inspect': VolumeInspect,
+  'volume:ls': VolumeLs,
+  'volume:prune': VolumePrune,
+  'volume:rm': VolumeRm,
   wait: Wait,
 };
 

@@ -8,6 +8,7 @@ import { cpusFlag, envFlag, intFlag, memoryFlag, ValueError } from './parse/byte
 import { parsePublish, PortSpecError } from './parse/ports.ts';
 import { parseSecurityOpts, SecurityOptError } from '../proto/security-opt.ts';
 import { DEFAULT_LOG_CONFIG, LogOptError, parseLogOpts } from '../proto/log-opt.ts';
+import { parseMountFlags } from './parse/mounts.ts';
 
 const many = { multiple: true, multipleNonGreedy: true } as const;
 
@@ -43,6 +44,10 @@ export const createFlags = {
     helpValue: 'OPT',
     ...many,
   }),
+  volume: Flags.string({ char: 'v', summary: 'Bind mount a host path (HOST:CTR[:ro]), mount a named volume (NAME:CTR[:ro]) or an anonymous one (CTR).', helpValue: 'SPEC', ...many }),
+  mount: Flags.string({ summary: 'Attach a mount: type=bind|volume|tmpfs,source=...,target=...[,readonly][,tmpfs-size=...][,tmpfs-mode=...].', helpValue: 'SPEC', ...many }),
+  tmpfs: Flags.string({ summary: 'Mount a tmpfs: PATH[:size=64m,mode=1777,...].', helpValue: 'PATH', ...many }),
+  'read-only': Flags.boolean({ summary: 'Mount the container\'s root filesystem read-only (volumes, tmpfs and /dev/shm stay writable).' }),
 };
 
 export interface CreateFlagValues {
@@ -64,6 +69,10 @@ export interface CreateFlagValues {
   rm?: boolean;
   'security-opt'?: string[];
   'log-opt'?: string[];
+  volume?: string[];
+  mount?: string[];
+  tmpfs?: string[];
+  'read-only'?: boolean;
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -75,6 +84,7 @@ export function buildCreateRequest(
   image: string | undefined,
   cmd: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
+  cwd: string = process.cwd(),
 ): CreateRequest {
   if (!image) throw new UsageError('"run"/"create" requires at least 1 argument: IMAGE [COMMAND] [ARG...]');
   try {
@@ -112,6 +122,7 @@ export function buildCreateRequest(
     // Checked here against the usual defaults; the daemon applies its own.
     const logOpt = [...(f['log-opt'] ?? [])];
     parseLogOpts(logOpt, DEFAULT_LOG_CONFIG);
+    const mounts = parseMountFlags(f, cwd);
     const hasResources = memory !== 0 || memorySwap !== 0 || pidsLimit !== 0 || cpus !== 0;
     return {
       image,
@@ -133,6 +144,8 @@ export function buildCreateRequest(
       pullMissing: true,
       securityOpt,
       logOpt,
+      mounts,
+      readOnly: Boolean(f['read-only']),
     };
   } catch (e) {
     if (e instanceof ValueError || e instanceof PortSpecError || e instanceof SecurityOptError || e instanceof LogOptError) throw new UsageError(e.message);

@@ -19,6 +19,7 @@ import { serve } from './api/server.ts';
 import { containerHandlers } from './api/containers.ts';
 import { imageHandlers } from './api/images.ts';
 import { systemHandlers, VERSION } from './api/system.ts';
+import { volumeHandlers } from './api/volumes.ts';
 import { messageOf } from './errors.ts';
 import { lockDir } from './lock.ts';
 import { inheritedListener, notify } from './systemd.ts';
@@ -137,7 +138,7 @@ async function main(): Promise<void> {
 
   const serving = await serve(
     o.socketPath,
-    { containers: containerHandlers(eng), images: imageHandlers(images), system: systemHandlers(info) },
+    { containers: containerHandlers(eng), images: imageHandlers(images), system: systemHandlers(info), volumes: volumeHandlers(eng.volumes) },
     o.rootless ? undefined : groupId('tdock'),
     listenFd,
   );

@@ -1,4 +1,5 @@
 #include "rootfs.h"
+#include "copyup.h"
 #include "util.h"
 
 #include <errno.h>
@@ -6,6 +7,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -328,12 +330,80 @@ static int mount_cgroups(void)
 	return r;
 }
 
+/* The monitor's idmapped trees by config mount index, fd + 1 (0: none). */
+static int trees[MAX_MOUNTS];
+
+int rootfs_take_tree(const struct config *c, const char *index, int fd)
+{
+	char *end;
+	unsigned long i = strtoul(index, &end, 10);
+	if (fd < 0 || end == index || *end || i >= c->n_mounts || !c->mounts[i].idmap || trees[i]) {
+		if (fd >= 0)
+			close(fd);
+		return seterr("receive an idmapped bind: unexpected message \"%s\"", index);
+	}
+	trees[i] = fd + 1;
+	return 0;
+}
+
+/*
+ * A user's bind or volume: the monitor's idmapped tree, or our own clone of the
+ * source. The target is resolved inside the root (mount_target: a symlink in the
+ * image can never send it to the host); a volume is filled first (copy-up); the
+ * read-only and other attributes are set once the mount is ours.
+ */
+static int user_bind(const struct mount_spec *m, int tree)
+{
+	if (tree < 0) {
+		tree = open_tree(AT_FDCWD, m->source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m->recursive ? AT_RECURSIVE : 0));
+		if (tree < 0)
+			return syserr("bind %s on %s", m->source, m->destination);
+	}
+	int target = -1, r = -1;
+	struct stat st;
+	if (fstat(tree, &st) < 0) {
+		syserr("bind %s on %s: stat the source", m->source, m->destination);
+		goto out;
+	}
+	target = mount_target(m->destination, S_ISDIR(st.st_mode));
+	if (target < 0)
+		goto out;
+	if (m->copyup && S_ISDIR(st.st_mode) && copy_up(target, tree, m->destination) < 0)
+		goto out;
+	if (move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+		syserr("mount %s", m->destination);
+		goto out;
+	}
+	if (m->attr_set) {
+		struct mount_attr a = { .attr_set = m->attr_set };
+		if (mount_setattr(tree, "", AT_EMPTY_PATH | (m->recursive ? AT_RECURSIVE : 0), &a, sizeof a) < 0) {
+			syserr("set attributes of %s", m->destination);
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	if (target >= 0)
+		close(target);
+	close(tree);
+	return r;
+}
+
 static int user_mounts(const struct config *c)
 {
 	for (size_t i = 0; i < c->n_mounts; i++) {
 		const struct mount_spec *m = &c->mounts[i];
-		int r = m->bind ? bind_host(m->source, m->destination, m->recursive, m->attr_set)
-				: mount_fs(m->source, m->type, m->destination, m->flags, m->data[0] ? m->data : NULL);
+		int r;
+		if (!m->bind)
+			r = mount_fs(m->source, m->type, m->destination, m->flags, m->data[0] ? m->data : NULL);
+		else if (m->idmap || m->copyup) {
+			int tree = trees[i] - 1;
+			trees[i] = 0;
+			if (m->idmap && tree < 0)
+				return seterr("bind %s on %s: the monitor sent no idmapped mount", m->source, m->destination);
+			r = user_bind(m, tree);
+		} else
+			r = bind_host(m->source, m->destination, m->recursive, m->attr_set);
 		if (r < 0)
 			return -1;
 	}

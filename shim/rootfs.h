@@ -17,4 +17,10 @@ int rootfs_setup(const struct config *c);
  */
 int rootfs_note_cgroups(void);
 
+/*
+ * Keeps fd, the monitor's idmapped tree for config mount `index` (decimal text,
+ * SYNC_MOUNT), for rootfs_setup to move into place. Takes the fd in all cases.
+ */
+int rootfs_take_tree(const struct config *c, const char *index, int fd);
+
 #endif

@@ -35,6 +35,7 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
         image: r.image, name: r.name, cmd: r.cmd, entrypoint: r.entrypoint, entrypointSet: r.entrypointSet, env: r.env,
         workdir: r.workdir, user: r.user, hostname: r.hostname, tty: r.tty, openStdin: r.openStdin, autoRemove: r.autoRemove,
         network: r.network, ports: r.ports, dns: r.dns, securityOpt: r.securityOpt, logOpt: r.logOpt,
+        mounts: r.mounts ?? [], readOnly: r.readOnly,
         // As given (0 = unset): NaN or a negative value must reach the checks, not turn into "unlimited".
         resources: { memory: res.memory, memorySwap: res.memorySwap, pidsLimit: res.pidsLimit, cpus: res.cpus },
       });
@@ -52,7 +53,7 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
       return {};
     }),
     Remove: unary<RemoveRequest, Empty>(async (r) => {
-      await engine.remove(r.id, r.force);
+      await engine.remove(r.id, r.force, r.volumes);
       return {};
     }),
     List: unary<ListRequest, ListResponse>(async (r) => ({ containers: engine.list(r.all) })),

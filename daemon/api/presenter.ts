@@ -4,6 +4,7 @@ import { logConfigView, type LogConfig } from '../../proto/log-opt.ts';
 import type { ContainerRow } from '../containers/repository.ts';
 import type { ProcInfo } from '../runtime/procfs.ts';
 import type { IdMaps } from '../runtime/idmap.ts';
+import { configVolumes, hostConfigMounts, mountsView } from './mounts-view.ts';
 
 export interface ProcessesView { rows: ProcInfo[]; idMaps: IdMaps }
 
@@ -74,6 +75,7 @@ export function inspectDocument(v: InspectView): Record<string, unknown> {
       WorkingDir: c.spec.cwd,
       Image: c.imageRef,
       StopSignal: c.spec.stopSignal,
+      Volumes: configVolumes(c.spec),
     },
     HostConfig: {
       AutoRemove: c.spec.autoRemove,
@@ -87,7 +89,9 @@ export function inspectDocument(v: InspectView): Record<string, unknown> {
       SecurityOpt: c.spec.securityOpt?.length ? c.spec.securityOpt : null,
       CgroupParent: v.cgroupPaths[0] ?? '',
       LogConfig: logConfigView(v.log),
+      ...hostConfigMounts(c.spec),
     },
+    Mounts: mountsView(c.spec),
     GraphDriver: {
       Name: 'overlay',
       Data: { LowerDir: v.lowerDirs.join(':'), UpperDir: v.upperDir, WorkDir: v.workDir, MergedDir: v.mergedDir },

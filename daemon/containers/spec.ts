@@ -10,6 +10,8 @@ import { availableParallelism } from 'node:os';
 import { checkHostIp, isIPv4Address } from '../network/ports.ts';
 import { checkExecSize } from './bounds.ts';
 import type { PortMapping, PortSpec } from '../../lib/ports.ts';
+import { randomBytes } from 'node:crypto';
+import { checkMounts, type MountInput, type MountPoint } from './mounts.ts';
 
 export interface ContainerSpec {
   entrypoint: string[];
@@ -31,6 +33,10 @@ export interface ContainerSpec {
   securityOpt?: string[];
   /** --log-opt over the daemon's defaults at create (absent in containers created before it existed). */
   log?: LogConfig;
+  /** -v, --mount, --tmpfs (absent in containers created before they existed) */
+  mounts?: MountPoint[];
+  /** --read-only */
+  readonlyRootfs?: boolean;
 }
 
 export interface ImageConfigLike {
@@ -60,6 +66,10 @@ export interface CreateInput {
   securityOpt: string[];
   /** --log-opt KEY=VALUE as given. */
   logOpt?: string[];
+  /** -v, --mount, --tmpfs as the CLI parsed them */
+  mounts?: MountInput[];
+  /** --read-only */
+  readOnly?: boolean;
 }
 
 /** Later entries win, keyed by the name before "="; order of first appearance kept. */
@@ -184,6 +194,7 @@ export function buildSpec(
   if (ports.length && network !== 'bridge') throw invalid(`published ports need the bridge network (got --network ${network})`);
   securityOptions(req.securityOpt);
   const log = logConfig(req.logOpt, logDefaults);
+  const mounts = checkMounts(req.mounts ?? [], () => randomBytes(32).toString('hex'));
   return {
     entrypoint,
     cmd,
@@ -202,6 +213,8 @@ export function buildSpec(
     stopSignal: image.StopSignal || 'SIGTERM',
     securityOpt: req.securityOpt,
     log,
+    mounts,
+    readonlyRootfs: req.readOnly === true,
   };
 }
 

@@ -8,6 +8,7 @@ import type { LogConfig } from '../../proto/log-opt.ts';
 import type { IdMaps } from '../runtime/idmap.ts';
 import type { CgroupDriver } from '../cgroups/index.ts';
 import type { Host } from './host.ts';
+import type { VolumeStore } from '../volumes/store.ts';
 
 /** What the engine needs from the image store. */
 export interface ImageSource {
@@ -60,4 +61,7 @@ export interface EngineContext {
   readonly host: Host;
   readonly layout: BundleLayout;
   readonly log: (msg: string) => void;
+  readonly volumes: VolumeStore;
+  /** whether volumes are mounted idmapped (their data keeps the container's ids; volumes/store.ts) */
+  readonly volumeIdmap: boolean;
 }
