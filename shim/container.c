@@ -1,5 +1,4 @@
 #include "container.h"
-#include "bindtree.h"
 #include "caps.h"
 #include "child.h"
 #include "init_loop.h"
