@@ -79,12 +79,20 @@ static int make_dirs(const char *path)
 	return 0;
 }
 
-/* An O_PATH descriptor for a mount target, creating a directory or an empty file. */
-static int mount_target(const char *path, bool dir)
+/*
+ * An O_PATH descriptor for a mount target, creating a directory or an empty file.
+ * A dangling symlink on the way is followed as the container would see it (an
+ * absolute target from the container's root), and what it names is made there.
+ */
+static int mount_target_at(const char *path, bool dir, int depth)
 {
 	int fd = open_in_root(path, O_PATH, 0);
 	if (fd >= 0 || errno != ENOENT)
 		return fd >= 0 ? fd : syserr("open %s", path);
+	if (depth > 40) {
+		errno = ELOOP;
+		return syserr("open %s", path);
+	}
 
 	char parent[PATH_MAX];
 	snprintf(parent, sizeof parent, "%s", path);
@@ -97,16 +105,35 @@ static int mount_target(const char *path, bool dir)
 		return syserr("open %s", parent[0] ? parent : "/");
 	const char *name = slash + 1;
 	int r = dir ? mkdirat(pfd, name, 0755) : openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (r < 0 && errno != EEXIST) {
+	if (r < 0 && errno == EEXIST) {
+		/* A dangling symlink (open_in_root found nothing behind it): make its target. */
+		char link[PATH_MAX], next[PATH_MAX];
+		ssize_t n = readlinkat(pfd, name, link, sizeof link - 1);
+		close(pfd);
+		if (n < 0)
+			return syserr("open %s", path);
+		link[n] = '\0';
+		if (link[0] == '/')
+			snprintf(next, sizeof next, "%s", link);
+		else if (snprintf(next, sizeof next, "%s/%s", parent, link) >= (int)sizeof next)
+			return seterr("open %s: path too long", path);
+		return mount_target_at(next, dir, depth + 1);
+	}
+	if (r < 0) {
 		syserr("create %s", path);
 		close(pfd);
 		return -1;
 	}
-	if (!dir && r >= 0)
+	if (!dir)
 		close(r);
 	close(pfd);
 	fd = open_in_root(path, O_PATH, 0);
 	return fd >= 0 ? fd : syserr("open %s", path);
+}
+
+static int mount_target(const char *path, bool dir)
+{
+	return mount_target_at(path, dir, 0);
 }
 
 static int mount_fs(const char *what, const char *fstype, const char *dest, unsigned long flags, const char *data)
