@@ -107,7 +107,7 @@ describe('mounts on run and create', () => {
     const id = (await d.ok(['create', '-v', `${src}:/b:ro`, '-v', 'inspvol:/v', '-v', '/anon',
       '--mount', 'type=tmpfs,dst=/mt,tmpfs-size=1m', '--tmpfs', '/run:size=64k', 'busybox', 'true'])).trim();
     const doc = await d.inspect(id);
-    const byDest = Object.fromEntries((doc.Mounts as { Destination: string }[]).map((m) => [m.Destination, m]));
+    const byDest = Object.fromEntries((doc.Mounts as { Destination: string }[]).map((m) => [m.Destination, m as unknown])) as Record<string, unknown>;
     assert.deepEqual(byDest['/b'], { Type: 'bind', Source: src, Destination: '/b', Mode: 'ro', RW: false, Propagation: 'rprivate' });
     assert.deepEqual(byDest['/v'], {
       Type: 'volume', Name: 'inspvol', Source: join(d.root, 'volumes/inspvol/_data'), Destination: '/v', Driver: 'local', Mode: 'z', RW: true, Propagation: '',
