@@ -6,6 +6,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { suiteDaemon } from '../helpers/daemon.ts';
 
 describe('mounts on run and create', () => {
@@ -47,6 +48,25 @@ describe('mounts on run and create', () => {
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /Permission denied/);
     assert.equal(existsSync(join(src, 'nope')), false);
+  });
+
+  test('a file system that cannot be idmapped (ramfs): a plain bind and one warning', async () => {
+    const ram = join(host, 'ramfs');
+    mkdirSync(ram);
+    assert.equal(spawnSync('mount', ['-t', 'ramfs', '-o', 'mode=755', 'tdock-test-ramfs', ram]).status, 0, 'mount a ramfs');
+    try {
+      writeFileSync(join(ram, 'f'), 'ram\n');
+      const r = await d.cli(['run', '--rm', '-v', `${ram}:/r`, 'busybox', 'sh', '-c', 'cat /r/f; stat -c %u /r/f; echo w 2>/dev/null > /r/w || echo denied']);
+      assert.equal(r.code, 0, r.stderr);
+      // without id mapping host root is nobody inside, and container root may not write its directory
+      assert.equal(r.stdout, 'ram\n65534\ndenied\n');
+      const warnings = r.stderr.trim().split('\n');
+      assert.equal(warnings.length, 1, r.stderr);
+      assert.match(warnings[0]!, new RegExp(`^WARNING: the file system of ${ram} \\(type 0x858458f6\\) cannot be idmapped`));
+      assert.equal(existsSync(join(ram, 'w')), false);
+    } finally {
+      spawnSync('umount', [ram]);
+    }
   });
 
   test(':ro and readonly refuse writes; a file can be bound too', async () => {
