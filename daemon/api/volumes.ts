@@ -43,7 +43,7 @@ export function volumeFilter(filters: readonly string[]): (v: Volume) => boolean
         if (key === 'driver') return v.driver === x;
         if (key === 'dangling') return (v.containers.length === 0) === (x === 'true' || x === '1');
         const eq = x.indexOf('=');
-        return v.labels.some((l) => (eq < 0 ? l.slice(0, l.indexOf('=')) === x : l === x));
+        return v.labels.some((l) => (eq < 0 ? l.split('=', 1)[0] === x : l === x));
       });
       if (!ok) return false;
     }
