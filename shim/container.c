@@ -84,7 +84,7 @@ _Noreturn void container_main(const struct config *c, const struct child_fds *f)
 	if (rootfs_setup(c) < 0)
 		child_fail();
 	/* Before any exec can join: nothing of the container runs while the path is walked. */
-	if (workdir_make(c) < 0)
+	if (workdir_make(c) < 0 || rootfs_readonly(c) < 0)
 		child_fail();
 	if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0) {
 		syserr("sethostname");

@@ -507,6 +507,22 @@ static int pivot(void)
 	return 0;
 }
 
+int rootfs_readonly(const struct config *c)
+{
+	if (!c->readonly_rootfs)
+		return 0;
+	/* Only the root's own mount: volumes, tmpfs, /dev/shm and the /etc files stay writable. */
+	int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return syserr("open the new root");
+	struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY };
+	int r = mount_setattr(fd, "", AT_EMPTY_PATH, &a, sizeof a);
+	if (r < 0)
+		syserr("make the rootfs read-only");
+	close(fd);
+	return r;
+}
+
 int rootfs_setup(const struct config *c)
 {
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -538,11 +554,6 @@ int rootfs_setup(const struct config *c)
 	}
 	if (mount_cgroups() < 0 || setup_dev() < 0 || user_mounts(c) < 0)
 		return -1;
-	if (c->readonly_rootfs) {
-		struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY };
-		if (mount_setattr(root_fd, "", AT_EMPTY_PATH, &a, sizeof a) < 0)
-			return syserr("make the rootfs read-only");
-	}
 	if (pivot() < 0 || mask_paths(c) < 0 || readonly_paths(c) < 0)
 		return -1;
 	close(root_fd);

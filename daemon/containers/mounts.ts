@@ -116,7 +116,9 @@ export function checkMounts(list: readonly MountInput[], newName: () => string):
  *   tmpfs:  Docker's defaults nosuid,nodev,noexec unless --tmpfs gave exec/suid/dev
  */
 export function shimMounts(points: readonly MountPoint[], idmap: (p: MountPoint) => boolean): BindMount[] {
-  return points.map((p) => {
+  // Parents before children (Docker's order): -v /h:/data/sub after -v vol:/data, whichever was given first.
+  const depth = (p: MountPoint) => p.destination.split('/').length;
+  return [...points].sort((a, b) => depth(a) - depth(b)).map((p) => {
     if (p.type === 'tmpfs') {
       const flags = new Set(['nosuid', 'nodev', 'noexec']);
       for (const o of p.tmpfsOptions) {

@@ -102,6 +102,8 @@ describe('mounts on run and create', () => {
     assert.match(out, /^t$/m);
     assert.match(out, /^s$/m);
     assert.match(out, /^hosts$/m);
+    // a missing -w directory is made before the root turns read-only (as Docker's runc does)
+    assert.equal(await d.ok(['run', '--rm', '--read-only', '-w', '/new/dir', 'busybox', 'pwd']), '/new/dir\n');
     const doc = await d.inspect((await d.ok(['create', '--read-only', 'busybox', 'true'])).trim());
     assert.equal(doc.HostConfig.ReadonlyRootfs, true);
     await d.ok(['rm', doc.Id]);
@@ -144,6 +146,14 @@ describe('mounts on run and create', () => {
     await d.ok(['rm', '-v', id]);
     await d.ok(['volume', 'rm', 'inspvol']);
     await nothingLeft('inspect');
+  });
+
+  test('nested mounts: the parent first, whatever the order of the flags', async () => {
+    const src = join(host, 'nested');
+    mkdirSync(src);
+    writeFileSync(join(src, 'inner'), 'inner\n');
+    const out = await d.ok(['run', '--rm', '-v', `${src}:/data/sub`, '--tmpfs', '/data', 'busybox', 'sh', '-c', 'cat /data/sub/inner; grep -c " /data" /proc/mounts']);
+    assert.equal(out, 'inner\n2\n');
   });
 
   test('bad specs: exit 125, one line naming the spec, nothing made', async () => {
