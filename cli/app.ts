@@ -114,7 +114,7 @@ type Pjson = Record<string, unknown> & { name: string; oclif: Record<string, unk
 
 export function readPjson(root: string = projectRoot()): Pjson {
   const pjson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Pjson;
-  pjson.oclif.topics ??= { image: { description: 'Manage images.' } };
+  pjson.oclif.topics ??= { image: { description: 'Manage images.' }, volume: { description: 'Manage volumes.' } };
   return pjson;
 }
 
