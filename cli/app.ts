@@ -23,6 +23,9 @@ import Logs from './commands/logs.ts';
 import Port from './commands/port.ts';
 import Ps from './commands/ps.ts';
 import Pull from './commands/pull.ts';
+import Push from './commands/push.ts';
+import Save from './commands/save.ts';
+import Load from './commands/load.ts';
 import Restart from './commands/restart.ts';
 import Login from './commands/login.ts';
 import Logout from './commands/logout.ts';
@@ -53,16 +56,19 @@ export const COMMANDS = {
   info: Info,
   inspect: Inspect,
   kill: Kill,
+  load: Load,
   login: Login,
   logout: Logout,
   logs: Logs,
   port: Port,
   ps: Ps,
   pull: Pull,
+  push: Push,
   restart: Restart,
   rm: Rm,
   rmi: Rmi,
   run: Run,
+  save: Save,
   start: Start,
   stats: Stats,
   stop: Stop,

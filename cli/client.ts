@@ -47,6 +47,7 @@ export function makeContainers(c: grpc.Client) {
     create: unary<api.CreateRequest, api.CreateResponse>(c, 'Create'),
     start: unary<api.ContainerRef, api.Empty>(c, 'Start'),
     stop: unary<api.StopRequest, api.Empty>(c, 'Stop'),
+    restart: unary<api.RestartRequest, api.Empty>(c, 'Restart'),
     kill: unary<api.KillRequest, api.Empty>(c, 'Kill'),
     remove: unary<api.RemoveRequest, api.Empty>(c, 'Remove'),
     list: unary<api.ListRequest, api.ListResponse>(c, 'List'),
@@ -72,6 +73,10 @@ export function makeImages(c: grpc.Client) {
     prune: unary<api.Empty, api.ImagePruneResponse>(c, 'Prune'),
     login: unary<api.LoginRequest, api.LoginResponse>(c, 'Login'),
     logout: unary<api.LogoutRequest, api.LoginResponse>(c, 'Logout'),
+    save: serverStream<api.SaveRequest, api.SaveChunk>(c, 'Save'),
+    load: (): grpc.ClientDuplexStream<api.LoadChunk, api.PullProgress> =>
+      (c as unknown as Record<string, Function>).Load!.call(c),
+    push: serverStream<api.PushRequest, api.PullProgress>(c, 'Push'),
   };
 }
 

@@ -9,6 +9,7 @@ import { parsePublish, PortSpecError } from './parse/ports.ts';
 import { parseSecurityOpts, SecurityOptError } from '../proto/security-opt.ts';
 import { DEFAULT_LOG_CONFIG, LogOptError, parseLogOpts } from '../proto/log-opt.ts';
 import { parseMountFlags } from './parse/mounts.ts';
+import { parseRestartPolicy, RestartPolicyError } from '../lib/restart-policy.ts';
 
 const many = { multiple: true, multipleNonGreedy: true } as const;
 
@@ -34,6 +35,10 @@ export const createFlags = {
   interactive: Flags.boolean({ char: 'i', summary: 'Keep STDIN open.' }),
   tty: Flags.boolean({ char: 't', summary: 'Allocate a pseudo-TTY.' }),
   rm: Flags.boolean({ summary: 'Remove the container when it exits.' }),
+  restart: Flags.string({
+    summary: 'Restart policy when the container exits: no, on-failure[:MAX-RETRIES], always, unless-stopped.',
+    helpValue: 'POLICY',
+  }),
   'security-opt': Flags.string({
     summary: 'Security option: seccomp=unconfined (no seccomp filter), no-new-privileges (always on).',
     helpValue: 'OPT',
@@ -67,6 +72,7 @@ export interface CreateFlagValues {
   interactive?: boolean;
   tty?: boolean;
   rm?: boolean;
+  restart?: string;
   'security-opt'?: string[];
   'log-opt'?: string[];
   volume?: string[];
@@ -123,6 +129,8 @@ export function buildCreateRequest(
     const logOpt = [...(f['log-opt'] ?? [])];
     parseLogOpts(logOpt, DEFAULT_LOG_CONFIG);
     const mounts = parseMountFlags(f, cwd);
+    const restartPolicy = parseRestartPolicy(f.restart ?? '');
+    if (restartPolicy.name !== 'no' && f.rm) throw new ValueError('Conflicting options: --restart and --rm');
     const hasResources = memory !== 0 || memorySwap !== 0 || pidsLimit !== 0 || cpus !== 0;
     return {
       image,
@@ -146,9 +154,10 @@ export function buildCreateRequest(
       logOpt,
       mounts,
       readOnly: Boolean(f['read-only']),
+      restartPolicy,
     };
   } catch (e) {
-    if (e instanceof ValueError || e instanceof PortSpecError || e instanceof SecurityOptError || e instanceof LogOptError) throw new UsageError(e.message);
+    if (e instanceof ValueError || e instanceof PortSpecError || e instanceof SecurityOptError || e instanceof LogOptError || e instanceof RestartPolicyError) throw new UsageError(e.message);
     throw e;
   }
 }

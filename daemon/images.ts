@@ -16,6 +16,12 @@ import type { Progress } from '../images/pull.ts';
 import { CredentialStore } from '../images/registry/auth.ts';
 import { RegistryClient } from '../images/registry/client.ts';
 import { shimWhiteoutApplier } from '../images/whiteouts.ts';
+import { nameOnly, resolveForSave, saveArchive } from '../images/save.ts';
+import { loadArchive } from '../images/load.ts';
+import { ImagePusher } from '../images/push.ts';
+import type { PushedTag } from '../images/push.ts';
+import { splitRepository } from '../images/reference.ts';
+import type { LoadedImage } from '../images/load.ts';
 import { EngineError, notFound } from './errors.ts';
 import type { ImageSource } from './containers/types.ts';
 import type { ImageConfigLike } from './containers/spec.ts';
@@ -35,6 +41,8 @@ export interface ImageServiceOptions {
   /** refuses to make something new on a nearly full disk (daemon/store/space.ts) */
   checkRoom?: (what: string) => void;
   retryDelay?: number;
+  /** push: blobs up to this size in one PUT, larger ones in PATCH chunks of it (for tests) */
+  pushChunkSize?: number;
 }
 
 export interface PullCallOptions {
@@ -56,6 +64,7 @@ export function normalizeServer(server: string): string {
 export class ImageService implements ImageSource {
   readonly store: ImageStore;
   readonly puller: Puller;
+  readonly pusher: ImagePusher;
   readonly credentials: CredentialStore;
   private readonly inUse: (imageId: string) => boolean;
   private readonly opts: ImageServiceOptions;
@@ -76,6 +85,50 @@ export class ImageService implements ImageSource {
       ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
       ...(opts.retryDelay !== undefined ? { retryDelay: opts.retryDelay } : {}),
     });
+    this.pusher = new ImagePusher(store, {
+      credentials: this.credentials,
+      ...(opts.insecureRegistries ? { insecureRegistries: opts.insecureRegistries } : {}),
+      ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
+      ...(opts.pushChunkSize !== undefined ? { chunkSize: opts.pushChunkSize } : {}),
+    });
+  }
+
+  /** `tdock push NAME[:TAG]` (every tag with allTags). */
+  async push(ref: string, progress: (p: PullProgress) => void = () => {}, opts: { allTags?: boolean; signal?: AbortSignal } = {}): Promise<PushedTag[]> {
+    try {
+      parseRef(ref);
+    } catch (e) {
+      throw invalidRef(e);
+    }
+    return this.pusher.push(ref, { onProgress: progress, ...(opts.allTags ? { allTags: true } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
+  }
+
+  /**
+   * `tdock pull -a NAME`: every tag the registry lists for the repository, one after the
+   * other (as Docker does). Resolves with the id of the last one.
+   */
+  async pullAllTags(ref: string, progress: (p: PullProgress) => void = () => {}, opts: PullCallOptions = {}): Promise<{ id: string }> {
+    let p;
+    try {
+      p = parseRef(ref);
+    } catch (e) {
+      throw invalidRef(e);
+    }
+    if (!nameOnly(ref)) throw new EngineError('INVALID_ARGUMENT', 'tag can\'t be used with --all-tags/-a');
+    const { domain, path } = splitRepository(p.repository);
+    const credential = this.credentials.get(domain.toLowerCase());
+    const client = new RegistryClient(domain, {
+      insecure: this.opts.insecureRegistries?.includes(domain) ?? false,
+      ...(credential ? { credential } : {}),
+      ...(this.opts.dispatcher ? { dispatcher: this.opts.dispatcher } : {}),
+      ...(this.opts.retryDelay !== undefined ? { retryDelay: this.opts.retryDelay } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    const tags = (await client.tags(path)).sort();
+    if (tags.length === 0) throw new EngineError('NOT_FOUND', `no tags found in ${domain}/${path}`);
+    let last = { id: '' };
+    for (const t of tags) last = await this.pull(`${p.repository}:${t}`, progress, opts);
+    return last;
   }
 
   /**
@@ -157,6 +210,20 @@ export class ImageService implements ImageSource {
       ...(opts.signal ? { signal: opts.signal } : {}),
       onProgress: progress,
     });
+  }
+
+  /**
+   * `tdock save`: the archive as chunks. Names are resolved and every layer's blob found
+   * before this returns, so a refusal comes before any byte.
+   */
+  save(refs: string[]): AsyncGenerator<Buffer> {
+    return saveArchive(this.store, resolveForSave(this.store, refs));
+  }
+
+  /** `tdock load`: a docker-archive or OCI layout tar; nothing is recorded unless all of it verifies. */
+  async load(body: Readable, progress: (p: PullProgress) => void = () => {}): Promise<LoadedImage[]> {
+    this.opts.checkRoom?.('load an image');
+    return loadArchive(this.store, body, progress);
   }
 
   list(): ImageSummary[] {

@@ -27,9 +27,8 @@ import { CredentialStore } from './registry/auth.ts';
 import { RegistryClient } from './registry/client.ts';
 import { formatPlatform, layerCompression, normalize, offered, parsePlatform, selectPlatform } from './registry/manifest.ts';
 import type { Descriptor, ImageManifest, Platform } from './registry/manifest.ts';
-import { MAX_LAYERS, ociArchitecture, tooManyLayers } from './store.ts';
+import { blobOf, MAX_LAYERS, ociArchitecture, tooManyLayers } from './store.ts';
 import type { ImageConfig, ImageRecord, ImageStore, StagedLayer } from './store.ts';
-import * as fsp from 'node:fs/promises';
 
 /** Same shape as the API's PullProgress. */
 export interface Progress {
@@ -335,7 +334,7 @@ export class Puller {
           tmps.push(tmp);
           try {
             const r = await this.fetchLayer(layerClient, path, l, diffIds[i] as string, tmp, emit);
-            staged[i] = { diffId: diffIds[i] as string, tmp, size: r.size, whiteouts: r.whiteouts };
+            staged[i] = { diffId: diffIds[i] as string, tmp, size: r.size, whiteouts: r.whiteouts, blob: r.blob };
           } catch (e) {
             firstError ??= e;
             ac.abort();
@@ -358,6 +357,7 @@ export class Puller {
       const id = this.store.commitImage(staged, configJson, {
         ...(tag ? { tag } : {}),
         repoDigest: { repository: ref.repository, digest: top.digest },
+        blobSource: { repository: `${domain}/${path}`, digests: manifest.layers.map((l) => l.digest) },
       });
       emit({ id: '', status: `Digest: ${top.digest}`, current: 0, total: 0, imageId: '' });
       emit({ id: '', status: `Status: Downloaded ${formatRef(ref)}`, current: 0, total: 0, imageId: id });
@@ -368,14 +368,14 @@ export class Puller {
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
       // present unless moved into place by the commit
-      await Promise.all(tmps.map((t) => fsp.rm(t, { recursive: true, force: true })));
+      await Promise.all(tmps.map((t) => this.store.dropStaging(t)));
     }
   }
 
   /** Streams one layer blob into `tmp` and verifies digest, size and diff_id. */
   private async fetchLayer(
     client: RegistryClient, path: string, l: Descriptor, diffId: string, tmp: string, emit: (p: Progress) => void,
-  ): Promise<{ size: number; whiteouts: import('./tar-extract.ts').Whiteout[] }> {
+  ): Promise<{ size: number; whiteouts: import('./tar-extract.ts').Whiteout[]; blob: NonNullable<StagedLayer['blob']> }> {
     const id = short(l.digest);
     const { stream } = await client.blob(path, l);
     const report = throttled(emit, id, 'Downloading', l.size);
@@ -395,6 +395,6 @@ export class Puller {
     emit({ id, status: 'Verifying Checksum', current: l.size, total: l.size, imageId: '' });
     const left = await this.store.applyWhiteouts(tmp, res.whiteouts);
     emit({ id, status: 'Pull complete', current: l.size, total: l.size, imageId: '' });
-    return { size: res.size, whiteouts: left };
+    return { size: res.size, whiteouts: left, blob: blobOf(res) };
   }
 }

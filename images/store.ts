@@ -20,6 +20,16 @@
 // The image id of a pulled image is the sha256 of its config bytes as the registry sent
 // them (kept verbatim in images.config).
 //
+// Layer blobs (for save and push): every layer keeps the exact bytes it arrived as (the
+// registry's gzip/zstd blob, or the plain tar of an import/load) in <root>/layers/<hex>.blob,
+// described by <hex>.blob.json ({digest, size, compression, sources}). The unpacked tree
+// cannot give those bytes back: a tar rebuilt from it would have another diff_id, hence
+// another image id, and a pushed layer another digest than the one the registry already
+// has. unpackLayer tees the input to <staging dir>.blob while extracting (no second
+// read); commitImage moves it in with the layer. `sources` lists the registry
+// repositories ("host/path") known to hold the blob, for cross-repository mounts on push.
+// Layers unpacked by an older tdock have no blob: save and push name them and refuse.
+//
 // Decisions (Docker's behaviour where it has one):
 // - Re-tagging moves the tag; the previous image stays, dangling (<none>:<none>) if it
 //   has no tag left, until removed by id or pruned.
@@ -30,10 +40,10 @@
 // - Image ids resolve by full id, "sha256:"-prefixed or bare hex, or any unique prefix;
 //   a name that is also a tag wins over an id prefix, as in Docker.
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type Database from 'better-sqlite3';
 import { EngineError, isNoSpace } from '../lib/errors.ts';
 import { formatRef, parseRef } from './reference.ts';
@@ -108,6 +118,25 @@ export interface StagedLayer {
   size?: number;
   /** whiteouts not applied by a whiteoutApplier (recorded next to the layer) */
   whiteouts?: Whiteout[];
+  /** the kept input of the layer (at `${tmp}.blob`, see unpackLayer) */
+  blob?: { digest: string; size: number; compression: 'gzip' | 'zstd' | 'none'; tarSize: number };
+}
+
+/** The blob description of an unpack result (for StagedLayer.blob). */
+export function blobOf(r: ExtractResult): NonNullable<StagedLayer['blob']> {
+  return { digest: r.inputDigest, size: r.inputSize, compression: r.compression, tarSize: r.tarSize };
+}
+
+/** What <hex>.blob.json says about a layer's kept blob. */
+export interface LayerBlob {
+  /** "sha256:<hex>" of the blob bytes (the diff_id when not compressed) */
+  digest: string;
+  size: number;
+  compression: 'gzip' | 'zstd' | 'none';
+  /** bytes of the uncompressed tar (the diff_id's input): the size of the layer file in a saved archive */
+  tarSize: number;
+  /** registry repositories ("host/path") known to have this blob */
+  sources: string[];
 }
 
 /** Turns the OCI whiteouts of an extracted layer into overlayfs ones (in place). */
@@ -254,7 +283,7 @@ export class ImageStore {
    */
   commitImage(
     layers: StagedLayer[], configJson: string,
-    opts: { tag?: { repository: string; tag: string }; repoDigest?: { repository: string; digest: string } } = {},
+    opts: { tag?: { repository: string; tag: string }; repoDigest?: { repository: string; digest: string }; blobSource?: { repository: string; digests: string[] } } = {},
   ): string {
     let config: OciImageConfig;
     try {
@@ -268,21 +297,36 @@ export class ImageStore {
       throw new EngineError('INVALID_ARGUMENT', 'image config rootfs.diff_ids do not match the layers');
     }
     const moved: { tmp: string; dir: string }[] = [];
+    const blobsMoved: { tmp: string; dir: string }[] = [];
     const sizes = new Map<string, { dir: string; size: number }>();
+    // a layer's blob comes along with it, or joins a layer that has none yet
+    // (the .json is written last, atomically: a layer has a blob once its .json exists)
+    const keepBlob = (l: StagedLayer, dir: string) => {
+      if (!l.tmp || !l.blob || existsSync(dir + '.blob.json') || !existsSync(l.tmp + '.blob')) return;
+      renameSync(l.tmp + '.blob', dir + '.blob');
+      blobsMoved.push({ tmp: l.tmp + '.blob', dir: dir + '.blob' });
+      const info: LayerBlob = { ...l.blob, sources: [] };
+      writeFileSync(l.tmp + '.blob.json', JSON.stringify(info) + '\n');
+      renameSync(l.tmp + '.blob.json', dir + '.blob.json');
+    };
     try {
       for (const l of layers) {
         if (sizes.has(l.diffId)) continue;
         const row = this.db.prepare('SELECT dir, size FROM layers WHERE diff_id = ?').get(l.diffId) as { dir: string; size: number } | undefined;
         if (row && existsSync(row.dir)) {
           sizes.set(l.diffId, row);
+          keepBlob(l, row.dir);
           continue;
         }
         if (l.tmp === undefined) throw new EngineError('INTERNAL', `layer ${l.diffId} was removed from the store during the pull; pull again`);
         const dir = join(this.layersDir, l.diffId.slice('sha256:'.length));
         if (existsSync(dir)) this.discard(dir).catch(() => {});
         if (l.whiteouts && l.whiteouts.length > 0) writeFileSync(dir + '.whiteouts.json', JSON.stringify(l.whiteouts) + '\n');
+        rmSync(dir + '.blob', { force: true });
+        rmSync(dir + '.blob.json', { force: true });
         renameSync(l.tmp, dir);
         moved.push({ tmp: l.tmp, dir });
+        keepBlob(l, dir);
         sizes.set(l.diffId, { dir, size: l.size ?? 0 });
       }
       const id = 'sha256:' + createHash('sha256').update(configJson).digest('hex');
@@ -310,14 +354,52 @@ export class ImageStore {
           ).run(opts.repoDigest.repository, opts.repoDigest.digest, id);
         }
       })();
+      if (opts.blobSource) for (const diffId of sizes.keys()) this.addBlobSource(diffId, opts.blobSource.repository, opts.blobSource.digests);
       return id;
     } catch (e) {
+      for (const b of blobsMoved.reverse()) {
+        renameSync(b.dir, b.tmp);
+        rmSync(b.dir + '.json', { force: true });
+      }
       for (const m of moved.reverse()) {
         renameSync(m.dir, m.tmp); // the caller removes tmp
         rmSync(m.dir + '.whiteouts.json', { force: true });
       }
       throw e;
     }
+  }
+
+  /** The kept blob of a layer (path and description), or undefined (unpacked by an older tdock). */
+  layerBlob(diffId: string): { path: string; info: LayerBlob } | undefined {
+    const row = this.db.prepare('SELECT dir FROM layers WHERE diff_id = ?').get(diffId) as { dir: string } | undefined;
+    if (!row || !existsSync(row.dir + '.blob')) return undefined;
+    try {
+      const info = JSON.parse(readFileSync(row.dir + '.blob.json', 'utf8')) as LayerBlob;
+      if (typeof info.digest !== 'string' || typeof info.size !== 'number' || typeof info.tarSize !== 'number') return undefined;
+      return { path: row.dir + '.blob', info: { ...info, sources: Array.isArray(info.sources) ? info.sources : [] } };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Remembers that registry repository `source` ("host/path") has the blob of this layer,
+   * when the kept blob is one of `digests` (the same diff_id may be compressed otherwise there).
+   */
+  addBlobSource(diffId: string, source: string, digests: string[]): void {
+    const b = this.layerBlob(diffId);
+    if (!b || !digests.includes(b.info.digest) || b.info.sources.includes(source)) return;
+    // the newest first; a bounded list (Docker keeps a few per digest as well)
+    const info: LayerBlob = { ...b.info, sources: [source, ...b.info.sources].slice(0, 16) };
+    const tmp = `${b.path}.json.tmp-${randomBytes(4).toString('hex')}`;
+    writeFileSync(tmp, JSON.stringify(info) + '\n');
+    renameSync(tmp, b.path + '.json');
+  }
+
+  /** Deletes a staging dir and its kept blob (whatever is left of them after a commit). */
+  async dropStaging(tmp: string): Promise<void> {
+    await fsp.rm(tmp, { recursive: true, force: true });
+    await fsp.rm(tmp + '.blob', { force: true });
   }
 
   /** `RepoDigests` of an image: "repository@sha256:...". */
@@ -345,7 +427,9 @@ export class ImageStore {
       const p = join(this.layersDir, name);
       const orphanLayer = HEX64.test(name) && !known.has(p);
       const orphanWhiteouts = name.endsWith('.whiteouts.json') && !known.has(p.slice(0, -'.whiteouts.json'.length));
-      if (name.startsWith('tmp-') || orphanLayer || orphanWhiteouts) {
+      const blobOwner = /^([a-f0-9]{64})\.blob(\.json)?$/.exec(name);
+      const orphanBlob = blobOwner !== null && !known.has(join(this.layersDir, blobOwner[1]!));
+      if (name.startsWith('tmp-') || orphanLayer || orphanWhiteouts || orphanBlob) {
         await fsp.rm(p, { recursive: true, force: true });
         removed.push(p);
       }
@@ -357,8 +441,37 @@ export class ImageStore {
    * Unpacks one layer tar into a staging dir, shifted into the store's id range. The one
    * way in for every layer (pull, import): what a layer may carry is decided here once.
    */
-  unpackLayer(source: Readable, dir: string, onProgress?: (bytes: number) => void): Promise<ExtractResult> {
-    return extractLayer(source, dir, { shift: this.shift, maxSize: this.maxLayerSize, ...(onProgress ? { onProgress } : {}) });
+  async unpackLayer(source: Readable, dir: string, onProgress?: (bytes: number) => void): Promise<ExtractResult> {
+    // The input as given is kept at `${dir}.blob` (see the module comment): written as it
+    // streams through, so a layer is read once.
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(dir + '.blob', 'w', 0o600);
+    } catch (e) {
+      source.destroy();
+      throw new EngineError(isNoSpace(e) ? 'RESOURCE_EXHAUSTED' : 'INTERNAL', `keeping the layer blob: ${(e as Error).message}`);
+    }
+    const file = fh;
+    async function* tee(): AsyncGenerator<Buffer> {
+      try {
+        for await (const c of source) {
+          const b: Buffer = Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array);
+          await file.write(b);
+          yield b;
+        }
+      } finally {
+        source.destroy();
+      }
+    }
+    const tapped = Readable.from(tee(), { objectMode: false, highWaterMark: 1 << 20 });
+    try {
+      return await extractLayer(tapped, dir, { shift: this.shift, maxSize: this.maxLayerSize, ...(onProgress ? { onProgress } : {}) });
+    } catch (e) {
+      if (isNoSpace(e)) throw new EngineError('RESOURCE_EXHAUSTED', 'disk full: no space left on device while keeping the layer blob');
+      throw e;
+    } finally {
+      await file.close().catch(() => {});
+    }
   }
 
   /** Imports one layer tar (plain or gzip) as image `ref` (NAME[:TAG]). */
@@ -391,13 +504,13 @@ export class ImageStore {
       }
       const config = buildConfig(opts.config ?? {}, [res.diffId], created.toISOString().replace(/\.000Z$/, 'Z'), opts.architecture ?? ociArchitecture(), opts.os ?? 'linux');
       const left = this.hasLayer(res.diffId) ? [] : await this.applyWhiteouts(tmp, res.whiteouts);
-      const id = this.commitImage([{ diffId: res.diffId, tmp, size: res.size, whiteouts: left }], JSON.stringify(config), { tag: { repository, tag } });
+      const id = this.commitImage([{ diffId: res.diffId, tmp, size: res.size, whiteouts: left, blob: blobOf(res) }], JSON.stringify(config), { tag: { repository, tag } });
       const rec = this.record(id);
       if (!rec) throw new EngineError('INTERNAL', `image ${id} vanished right after import`);
       return rec;
     } finally {
       // present unless it was renamed into place
-      await fsp.rm(tmp, { recursive: true, force: true });
+      await this.dropStaging(tmp);
     }
   }
 
@@ -406,6 +519,8 @@ export class ImageStore {
     const gone = join(this.layersDir, `tmp-del-${randomBytes(8).toString('hex')}`);
     renameSync(dir, gone);
     rmSync(dir + '.whiteouts.json', { force: true });
+    rmSync(dir + '.blob', { force: true });
+    rmSync(dir + '.blob.json', { force: true });
     await fsp.rm(gone, { recursive: true, force: true });
   }
 
@@ -594,7 +709,10 @@ export class ImageStore {
         const users = (this.db.prepare('SELECT DISTINCT image_id FROM image_layers WHERE diff_id = ?').all(l.diff_id) as { image_id: string }[]);
         return users.length > 0 && users.every((u) => doomed.has(u.image_id));
       });
-    for (const l of layers) await fsp.rm(l.dir, { recursive: true, force: true });
+    for (const l of layers) {
+      await fsp.rm(l.dir, { recursive: true, force: true });
+      await fsp.rm(l.dir + '.blob', { force: true });
+    }
     freed(layers.reduce((sum, l) => sum + l.size, 0));
     this.db.transaction(tx)();
   }

@@ -12,7 +12,8 @@ if [ "$(id -u)" = 0 ]; then
   want=(iproute2:/usr/sbin/ip nftables:/usr/sbin/nft uidmap:/usr/bin/newuidmap busybox-static:/bin/busybox
         gcc:/usr/bin/cc make:/usr/bin/make libc6-dev:/usr/include/stdio.h tmux:/usr/bin/tmux
         iptables:/usr/sbin/iptables util-linux:/usr/bin/unshare
-        docker-registry:/usr/bin/docker-registry openssl:/usr/bin/openssl python3:/usr/bin/python3)
+        docker-registry:/usr/bin/docker-registry openssl:/usr/bin/openssl python3:/usr/bin/python3
+        skopeo:/usr/bin/skopeo)
   missing=()
   for w in "${want[@]}"; do
     pkg=${w%%:*}; file=${w#*:}

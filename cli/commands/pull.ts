@@ -4,8 +4,10 @@ import { humanSize } from '../render/format.ts';
 import type { ClientReadableStream } from '@grpc/grpc-js';
 import type { PullProgress } from '../../proto/api.ts';
 
-// Statuses after which a layer is done: the only per-layer lines when not on a terminal.
-const FINAL = new Set(['Pull complete', 'Already exists', 'Download complete']);
+// Statuses after which a layer is done: the only per-layer lines when not on a terminal
+// (pull's, then push's).
+const FINAL_STATUS = new Set(['Pull complete', 'Already exists', 'Download complete', 'Pushed', 'Layer already exists']);
+const FINAL = { has: (s: string) => FINAL_STATUS.has(s) || s.startsWith('Mounted from ') };
 
 interface LayerLine { status: string; current: number; total: number; speed: number; at: number }
 
@@ -97,13 +99,14 @@ export default class Pull extends TdockCommand {
   static flags = {
     quiet: Flags.boolean({ char: 'q', summary: 'Suppress progress output; print only the image reference.' }),
     platform: Flags.string({ summary: 'Platform (linux/amd64, linux/arm64).', helpValue: 'OS/ARCH' }),
+    'all-tags': Flags.boolean({ char: 'a', summary: 'Download all tagged images in the repository.' }),
   };
   static args = { name: Args.string({ description: 'image reference', required: true, ignoreStdin: true }) };
 
   async run(): Promise<void> {
     const { flags, args } = await this.parse(Pull);
     const d = await this.daemon(flags.host);
-    const stream = d.images.pull({ ref: args.name, platform: flags.platform ?? '' });
+    const stream = d.images.pull({ ref: args.name, platform: flags.platform ?? '', allTags: Boolean(flags['all-tags']) });
     const id = await followProgress(stream, Boolean(flags.quiet), io.stdout);
     if (!flags.quiet && id) this.print(`Image: ${id}`);
     this.print(args.name);

@@ -16,10 +16,10 @@ export default class Restart extends TdockCommand {
     const names = argv as string[];
     if (names.length === 0) throw new UsageError('"restart" requires at least 1 argument (see \'tdock restart --help\')');
     const d = await this.daemon(flags.host);
-    // Like Docker: a stopped or created container is simply started.
+    // Like Docker: a stopped or created container is simply started. One call, so the
+    // daemon's restart policy cannot start it between the stop and the start.
     await this.each(names, async (n) => {
-      await d.containers.stop({ id: n, timeout: flags.time ?? -1 });
-      await d.containers.start({ id: n });
+      await d.containers.restart({ id: n, timeout: flags.time ?? -1 });
       this.print(n);
     });
   }

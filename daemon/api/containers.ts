@@ -4,7 +4,7 @@ import type { Engine } from '../containers/engine.ts';
 import type {
   StatsFrame, StatsRequest, TopResponse, ContainerStats,
   AttachInput, AttachOutput, ContainerRef, CreateRequest, CreateResponse, Empty, InspectResponse, KillRequest,
-  ListRequest, ListResponse, OutputFrame, PortResponse, RemoveRequest, StopRequest, WaitResponse,
+  ListRequest, ListResponse, OutputFrame, PortResponse, RemoveRequest, RestartRequest, StopRequest, WaitResponse,
 } from '../../proto/api.ts';
 import { failStream, unary } from './status.ts';
 import { invalid } from '../errors.ts';
@@ -34,8 +34,8 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
       return engine.create({
         image: r.image, name: r.name, cmd: r.cmd, entrypoint: r.entrypoint, entrypointSet: r.entrypointSet, env: r.env,
         workdir: r.workdir, user: r.user, hostname: r.hostname, tty: r.tty, openStdin: r.openStdin, autoRemove: r.autoRemove,
-        network: r.network, ports: r.ports, dns: r.dns, securityOpt: r.securityOpt, logOpt: r.logOpt,
         mounts: r.mounts ?? [], readOnly: r.readOnly,
+        network: r.network, ports: r.ports, dns: r.dns, securityOpt: r.securityOpt, logOpt: r.logOpt, restartPolicy: r.restartPolicy,
         // As given (0 = unset): NaN or a negative value must reach the checks, not turn into "unlimited".
         resources: { memory: res.memory, memorySwap: res.memorySwap, pidsLimit: res.pidsLimit, cpus: res.cpus },
       });
@@ -46,6 +46,10 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
     }),
     Stop: unary<StopRequest, Empty>(async (r) => {
       await engine.stop(r.id, r.timeout);
+      return {};
+    }),
+    Restart: unary<RestartRequest, Empty>(async (r) => {
+      await engine.restart(r.id, r.timeout);
       return {};
     }),
     Kill: unary<KillRequest, Empty>(async (r) => {

@@ -3,7 +3,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { PassThrough } from 'node:stream';
 import type { ImageService } from '../images.ts';
 import type {
-  ImagePruneResponse, LoginRequest, LoginResponse, LogoutRequest,
+  ImagePruneResponse, LoadChunk, LoginRequest, PushRequest, SaveChunk, SaveRequest, LoginResponse, LogoutRequest,
   Empty, ImageListResponse, ImageRef, ImageRemoveRequest, ImageRemoveResponse, ImportChunk, InspectResponse, PullProgress, PullRequest,
 } from '../../proto/api.ts';
 import { failStream, unary } from './status.ts';
@@ -29,14 +29,74 @@ export function imageHandlers(images: ImageService): grpc.UntypedServiceImplemen
     Pull: (call: grpc.ServerWritableStream<PullRequest, PullProgress>) => {
       const ac = new AbortController();
       call.on('cancelled', () => ac.abort());
-      const { ref, platform } = call.request;
-      images
-        .pull(ref, (p) => call.write(p), { ...(platform ? { platform } : {}), signal: ac.signal })
+      const { ref, platform, allTags } = call.request;
+      const opts = { ...(platform ? { platform } : {}), signal: ac.signal };
+      (allTags ? images.pullAllTags(ref, (p) => call.write(p), opts) : images.pull(ref, (p) => call.write(p), opts))
         .then((img) => {
           call.write({ id: '', status: 'Pull complete', current: 0, total: 0, imageId: img.id });
           call.end();
         })
         .catch((e) => failStream(call, e));
+    },
+
+    // Ctrl-C in the CLI cancels the call: the push stops (a registry drops unfinished uploads).
+    Push: (call: grpc.ServerWritableStream<PushRequest, PullProgress>) => {
+      const ac = new AbortController();
+      call.on('cancelled', () => ac.abort());
+      images
+        .push(call.request.ref, (p) => call.write(p), { allTags: call.request.allTags, signal: ac.signal })
+        .then(() => call.end())
+        .catch((e) => failStream(call, e));
+    },
+
+    // The archive streams out as it is made; a cancelled call stops the generator.
+    Save: (call: grpc.ServerWritableStream<SaveRequest, SaveChunk>) => {
+      let cancelled = false;
+      call.on('cancelled', () => {
+        cancelled = true;
+      });
+      (async () => {
+        const gen = images.save(call.request.refs);
+        try {
+          for await (const data of gen) {
+            if (cancelled) return;
+            if (!call.write({ data })) {
+              // a client gone while we wait never drains: the cancel ends the wait too
+              await new Promise<void>((r) => {
+                call.once('drain', () => r());
+                call.once('cancelled', () => r());
+              });
+            }
+          }
+          call.end();
+        } finally {
+          await gen.return(undefined);
+        }
+      })().catch((e) => failStream(call, e));
+    },
+
+    // The archive's bytes come in; "Loaded image: ..." lines go out. As for Import, an end
+    // counts only when no cancel follows it, so a cancelled load records nothing.
+    Load: (call: grpc.ServerDuplexStream<LoadChunk, PullProgress>) => {
+      const body = new PassThrough({ highWaterMark: 1 << 20 });
+      body.on('error', () => {});
+      images
+        .load(body, (p) => call.write(p))
+        .then(() => call.end())
+        .catch((e) => failStream(call, e));
+      call.on('data', (msg: LoadChunk) => {
+        if (msg.data && msg.data.length > 0 && !body.write(msg.data)) {
+          call.pause();
+          body.once('drain', () => call.resume());
+        }
+      });
+      call.on('end', () => {
+        const t = setTimeout(() => {
+          if (!call.cancelled) body.end();
+        }, END_GRACE_MS);
+        call.once('cancelled', () => clearTimeout(t));
+      });
+      call.on('cancelled', () => body.destroy(new Error('load cancelled by the client')));
     },
 
     // First message names the image, then the tarball's bytes follow (Docker's import).

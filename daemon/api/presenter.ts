@@ -50,7 +50,8 @@ export function inspectDocument(v: InspectView): Record<string, unknown> {
     Args: c.spec.args.slice(1),
     State: {
       Status: c.state,
-      Running: c.state === 'running',
+      // Docker's: one waiting to restart is still "running".
+      Running: c.state === 'running' || c.state === 'restarting',
       Paused: c.state === 'paused',
       Restarting: c.state === 'restarting',
       OOMKilled: c.oomKilled,
@@ -64,6 +65,7 @@ export function inspectDocument(v: InspectView): Record<string, unknown> {
     Image: c.imageId,
     Name: `/${c.name}`,
     LogPath: v.logPath,
+    RestartCount: c.restartCount,
     Config: {
       Hostname: c.spec.hostname,
       User: c.spec.user,
@@ -79,6 +81,7 @@ export function inspectDocument(v: InspectView): Record<string, unknown> {
     },
     HostConfig: {
       AutoRemove: c.spec.autoRemove,
+      RestartPolicy: { Name: c.spec.restartPolicy?.name ?? 'no', MaximumRetryCount: c.spec.restartPolicy?.maximumRetryCount ?? 0 },
       NetworkMode: c.spec.network,
       Memory: c.spec.resources.memory ?? 0,
       MemorySwap: c.spec.resources.memorySwap ?? 0,

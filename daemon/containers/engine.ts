@@ -11,7 +11,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Db } from '../store/db.ts';
 import { ContainerRepository, type ContainerRow } from './repository.ts';
-import { buildSpec, logConfig, securityOptions, type CreateInput } from './spec.ts';
+import { buildSpec, logConfig, restartPolicyOf, securityOptions, type CreateInput } from './spec.ts';
 import { randomName, checkName, newContainerId } from './names.ts';
 import { statusText } from './status.ts';
 import { conflict, invalid, wrongState, messageOf } from '../errors.ts';
@@ -79,6 +79,7 @@ export class Engine {
     securityOptions(req.securityOpt);
     this.o.checkRoom?.('create a container');
     logConfig(req.logOpt, this.logDefaults);
+    restartPolicyOf(req);
     const image = await this.o.images.ensure(req.image);
     const id = newContainerId((prefix) => this.repo.shortIdTaken(prefix));
     const spec = buildSpec(req, image.config, id, this.o.network ? 'bridge' : 'none', this.logDefaults);
@@ -125,7 +126,9 @@ export class Engine {
   // ---- the state machine (lifecycle.ts) --------------------------------------
 
   start(ref: string): Promise<void> { return this.life.start(ref); }
-  stop(ref: string, timeoutSec: number): Promise<void> { return this.life.stop(ref, timeoutSec); }
+  /** `by: 'daemon'`: a shutdown stopping containers (not a user stop: unless-stopped comes back). */
+  stop(ref: string, timeoutSec: number, by: 'user' | 'daemon' = 'user'): Promise<void> { return this.life.stop(ref, timeoutSec, by); }
+  restart(ref: string, timeoutSec: number): Promise<void> { return this.life.restart(ref, timeoutSec); }
   kill(ref: string, signal: string): Promise<void> { return this.life.kill(ref, signal); }
   /** volumes: rm -v, the container's anonymous volumes go too. */
   remove(ref: string, force: boolean, volumes = false): Promise<void> { return this.life.remove(ref, force, volumes); }
@@ -203,7 +206,8 @@ export class Engine {
   }
 
   list(all: boolean) {
-    return this.repo.all().filter((c) => all || c.state === 'running').map((c) => this.summary(c));
+    // Like Docker's: one waiting to restart is listed without -a too.
+    return this.repo.all().filter((c) => all || c.state === 'running' || c.state === 'restarting').map((c) => this.summary(c));
   }
 
   summary(c: ContainerRow) {
@@ -251,6 +255,7 @@ export class Engine {
 
   /** Closes monitor connections; containers keep running. */
   close(): void {
+    this.life.close();
     this.sup.close();
   }
 

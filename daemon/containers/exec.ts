@@ -29,6 +29,7 @@ export async function runExec(ctx: EngineContext, sup: MonitorSupervisor, ref: s
   const { repo, o, host, layout } = ctx;
   const c = repo.find(ref);
   const l = sup.peek(c.id);
+  if (c.state === 'restarting') throw wrongState(`container ${c.name} is restarting, wait until the container is running`);
   if (c.state !== 'running' || !l?.control || !l.initStartTime) throw wrongState(`container ${c.name} is not running`);
   if (!req.cmd.length) throw invalid('no command given: tdock exec CONTAINER COMMAND [ARG...]');
   const spec = c.spec;

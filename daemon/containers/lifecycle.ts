@@ -1,5 +1,6 @@
-// The container state machine: start → running → exited → removed, and the races
-// between start, exit, stop/kill and rm. A start that rm overtakes must not bring the
+// The container state machine: start → running → exited → removed (→ restarting →
+// running, by the restart policy), and the races between start, exit, stop/kill, rm
+// and a pending restart. A start that rm overtakes must not bring the
 // container back; an exit during a start tears down once; rm -f never waits on a
 // client that stopped reading.
 import { writeFileSync } from 'node:fs';
@@ -18,10 +19,14 @@ import { monitorConfig } from './shim-config.ts';
 import { prepareMounts } from './mount-sources.ts';
 import type { MonitorSupervisor } from './supervisor.ts';
 import type { EngineContext, ExitInfo } from './types.ts';
+import { NO_RESTART } from '../../lib/restart-policy.ts';
+import { RestartManager, realTimer } from './restart-policy.ts';
 
 export class Lifecycle {
   private readonly ctx: EngineContext;
   private readonly sup: MonitorSupervisor;
+  /** Each container's restart manager, from its last start by the user (Docker's, in memory). */
+  private readonly restarts = new Map<string, RestartManager>();
 
   constructor(ctx: EngineContext, sup: MonitorSupervisor) {
     this.ctx = ctx;
@@ -31,8 +36,62 @@ export class Lifecycle {
   /** Containers created before --log-opt existed get the daemon's default. */
   logConfigOf(c: ContainerRow): LogConfig { return c.spec.log ?? this.ctx.o.logDefaults ?? DEFAULT_LOG_CONFIG; }
 
+  /** The container's restart manager; a new one after a start by the user. */
+  private manager(c: ContainerRow): RestartManager {
+    let m = this.restarts.get(c.id);
+    if (!m) {
+      m = new RestartManager(c.spec.restartPolicy ?? NO_RESTART, c.restartCount, this.ctx.o.restartTimer ?? realTimer);
+      this.restarts.set(c.id, m);
+    }
+    return m;
+  }
+
+  /**
+   * No restart from now on for this container (a stop, kill or rm by the user), also
+   * when no manager exists yet (recovered after a daemon restart): one is made to say so.
+   */
+  private cancelRestarts(c: ContainerRow): void {
+    if ((c.spec.restartPolicy?.name ?? 'no') !== 'no') this.manager(c).cancel();
+  }
+
+  /** Daemon shutdown: pending restarts are left to the next start (the rows say "restarting"). */
+  close(): void {
+    for (const m of this.restarts.values()) m.cancel();
+  }
+
+  /** Started by the user (start, restart, the daemon at its start): Docker's restart state begins anew. */
   async start(ref: string): Promise<void> {
-    const c = this.ctx.repo.find(ref);
+    return this.startAs(this.ctx.repo.find(ref), 'user');
+  }
+
+  /** The restart policy's start, after the back-off: only if nothing changed meanwhile. */
+  private async restartByPolicy(id: string, m: RestartManager): Promise<void> {
+    const l = this.sup.state(id);
+    while (l.exiting) await l.exiting.catch(() => {});
+    const now = this.ctx.repo.get(id);
+    if (!now || now.state !== 'restarting' || m.isCanceled || l.removing || l.starting) return;
+    try {
+      await this.startAs(now, 'policy');
+    } catch (e) {
+      // Docker: a restart that fails to start ends the restarts; the last exit stays.
+      this.ctx.log(`restart of ${id.slice(0, 12)} failed: ${messageOf(e)}`);
+      if (!m.waiting) {
+        this.ctx.repo.endRestarting(id);
+        this.settleWaiters(id);
+      }
+    }
+  }
+
+  /** A restart will not happen: whoever waits for the exit gets the last one. */
+  private settleWaiters(id: string): void {
+    const row = this.ctx.repo.get(id);
+    const l = this.sup.peek(id);
+    if (!row || !l) return;
+    const last: ExitInfo = { exitCode: row.exitCode, oomKilled: row.oomKilled, error: row.error };
+    for (const w of l.waiters.splice(0)) w(last);
+  }
+
+  private async startAs(c: ContainerRow, by: 'user' | 'policy'): Promise<void> {
     const l = this.sup.state(c.id);
     // Re-check after every wait: another start or an rm may have come meanwhile.
     for (;;) {
@@ -42,9 +101,19 @@ export class Lifecycle {
       await l.exiting.catch(() => {});
     }
     const now = this.ctx.repo.get(c.id);
-    if (!now) throw notFound(`No such container: ${ref}`);
+    if (!now) throw notFound(`No such container: ${c.name}`);
     if (now.state === 'running') return;
     if (now.state === 'dead') throw wrongState(`container ${c.name} is being removed`);
+    if (by === 'user') {
+      // Docker: one waiting to restart counts as running; starting it changes nothing.
+      if (now.state === 'restarting') return;
+      // Docker's restart state begins anew with every start by the user.
+      this.restarts.get(c.id)?.cancel();
+      this.restarts.delete(c.id);
+      this.ctx.repo.markUserStarted(c.id);
+    } else if (now.state !== 'restarting') {
+      return;
+    }
     l.starting = this.doStart(c.id).finally(() => {
       l.starting = undefined;
     });
@@ -132,10 +201,11 @@ export class Lifecycle {
   }
 
   /** Records the exit, tears down in reverse order, removes with --rm, then tells waiters. */
-  async onExit(id: string, exit: ExitFile | undefined): Promise<void> {
+  async onExit(id: string, exit: ExitFile | undefined, opts: { policy?: boolean } = {}): Promise<void> {
     const { repo, o } = this.ctx;
     const c = repo.get(id);
     if (!c) return;
+    const l = this.sup.peek(id);
     const usage = (() => {
       try {
         return o.cgroups.usage(id);
@@ -148,9 +218,24 @@ export class Lifecycle {
       oomKilled: (usage?.oomKills ?? 0) > 0,
       error: exit ? (exit.error ?? '') : 'the container monitor died without recording an exit status',
     };
+    const finished = exit ? Math.round(exit.finishedAt / 1e6) : Date.now();
+    // The restart policy judges the exit (recovery passes policy: false: what was
+    // running when the daemon stopped is judged once, at its start, in recovery.ts).
+    const judged = opts.policy !== false && !c.spec.autoRemove && !l?.removing && (c.spec.restartPolicy?.name ?? 'no') !== 'no';
+    const m = judged ? this.manager(c) : undefined;
+    const delay = m?.afterExit(
+      { exitCode: info.exitCode, manuallyStopped: c.manuallyStopped, ranMs: Math.max(0, finished - c.started) },
+      () => void this.restartByPolicy(id, m),
+    );
     try {
-      repo.markExited(id, info.exitCode, info.oomKilled, info.error, exit ? Math.round(exit.finishedAt / 1e6) : Date.now());
+      if (m && delay !== undefined) {
+        repo.markRestarting(id, info.exitCode, info.oomKilled, info.error, finished, m.restartCount);
+        this.ctx.log(`container ${id.slice(0, 12)} exited (${info.exitCode}): restart ${m.restartCount} in ${delay} ms`);
+      } else {
+        repo.markExited(id, info.exitCode, info.oomKilled, info.error, finished);
+      }
     } catch (e) {
+      m?.cancel();
       // Not recorded (no space even with the reserve): the run dir keeps the monitor's
       // exit file, the ground truth, for the next start; everyone waiting is told now.
       this.ctx.log(`exit of ${id.slice(0, 12)} not recorded: ${messageOf(e)}`);
@@ -200,8 +285,9 @@ export class Lifecycle {
     const now = repo.get(c.id);
     if (!now) return { exitCode: c.exitCode, oomKilled: c.oomKilled, error: c.error };
     if (now.state === 'running') return this.sup.waitExit(c.id);
-    if (now.state === 'created') {
-      // Docker's "wait" on a created container waits for it to run and exit.
+    if (now.state === 'created' || now.state === 'restarting') {
+      // Docker's "wait" on a created container waits for it to run and exit; one
+      // waiting to restart, for its next exit (or the end of the wait by stop or rm).
       return this.sup.waitExit(c.id);
     }
     return { exitCode: now.exitCode, oomKilled: now.oomKilled, error: now.error };
@@ -211,12 +297,38 @@ export class Lifecycle {
     const sig = parseSignal(signal);
     const c = this.ctx.repo.find(ref);
     const l = this.sup.peek(c.id);
+    // Docker: one waiting to restart has no process: "not running" (stop ends the wait).
     if (c.state !== 'running' || !l?.control) throw wrongState(`container ${c.name} is not running`);
+    // Docker: any kill by the user counts as a manual stop (unless-stopped stays down
+    // after a daemon restart); SIGKILL or the stop signal also ends the restarts.
+    this.ctx.repo.markManuallyStopped(c.id);
+    if (sig === osConstants.signals.SIGKILL || sig === parseSignal(c.spec.stopSignal, 'SIGTERM')) this.cancelRestarts(c);
     l.control.signal(sig);
   }
 
-  async stop(ref: string, timeoutSec: number): Promise<void> {
-    const c = this.ctx.repo.find(ref);
+  /**
+   * `by: 'daemon'` (a daemon shutting down that stops its containers): no restart, but
+   * not a stop by the user either, so unless-stopped comes back with the daemon (Docker's).
+   */
+  async stop(ref: string, timeoutSec: number, by: 'user' | 'daemon' = 'user'): Promise<void> {
+    const first = this.ctx.repo.find(ref);
+    if (first.state === 'running' || first.state === 'restarting') {
+      if (by === 'user') this.ctx.repo.markManuallyStopped(first.id);
+      this.cancelRestarts(first);
+    }
+    if (first.state === 'restarting') {
+      // The back-off may have ended and the start be under way: let it finish, then stop it.
+      const l = this.sup.peek(first.id);
+      if (l?.starting) await l.starting.catch(() => {});
+      else while (l?.exiting) await l.exiting.catch(() => {});
+      if (this.ctx.repo.get(first.id)?.state === 'restarting') {
+        this.ctx.repo.endRestarting(first.id);
+        this.settleWaiters(first.id);
+        return;
+      }
+    }
+    const c = this.ctx.repo.get(first.id);
+    if (!c) return;
     const l = this.sup.peek(c.id);
     if (c.state !== 'running' || !l?.control) return;
     const exited = this.sup.waitExit(c.id);
@@ -236,6 +348,17 @@ export class Lifecycle {
     }
   }
 
+  /**
+   * `tdock restart`: stop (a manual stop: its exit restarts nothing), then start as the
+   * user. One call, so the restart policy cannot start it in between.
+   */
+  async restart(ref: string, timeoutSec: number): Promise<void> {
+    const c = this.ctx.repo.find(ref);
+    await this.stop(c.id, timeoutSec);
+    await this.start(c.id);
+    this.ctx.o.onRestart?.(c.id);
+  }
+
   async remove(ref: string, force: boolean, volumes = false): Promise<void> {
     const { repo } = this.ctx;
     const c = repo.find(ref);
@@ -247,7 +370,12 @@ export class Lifecycle {
     if (now.state === 'running' && !force) {
       throw wrongState(`you cannot remove a running container ${c.id.slice(0, 12)}: stop it first or use rm -f`);
     }
+    if (now.state === 'restarting' && !force) {
+      throw wrongState(`you cannot remove a restarting container ${c.id.slice(0, 12)}: stop it first or use rm -f`);
+    }
     l.removing = true;
+    // No restart from here on: neither a pending one nor one after the kill below.
+    this.cancelRestarts(now);
     try {
       if (now.state === 'running') {
         const exited = this.sup.waitExit(c.id);
@@ -271,6 +399,7 @@ export class Lifecycle {
       for (const s of l.sinks) s.exit(last);
       for (const w of l.waiters.splice(0)) w(last);
       this.sup.forget(c.id);
+      this.restarts.delete(c.id);
     } finally {
       l.removing = false;
     }

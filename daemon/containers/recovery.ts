@@ -7,17 +7,21 @@ import { removeTree } from './bundle.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { MonitorSupervisor } from './supervisor.ts';
 import type { EngineContext } from './types.ts';
+import { NO_RESTART } from '../../lib/restart-policy.ts';
+import { startsWithDaemon } from './restart-policy.ts';
 
 /**
  * Reconnects to live monitors, records the exits that happened while the daemon was
  * away, removes --rm containers that are not running and containers whose removal
  * had begun, tears down what stopped containers left (cgroups, run dirs; the network
  * reconciled itself at its set-up), and removes bundle and run directories that have
- * no row.
+ * no row. Then starts what the restart policies start with the daemon (Docker's restore).
  */
 export async function recover(ctx: EngineContext, sup: MonitorSupervisor, life: Lifecycle): Promise<void> {
   const { repo, host, layout } = ctx;
   removeOrphanDirs(ctx);
+  // Waiting to restart when the daemon stopped: judged below with the others, on its last exit.
+  for (const c of repo.all()) if (c.state === 'restarting') repo.endRestarting(c.id);
   // A start the previous daemon never finished: its monitor waits for START forever.
   for (const c of repo.all().filter((r) => r.state === 'created' || r.state === 'exited' || r.state === 'dead')) {
     const sock = layout.socketPath(c.id);
@@ -43,7 +47,8 @@ export async function recover(ctx: EngineContext, sup: MonitorSupervisor, life: 
     }
     const exit = layout.readExitFile(c.id);
     ctx.log(`container ${c.id.slice(0, 12)} ${exit ? 'exited' : 'lost its monitor'} while the daemon was down`);
-    await life.onExit(c.id, exit);
+    // Judged by its restart policy below, once, like every stopped container.
+    await life.onExit(c.id, exit, { policy: false });
   }
   for (const c of repo.all()) {
     if (c.state === 'running') continue;
@@ -53,6 +58,22 @@ export async function recover(ctx: EngineContext, sup: MonitorSupervisor, life: 
       await life.removeFiles(c);
       sup.forget(c.id);
     }
+  }
+  await startWithDaemon(ctx, life);
+}
+
+/**
+ * Docker's restore: `always` containers start, `unless-stopped` ones unless the user
+ * stopped them, `on-failure` ones whose last run failed (not by a user stop) within
+ * their maximum. A start that fails is logged; the daemon starts anyway.
+ */
+async function startWithDaemon(ctx: EngineContext, life: Lifecycle): Promise<void> {
+  for (const c of ctx.repo.all()) {
+    if (c.state !== 'exited') continue;
+    const facts = { exitCode: c.exitCode, manuallyStopped: c.manuallyStopped, restartCount: c.restartCount, startedBefore: c.started > 0 };
+    if (!startsWithDaemon(c.spec.restartPolicy ?? NO_RESTART, facts)) continue;
+    ctx.log(`container ${c.id.slice(0, 12)}: starting it (restart policy ${c.spec.restartPolicy?.name})`);
+    await life.start(c.id).catch((e) => ctx.log(`container ${c.id.slice(0, 12)}: restart policy: ${e instanceof Error ? e.message : String(e)}`));
   }
 }
 

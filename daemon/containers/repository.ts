@@ -19,17 +19,23 @@ export interface ContainerRow {
   created: number;
   started: number;
   finished: number;
+  /** restarts by the restart policy since the user last started it (Docker's RestartCount) */
+  restartCount: number;
+  /** stopped or killed by the user since the user last started it */
+  manuallyStopped: boolean;
 }
 
 interface RawRow {
   id: string; name: string; image_id: string; image_ref: string; spec: string; state: string;
   pid: number; exit_code: number; oom_killed: number; error: string; created: number; started: number; finished: number;
+  restart_count: number; manually_stopped: number;
 }
 
 const fromRaw = (r: RawRow): ContainerRow => ({
   id: r.id, name: r.name, imageId: r.image_id, imageRef: r.image_ref, spec: JSON.parse(r.spec) as ContainerSpec,
   state: r.state as State, pid: r.pid, exitCode: r.exit_code, oomKilled: r.oom_killed === 1, error: r.error,
   created: r.created, started: r.started, finished: r.finished,
+  restartCount: r.restart_count ?? 0, manuallyStopped: r.manually_stopped === 1,
 });
 
 export class ContainerRepository {
@@ -47,6 +53,10 @@ export class ContainerRepository {
       running: db.prepare(`SELECT * FROM containers WHERE state IN ('running', 'paused', 'restarting')`),
       started: db.prepare(`UPDATE containers SET state = 'running', pid = ?, started = ?, exit_code = 0, oom_killed = 0, error = '', finished = 0 WHERE id = ?`),
       exited: db.prepare(`UPDATE containers SET state = 'exited', pid = 0, exit_code = ?, oom_killed = ?, error = ?, finished = ? WHERE id = ?`),
+      restarting: db.prepare(`UPDATE containers SET state = 'restarting', pid = 0, exit_code = ?, oom_killed = ?, error = ?, finished = ?, restart_count = ? WHERE id = ?`),
+      restartEnded: db.prepare(`UPDATE containers SET state = 'exited' WHERE id = ? AND state = 'restarting'`),
+      userStarted: db.prepare(`UPDATE containers SET restart_count = 0, manually_stopped = 0 WHERE id = ?`),
+      manuallyStopped: db.prepare(`UPDATE containers SET manually_stopped = 1 WHERE id = ?`),
       failed: db.prepare(`UPDATE containers SET error = ? WHERE id = ?`),
       dead: db.prepare(`UPDATE containers SET state = 'dead' WHERE id = ?`),
       remove: db.prepare('DELETE FROM containers WHERE id = ?'),
@@ -106,6 +116,26 @@ export class ContainerRepository {
 
   markExited(id: string, exitCode: number, oomKilled: boolean, error: string, at: number): void {
     this.stmts.exited.run(exitCode, oomKilled ? 1 : 0, error, at, id);
+  }
+
+  /** Exited, and the restart policy starts it again after the back-off (Docker's "restarting"). */
+  markRestarting(id: string, exitCode: number, oomKilled: boolean, error: string, at: number, restartCount: number): void {
+    this.stmts.restarting.run(exitCode, oomKilled ? 1 : 0, error, at, restartCount, id);
+  }
+
+  /** A pending restart will not happen (stopped by the user, failed, daemon restart): exited, with its last exit. */
+  endRestarting(id: string): void {
+    this.stmts.restartEnded.run(id);
+  }
+
+  /** Started by the user (start, restart, or the daemon at its start): Docker resets both. */
+  markUserStarted(id: string): void {
+    this.stmts.userStarted.run(id);
+  }
+
+  /** Stopped or killed by the user: unless-stopped stays stopped across a daemon restart. */
+  markManuallyStopped(id: string): void {
+    this.stmts.manuallyStopped.run(id);
   }
 
   /** Its removal has begun: a restart finishes it. */

@@ -12,6 +12,7 @@ import { checkExecSize } from './bounds.ts';
 import type { PortMapping, PortSpec } from '../../lib/ports.ts';
 import { randomBytes } from 'node:crypto';
 import { checkMounts, type MountInput, type MountPoint } from './mounts.ts';
+import { checkRestartPolicy, RestartPolicyError, type RestartPolicy } from '../../lib/restart-policy.ts';
 
 export interface ContainerSpec {
   entrypoint: string[];
@@ -37,6 +38,8 @@ export interface ContainerSpec {
   mounts?: MountPoint[];
   /** --read-only */
   readonlyRootfs?: boolean;
+  /** --restart (absent in containers created before it existed: "no"). */
+  restartPolicy?: RestartPolicy;
 }
 
 export interface ImageConfigLike {
@@ -70,6 +73,8 @@ export interface CreateInput {
   mounts?: MountInput[];
   /** --read-only */
   readOnly?: boolean;
+  /** --restart as the API gave it (unset = no). */
+  restartPolicy?: { name: string; maximumRetryCount: number } | null;
 }
 
 /** Later entries win, keyed by the name before "="; order of first appearance kept. */
@@ -195,6 +200,7 @@ export function buildSpec(
   securityOptions(req.securityOpt);
   const log = logConfig(req.logOpt, logDefaults);
   const mounts = checkMounts(req.mounts ?? [], () => randomBytes(32).toString('hex'));
+  const restartPolicy = restartPolicyOf(req);
   return {
     entrypoint,
     cmd,
@@ -215,7 +221,18 @@ export function buildSpec(
     log,
     mounts,
     readonlyRootfs: req.readOnly === true,
+    restartPolicy,
   };
+}
+
+/** --restart checked like Docker's daemon; a bad one is INVALID_ARGUMENT naming what is wrong. */
+export function restartPolicyOf(req: Pick<CreateInput, 'restartPolicy' | 'autoRemove'>): RestartPolicy {
+  try {
+    return checkRestartPolicy(req.restartPolicy ?? undefined, req.autoRemove);
+  } catch (e) {
+    if (e instanceof RestartPolicyError) throw invalid(e.message);
+    throw e;
+  }
 }
 
 /** --log-opt over the daemon's defaults; a bad value is INVALID_ARGUMENT naming the option. */

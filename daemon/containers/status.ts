@@ -14,6 +14,9 @@ export function statusText(c: StatusInput, now = Date.now()): string {
       return `Up ${humanDuration(now - c.started)}`;
     case 'exited':
       return c.finished ? `Exited (${c.exitCode}) ${humanDuration(now - c.finished)} ago` : `Exited (${c.exitCode})`;
+    case 'restarting':
+      // Docker's: the last exit code, and how long ago it was.
+      return `Restarting (${c.exitCode}) ${humanDuration(now - c.finished)} ago`;
     case 'created':
       return 'Created';
     case 'dead':

@@ -9,6 +9,7 @@ import type { IdMaps } from '../runtime/idmap.ts';
 import type { CgroupDriver } from '../cgroups/index.ts';
 import type { Host } from './host.ts';
 import type { VolumeStore } from '../volumes/store.ts';
+import type { RestartTimer } from './restart-policy.ts';
 
 /** What the engine needs from the image store. */
 export interface ImageSource {
@@ -35,6 +36,13 @@ export interface EngineOptions {
   logDefaults?: LogConfig;
   /** The operating system as far as monitors go; unit tests pass a fake (default: the real one). */
   host?: Host;
+  /** The restart policies' back-off timer; unit tests pass a fake (default: real timers). */
+  restartTimer?: RestartTimer;
+  /**
+   * A container was restarted by `tdock restart` (the one place its "restart" event is
+   * emitted; the policy's restarts show as die and start, as with Docker).
+   */
+  onRestart?: (id: string) => void;
 }
 
 export interface ExitInfo { exitCode: number; oomKilled: boolean; error: string }

@@ -76,7 +76,13 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX repo_digests_image ON repo_digests(image_id);
   `,
-  // 4: named and anonymous volumes (daemon/volumes/), and which containers use them:
+  // 4: restart policies (daemon/containers/restart-policy.ts): Docker's RestartCount, and
+  // whether the user stopped the container (unless-stopped keeps it stopped across a restart)
+  `
+  ALTER TABLE containers ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE containers ADD COLUMN manually_stopped INTEGER NOT NULL DEFAULT 0;
+  `,
+  // 5: named and anonymous volumes (daemon/volumes/), and which containers use them:
   // a volume in use cannot be deleted (the foreign key), a removed container frees it.
   `
   CREATE TABLE volumes (

@@ -9,6 +9,7 @@
 // 127.0.0.0/8 without TLS by default, too). docker.io is served by registry-1.docker.io.
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { EngineError } from '../../lib/errors.ts';
 import type { ErrorCode } from '../../lib/errors.ts';
@@ -147,7 +148,8 @@ export class RegistryClient {
       throw fail('FAILED_PRECONDITION', `registry ${this.domain}: refusing token realm ${realm} (not https)`);
     }
     if (ch.params['service']) url.searchParams.set('service', ch.params['service']);
-    if (scope) url.searchParams.set('scope', scope);
+    // several scopes (a push that mounts from another repository) are several parameters
+    for (const sc of scope.split(' ')) if (sc) url.searchParams.append('scope', sc);
     const cred = this.opts.credential;
     let res;
     try {
@@ -243,6 +245,92 @@ export class RegistryClient {
     if (code === 'BLOB_UNKNOWN' || e.status === 404) return fail('NOT_FOUND', `${what} of ${name} is missing on the registry (404${re ? ` ${code}` : ''})`);
     if (e.status === 429 || code === 'TOOMANYREQUESTS') return fail(NETWORK_FAILURE, `${this.domain}: too many requests (rate limited); try again later`);
     return fail(NETWORK_FAILURE, `registry ${this.domain} answered ${e.status}${re ? ` ${code}: ${re.message}` : ''} for ${what} of ${repo}`);
+  }
+
+  /**
+   * One request of the push side (HEAD, POST, PATCH, PUT) with a token for `scope`
+   * (space-separated scopes); a 401 gets a fresh token and one more try, so `body` is a
+   * factory. Resolves with any status (the caller knows which ones it wants) and at most
+   * 64 KiB of the answer's body; transport failures are one-line EngineErrors.
+   */
+  async send(
+    method: 'HEAD' | 'GET' | 'POST' | 'PATCH' | 'PUT', url: string, scope: string,
+    opts: { body?: () => Buffer | Readable; headers?: Record<string, string> } = {},
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+    const target = new URL(url, this.base).toString();
+    for (let attempt = 0; ; attempt++) {
+      const auth = await this.authHeaders(scope);
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(target, {
+          method,
+          headers: { 'user-agent': this.opts.userAgent ?? 'tdock/0.1', ...auth, ...opts.headers },
+          ...(opts.body ? { body: opts.body() } : {}),
+          ...(this.opts.signal ? { signal: this.opts.signal } : {}),
+          ...(this.opts.dispatcher ? { dispatcher: this.opts.dispatcher } : {}),
+          headersTimeout: this.opts.headersTimeout ?? 120_000,
+          bodyTimeout: this.opts.bodyTimeout ?? 120_000,
+        });
+      } catch (e) {
+        if (this.opts.signal?.aborted) throw fail(NETWORK_FAILURE, 'push cancelled');
+        const err = e as { code?: string; cause?: { code?: string }; message?: string };
+        throw fail(NETWORK_FAILURE, `registry ${this.domain} unreachable: ${method} ${new URL(target).pathname}: ${err.message ?? String(e)}${err.code ?? err.cause?.code ? ` (${err.code ?? err.cause?.code})` : ''}`);
+      }
+      const chunks: Buffer[] = [];
+      let n = 0;
+      try {
+        for await (const c of res.body) {
+          if (n < 1 << 16) chunks.push(c as Buffer);
+          n += (c as Buffer).length;
+        }
+      } catch {
+        // an unreadable answer body is no worse than none
+      }
+      const text = Buffer.concat(chunks).toString('utf8').slice(0, 1 << 16);
+      if (res.statusCode === 401 && attempt === 0 && this.challenge) {
+        this.tokens.delete(scope);
+        const bearer = parseChallenges(res.headers['www-authenticate']).find((c) => c.scheme === 'bearer');
+        if (bearer) this.challenge = bearer;
+        continue;
+      }
+      return { status: res.statusCode, headers: res.headers, text };
+    }
+  }
+
+  /** The one-line error for an unexpected answer of the push side. */
+  pushError(status: number, text: string, repo: string, what: string): EngineError {
+    const re = registryError(text);
+    const name = `${this.domain}/${repo}`;
+    const code = re?.code ?? '';
+    if (status === 401 || code === 'UNAUTHORIZED') {
+      return fail('FAILED_PRECONDITION', this.opts.credential
+        ? `unauthorized: ${this.opts.credential.username} may not push to ${name}${re?.message ? ` (${re.message})` : ''}`
+        : `unauthorized: authentication required to push to ${name}; run "tdock login ${this.domain}"`);
+    }
+    if (status === 403 || code === 'DENIED') return fail('FAILED_PRECONDITION', `denied: requested access to ${name} is denied${re?.message ? ` (${re.message})` : ''}`);
+    if (status === 429 || code === 'TOOMANYREQUESTS') return fail(NETWORK_FAILURE, `${this.domain}: too many requests (rate limited); try again later`);
+    return fail(NETWORK_FAILURE, `registry ${this.domain} answered ${status}${re ? ` ${code}: ${re.message}` : ''} for ${what} of ${repo}`);
+  }
+
+  /** Every tag of a repository (`GET /v2/<repo>/tags/list`, following the Link pages). */
+  async tags(repo: string): Promise<string[]> {
+    const out: string[] = [];
+    let next: string | undefined = `${this.base}/v2/${repo}/tags/list`;
+    for (let page = 0; next !== undefined && page < 1000; page++) {
+      const url: string = next;
+      const res = await this.get(`tags of ${repo}`, repo, (auth) => fetchBytes(url, this.dl({ maxBytes: MAX_MANIFEST, headers: auth })));
+      let doc: { tags?: unknown };
+      try {
+        doc = JSON.parse(res.data.toString('utf8')) as { tags?: unknown };
+      } catch {
+        throw fail('INVALID_ARGUMENT', `registry ${this.domain} sent a tag list of ${repo} that is not JSON`);
+      }
+      if (Array.isArray(doc.tags)) out.push(...doc.tags.filter((t): t is string => typeof t === 'string'));
+      const link = header(res.headers, 'link');
+      const m = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link) : null;
+      next = m ? new URL(m[1]!, this.base).toString() : undefined;
+    }
+    return [...new Set(out)];
   }
 
   /** A manifest or index by tag or digest; a digest reference is verified. */

@@ -63,10 +63,18 @@ export interface CreateRequest {
   securityOpt: string[];
   /** Docker's --log-opt KEY=VALUE: "max-size=10m" (10k, 1g; 0 or -1 = unbounded), "max-file=3". Unset keys take tdockd's defaults (--log-max-size, --log-max-file). */
   logOpt: string[];
+  /** Docker's --restart: what the daemon does when the container exits. Unset or name "" = "no". Refused together with auto_remove. */
+  restartPolicy: RestartPolicy | null;
   /** -v, --mount and --tmpfs, parsed by the CLI (cli/parse/mounts.ts); checked again by the daemon. */
   mounts: MountSpec[];
   /** --read-only: the root filesystem read-only */
   readOnly: boolean;
+}
+export interface RestartPolicy {
+  /** no | always | unless-stopped | on-failure */
+  name: string;
+  /** on-failure only; 0 = no maximum */
+  maximumRetryCount: number;
 }
 /** One -v, --mount or --tmpfs. */
 export interface MountSpec {
@@ -100,6 +108,12 @@ export interface CreateResponse {
   warnings: string[];
 }
 export interface StopRequest {
+  id: string;
+  /** seconds before SIGKILL; -1 = daemon default (10) */
+  timeout: number;
+}
+/** tdock restart: stop (as Stop) then start, in the daemon, so the restart policy cannot start the container in between. */
+export interface RestartRequest {
   id: string;
   /** seconds before SIGKILL; -1 = daemon default (10) */
   timeout: number;
@@ -230,6 +244,8 @@ export interface ImageRef {
 export interface PullRequest {
   ref: string;
   platform: string;
+  /** pull -a: every tag of the repository */
+  allTags: boolean;
 }
 export interface PullProgress {
   /** layer or step */
@@ -252,6 +268,23 @@ export interface ImportStart {
   url: string;
   /** optional digest to verify */
   sha256: string;
+}
+/** tdock save: the archive comes back in chunks (tar bytes, in order). */
+export interface SaveRequest {
+  refs: string[];
+}
+export interface SaveChunk {
+  data: Buffer;
+}
+/** tdock load: the archive's bytes go in chunks; progress and "Loaded image: ..." come back. */
+export interface LoadChunk {
+  data: Buffer;
+}
+export interface PushRequest {
+  /** NAME[:TAG] */
+  ref: string;
+  /** push -a: every tag of the repository */
+  allTags: boolean;
 }
 export interface ImageSummary {
   /** sha256:... */

@@ -2,7 +2,7 @@
 // Needs root (layers are chowned into the subordinate range); skipped otherwise.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -86,7 +86,11 @@ describe('ImageStore', () => {
     assert.equal(readFileSync(join(dir, 'bin/hello'), 'utf8'), 'hello a\n');
     assert.equal(statSync(join(dir, 'bin/hello')).uid, SHIFT.uid);
     assert.deepEqual(JSON.parse(readFileSync(dir + '.whiteouts.json', 'utf8')), [{ path: 'etc/gone', kind: 'whiteout' }]);
-    assert.deepEqual(layerEntries(), [diffId.slice(7), diffId.slice(7) + '.whiteouts.json']);
+    const hex = diffId.slice(7);
+    assert.deepEqual(layerEntries(), [hex, hex + '.blob', hex + '.blob.json', hex + '.whiteouts.json']);
+    // the layer keeps the bytes it arrived as (for save and push)
+    assert.equal(createHash('sha256').update(readFileSync(dir + '.blob')).digest('hex'), hex);
+    assert.deepEqual(store.layerBlob(diffId)?.info, { digest: diffId, size: readFileSync(dir + '.blob').length, compression: 'none', tarSize: readFileSync(dir + '.blob').length, sources: [] });
     assert.deepEqual(counts(), { layers: 1, images: 1, image_layers: 1, tags: 1 });
     assert.deepEqual(store.config(rec.id), rec.config);
   });
@@ -100,7 +104,7 @@ describe('ImageStore', () => {
     assert.equal(a2.id, a.id);
     assert.deepEqual(a.layers, b.layers);
     assert.deepEqual(store.layerDirs(a.id), store.layerDirs(b.id));
-    assert.equal(layerEntries().filter((e) => !e.endsWith('.json')).length, 1);
+    assert.equal(layerEntries().filter((e) => !e.endsWith('.json') && !e.endsWith('.blob')).length, 1);
     assert.deepEqual(counts(), { layers: 1, images: 2, image_layers: 2, tags: 3 });
     assert.deepEqual(store.resolve('a2')!.repoTags, ['a:latest', 'a2:latest']);
 
@@ -285,9 +289,12 @@ describe('ImageStore', () => {
     mkdirSync(join(root, 'layers', 'tmp-deadbeef', 'x'), { recursive: true });
     mkdirSync(join(root, 'layers', 'tmp-del-cafe'));
     mkdirSync(join(root, 'layers', 'a'.repeat(64)));
+    writeFileSync(join(root, 'layers', 'b'.repeat(64) + '.blob'), 'orphan');
+    writeFileSync(join(root, 'layers', 'b'.repeat(64) + '.blob.json'), '{}');
     const removed = await store.cleanup();
-    assert.equal(removed.length, 3);
-    assert.deepEqual(layerEntries().filter((e) => !e.endsWith('.json')), [img.layers[0]!.slice(7)]);
+    assert.equal(removed.length, 5);
+    const hex = img.layers[0]!.slice(7);
+    assert.deepEqual(layerEntries().filter((e) => !e.endsWith('.whiteouts.json')), [hex, hex + '.blob', hex + '.blob.json']);
   });
 
   it('replaces an orphaned layer dir (no row) instead of trusting it', async () => {

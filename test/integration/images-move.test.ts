@@ -1,0 +1,385 @@
+// Images made and moved, through the real CLI and daemons: `save` read by skopeo and
+// loaded into a second daemon (same image id, runs), `load` of an OCI layout tar made by
+// skopeo, a corrupted or truncated archive refused with nothing left, `push` to a real
+// docker-registry then `pull` in a second daemon (same id), a second push ("Layer already
+// exists"), a cross-repository mount, `pull -a`, and push with token auth after `login`.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { openDb } from '../../daemon/store/db.ts';
+import { ImageService } from '../../daemon/images.ts';
+import { ImageStore } from '../../images/store.ts';
+import { buildBusyboxTar } from '../../images/busybox.ts';
+import { tarArchive } from '../../images/tar-writer.ts';
+import { TestDaemon } from '../helpers/daemon.ts';
+import { haveRegistry, Pusher, pushImage, startRegistry, startTokenService } from './registry-harness.ts';
+import type { RegistryProcess, TokenService } from './registry-harness.ts';
+
+const isRoot = process.getuid?.() === 0;
+const have = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+const haveSkopeo = have('skopeo');
+const haveOpenssl = have('openssl');
+
+/** Layer dirs, blobs and staging dirs of a daemon's store. */
+function storeEntries(d: TestDaemon): string[] {
+  const dir = join(d.root, 'layers');
+  return existsSync(dir) ? readdirSync(dir).sort() : [];
+}
+
+function skopeo(args: string[]): string {
+  return execFileSync('skopeo', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+describe('save and load', { skip: !isRoot ? 'needs root' : !haveSkopeo ? 'skopeo is not installed' : false }, () => {
+  const d1 = new TestDaemon();
+  const d2 = new TestDaemon();
+  let scratch = '';
+  let bbId = '';
+  let appId = '';
+
+  before(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'tdk-imgmove-'));
+    await d1.start();
+    await d2.start();
+    await d1.ok(['pull', 'busybox']);
+    bbId = (await d1.inspect('busybox')).Id;
+    writeFileSync(join(scratch, 'app.tar'), tarArchive([{ path: 'hello.txt', data: 'from the app image\n' }]));
+    await d1.ok(['import', join(scratch, 'app.tar'), 'mine/app:v1']);
+    appId = (await d1.inspect('mine/app:v1')).Id;
+  });
+  after(async () => {
+    await d1.cleanup();
+    await d2.cleanup();
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  test('save writes a docker-archive and an OCI layout skopeo reads (config digest = image id, layers = diff_ids)', async () => {
+    const file = join(scratch, 'bb.tar');
+    assert.equal(await d1.ok(['save', '-o', file, 'busybox']), '');
+    const info = JSON.parse(skopeo(['inspect', `docker-archive:${file}`]));
+    assert.deepEqual(info.Layers, (await d1.inspect('busybox')).RootFS.Layers);
+    // the OCI layout in the same tar is read too (by the tag's ref.name)
+    assert.deepEqual(JSON.parse(skopeo(['inspect', `oci-archive:${file}:latest`])).Layers, info.Layers);
+    const config = execFileSync('skopeo', ['inspect', '--raw', '--config', `docker-archive:${file}`]);
+    assert.equal('sha256:' + createHash('sha256').update(config).digest('hex'), bbId);
+    // the same images give the same archive
+    const again = join(scratch, 'bb2.tar');
+    await d1.ok(['save', '-o', again, 'busybox:latest']);
+    assert.ok(readFileSync(file).equals(readFileSync(again)));
+  });
+
+  test('save of several images -> load into a second daemon: same ids, tags, and it runs', async () => {
+    const file = join(scratch, 'two.tar');
+    // a bare name saves every tag of the repository (Docker's rule)
+    await d1.ok(['save', '-o', file, 'busybox', 'mine/app']);
+    // skopeo picks either image of a multi-image archive by name
+    assert.equal(JSON.parse(skopeo(['inspect', `docker-archive:${file}:mine/app:v1`])).Layers.length, 1);
+    const out = await d2.ok(['load', '-i', file]);
+    assert.deepEqual(out.trim().split('\n').sort(), ['Loaded image: busybox:latest', 'Loaded image: mine/app:v1']);
+    assert.equal((await d2.inspect('busybox')).Id, bbId);
+    assert.equal((await d2.inspect('mine/app:v1')).Id, appId);
+    assert.equal(await d2.ok(['run', '--rm', 'busybox', 'echo', 'loaded']), 'loaded\n');
+    // loading again is harmless (layers already there) and says the same
+    const q = await d2.ok(['load', '-q', '-i', file]);
+    assert.match(q, /Loaded image: busybox:latest/);
+    assert.ok(!storeEntries(d2).some((e) => e.startsWith('tmp-')));
+  });
+
+  test('load reads stdin; an untagged image is "Loaded image ID"', async () => {
+    const file = join(scratch, 'byid.tar');
+    await d1.ok(['save', '-o', file, appId]);
+    await d2.ok(['rmi', 'mine/app:v1']);
+    const out = await d2.ok(['load'], { input: readFileSync(file) });
+    assert.equal(out, `Loaded image ID: ${appId}\n`);
+  });
+
+  test('load of an OCI layout tar made by skopeo', async () => {
+    const file = join(scratch, 'bb.tar');
+    const oci = join(scratch, 'bb-oci.tar');
+    skopeo(['copy', `docker-archive:${file}`, `oci-archive:${oci}:oci/busybox:v1`]);
+    const out = await d2.ok(['load', '-i', oci]);
+    assert.equal(out, 'Loaded image: oci/busybox:v1\n');
+    assert.deepEqual((await d2.inspect('oci/busybox:v1')).RootFS.Layers, (await d1.inspect('busybox')).RootFS.Layers);
+    assert.equal(await d2.ok(['run', '--rm', 'oci/busybox:v1', 'echo', 'oci']), 'oci\n');
+  });
+
+  test('a corrupted or truncated archive is refused in one line with nothing left', async () => {
+    const d3 = new TestDaemon();
+    await d3.start();
+    try {
+      const good = readFileSync(join(scratch, 'bb.tar'));
+      // flip bytes inside the busybox binary of the layer: the layer no longer unpacks to its diff_id
+      const bad = Buffer.from(good);
+      const at = good.indexOf(Buffer.from('\x7fELF')) + 4096;
+      assert.ok(at > 4096);
+      for (let i = 0; i < 16; i++) bad[at + i] = bad[at + i]! ^ 0xff;
+      const before = storeEntries(d3);
+      for (const input of [bad, good.subarray(0, Math.floor(good.length / 2)), Buffer.from('not a tar at all, just text\n'.repeat(100))]) {
+        const r = await d3.cli(['load'], { input });
+        assert.equal(r.code, 1, r.stderr);
+        assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+        assert.match(r.stderr, /invalid image archive|layer rejected/);
+        assert.deepEqual(storeEntries(d3), before);
+        assert.equal((await d3.ok(['images', '-q'])).trim(), '');
+      }
+      const r = await d3.cli(['load', '-i', join(scratch, 'nope.tar')]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /no such file/);
+    } finally {
+      await d3.cleanup();
+    }
+  });
+
+  test('save of an unknown image fails before writing anything', async () => {
+    const file = join(scratch, 'none.tar');
+    const r = await d1.cli(['save', '-o', file, 'busybox', 'no/such:image']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /No such image: no\/such:image/);
+    assert.equal(existsSync(file), false);
+    assert.deepEqual(readdirSync(scratch).filter((f) => f.includes('tdock-tmp')), []);
+  });
+
+  test(have('dockerd') ? 'docker load accepts tdock save' : 'docker load accepts tdock save (skipped: dockerd is not installed)', { skip: !have('dockerd') }, async () => {
+    // a private dockerd on its own sockets and dirs, without iptables or a bridge
+    const base = mkdtempSync(join(tmpdir(), 'tdk-dockerd-'));
+    const sock = join(base, 'docker.sock');
+    const { spawn } = await import('node:child_process');
+    const p = spawn('dockerd', ['--host', `unix://${sock}`, '--data-root', join(base, 'data'), '--exec-root', join(base, 'exec'),
+      '--pidfile', join(base, 'pid'), '--iptables=false', '--ip6tables=false', '--bridge=none'], { stdio: 'ignore' });
+    try {
+      let ready = false;
+      for (let i = 0; i < 300 && !ready; i++) {
+        ready = spawnSync('docker', ['-H', `unix://${sock}`, 'version'], { stdio: 'ignore' }).status === 0;
+        if (!ready) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(ready, 'dockerd started');
+      const out = execFileSync('docker', ['-H', `unix://${sock}`, 'load', '-i', join(scratch, 'two.tar')], { encoding: 'utf8' });
+      assert.match(out, /Loaded image: busybox:latest/);
+      const id = execFileSync('docker', ['-H', `unix://${sock}`, 'image', 'inspect', '-f', '{{.Id}}', 'busybox:latest'], { encoding: 'utf8' }).trim();
+      assert.equal(id, bbId);
+    } finally {
+      p.kill('SIGTERM');
+      await new Promise((r) => p.once('exit', r));
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('push and pull through a real registry', { skip: !isRoot ? 'needs root' : !haveRegistry ? 'docker-registry is not installed' : false }, () => {
+  const d1 = new TestDaemon();
+  const d2 = new TestDaemon();
+  let scratch = '';
+  let reg: RegistryProcess;
+  let bbTar = '';
+
+  before(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'tdk-push-'));
+    reg = await startRegistry(join(scratch, 'registry'));
+    bbTar = join(scratch, 'bb.tar');
+    writeFileSync(bbTar, await buildBusyboxTar());
+    await d1.start();
+    await d2.start();
+  });
+  after(async () => {
+    await d1.cleanup();
+    await d2.cleanup();
+    await reg?.stop();
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  test('push, then pull in a second daemon gives the same image id and it runs', async () => {
+    const ref = `${reg.host}/team/bb:v1`;
+    await d1.ok(['import', bbTar, ref]);
+    const id = (await d1.inspect(ref)).Id;
+    const out = await d1.ok(['push', ref]);
+    assert.match(out, new RegExp(`The push refers to repository \\[${reg.host.replace(/\./g, '\\.')}/team/bb\\]`));
+    assert.match(out, /: Pushed\n/);
+    const m = /^v1: digest: (sha256:[a-f0-9]{64}) size: (\d+)$/m.exec(out);
+    assert.ok(m, out);
+    // the registry has that manifest under the tag
+    const r = await fetch(`${reg.base}/v2/team/bb/manifests/v1`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    assert.equal(r.headers.get('docker-content-digest'), m[1]);
+    assert.ok((await d1.inspect(ref)).RepoDigests.includes(`${reg.host}/team/bb@${m[1]}`));
+    if (haveSkopeo) {
+      // another client reads what was pushed: the manifest by tag, the config as the image id
+      const info = JSON.parse(skopeo(['inspect', '--tls-verify=false', `docker://${ref}`]));
+      assert.equal(info.Digest, m[1]);
+      assert.deepEqual(info.Layers.length, 1);
+      const config = execFileSync('skopeo', ['inspect', '--tls-verify=false', '--raw', '--config', `docker://${ref}`]);
+      assert.equal('sha256:' + createHash('sha256').update(config).digest('hex'), id);
+    }
+    await d2.ok(['pull', ref]);
+    assert.equal((await d2.inspect(ref)).Id, id);
+    assert.equal(await d2.ok(['run', '--rm', ref, '/bin/busybox', 'echo', 'pushed']), 'pushed\n');
+  });
+
+  test('a second push says "Layer already exists"', async () => {
+    const out = await d1.ok(['push', `${reg.host}/team/bb:v1`]);
+    assert.match(out, /: Layer already exists\n/);
+    assert.doesNotMatch(out, /: Pushed\n/);
+    assert.match(out, /^v1: digest: sha256:/m);
+  });
+
+  test('a layer the registry has in another repository is mounted, not uploaded', async () => {
+    const ref = `${reg.host}/other/app:v1`;
+    await d1.ok(['import', bbTar, ref]);
+    const out = await d1.ok(['push', ref]);
+    assert.match(out, /: Mounted from team\/bb\n/);
+    await d2.ok(['pull', ref]);
+    assert.equal((await d2.inspect(ref)).Id, (await d1.inspect(ref)).Id);
+  });
+
+  test('push -a and pull -a move every tag', async () => {
+    await d1.ok(['import', join(scratch, 'bb.tar'), `${reg.host}/team/bb:v2`]);
+    writeFileSync(join(scratch, 'small.tar'), tarArchive([{ path: 'v3', data: 'three\n' }]));
+    await d1.ok(['import', join(scratch, 'small.tar'), `${reg.host}/team/bb:v3`]);
+    const out = await d1.ok(['push', '-a', `${reg.host}/team/bb`]);
+    assert.match(out, /^v1: digest/m);
+    assert.match(out, /^v2: digest/m);
+    assert.match(out, /^v3: digest/m);
+    await d2.ok(['pull', '-a', `${reg.host}/team/bb`]);
+    for (const t of ['v1', 'v2', 'v3']) assert.equal((await d2.inspect(`${reg.host}/team/bb:${t}`)).Id, (await d1.inspect(`${reg.host}/team/bb:${t}`)).Id);
+  });
+
+  test('push of a missing tag or a digest is refused in one line', async () => {
+    const r = await d1.cli(['push', `${reg.host}/team/bb:nope`]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim(), `Error: An image does not exist locally with the tag: ${reg.host}/team/bb:nope`);
+  });
+});
+
+describe('push with token auth', { skip: !isRoot ? 'needs root' : !haveRegistry ? 'docker-registry is not installed' : !haveOpenssl ? 'openssl is not installed' : false }, () => {
+  const d = new TestDaemon();
+  let scratch = '';
+  let reg: RegistryProcess;
+  let tokens: TokenService;
+
+  before(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'tdk-pushauth-'));
+    tokens = await startTokenService(scratch, { alice: 's3cret' });
+    reg = await startRegistry(join(scratch, 'registry'), tokens.auth);
+    await d.start();
+  });
+  after(async () => {
+    await d.cleanup();
+    await reg?.stop();
+    await tokens?.stop();
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  test('anonymous push is unauthorized; after login it works and pulls back', async () => {
+    const ref = `${reg.host}/private/app:v1`;
+    writeFileSync(join(scratch, 'app.tar'), tarArchive([{ path: 'secret', data: 'private\n' }]));
+    await d.ok(['import', join(scratch, 'app.tar'), ref]);
+    const id = (await d.inspect(ref)).Id;
+    const anon = await d.cli(['push', ref]);
+    assert.equal(anon.code, 1);
+    assert.match(anon.stderr, /unauthorized/);
+    assert.equal(anon.stderr.trim().split('\n').length, 1);
+    await d.ok(['login', '-u', 'alice', '--password-stdin', reg.host], { input: 's3cret\n' });
+    const out = await d.ok(['push', ref]);
+    assert.match(out, /^v1: digest: sha256:/m);
+    assert.ok(tokens.log.some((l) => l.basic && decodeURIComponent(l.url).includes('repository:private/app:pull,push')), 'asked for a push token with the credentials');
+    await d.ok(['rmi', ref]);
+    await d.ok(['pull', ref]);
+    assert.equal((await d.inspect(ref)).Id, id);
+  });
+});
+
+describe('push: chunked uploads and pulled (gzip) blobs', { skip: !isRoot ? 'needs root' : !haveRegistry ? 'docker-registry is not installed' : false }, () => {
+  const SHIFT = { uid: 100000, gid: 100000, size: 65536 };
+  let scratch = '';
+  let regA: RegistryProcess;
+  let regB: RegistryProcess;
+  let proxy: ReturnType<typeof createServer>;
+  let proxyHost = '';
+  const log: string[] = [];
+
+  const service = (name: string, chunk?: number) => {
+    const root = join(scratch, name);
+    mkdirSync(root);
+    const db = openDb(join(root, 'tdock.db'));
+    return new ImageService(new ImageStore(db, root, SHIFT), () => false, {
+      catalog: join(scratch, 'none.json'), retryDelay: 10, ...(chunk !== undefined ? { pushChunkSize: chunk } : {}),
+    });
+  };
+
+  before(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'tdk-pushchunk-'));
+    regA = await startRegistry(join(scratch, 'regA'));
+    regB = await startRegistry(join(scratch, 'regB'));
+    // a recording proxy in front of registry B: which requests did the push send?
+    const target = new URL(regB.base);
+    proxy = createServer((req, res) => {
+      log.push(`${req.method} ${(req.url ?? '').split('?')[0]} ${req.headers['content-range'] ?? ''}`.trim());
+      const up = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    proxyHost = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    proxy?.closeAllConnections();
+    await new Promise((r) => proxy?.close(r));
+    await regA?.stop();
+    await regB?.stop();
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  test('a blob over the chunk size goes up in PATCH chunks and comes back with the same id', async () => {
+    const a = service('chunk-a', 64 * 1024);
+    const ref = `${proxyHost}/chunk/bb:v1`;
+    const rec = await a.store.importTar(Readable.from([await buildBusyboxTar()]), ref, { created: 0 });
+    log.length = 0;
+    const lines: string[] = [];
+    const pushed = await a.push(ref, (p) => lines.push(`${p.id ? p.id + ': ' : ''}${p.status}`));
+    assert.equal(pushed.length, 1);
+    assert.ok(log.includes('PATCH /v2/chunk/bb/blobs/uploads/' + log.find((l) => l.startsWith('PATCH'))!.split('/uploads/')[1]), 'PATCH requests');
+    const ranges = log.filter((l) => l.startsWith('PATCH')).map((l) => l.split(' ')[2]);
+    assert.ok(ranges.length > 2, log.join('\n'));
+    assert.equal(ranges[0], `0-${64 * 1024 - 1}`);
+    assert.ok(lines.includes(`${rec.layers[0]!.slice(7, 19)}: Pushed`), lines.join('\n'));
+    const b = service('chunk-b');
+    assert.equal((await b.pull(ref)).id, rec.id);
+  });
+
+  test('a small blob goes up in one PUT', async () => {
+    const a = service('mono-a');
+    const ref = `${proxyHost}/mono/app:v1`;
+    await a.store.importTar(Readable.from([tarArchive([{ path: 'small', data: 'small\n' }])]), ref, { created: 0 });
+    log.length = 0;
+    await a.push(ref);
+    assert.equal(log.filter((l) => l.startsWith('PATCH')).length, 0, log.join('\n'));
+    assert.ok(log.filter((l) => l.startsWith('PUT /v2/mono/app/blobs/uploads/')).length >= 2, log.join('\n'));
+  });
+
+  test('a pulled gzip layer is pushed as the same blob to another registry', async () => {
+    const p = new Pusher(regA.base);
+    const src = await pushImage(p, 'src/gz', 'v1', [{ tar: await buildBusyboxTar() }], { config: { Cmd: ['sh'] } });
+    const a = service('gz-a');
+    const img = await a.pull(`${regA.host}/src/gz:v1`);
+    assert.equal(a.store.layerBlob(a.store.record(img.id)!.layers[0]!)?.info.compression, 'gzip');
+    a.store.tag(img.id, `${regB.host}/copy/gz:v1`);
+    await a.push(`${regB.host}/copy/gz:v1`);
+    const m = await (await fetch(`${regB.base}/v2/copy/gz/manifests/v1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json() as { layers: { digest: string; mediaType: string }[]; config: { digest: string } };
+    assert.deepEqual(m.layers.map((l) => l.digest), src.layerDigests);
+    assert.equal(m.layers[0]!.mediaType, 'application/vnd.oci.image.layer.v1.tar+gzip');
+    assert.equal(m.config.digest, src.configDigest);
+    // and within registry A, to another repository: mounted
+    a.store.tag(img.id, `${regA.host}/dst/gz:v1`);
+    const lines: string[] = [];
+    await a.push(`${regA.host}/dst/gz:v1`, (x) => lines.push(x.status));
+    assert.ok(lines.includes('Mounted from src/gz'), lines.join('\n'));
+  });
+});

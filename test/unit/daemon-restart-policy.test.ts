@@ -1,0 +1,241 @@
+// Restart policies in the engine (issue 13) against the fake monitor and a fake clock:
+// the back-off before a restart, and what stop, rm -f, wait, restart and a daemon
+// restart do to a pending restart. No root needed.
+import { test, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDb, type Db } from '../../daemon/store/db.ts';
+import { Engine } from '../../daemon/containers/engine.ts';
+import type { EngineOptions } from '../../daemon/containers/types.ts';
+import type { CgroupDriver } from '../../daemon/cgroups/index.ts';
+import { FakeHost } from './fake-monitor.ts';
+import { FakeClock } from './fake-clock.ts';
+
+let dir = '';
+let db: Db;
+let host: FakeHost;
+let clock: FakeClock;
+let cgroups: FakeCgroups;
+const engines: Engine[] = [];
+
+class FakeCgroups implements CgroupDriver {
+  readonly version = 2 as const;
+  readonly made = new Set<string>();
+  create(id: string): string[] {
+    this.made.add(id);
+    return [`/fake/${id}/cgroup.procs`];
+  }
+  async remove(id: string): Promise<void> { this.made.delete(id); }
+  exists(id: string): boolean { return this.made.has(id); }
+  usage() { return { cpuUsageNs: 0, memoryUsage: 0, memoryLimit: 0, pids: 0, oomKills: 0 }; }
+  removeParent(): void {}
+  procs(): number[] { return []; }
+  paths(): string[] { return []; }
+}
+
+function engine(extra: Partial<EngineOptions> = {}): Engine {
+  const layer = join(dir, 'layer');
+  mkdirSync(layer, { recursive: true });
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  const e = new Engine(db, {
+    root: join(dir, 'root'), execRoot: join(dir, 'run'), shim: '/nonexistent/tdock-shim',
+    idMaps: { uid: { start: uid, size: 1 }, gid: { start: gid, size: 1 } }, rootless: true, cgroups,
+    images: { ensure: async () => ({ id: 'img', config: { Cmd: ['sh'] } }), layerDirs: () => [layer] },
+    host, restartTimer: clock,
+    ...extra,
+  });
+  engines.push(e);
+  return e;
+}
+
+async function create(e: Engine, restart: string, max = 0): Promise<string> {
+  const { id } = await e.create({
+    image: 'img', name: '', cmd: [], entrypoint: [], entrypointSet: false, env: [], workdir: '', user: '', hostname: '',
+    tty: false, openStdin: false, autoRemove: false, network: '', ports: [], dns: [], resources: {}, securityOpt: [],
+    restartPolicy: { name: restart, maximumRetryCount: max },
+  });
+  return id;
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+async function until(what: string, fn: () => boolean): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (fn()) return;
+    await tick();
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The container's current monitor (the latest one spawned for it). */
+function monitorOf(id: string) {
+  return host.monitors.filter((m) => m.config.socket.includes(id.slice(0, 12))).at(-1)!;
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tdock-unit-restart-'));
+  db = openDb(join(dir, 'tdock.db'));
+  host = new FakeHost();
+  clock = new FakeClock();
+  cgroups = new FakeCgroups();
+});
+
+afterEach(() => {
+  for (const e of engines.splice(0)) e.close();
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('an exit under always: restarting, torn down, started again exactly when the back-off ends', async () => {
+  const e = engine();
+  const id = await create(e, 'always');
+  await e.start(id);
+  monitorOf(id).exit(0);
+  await until('restarting', () => e.repo.get(id)!.state === 'restarting' && cgroups.made.size === 0);
+  assert.equal(e.repo.get(id)!.restartCount, 1);
+  assert.deepEqual(clock.delays, [100]);
+  const monitors = host.monitors.length;
+  clock.advance(99);
+  await tick();
+  assert.equal(host.monitors.length, monitors, 'not before the back-off ends');
+  clock.advance(1);
+  await until('running again', () => e.repo.get(id)!.state === 'running');
+  assert.equal(host.monitors.length, monitors + 1);
+  // The second exit waits twice as long.
+  monitorOf(id).exit(1);
+  await until('restarting', () => e.repo.get(id)!.state === 'restarting');
+  assert.deepEqual(clock.delays, [200]);
+  assert.equal(e.repo.get(id)!.restartCount, 2);
+  await e.remove(id, true);
+});
+
+test('stop during the back-off: exited with its last exit, waiters told, no restart ever', async () => {
+  const e = engine();
+  const id = await create(e, 'always');
+  await e.start(id);
+  monitorOf(id).exit(3);
+  await until('restarting', () => e.repo.get(id)!.state === 'restarting');
+  const waited = e.wait(id);
+  await e.stop(id, 10);
+  const row = e.repo.get(id)!;
+  assert.equal(row.state, 'exited');
+  assert.equal(row.exitCode, 3);
+  assert.equal(row.manuallyStopped, true);
+  assert.equal((await waited).exitCode, 3);
+  assert.equal(clock.pending, 0);
+  clock.advance(120_000);
+  await tick();
+  assert.equal(host.alive().length, 0);
+  await e.remove(id, false);
+});
+
+test('stop while the restart is starting: the start finishes, then the stop ends it, for good', async () => {
+  const e = engine();
+  const id = await create(e, 'always');
+  await e.start(id);
+  monitorOf(id).exit(1);
+  await until('restarting', () => e.repo.get(id)!.state === 'restarting');
+  let release!: () => void;
+  host.beforeOk = () => new Promise<void>((r) => (release = r));
+  clock.advance(100);
+  await until('the restart to spawn its monitor', () => release !== undefined);
+  const stopped = e.stop(id, 10);
+  await tick();
+  host.beforeOk = undefined;
+  release();
+  await stopped;
+  assert.equal(e.repo.get(id)!.state, 'exited');
+  assert.equal(clock.pending, 0, 'the stop\'s exit schedules nothing');
+  assert.equal(host.alive().length, 0);
+  await e.remove(id, false);
+});
+
+test('rm of a restarting container is refused; rm -f during the back-off leaves nothing and starts nothing', async () => {
+  const e = engine();
+  const id = await create(e, 'on-failure');
+  await e.start(id);
+  monitorOf(id).exit(2);
+  await until('restarting', () => e.repo.get(id)!.state === 'restarting');
+  await assert.rejects(e.remove(id, false), /you cannot remove a restarting container/);
+  await assert.rejects(e.kill(id, 'KILL'), /is not running/);
+  const monitors = host.monitors.length;
+  await e.remove(id, true);
+  clock.advance(120_000);
+  await tick();
+  assert.equal(e.repo.get(id), undefined);
+  assert.equal(host.monitors.length, monitors, 'no start after rm -f');
+  assert.equal(existsSync(join(dir, 'root', 'containers', id)), false);
+  assert.equal(cgroups.made.size, 0);
+});
+
+test('restart: the stop inside it restarts nothing and RestartCount begins anew; kill -9 ends the restarts', async () => {
+  let restarted = '';
+  const e = engine({ onRestart: (x) => (restarted = x) });
+  const id = await create(e, 'always');
+  await e.start(id);
+  monitorOf(id).exit(1);
+  await until('restarting', () => e.repo.get(id)!.state === 'restarting');
+  clock.advance(100);
+  await until('running', () => e.repo.get(id)!.state === 'running');
+  assert.equal(e.repo.get(id)!.restartCount, 1);
+  assert.equal(restarted, '', 'a restart by the policy is no "restart" event');
+  await e.restart(id, 10);
+  assert.equal(restarted, id, 'the restart event hook');
+  const row = e.repo.get(id)!;
+  assert.equal(row.state, 'running');
+  assert.equal(row.restartCount, 0);
+  assert.equal(row.manuallyStopped, false);
+  assert.equal(clock.pending, 0);
+  await e.kill(id, 'KILL');
+  await until('exited', () => e.repo.get(id)!.state === 'exited');
+  assert.equal(clock.pending, 0, 'killed by the user: no restart');
+  assert.equal(e.repo.get(id)!.manuallyStopped, true);
+  await e.remove(id, false);
+});
+
+test('on-failure:1: one restart, then exited; a start by the user resets the count', async () => {
+  const e = engine();
+  const id = await create(e, 'on-failure', 1);
+  await e.start(id);
+  monitorOf(id).exit(5);
+  await until('restarting', () => e.repo.get(id)!.state === 'restarting');
+  clock.advance(100);
+  await until('running', () => e.repo.get(id)!.state === 'running');
+  monitorOf(id).exit(5);
+  await until('exited', () => e.repo.get(id)!.state === 'exited');
+  assert.equal(e.repo.get(id)!.restartCount, 1);
+  assert.equal(clock.pending, 0);
+  await e.start(id);
+  assert.equal(e.repo.get(id)!.restartCount, 0);
+  await e.remove(id, true);
+});
+
+test('daemon restart: a restarting one is started; unless-stopped stopped by the user is not; always is', async () => {
+  const e = engine();
+  const waiting = await create(e, 'on-failure');
+  const userStopped = await create(e, 'unless-stopped');
+  const alwaysStopped = await create(e, 'always');
+  const neverStarted = await create(e, 'always');
+  for (const id of [waiting, userStopped, alwaysStopped]) await e.start(id);
+  monitorOf(waiting).exit(1);
+  await until('restarting', () => e.repo.get(waiting)!.state === 'restarting');
+  await e.stop(userStopped, 10);
+  await e.stop(alwaysStopped, 10);
+  e.close();
+  engines.splice(engines.indexOf(e), 1);
+
+  const again = engine();
+  await again.recover();
+  assert.equal(again.repo.get(waiting)!.state, 'running');
+  assert.equal(again.repo.get(userStopped)!.state, 'exited');
+  assert.equal(again.repo.get(alwaysStopped)!.state, 'running', 'Docker: always comes back with the daemon');
+  assert.equal(again.repo.get(neverStarted)!.state, 'created');
+  // unless-stopped started by the user again is no longer "stopped by the user".
+  await again.start(userStopped);
+  assert.equal(again.repo.get(userStopped)!.manuallyStopped, false);
+  for (const id of [waiting, userStopped, alwaysStopped, neverStarted]) await again.remove(id, true);
+  assert.equal(host.alive().length, 0);
+});
