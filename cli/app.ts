@@ -43,6 +43,11 @@ import Stop from './commands/stop.ts';
 import Top from './commands/top.ts';
 import Version from './commands/version.ts';
 import Wait from './commands/wait.ts';
+import VolumeCreate from './commands/volume/create.ts';
+import VolumeInspect from './commands/volume/inspect.ts';
+import VolumeLs from './commands/volume/ls.ts';
+import VolumePrune from './commands/volume/prune.ts';
+import VolumeRm from './commands/volume/rm.ts';
 
 export const COMMANDS = {
   attach: Attach,
@@ -77,6 +82,11 @@ export const COMMANDS = {
   'system:prune': SystemPrune,
   top: Top,
   version: Version,
+  'volume:create': VolumeCreate,
+  'volume:inspect': VolumeInspect,
+  'volume:ls': VolumeLs,
+  'volume:prune': VolumePrune,
+  'volume:rm': VolumeRm,
   wait: Wait,
 };
 
@@ -118,7 +128,7 @@ type Pjson = Record<string, unknown> & { name: string; oclif: Record<string, unk
 
 export function readPjson(root: string = projectRoot()): Pjson {
   const pjson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Pjson;
-  pjson.oclif.topics ??= { image: { description: 'Manage images.' }, container: { description: 'Manage containers.' }, system: { description: 'Manage tdock.' } };
+  pjson.oclif.topics ??= { image: { description: 'Manage images.' }, container: { description: 'Manage containers.' }, system: { description: 'Manage tdock.' }, volume: { description: 'Manage volumes.' } };
   return pjson;
 }
 

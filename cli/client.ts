@@ -90,6 +90,17 @@ export function makeSystem(c: grpc.Client) {
   };
 }
 
+export function makeVolumes(c: grpc.Client) {
+  return {
+    create: unary<api.VolumeCreateRequest, api.Volume>(c, 'Create'),
+    list: unary<api.VolumeListRequest, api.VolumeListResponse>(c, 'List'),
+    inspect: unary<api.VolumeRef, api.Volume>(c, 'Inspect'),
+    remove: unary<api.VolumeRemoveRequest, api.Empty>(c, 'Remove'),
+    prune: unary<api.VolumePruneRequest, api.VolumePruneResponse>(c, 'Prune'),
+  };
+}
+
+export type VolumesApi = ReturnType<typeof makeVolumes>;
 export type ContainersApi = ReturnType<typeof makeContainers>;
 export type ImagesApi = ReturnType<typeof makeImages>;
 export type SystemApi = ReturnType<typeof makeSystem>;
@@ -110,6 +121,7 @@ export class Daemon {
   #containers?: ContainersApi;
   #images?: ImagesApi;
   #system?: SystemApi;
+  #volumes?: VolumesApi;
 
   /** ownConnection: never share grpc-js's connection with the other clients of this process. */
   constructor(host: string, opts: { ownConnection?: boolean } = {}) {
@@ -137,6 +149,9 @@ export class Daemon {
   }
   get system(): SystemApi {
     return (this.#system ??= makeSystem(this.#client('System')));
+  }
+  get volumes(): VolumesApi {
+    return (this.#volumes ??= makeVolumes(this.#client('Volumes')));
   }
   /**
    * Container calls on a connection of their own, for signals proxied during an

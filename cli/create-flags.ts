@@ -8,6 +8,7 @@ import { cpusFlag, envFlag, intFlag, memoryFlag, ValueError } from './parse/byte
 import { parsePublish, PortSpecError } from './parse/ports.ts';
 import { parseSecurityOpts, SecurityOptError } from '../proto/security-opt.ts';
 import { DEFAULT_LOG_CONFIG, LogOptError, parseLogOpts } from '../proto/log-opt.ts';
+import { parseMountFlags } from './parse/mounts.ts';
 import { parseRestartPolicy, RestartPolicyError } from '../lib/restart-policy.ts';
 import { healthFlags, healthRequest, type HealthFlagValues } from './health-flags.ts';
 
@@ -50,6 +51,10 @@ export const createFlags = {
     ...many,
   }),
   ...healthFlags,
+  volume: Flags.string({ char: 'v', summary: 'Bind mount a host path (HOST:CTR[:ro]), mount a named volume (NAME:CTR[:ro]) or an anonymous one (CTR).', helpValue: 'SPEC', ...many }),
+  mount: Flags.string({ summary: 'Attach a mount: type=bind|volume|tmpfs,source=...,target=...[,readonly][,tmpfs-size=...][,tmpfs-mode=...].', helpValue: 'SPEC', ...many }),
+  tmpfs: Flags.string({ summary: 'Mount a tmpfs: PATH[:size=64m,mode=1777,...].', helpValue: 'PATH', ...many }),
+  'read-only': Flags.boolean({ summary: 'Mount the container\'s root filesystem read-only (volumes, tmpfs and /dev/shm stay writable).' }),
 };
 
 export interface CreateFlagValues extends HealthFlagValues {
@@ -72,6 +77,10 @@ export interface CreateFlagValues extends HealthFlagValues {
   restart?: string;
   'security-opt'?: string[];
   'log-opt'?: string[];
+  volume?: string[];
+  mount?: string[];
+  tmpfs?: string[];
+  'read-only'?: boolean;
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -83,6 +92,7 @@ export function buildCreateRequest(
   image: string | undefined,
   cmd: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
+  cwd: string = process.cwd(),
 ): CreateRequest {
   if (!image) throw new UsageError('"run"/"create" requires at least 1 argument: IMAGE [COMMAND] [ARG...]');
   try {
@@ -120,6 +130,7 @@ export function buildCreateRequest(
     // Checked here against the usual defaults; the daemon applies its own.
     const logOpt = [...(f['log-opt'] ?? [])];
     parseLogOpts(logOpt, DEFAULT_LOG_CONFIG);
+    const mounts = parseMountFlags(f, cwd);
     const restartPolicy = parseRestartPolicy(f.restart ?? '');
     if (restartPolicy.name !== 'no' && f.rm) throw new ValueError('Conflicting options: --restart and --rm');
     const hasResources = memory !== 0 || memorySwap !== 0 || pidsLimit !== 0 || cpus !== 0;
@@ -143,6 +154,8 @@ export function buildCreateRequest(
       pullMissing: true,
       securityOpt,
       logOpt,
+      mounts,
+      readOnly: Boolean(f['read-only']),
       restartPolicy,
       ...healthRequest(f),
     };

@@ -68,7 +68,7 @@ export interface DiskUsageSources {
   remove: (id: string) => Promise<void>;
   images: () => ImageSummary[];
   layerUse: () => { imageId: string; diffId: string; size: number }[];
-  /** Volumes: the volume code plugs in here (none yet: system df shows 0 of them). */
+  /** Volumes with the containers that use them (any state, as Docker counts) and their size. */
   volumes?: () => DiskUsageVolume[];
   log?: (msg: string) => void;
 }

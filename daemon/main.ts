@@ -19,6 +19,7 @@ import { serve } from './api/server.ts';
 import { containerHandlers } from './api/containers.ts';
 import { imageHandlers } from './api/images.ts';
 import { systemHandlers, VERSION } from './api/system.ts';
+import { volumeHandlers } from './api/volumes.ts';
 import { messageOf } from './errors.ts';
 import { lockDir } from './lock.ts';
 import { inheritedListener, notify } from './systemd.ts';
@@ -131,11 +132,12 @@ async function main(): Promise<void> {
   const disk = new DiskUsage({
     containers: () => eng.repo.all(), summary: (c) => eng.summary(c), diskPaths: (id) => eng.diskPaths(id),
     remove: (id) => eng.remove(id, false), images: () => images.list(), layerUse: () => store.layerUse(), log,
+    volumes: () => eng.volumes.list().map((v) => ({ name: v.name, links: eng.volumes.users(v.name).length, size: eng.volumes.size(v.name) })),
   });
   const calls = new InFlight();
   const serving = await serve(
     o.socketPath,
-    { containers: calls.track(containerHandlers(eng)), images: calls.track(imageHandlers(images)), system: calls.track(systemHandlers(info, disk, events)) },
+    { containers: calls.track(containerHandlers(eng)), images: calls.track(imageHandlers(images)), system: calls.track(systemHandlers(info, disk, events)), volumes: calls.track(volumeHandlers(eng.volumes)) },
     o.rootless ? undefined : groupId('tdock'),
     listenFd,
   );

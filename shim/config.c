@@ -188,6 +188,14 @@ static int parse_mount(const struct json *e, struct mount_spec *m)
 			m->bind = m->recursive = true;
 			continue;
 		}
+		if (strcmp(o, "idmap") == 0) {
+			m->idmap = true;
+			continue;
+		}
+		if (strcmp(o, "copyup") == 0) {
+			m->copyup = true;
+			continue;
+		}
 		bool known = false;
 		for (size_t k = 0; k < sizeof option_flags / sizeof option_flags[0]; k++) {
 			if (strcmp(o, option_flags[k].name) != 0)
@@ -215,6 +223,8 @@ static int parse_mount(const struct json *e, struct mount_spec *m)
 		return bad("mounts", "unknown option for a bind mount");
 	if (!m->bind && !m->type)
 		return bad("mounts", "type missing");
+	if (!m->bind && (m->idmap || m->copyup))
+		return bad("mounts", "idmap and copyup are for bind mounts");
 	return 0;
 }
 
@@ -396,6 +406,8 @@ static int load_container(const struct json *root, struct config *c)
 	if (mounts && mounts->type != JSON_NULL) {
 		if (mounts->type != JSON_ARRAY)
 			return bad("mounts", "expected an array");
+		if (mounts->count > MAX_MOUNTS)
+			return bad("mounts", "too many");
 		c->mounts = calloc(mounts->count ? mounts->count : 1, sizeof *c->mounts);
 		if (!c->mounts)
 			return bad("mounts", "out of memory");

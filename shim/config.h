@@ -15,9 +15,14 @@ struct mount_spec {
 	const char *source, *destination, *type;
 	unsigned long flags;     /* MS_* from the options */
 	bool bind, recursive, readonly;
+	bool idmap;              /* bind: the monitor mounts it idmapped into the container's user namespace */
+	bool copyup;             /* bind of a volume: filled with the image's directory when empty */
 	unsigned long attr_set;  /* MOUNT_ATTR_* applied to a bind after it is made */
 	char data[512];          /* options the kernel parses itself (size=, mode=) */
 };
+
+/* The daemon sends at most 128 of the user's and a few of its own (/etc files). */
+#define MAX_MOUNTS 256
 
 struct sysctl {
 	const char *key, *value;

@@ -51,7 +51,22 @@ _Noreturn void container_main(const struct config *c, const struct child_fds *f)
 	/* The monitor's umask (077) would make mount points created in the image private. */
 	umask(022);
 
-	child_expect(SYNC_GO);
+	/* The monitor's idmapped binds (bindtree.c), then GO. */
+	for (;;) {
+		char text[SYNC_MAX];
+		int fd;
+		int t = sync_recv(g_child_sync, text, &fd);
+		if (t == SYNC_MOUNT) {
+			if (rootfs_take_tree(c, text, fd) < 0)
+				child_fail();
+			continue;
+		}
+		if (fd >= 0)
+			close(fd);
+		if (t != SYNC_GO)
+			_exit(EXIT_SETUP_FAILED);
+		break;
+	}
 	/* The maps exist now. */
 	child_become_root();
 	/* Which hierarchies to mount (rootfs_setup): only the host's view says where we sit. */
@@ -69,7 +84,7 @@ _Noreturn void container_main(const struct config *c, const struct child_fds *f)
 	if (rootfs_setup(c) < 0)
 		child_fail();
 	/* Before any exec can join: nothing of the container runs while the path is walked. */
-	if (workdir_make(c) < 0)
+	if (workdir_make(c) < 0 || rootfs_readonly(c) < 0)
 		child_fail();
 	if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0) {
 		syserr("sethostname");

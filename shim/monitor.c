@@ -1,4 +1,5 @@
 #include "monitor.h"
+#include "bindtree.h"
 #include "container.h"
 #include "sync.h"
 #include "util.h"
@@ -218,6 +219,9 @@ int container_setup(struct monitor *m)
 	close(host_mnt);
 
 	if (write_id_maps(m) < 0)
+		return -1;
+	/* Idmapped binds need init's user namespace with its maps; init takes them before GO. */
+	if (bindtree_send(c, m->pid, m->sync) < 0)
 		return -1;
 	if (sync_send(m->sync, SYNC_GO, NULL, -1) < 0)
 		return syserr("signal the container");

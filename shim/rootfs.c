@@ -1,4 +1,5 @@
 #include "rootfs.h"
+#include "copyup.h"
 #include "util.h"
 
 #include <errno.h>
@@ -6,6 +7,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -77,12 +79,20 @@ static int make_dirs(const char *path)
 	return 0;
 }
 
-/* An O_PATH descriptor for a mount target, creating a directory or an empty file. */
-static int mount_target(const char *path, bool dir)
+/*
+ * An O_PATH descriptor for a mount target, creating a directory or an empty file.
+ * A dangling symlink on the way is followed as the container would see it (an
+ * absolute target from the container's root), and what it names is made there.
+ */
+static int mount_target_at(const char *path, bool dir, int depth)
 {
 	int fd = open_in_root(path, O_PATH, 0);
 	if (fd >= 0 || errno != ENOENT)
 		return fd >= 0 ? fd : syserr("open %s", path);
+	if (depth > 40) {
+		errno = ELOOP;
+		return syserr("open %s", path);
+	}
 
 	char parent[PATH_MAX];
 	snprintf(parent, sizeof parent, "%s", path);
@@ -95,16 +105,35 @@ static int mount_target(const char *path, bool dir)
 		return syserr("open %s", parent[0] ? parent : "/");
 	const char *name = slash + 1;
 	int r = dir ? mkdirat(pfd, name, 0755) : openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (r < 0 && errno != EEXIST) {
+	if (r < 0 && errno == EEXIST) {
+		/* A dangling symlink (open_in_root found nothing behind it): make its target. */
+		char link[PATH_MAX], next[PATH_MAX];
+		ssize_t n = readlinkat(pfd, name, link, sizeof link - 1);
+		close(pfd);
+		if (n < 0)
+			return syserr("open %s", path);
+		link[n] = '\0';
+		if (link[0] == '/')
+			snprintf(next, sizeof next, "%s", link);
+		else if (snprintf(next, sizeof next, "%s/%s", parent, link) >= (int)sizeof next)
+			return seterr("open %s: path too long", path);
+		return mount_target_at(next, dir, depth + 1);
+	}
+	if (r < 0) {
 		syserr("create %s", path);
 		close(pfd);
 		return -1;
 	}
-	if (!dir && r >= 0)
+	if (!dir)
 		close(r);
 	close(pfd);
 	fd = open_in_root(path, O_PATH, 0);
 	return fd >= 0 ? fd : syserr("open %s", path);
+}
+
+static int mount_target(const char *path, bool dir)
+{
+	return mount_target_at(path, dir, 0);
 }
 
 static int mount_fs(const char *what, const char *fstype, const char *dest, unsigned long flags, const char *data)
@@ -328,12 +357,80 @@ static int mount_cgroups(void)
 	return r;
 }
 
+/* The monitor's idmapped trees by config mount index, fd + 1 (0: none). */
+static int trees[MAX_MOUNTS];
+
+int rootfs_take_tree(const struct config *c, const char *index, int fd)
+{
+	char *end;
+	unsigned long i = strtoul(index, &end, 10);
+	if (fd < 0 || end == index || *end || i >= c->n_mounts || !c->mounts[i].idmap || trees[i]) {
+		if (fd >= 0)
+			close(fd);
+		return seterr("receive an idmapped bind: unexpected message \"%s\"", index);
+	}
+	trees[i] = fd + 1;
+	return 0;
+}
+
+/*
+ * A user's bind or volume: the monitor's idmapped tree, or our own clone of the
+ * source. The target is resolved inside the root (mount_target: a symlink in the
+ * image can never send it to the host); a volume is filled first (copy-up); the
+ * read-only and other attributes are set once the mount is ours.
+ */
+static int user_bind(const struct mount_spec *m, int tree)
+{
+	if (tree < 0) {
+		tree = open_tree(AT_FDCWD, m->source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m->recursive ? AT_RECURSIVE : 0));
+		if (tree < 0)
+			return syserr("bind %s on %s", m->source, m->destination);
+	}
+	int target = -1, r = -1;
+	struct stat st;
+	if (fstat(tree, &st) < 0) {
+		syserr("bind %s on %s: stat the source", m->source, m->destination);
+		goto out;
+	}
+	target = mount_target(m->destination, S_ISDIR(st.st_mode));
+	if (target < 0)
+		goto out;
+	if (m->copyup && S_ISDIR(st.st_mode) && copy_up(target, tree, m->destination) < 0)
+		goto out;
+	if (move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+		syserr("mount %s", m->destination);
+		goto out;
+	}
+	if (m->attr_set) {
+		struct mount_attr a = { .attr_set = m->attr_set };
+		if (mount_setattr(tree, "", AT_EMPTY_PATH | (m->recursive ? AT_RECURSIVE : 0), &a, sizeof a) < 0) {
+			syserr("set attributes of %s", m->destination);
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	if (target >= 0)
+		close(target);
+	close(tree);
+	return r;
+}
+
 static int user_mounts(const struct config *c)
 {
 	for (size_t i = 0; i < c->n_mounts; i++) {
 		const struct mount_spec *m = &c->mounts[i];
-		int r = m->bind ? bind_host(m->source, m->destination, m->recursive, m->attr_set)
-				: mount_fs(m->source, m->type, m->destination, m->flags, m->data[0] ? m->data : NULL);
+		int r;
+		if (!m->bind)
+			r = mount_fs(m->source, m->type, m->destination, m->flags, m->data[0] ? m->data : NULL);
+		else if (m->idmap || m->copyup) {
+			int tree = trees[i] - 1;
+			trees[i] = 0;
+			if (m->idmap && tree < 0)
+				return seterr("bind %s on %s: the monitor sent no idmapped mount", m->source, m->destination);
+			r = user_bind(m, tree);
+		} else
+			r = bind_host(m->source, m->destination, m->recursive, m->attr_set);
 		if (r < 0)
 			return -1;
 	}
@@ -410,6 +507,22 @@ static int pivot(void)
 	return 0;
 }
 
+int rootfs_readonly(const struct config *c)
+{
+	if (!c->readonly_rootfs)
+		return 0;
+	/* Only the root's own mount: volumes, tmpfs, /dev/shm and the /etc files stay writable. */
+	int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return syserr("open the new root");
+	struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY };
+	int r = mount_setattr(fd, "", AT_EMPTY_PATH, &a, sizeof a);
+	if (r < 0)
+		syserr("make the rootfs read-only");
+	close(fd);
+	return r;
+}
+
 int rootfs_setup(const struct config *c)
 {
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -441,11 +554,6 @@ int rootfs_setup(const struct config *c)
 	}
 	if (mount_cgroups() < 0 || setup_dev() < 0 || user_mounts(c) < 0)
 		return -1;
-	if (c->readonly_rootfs) {
-		struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY };
-		if (mount_setattr(root_fd, "", AT_EMPTY_PATH, &a, sizeof a) < 0)
-			return syserr("make the rootfs read-only");
-	}
 	if (pivot() < 0 || mask_paths(c) < 0 || readonly_paths(c) < 0)
 		return -1;
 	close(root_fd);

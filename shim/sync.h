@@ -2,7 +2,10 @@
  * The channel between the monitor and the container (a SOCK_SEQPACKET
  * socketpair, so every message arrives whole and in order).
  *
- *   monitor → init:  SYNC_GO     maps and cgroups are written
+ *   monitor → init:  SYNC_MOUNT  "INDEX": the detached tree (SCM_RIGHTS) of
+ *                                config mount INDEX, idmapped by the monitor
+ *                                (bindtree.c); sent before SYNC_GO
+ *                    SYNC_GO     maps and cgroups are written
  *                    SYNC_START  a client sent START
  *   init → monitor:  SYNC_READY  ids switched, cgroup ns made
  *                    SYNC_PTY    the pty master (SCM_RIGHTS)
@@ -19,6 +22,7 @@
 #include <stddef.h>
 
 enum {
+	SYNC_MOUNT = 'M',
 	SYNC_GO = 'G',
 	SYNC_START = 'S',
 	SYNC_READY = 'R',

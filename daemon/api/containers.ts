@@ -34,6 +34,7 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
       return engine.create({
         image: r.image, name: r.name, cmd: r.cmd, entrypoint: r.entrypoint, entrypointSet: r.entrypointSet, env: r.env,
         workdir: r.workdir, user: r.user, hostname: r.hostname, tty: r.tty, openStdin: r.openStdin, autoRemove: r.autoRemove,
+        mounts: r.mounts ?? [], readOnly: r.readOnly,
         network: r.network, ports: r.ports, dns: r.dns, securityOpt: r.securityOpt, logOpt: r.logOpt, restartPolicy: r.restartPolicy,
         healthCmd: r.healthCmd, healthInterval: r.healthInterval, healthTimeout: r.healthTimeout,
         healthRetries: r.healthRetries, healthStartPeriod: r.healthStartPeriod, noHealthcheck: r.noHealthcheck,
@@ -58,7 +59,7 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
       return {};
     }),
     Remove: unary<RemoveRequest, Empty>(async (r) => {
-      await engine.remove(r.id, r.force);
+      await engine.remove(r.id, r.force, r.volumes);
       return {};
     }),
     List: unary<ListRequest, ListResponse>(async (r) => ({ containers: engine.list(r.all) })),

@@ -5,6 +5,7 @@ import type { ContainerRow } from '../containers/repository.ts';
 import type { ProcInfo } from '../runtime/procfs.ts';
 import type { IdMaps } from '../runtime/idmap.ts';
 import type { HealthState } from '../health/schedule.ts';
+import { configVolumes, hostConfigMounts, mountsView } from './mounts-view.ts';
 
 export interface ProcessesView { rows: ProcInfo[]; idMaps: IdMaps }
 
@@ -90,6 +91,7 @@ export function inspectDocument(v: InspectView): Record<string, unknown> {
       Image: c.imageRef,
       StopSignal: c.spec.stopSignal,
       ...(c.spec.healthcheck ? { Healthcheck: c.spec.healthcheck } : {}),
+      Volumes: configVolumes(c.spec),
     },
     HostConfig: {
       AutoRemove: c.spec.autoRemove,
@@ -104,7 +106,9 @@ export function inspectDocument(v: InspectView): Record<string, unknown> {
       SecurityOpt: c.spec.securityOpt?.length ? c.spec.securityOpt : null,
       CgroupParent: v.cgroupPaths[0] ?? '',
       LogConfig: logConfigView(v.log),
+      ...hostConfigMounts(c.spec),
     },
+    Mounts: mountsView(c.spec),
     GraphDriver: {
       Name: 'overlay',
       Data: { LowerDir: v.lowerDirs.join(':'), UpperDir: v.upperDir, WorkDir: v.workDir, MergedDir: v.mergedDir },

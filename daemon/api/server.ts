@@ -21,6 +21,7 @@ export interface Services {
   containers: grpc.UntypedServiceImplementation;
   images: grpc.UntypedServiceImplementation;
   system: grpc.UntypedServiceImplementation;
+  volumes: grpc.UntypedServiceImplementation;
 }
 
 function socketAlive(path: string): Promise<boolean> {
@@ -88,6 +89,7 @@ function makeServer(services: Services): grpc.Server {
   server.addService(api.Containers.service, services.containers);
   server.addService(api.Images.service, services.images);
   server.addService(api.System.service, services.system);
+  server.addService(api.Volumes.service, services.volumes);
   return server;
 }
 

@@ -32,6 +32,9 @@ import { containerEvent } from './events.ts';
 import { NO_EVENTS } from '../events/types.ts';
 import type { HealthState } from '../health/schedule.ts';
 import type { InspectView, ProcessesView } from '../api/presenter.ts';
+import { VolumeStore } from '../volumes/store.ts';
+import { notIdmappable } from '../runtime/idmapped.ts';
+import { createWarnings, checkBindSources } from './mount-sources.ts';
 import type { EngineContext, EngineOptions, ExecRequest, ExitInfo, OutputSink } from './types.ts';
 
 export type { ImageSource, NetworkHooks, EngineOptions, ExitInfo, OutputSink, ExecRequest } from './types.ts';
@@ -51,7 +54,12 @@ export class Engine {
     this.log = opts.log ?? (() => {});
     const layout = new BundleLayout(opts.root, opts.execRoot, opts.idMaps, opts.rootless);
     layout.init();
-    this.ctx = { repo: this.repo, o: opts, host: opts.host ?? realHost, layout, log: this.log, events: opts.events ?? NO_EVENTS };
+    const volumeIdmap = !opts.rootless && notIdmappable(opts.root) === undefined;
+    const volumes = new VolumeStore(db, opts.root, {
+      ...(opts.rootless ? {} : { rootGid: opts.idMaps.gid.start }),
+      ...(volumeIdmap || opts.rootless ? {} : { plainOwner: { uid: opts.idMaps.uid.start, gid: opts.idMaps.gid.start } }),
+    });
+    this.ctx = { repo: this.repo, o: opts, host: opts.host ?? realHost, layout, log: this.log, volumes, volumeIdmap, events: opts.events ?? NO_EVENTS };
     this.sup = new MonitorSupervisor(this.ctx, (id, exit) => this.life.onExit(id, exit));
     this.health = new HealthMonitors(this.ctx, this.sup);
     this.life = new Lifecycle(this.ctx, this.sup, {
@@ -62,6 +70,8 @@ export class Engine {
   }
 
   private get layout(): BundleLayout { return this.ctx.layout; }
+  /** Local volumes (the Volumes API works on them directly). */
+  get volumes(): VolumeStore { return this.ctx.volumes; }
   private get logDefaults(): LogConfig { return this.o.logDefaults ?? DEFAULT_LOG_CONFIG; }
 
   // ---- create --------------------------------------------------------------
@@ -89,19 +99,40 @@ export class Engine {
     // Check the user now so that a typo fails at create, not at start.
     resolveImageUser(lower, spec.user);
 
+    const points = spec.mounts ?? [];
+    // --mount type=bind refuses a missing source now (Docker); -v makes it at start.
+    checkBindSources(points);
+    const warnings = createWarnings(points, this.ctx);
+    const made: string[] = [];
     try {
+      for (const p of points) {
+        if (p.type !== 'volume') continue;
+        if (this.ctx.volumes.create(p.name, {}, p.anonymous).made) made.push(p.name);
+        p.source = this.ctx.volumes.mountpoint(p.name);
+      }
       this.layout.make(id, lower);
-      this.repo.insert({ id, name, imageId: image.id, imageRef: req.image, spec, created: Date.now() });
+      this.ctx.volumes.transaction(() => {
+        this.repo.insert({ id, name, imageId: image.id, imageRef: req.image, spec, created: Date.now() });
+        this.ctx.volumes.use(id, points.filter((p) => p.type === 'volume').map((p) => p.name));
+      });
       crashPoint('create.row');
       containerEvent(this.ctx, { id, name, imageRef: req.image }, 'create');
     } catch (e) {
       rmSync(this.layout.bundleDir(id), { recursive: true, force: true });
+      // Volumes this create made go with it: bad input leaves nothing.
+      for (const n of made) {
+        try {
+          this.ctx.volumes.remove(n, true);
+        } catch (err) {
+          this.log(`create: removing volume ${n}: ${messageOf(err)}`);
+        }
+      }
       if (e instanceof Error && /UNIQUE constraint failed: containers.name/.test(e.message)) {
         throw conflict(`the container name "/${name}" is already in use; remove (or rename) that container to reuse the name`);
       }
       throw e;
     }
-    return { id, name, warnings: [] };
+    return { id, name, warnings };
   }
 
   // ---- the state machine (lifecycle.ts) --------------------------------------
@@ -111,7 +142,8 @@ export class Engine {
   stop(ref: string, timeoutSec: number, by: 'user' | 'daemon' = 'user'): Promise<void> { return this.life.stop(ref, timeoutSec, by); }
   restart(ref: string, timeoutSec: number): Promise<void> { return this.life.restart(ref, timeoutSec); }
   kill(ref: string, signal: string): Promise<void> { return this.life.kill(ref, signal); }
-  remove(ref: string, force: boolean): Promise<void> { return this.life.remove(ref, force); }
+  /** volumes: rm -v, the container's anonymous volumes go too. */
+  remove(ref: string, force: boolean, volumes = false): Promise<void> { return this.life.remove(ref, force, volumes); }
   wait(ref: string): Promise<ExitInfo> { return this.life.wait(ref); }
 
   // ---- attach, logs, exec ----------------------------------------------------

@@ -16,6 +16,7 @@ import { DEFAULT_LOG_CONFIG, type LogConfig } from '../../proto/log-opt.ts';
 import { removeTree } from './bundle.ts';
 import { resolveImageUser } from './image-files.ts';
 import { monitorConfig } from './shim-config.ts';
+import { prepareMounts } from './mount-sources.ts';
 import type { MonitorSupervisor } from './supervisor.ts';
 import type { EngineContext, ExitInfo } from './types.ts';
 import { NO_RESTART } from '../../lib/restart-policy.ts';
@@ -147,7 +148,10 @@ export class Lifecycle {
     const dir = layout.bundleDir(id);
     this.sup.state(id).exitInfo = undefined;
     try {
-      const mounts = o.network ? await o.network.prepare(c, dir) : [];
+      // Before anything is made: a missing bind source fails the start here.
+      const userMounts = prepareMounts(spec.mounts ?? [], this.ctx);
+      // The user's mounts after the runtime's /etc files: a bind of /etc/hosts wins, as in Docker.
+      const mounts = [...(o.network ? await o.network.prepare(c, dir) : []), ...userMounts];
       networkPrepared = o.network !== undefined;
       crashPoint('start.network');
       const cgroupProcs = o.cgroups.create(id, spec.resources);
@@ -284,12 +288,20 @@ export class Lifecycle {
     removeTree(this.ctx.layout.runDir(c.id));
   }
 
-  async removeFiles(c: ContainerRow): Promise<void> {
+  /** anonymousVolumes: rm -v; --rm always takes them (Docker). */
+  async removeFiles(c: ContainerRow, anonymousVolumes = false): Promise<void> {
     this.ctx.repo.remove(c.id);
     crashPoint('rm.row');
     this.hooks.removed(c.id);
     containerEvent(this.ctx, c, 'destroy');
     removeTree(this.ctx.layout.bundleDir(c.id));
+    if (anonymousVolumes || c.spec.autoRemove) {
+      try {
+        this.ctx.volumes.removeAnonymous((c.spec.mounts ?? []).filter((m) => m.type === 'volume').map((m) => m.name));
+      } catch (e) {
+        this.ctx.log(`rm ${c.id.slice(0, 12)}: anonymous volumes: ${messageOf(e)}`);
+      }
+    }
   }
 
   async wait(ref: string): Promise<ExitInfo> {
@@ -381,7 +393,7 @@ export class Lifecycle {
     containerEvent(this.ctx, c, 'restart');
   }
 
-  async remove(ref: string, force: boolean): Promise<void> {
+  async remove(ref: string, force: boolean, volumes = false): Promise<void> {
     const { repo } = this.ctx;
     const c = repo.find(ref);
     const l = this.sup.state(c.id);
@@ -416,7 +428,7 @@ export class Lifecycle {
       crashPoint('rm.dead');
       await this.teardown(row);
       crashPoint('rm.teardown');
-      await this.removeFiles(row);
+      await this.removeFiles(row, volumes);
       // Nobody may wait forever on a container that no longer exists (wait, attach).
       const last: ExitInfo = { exitCode: row.exitCode, oomKilled: row.oomKilled, error: row.error };
       for (const s of l.sinks) s.exit(last);

@@ -9,7 +9,8 @@ import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, containerSysctls } 
 import type { IdMaps } from '../runtime/idmap.ts';
 
 export interface IdMapEntry { containerId: number; hostId: number; size: number }
-export interface BindMount { source: string; destination: string; options: string[] }
+/** A mount the shim makes: a bind (no type), or a file system of `type` (tmpfs). Options: shim/config.c. */
+export interface BindMount { type?: string; source: string; destination: string; options: string[] }
 
 /** What config.json and an exec config share: the process to run, its rights, where to talk. */
 export interface ProcessConfig {
@@ -79,7 +80,7 @@ export function monitorConfig(i: MonitorConfigInput): MonitorConfig {
     id: i.c.id,
     rootfs: join(i.bundleDir, 'rootfs'),
     overlay: { lower: i.lower, upper: join(i.bundleDir, 'upper'), work: join(i.bundleDir, 'work') },
-    readonlyRootfs: false,
+    readonlyRootfs: spec.readonlyRootfs === true,
     hostname: spec.hostname,
     args: spec.args,
     env: i.env,

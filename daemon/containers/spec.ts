@@ -10,6 +10,8 @@ import { availableParallelism } from 'node:os';
 import { checkHostIp, isIPv4Address } from '../network/ports.ts';
 import { checkExecSize } from './bounds.ts';
 import type { PortMapping, PortSpec } from '../../lib/ports.ts';
+import { randomBytes } from 'node:crypto';
+import { checkMounts, type MountInput, type MountPoint } from './mounts.ts';
 import { checkRestartPolicy, RestartPolicyError, type RestartPolicy } from '../../lib/restart-policy.ts';
 import { mergeHealthcheck, type HealthcheckConfig, type HealthFlags } from '../health/config.ts';
 
@@ -33,6 +35,10 @@ export interface ContainerSpec {
   securityOpt?: string[];
   /** --log-opt over the daemon's defaults at create (absent in containers created before it existed). */
   log?: LogConfig;
+  /** -v, --mount, --tmpfs (absent in containers created before they existed) */
+  mounts?: MountPoint[];
+  /** --read-only */
+  readonlyRootfs?: boolean;
   /** --restart (absent in containers created before it existed: "no"). */
   restartPolicy?: RestartPolicy;
   /** --health-* over the image's HEALTHCHECK (daemon/health/config.ts); absent: none. */
@@ -67,6 +73,10 @@ export interface CreateInput extends HealthFlags {
   securityOpt: string[];
   /** --log-opt KEY=VALUE as given. */
   logOpt?: string[];
+  /** -v, --mount, --tmpfs as the CLI parsed them */
+  mounts?: MountInput[];
+  /** --read-only */
+  readOnly?: boolean;
   /** --restart as the API gave it (unset = no). */
   restartPolicy?: { name: string; maximumRetryCount: number } | null;
 }
@@ -193,6 +203,7 @@ export function buildSpec(
   if (ports.length && network !== 'bridge') throw invalid(`published ports need the bridge network (got --network ${network})`);
   securityOptions(req.securityOpt);
   const log = logConfig(req.logOpt, logDefaults);
+  const mounts = checkMounts(req.mounts ?? [], () => randomBytes(32).toString('hex'));
   const restartPolicy = restartPolicyOf(req);
   const healthcheck = mergeHealthcheck(req, image.Healthcheck);
   return {
@@ -213,6 +224,8 @@ export function buildSpec(
     stopSignal: image.StopSignal || 'SIGTERM',
     securityOpt: req.securityOpt,
     log,
+    mounts,
+    readonlyRootfs: req.readOnly === true,
     restartPolicy,
     ...(healthcheck ? { healthcheck } : {}),
   };

@@ -8,6 +8,7 @@ import type { LogConfig } from '../../proto/log-opt.ts';
 import type { IdMaps } from '../runtime/idmap.ts';
 import type { CgroupDriver } from '../cgroups/index.ts';
 import type { Host } from './host.ts';
+import type { VolumeStore } from '../volumes/store.ts';
 import type { RestartTimer } from './restart-policy.ts';
 import type { EventSink } from '../events/types.ts';
 
@@ -67,4 +68,7 @@ export interface EngineContext {
   readonly layout: BundleLayout;
   readonly log: (msg: string) => void;
   readonly events: EventSink;
+  readonly volumes: VolumeStore;
+  /** whether volumes are mounted idmapped (their data keeps the container's ids; volumes/store.ts) */
+  readonly volumeIdmap: boolean;
 }

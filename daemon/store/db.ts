@@ -99,6 +99,22 @@ const MIGRATIONS: string[] = [
     attributes TEXT NOT NULL            -- JSON object of strings
   );
   `,
+  // 7: named and anonymous volumes (daemon/volumes/), and which containers use them:
+  // a volume in use cannot be deleted (the foreign key), a removed container frees it.
+  `
+  CREATE TABLE volumes (
+    name      TEXT PRIMARY KEY,
+    created   INTEGER NOT NULL,         -- unix ms
+    labels    TEXT NOT NULL,            -- JSON object
+    anonymous INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TABLE container_volumes (
+    container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+    volume       TEXT NOT NULL REFERENCES volumes(name),
+    PRIMARY KEY (container_id, volume)
+  );
+  CREATE INDEX container_volumes_volume ON container_volumes(volume);
+  `,
 ];
 
 /** SQLite's PRAGMA auto_vacuum value for INCREMENTAL. */

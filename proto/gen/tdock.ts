@@ -3,8 +3,8 @@
 /* eslint-disable */
 
 export const PACKAGE = 'tdock.v1';
-export type ServiceName = 'Containers' | 'Images' | 'System';
-export const SERVICES: readonly ServiceName[] = ['Containers', 'Images', 'System'];
+export type ServiceName = 'Containers' | 'Images' | 'Volumes' | 'System';
+export const SERVICES: readonly ServiceName[] = ['Containers', 'Images', 'Volumes', 'System'];
 
 export interface Empty {}
 export interface ContainerRef {
@@ -73,12 +73,42 @@ export interface CreateRequest {
   healthStartPeriod: number;
   /** --no-healthcheck: the image's HEALTHCHECK is off */
   noHealthcheck: boolean;
+  /** -v, --mount and --tmpfs, parsed by the CLI (cli/parse/mounts.ts); checked again by the daemon. */
+  mounts: MountSpec[];
+  /** --read-only: the root filesystem read-only */
+  readOnly: boolean;
 }
 export interface RestartPolicy {
   /** no | always | unless-stopped | on-failure */
   name: string;
   /** on-failure only; 0 = no maximum */
   maximumRetryCount: number;
+}
+/** One -v, --mount or --tmpfs. */
+export interface MountSpec {
+  /** bind | volume | tmpfs */
+  type: string;
+  /** bind: host path; volume: name ("" = anonymous); tmpfs: "" */
+  source: string;
+  /** absolute path in the container */
+  target: string;
+  readOnly: boolean;
+  /** -v: a missing host directory is created */
+  createSource: boolean;
+  /** volume: no copy-up of the image's directory */
+  noCopy: boolean;
+  /** bytes, 0 = the kernel's default */
+  tmpfsSize: number;
+  /** permission bits, 0 = 1777 */
+  tmpfsMode: number;
+  /** noexec, nosuid, ... */
+  tmpfsOptions: string[];
+  /** volume (-v) | mount (--mount) | tmpfs (--tmpfs) */
+  origin: string;
+  /** as given */
+  spec: string;
+  /** -v's mode field as given */
+  mode: string;
 }
 export interface CreateResponse {
   id: string;
@@ -104,6 +134,8 @@ export interface KillRequest {
 export interface RemoveRequest {
   id: string;
   force: boolean;
+  /** -v: remove the container's anonymous volumes too */
+  volumes: boolean;
 }
 export interface ListRequest {
   all: boolean;
@@ -373,4 +405,49 @@ export interface Event {
   timeNanos: number;
   /** "local" */
   scope: string;
+}
+/** Named volumes (daemon/volumes/). */
+export interface Volume {
+  name: string;
+  /** "local" */
+  driver: string;
+  /** ROOT/volumes/NAME/_data */
+  mountpoint: string;
+  /** unix ms */
+  createdAt: number;
+  /** K=V */
+  labels: string[];
+  anonymous: boolean;
+  /** ids of the containers that use it */
+  containers: string[];
+}
+export interface VolumeCreateRequest {
+  /** "" = a random name */
+  name: string;
+  /** K=V */
+  labels: string[];
+}
+export interface VolumeListRequest {
+  /** name=, label=, dangling= */
+  filters: string[];
+}
+export interface VolumeListResponse {
+  volumes: Volume[];
+}
+export interface VolumeRef {
+  name: string;
+}
+export interface VolumeRemoveRequest {
+  name: string;
+  /** a missing volume is no error */
+  force: boolean;
+}
+export interface VolumePruneRequest {
+  /** named volumes too, not only anonymous ones */
+  all: boolean;
+}
+export interface VolumePruneResponse {
+  deleted: string[];
+  /** bytes */
+  reclaimed: number;
 }

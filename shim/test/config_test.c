@@ -206,7 +206,9 @@ static const char full_doc[] =
 	"  \"mounts\": [ { \"source\": \"/var/lib/tdock/containers/ID/hosts\", \"destination\": \"/etc/hosts\",\n"
 	"                \"options\": [\"bind\", \"ro\"] },\n"
 	"              { \"source\": \"tmpfs\", \"destination\": \"/run\", \"type\": \"tmpfs\",\n"
-	"                \"options\": [\"nosuid\", \"size=1m\", \"mode=755\"] } ],\n"
+	"                \"options\": [\"nosuid\", \"size=1m\", \"mode=755\"] },\n"
+	"              { \"source\": \"/var/lib/tdock/volumes/v/_data\", \"destination\": \"/data\",\n"
+	"                \"options\": [\"rbind\", \"idmap\", \"copyup\"] } ],\n"
 	"  \"socket\": \"/run/tdock/containers/ID/monitor.sock\",\n"
 	"  \"logPath\": \"/var/lib/tdock/containers/ID/container.log\",\n"
 	"  \"logMaxSize\": 20000000,\n"
@@ -258,7 +260,9 @@ static void test_valid(void)
 	CHECK("full config", d, c.n_masked_paths == 2 && c.n_readonly_paths == 1);
 	CHECK("full config", d, c.n_sysctls == 2 && strcmp(c.sysctls[1].key, "kernel.msgmax") == 0 &&
 				   strcmp(c.sysctls[1].value, "8192") == 0);
-	CHECK("full config", d, c.n_mounts == 2 && c.mounts[0].bind && !c.mounts[0].recursive && c.mounts[0].readonly &&
+	CHECK("full config", d, c.n_mounts == 3 && c.mounts[2].bind && c.mounts[2].recursive && c.mounts[2].idmap &&
+				   c.mounts[2].copyup && !c.mounts[0].idmap && !c.mounts[0].copyup);
+	CHECK("full config", d, c.mounts[0].bind && !c.mounts[0].recursive && c.mounts[0].readonly &&
 				   (c.mounts[0].attr_set & MOUNT_ATTR_RDONLY));
 	CHECK("full config", d, !c.mounts[1].bind && strcmp(c.mounts[1].type, "tmpfs") == 0 &&
 				   (c.mounts[1].flags & MS_NOSUID) && strcmp(c.mounts[1].data, "size=1m,mode=755") == 0);
@@ -385,6 +389,10 @@ static const struct bad_case bad_config[] = {
 	{ NULL, "\"mounts\":[{\"source\":\"a\",\"destination\":\"/a\"}]", "config: mounts: a bind source must be an absolute path" },
 	{ NULL, "\"mounts\":[{\"source\":\"/a\",\"destination\":\"/a\",\"options\":[\"bind\",\"size=1m\"]}]",
 	  "config: mounts: unknown option for a bind mount" },
+	{ NULL, "\"mounts\":[{\"source\":\"tmpfs\",\"destination\":\"/a\",\"type\":\"tmpfs\",\"options\":[\"idmap\"]}]",
+	  "config: mounts: idmap and copyup are for bind mounts" },
+	{ NULL, "\"mounts\":[{\"source\":\"tmpfs\",\"destination\":\"/a\",\"type\":\"tmpfs\",\"options\":[\"copyup\"]}]",
+	  "config: mounts: idmap and copyup are for bind mounts" },
 };
 
 /* And for an exec config (`tdock-shim exec`). */

@@ -171,6 +171,7 @@ export class TestDaemon {
     const list = (d: string) => (existsSync(d) ? readdirSync(d) : []);
     for (const c of list(join(this.root, 'containers'))) left.push(`container dir ${c}`);
     for (const c of list(join(this.execRoot, 'c'))) left.push(`run dir ${c}`);
+    for (const v of list(join(this.root, 'volumes'))) left.push(`volume ${v}`);
     for (const p of this.monitorPids()) left.push(`process ${p}`);
     for (const d of this.cgroupDirs().filter((d) => !d.endsWith(this.cgroupParent))) left.push(`cgroup ${d}`);
     const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(this.base));

@@ -27,7 +27,7 @@ function rssMiB(pid: number): number {
 const request = (over: Partial<CreateRequest>): CreateRequest => ({
   image: 'busybox', name: '', cmd: ['true'], entrypoint: [], entrypointSet: false, env: [], workdir: '', user: '',
   hostname: '', tty: false, openStdin: false, autoRemove: false, network: 'none', ports: [], dns: [],
-  resources: { memory: 0, memorySwap: 0, pidsLimit: 0, cpus: 0 }, pullMissing: false, securityOpt: [], logOpt: [], restartPolicy: null,
+  resources: { memory: 0, memorySwap: 0, pidsLimit: 0, cpus: 0 }, pullMissing: false, securityOpt: [], logOpt: [], mounts: [], readOnly: false, restartPolicy: null,
   healthCmd: '', healthInterval: 0, healthTimeout: 0, healthRetries: 0, healthStartPeriod: 0, noHealthcheck: false,
   ...over,
 });

@@ -110,3 +110,32 @@ describe('info, system df, prune', () => {
     assert.deepEqual(d.leftovers(), []);
   });
 });
+
+describe('system df and system prune --volumes count volumes', () => {
+  const d = suiteDaemon();
+
+  test('df: volumes in use are active, unused ones reclaimable; prune --volumes takes unused anonymous ones only', async () => {
+    // a named volume with 64 KiB in use by a stopped container, an unused named one,
+    // and an anonymous one whose container is removed without -v
+    const user = (await d.ok(['run', '-v', 'dfdata:/data', 'busybox', 'sh', '-c', 'dd if=/dev/zero of=/data/f bs=1024 count=64 2>/dev/null'])).trim();
+    await d.ok(['volume', 'create', 'dfidle']);
+    const anonUser = (await d.ok(['create', '-v', '/scratch', 'busybox', 'true'])).trim();
+    const anon = JSON.parse(await d.ok(['inspect', anonUser]))[0].Mounts[0].Name as string;
+    await d.ok(['rm', anonUser]);
+
+    const df = await d.ok(['system', 'df']);
+    const row = df.split('\n').find((l) => l.startsWith('Local Volumes'))!.split(/ {2,}/);
+    assert.deepEqual(row.slice(0, 3), ['Local Volumes', '3', '1']);
+    assert.match(row[3]!, /^6\d\.\d+kB$/, 'the 64 KiB written counts');
+    assert.equal(row[4], '0B (0%)', 'only the volume in use holds data');
+    const v = await d.ok(['system', 'df', '-v']);
+    assert.match(v, /dfdata\s+1\s+6\d\.\d+kB/);
+    assert.match(v, /dfidle\s+0\s+0B/);
+
+    const out = await d.ok(['system', 'prune', '-f', '--volumes']);
+    assert.match(out, new RegExp(`Deleted Volumes:\\n${anon}\\n`));
+    const left = (await d.ok(['volume', 'ls', '-q'])).trim().split('\n').sort();
+    assert.deepEqual(left, ['dfdata', 'dfidle'], 'named volumes stay (Docker: they need volume prune -a)');
+    assert.ok(out.includes(user.slice(0, 12)) || out.includes(user), 'the stopped container went too');
+  });
+});

@@ -23,7 +23,7 @@ before(() => {
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('serve()', () => {
-  const noServices = { containers: {}, images: {}, system: {} };
+  const noServices = { containers: {}, images: {}, system: {}, volumes: {} };
 
   /** serve() with the socket's mode recorded the moment the bind completes (before any chmod). */
   async function modeAtBind(socket: string, group?: number): Promise<{ atBind: number; after: number }> {

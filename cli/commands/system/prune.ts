@@ -37,7 +37,10 @@ export default class SystemPrune extends TdockCommand {
     let out = '';
     if (containers.deleted.length) out += `Deleted Containers:\n${containers.deleted.join('\n')}\n\n`;
     if (flags.volumes) {
-      // Volume prune plugs in here once volumes exist (no volumes yet: nothing to remove).
+      // Docker: only anonymous volumes no container uses (named ones need `volume prune -a`).
+      const volumes = await d.volumes.prune({ all: false });
+      reclaimed += Number(volumes.reclaimed);
+      if (volumes.deleted.length) out += `Deleted Volumes:\n${volumes.deleted.join('\n')}\n\n`;
     }
     const images = await d.images.prune({ all: flags.all });
     reclaimed += Number(images.reclaimed);

@@ -1,0 +1,225 @@
+// -v/--volume, --mount and --tmpfs of `run`/`create`, in Docker's grammar, parsed into
+// the structured mounts of a CreateRequest. Pure: no file system, no daemon; a bad
+// spec is a ValueError naming the spec (the CLI exits 125 before anything is made).
+import { isAbsolute, resolve } from 'node:path';
+import { parseBytes, ValueError } from './bytes.ts';
+import { VOLUME_NAME, volumeNameError } from '../../lib/volume-name.ts';
+
+export type MountType = 'bind' | 'volume' | 'tmpfs';
+
+/** One mount as the CLI sends it (proto MountSpec). */
+export interface MountRequest {
+  type: MountType;
+  /** bind: the host path; volume: the name ("" = anonymous); tmpfs: "" */
+  source: string;
+  target: string;
+  readOnly: boolean;
+  /** -v HOST:CTR: a missing host directory is created (Docker); --mount refuses it */
+  createSource: boolean;
+  /** volume-nocopy / -v NAME:/p:nocopy: no copy-up of the image's directory */
+  noCopy: boolean;
+  /** tmpfs: bytes, 0 = the kernel's default (half the RAM) */
+  tmpfsSize: number;
+  /** tmpfs: permission bits, 0 = 1777 */
+  tmpfsMode: number;
+  /** tmpfs: mount flags given with --tmpfs (noexec, exec, nosuid, ...) */
+  tmpfsOptions: string[];
+  /** which flag made it: "volume" (-v), "mount" (--mount), "tmpfs" (--tmpfs) */
+  origin: 'volume' | 'mount' | 'tmpfs';
+  /** the text as given (-v's entry in HostConfig.Binds) */
+  spec: string;
+  /** -v's mode field as given (ro, rw, z, ...), "" when none */
+  mode: string;
+}
+
+
+const V_MODES = new Set(['ro', 'rw', 'z', 'Z', 'nocopy', 'private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'consistent', 'cached', 'delegated']);
+/** Mount flags --tmpfs takes besides size= and mode=. */
+const TMPFS_FLAGS = new Set(['ro', 'rw', 'exec', 'noexec', 'suid', 'nosuid', 'dev', 'nodev', 'atime', 'noatime', 'relatime', 'strictatime', 'nodiratime']);
+
+function base(origin: MountRequest['origin'], spec: string): MountRequest {
+  return { type: 'volume', source: '', target: '', readOnly: false, createSource: false, noCopy: false, tmpfsSize: 0, tmpfsMode: 0, tmpfsOptions: [], origin, spec, mode: '' };
+}
+
+function checkTarget(target: string, spec: string, type: MountType): void {
+  if (target === '') throw new ValueError(`invalid volume specification: '${spec}': the container path is empty`);
+  if (!target.startsWith('/')) {
+    throw new ValueError(`invalid volume specification: '${spec}': invalid mount config for type "${type}": invalid mount path: '${target}' mount path must be absolute`);
+  }
+  if (target.replace(/\/+$/, '') === '' || /^\/(\.\/?)*$/.test(target)) {
+    throw new ValueError(`invalid volume specification: '${spec}': invalid mount config for type "${type}": invalid specification: destination can't be '/'`);
+  }
+  if (target.includes('\0')) throw new ValueError(`invalid volume specification: '${spec}': it contains a NUL byte`);
+}
+
+/** A host path as given to -v: "./x" and "." are taken from the working directory (Docker's CLI does the same). */
+function hostPath(p: string, cwd: string): string {
+  return p.startsWith('.') ? resolve(cwd, p) : p;
+}
+
+/**
+ * -v/--volume: `CTR` (anonymous volume), `NAME:CTR[:MODE]` (named volume) or
+ * `HOST:CTR[:MODE]` (bind; HOST absolute or starting with "."). MODE: comma-separated
+ * ro|rw, z|Z, nocopy, a propagation mode.
+ */
+export function parseVolumeFlag(spec: string, cwd = '/'): MountRequest {
+  const m = base('volume', spec);
+  const parts = spec.split(':');
+  if (spec === '' || parts.some((p) => p === '') && parts.length > 1) throw new ValueError(`invalid volume specification: '${spec}'`);
+  if (parts.length > 3) throw new ValueError(`invalid volume specification: '${spec}': too many colons`);
+  if (parts.length === 1) {
+    checkTarget(spec, spec, 'volume');
+    m.target = spec;
+    return m;
+  }
+  const [src, target, mode = ''] = parts as [string, string, string?];
+  if (mode) {
+    const modes = mode.split(',');
+    let rw = 0;
+    for (const x of modes) {
+      if (!V_MODES.has(x)) throw new ValueError(`invalid volume specification: '${spec}': invalid mode: ${mode}`);
+      if (x === 'ro' || x === 'rw') rw++;
+    }
+    if (rw > 1) throw new ValueError(`invalid volume specification: '${spec}': invalid mode: ${mode}`);
+    m.readOnly = modes.includes('ro');
+    m.noCopy = modes.includes('nocopy');
+    m.mode = mode;
+  }
+  const isPath = src.startsWith('/') || src.startsWith('.');
+  m.type = isPath ? 'bind' : 'volume';
+  checkTarget(target, spec, m.type);
+  if (isPath) {
+    if (m.noCopy) throw new ValueError(`invalid volume specification: '${spec}': nocopy is for volumes, not bind mounts`);
+    m.source = hostPath(src, cwd);
+    m.createSource = true;
+  } else {
+    if (!VOLUME_NAME.test(src)) throw new ValueError(`create ${src}: ${volumeNameError(src)}`);
+    m.source = src;
+  }
+  m.target = target;
+  return m;
+}
+
+function boolValue(v: string | undefined, key: string, spec: string): boolean {
+  if (v === undefined) return true;
+  const s = v.toLowerCase();
+  if (['1', 't', 'true'].includes(s)) return true;
+  if (['0', 'f', 'false'].includes(s)) return false;
+  throw new ValueError(`invalid argument "${spec}" for "--mount" flag: invalid value for ${key}: ${v}`);
+}
+
+/** Docker's --mount tmpfs-mode: octal permission bits. */
+function modeValue(v: string, what: string): number {
+  if (!/^0?[0-7]{1,4}$/.test(v)) throw new ValueError(`${what}: invalid mode ${JSON.stringify(v)}: expected octal permission bits such as 1777 or 0700`);
+  return parseInt(v, 8);
+}
+
+function sizeValue(v: string, what: string): number {
+  const n = parseBytes(v);
+  if (n === undefined || !Number.isSafeInteger(n) || n <= 0) throw new ValueError(`${what}: invalid size ${JSON.stringify(v)}: expected a size such as 64m or a number of bytes`);
+  return n;
+}
+
+/**
+ * --mount: comma-separated key=value fields. type=bind|volume|tmpfs (default volume),
+ * source|src, target|destination|dst, readonly|ro[=BOOL], volume-nocopy[=BOOL],
+ * bind-propagation, consistency, tmpfs-size, tmpfs-mode. A field with a comma or
+ * quote is not supported (Docker takes CSV; paths with commas are rare).
+ */
+export function parseMountFlag(spec: string): MountRequest {
+  const m = base('mount', spec);
+  const bad = (why: string) => new ValueError(`invalid argument "${spec}" for "--mount" flag: ${why}`);
+  let type: string | undefined;
+  let tmpfsSet = false;
+  let volumeSet = false;
+  let bindSet = false;
+  for (const field of spec.split(',')) {
+    if (field === '') continue;
+    const eq = field.indexOf('=');
+    const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase();
+    const value = eq < 0 ? undefined : field.slice(eq + 1);
+    const need = () => {
+      if (value === undefined) throw bad(`invalid field '${field}' must be a key=value pair`);
+      return value;
+    };
+    switch (key) {
+      case 'type': type = need(); break;
+      case 'source': case 'src': m.source = need(); break;
+      case 'target': case 'destination': case 'dst': m.target = need(); break;
+      case 'readonly': case 'ro': m.readOnly = boolValue(value, key, spec); break;
+      case 'volume-nocopy': m.noCopy = boolValue(value, key, spec); volumeSet = true; break;
+      case 'bind-propagation':
+        if (!['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave'].includes(need())) throw bad(`invalid bind-propagation: ${value}`);
+        bindSet = true;
+        break;
+      case 'consistency': need(); break;
+      case 'tmpfs-size': m.tmpfsSize = sizeValue(need(), `invalid argument "${spec}" for "--mount" flag`); tmpfsSet = true; break;
+      case 'tmpfs-mode': m.tmpfsMode = modeValue(need(), `invalid argument "${spec}" for "--mount" flag`); tmpfsSet = true; break;
+      default:
+        if (value === undefined) throw bad(`invalid field '${field}' must be a key=value pair`);
+        throw bad(`unexpected key '${key}' in '${field}'`);
+    }
+  }
+  type ??= 'volume';
+  if (type !== 'bind' && type !== 'volume' && type !== 'tmpfs') throw bad(`invalid mount type "${type}": use bind, volume or tmpfs`);
+  m.type = type;
+  if (m.target === '') throw bad('target is required');
+  if (tmpfsSet && type !== 'tmpfs') throw bad(`cannot mix 'tmpfs-*' options with mount type '${type}'`);
+  if (volumeSet && type !== 'volume') throw bad(`cannot mix 'volume-*' options with mount type '${type}'`);
+  if (bindSet && type !== 'bind') throw bad(`cannot mix 'bind-*' options with mount type '${type}'`);
+  checkTarget(m.target, spec, type);
+  if (type === 'bind') {
+    if (m.source === '') throw bad(`invalid mount config for type "bind": field Source must not be empty`);
+    if (!isAbsolute(m.source)) throw bad(`invalid mount config for type "bind": invalid mount path: '${m.source}' mount path must be absolute`);
+  } else if (type === 'volume') {
+    if (m.source !== '' && !VOLUME_NAME.test(m.source)) throw bad(volumeNameError(m.source));
+  } else if (m.source !== '') {
+    throw bad(`invalid mount config for type "tmpfs": source must not be specified`);
+  }
+  return m;
+}
+
+/** --tmpfs PATH[:OPTIONS]: OPTIONS comma-separated size=, mode= and mount flags. */
+export function parseTmpfsFlag(spec: string): MountRequest {
+  const m = base('tmpfs', spec);
+  m.type = 'tmpfs';
+  const colon = spec.indexOf(':');
+  m.target = colon < 0 ? spec : spec.slice(0, colon);
+  checkTarget(m.target, spec, 'tmpfs');
+  const what = `invalid value "${spec}" for --tmpfs`;
+  if (colon >= 0) {
+    for (const o of spec.slice(colon + 1).split(',')) {
+      if (o === '') continue;
+      if (o.startsWith('size=')) m.tmpfsSize = sizeValue(o.slice(5), what);
+      else if (o.startsWith('mode=')) m.tmpfsMode = modeValue(o.slice(5), what);
+      else if (TMPFS_FLAGS.has(o)) {
+        if (o === 'ro') m.readOnly = true;
+        else if (o === 'rw') m.readOnly = false;
+        else m.tmpfsOptions.push(o);
+      } else throw new ValueError(`${what}: unknown option ${JSON.stringify(o)}: use size=, mode= or a mount flag (noexec, nosuid, nodev, ...)`);
+    }
+  }
+  return m;
+}
+
+/** All mount flags of one run/create; two mounts on one container path are refused (Docker's message). */
+export function parseMountFlags(f: { volume?: string[]; mount?: string[]; tmpfs?: string[] }, cwd = '/'): MountRequest[] {
+  const out = [
+    ...(f.volume ?? []).map((s) => parseVolumeFlag(s, cwd)),
+    ...(f.mount ?? []).map(parseMountFlag),
+    ...(f.tmpfs ?? []).map(parseTmpfsFlag),
+  ];
+  const seen = new Set<string>();
+  for (const m of out) {
+    const t = normalTarget(m.target);
+    if (seen.has(t)) throw new ValueError(`Duplicate mount point: ${m.target}`);
+    seen.add(t);
+  }
+  return out;
+}
+
+/** "/a//b/" -> "/a/b": two spellings of one path are one mount point. */
+export function normalTarget(p: string): string {
+  const parts = p.split('/').filter((x) => x !== '' && x !== '.');
+  return `/${parts.join('/')}`;
+}

@@ -1,0 +1,61 @@
+// The host side of a container's mounts: bind sources checked (create) or made
+// (start, -v), the warning for a bind that cannot be idmapped, and the shim's mounts.
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { invalid, wrongState } from '../errors.ts';
+import { notIdmappable } from '../runtime/idmapped.ts';
+import { shimMounts, type MountPoint } from './mounts.ts';
+import type { BindMount } from './shim-config.ts';
+import type { EngineContext } from './types.ts';
+
+function missingBind(p: MountPoint) {
+  return `invalid mount config for type "bind": bind source path does not exist: ${p.source}`;
+}
+
+/** Docker refuses `--mount type=bind` of a missing source at create; `-v` creates it at start. */
+export function checkBindSources(points: readonly MountPoint[]): void {
+  for (const p of points) if (p.type === 'bind' && !p.createSource && !existsSync(p.source)) throw invalid(missingBind(p));
+}
+
+/** The nearest existing directory: where a missing -v source will be made. */
+function nearest(path: string): string {
+  let p = path;
+  while (!existsSync(p) && p !== '/') p = dirname(p);
+  return p;
+}
+
+/** Whether a bind or volume is mounted idmapped (shim "idmap"). */
+function idmapOf(p: MountPoint, ctx: EngineContext): boolean {
+  if (ctx.o.rootless) return false;
+  if (p.type === 'volume') return ctx.volumeIdmap;
+  return notIdmappable(nearest(p.source)) === undefined;
+}
+
+/** One warning per bind whose file system cannot be idmapped (it is bound plain). */
+export function createWarnings(points: readonly MountPoint[], ctx: EngineContext): string[] {
+  const out: string[] = [];
+  for (const p of points) {
+    if (p.type !== 'bind' || ctx.o.rootless) continue;
+    const type = notIdmappable(nearest(p.source));
+    if (type !== undefined) {
+      out.push(`the file system of ${p.source} (type ${type}) cannot be idmapped: it is bound without id mapping, so files show the host's owners shifted into the container's range (nobody for most)`);
+    }
+  }
+  return out;
+}
+
+/**
+ * At start: -v sources made (mkdir -p, like Docker), the rest checked again (a source
+ * removed since create, a volume's data gone), and the shim's mounts for them.
+ */
+export function prepareMounts(points: readonly MountPoint[], ctx: EngineContext): BindMount[] {
+  for (const p of points) {
+    if (p.type === 'bind') {
+      if (p.createSource && !existsSync(p.source)) mkdirSync(p.source, { recursive: true, mode: 0o755 });
+      else if (!existsSync(p.source)) throw invalid(missingBind(p));
+    } else if (p.type === 'volume' && !existsSync(p.source)) {
+      throw wrongState(`volume ${p.name}: its data directory ${p.source} is missing`);
+    }
+  }
+  return shimMounts(points, (p) => idmapOf(p, ctx));
+}
