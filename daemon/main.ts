@@ -3,7 +3,7 @@
 import { chmodSync, mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { userInfo, release } from 'node:os';
+import { release } from 'node:os';
 import { parseDaemonArgs } from './options.ts';
 import { openDb } from './store/db.ts';
 import { loadIdMaps, lockDown } from './runtime/idmap.ts';
@@ -24,6 +24,10 @@ import { lockDir } from './lock.ts';
 import { inheritedListener, notify } from './systemd.ts';
 import { DiskReserve } from './store/space.ts';
 import { setErrorExplainer } from './api/status.ts';
+import { launchRootless } from './rootless/launcher.ts';
+import { containerIdMaps, inRootlessNamespace, Launcher, loopbackUp, ownSysfs, RootlessPorts } from './rootless/inside.ts';
+import { NoCgroups, undelegatedDir } from './cgroups/delegation.ts';
+import type { NetworkHooks } from './network/hooks.ts';
 
 function findShim(): string {
   if (process.env.TDOCK_SHIM) return process.env.TDOCK_SHIM;
@@ -62,9 +66,16 @@ async function main(): Promise<void> {
   const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} tdockd: ${msg}\n`);
   // First: nothing we start may inherit systemd's LISTEN_* variables.
   const listenFd = inheritedListener();
-  const idMaps = loadIdMaps(o.rootless ? userInfo().username : 'tdock', o.rootless ? process.getuid?.() : undefined);
+  // Rootless: this process only launches the daemon in its own namespaces (daemon/rootless).
+  if (o.rootless && !inRootlessNamespace()) {
+    makeSearchable(o.execRoot);
+    return void (await launchRootless({ execRoot: o.execRoot, argv: [process.execPath, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], log }));
+  }
+  const launcher = o.rootless ? await Launcher.connect() : undefined;
+  if (launcher) ownSysfs(o.execRoot);
+  const idMaps = launcher ? containerIdMaps() : loadIdMaps('tdock');
   // Before anything is made: a --root the containers cannot reach is refused, not half set up.
-  if (!o.rootless) checkRootReachable(o.root, idMaps.uid.start, idMaps.gid.start);
+  checkRootReachable(o.root, idMaps.uid.start, idMaps.gid.start);
   makeSearchable(o.root);
   makeSearchable(o.execRoot);
   // Before the bridge, the firewall table or the database is touched.
@@ -79,9 +90,15 @@ async function main(): Promise<void> {
   setErrorExplainer((e) => reserve.explain(e));
   // Host users must not reach the layers and upper dirs (setuid files of images are
   // setuid to a subordinate uid there): only root and the containers' own root group.
-  lockDown(o.root, o.rootless ? undefined : idMaps.gid.start);
+  lockDown(o.root, idMaps.gid.start);
   const placement = chooseCgroupParent(o.cgroupParentGiven ? o.cgroupParent : undefined);
-  const cgroups = detectCgroups(placement.parent);
+  // Rootless: limits only in a cgroup subtree delegated to the user; said once, here.
+  const undelegated = launcher ? undelegatedDir(placement.parent, readFileSync('/proc/self/mountinfo', 'utf8')) : undefined;
+  const detected = detectCgroups(placement.parent);
+  const cgroups = undelegated ? new NoCgroups(detected.version) : detected;
+  if (launcher && undelegated) {
+    log(`rootless: no delegated cgroup for user ${launcher.hello.user} (${undelegated} is not writable): containers run without resource limits (-m, --cpus, --pids-limit are not enforced); delegate a subtree (cgroup v2: systemd Delegate=yes; v1: chown a subtree of every hierarchy to the user) and pass it as --cgroup-parent`);
+  }
   if (placement.service && cgroups instanceof CgroupV2) {
     const leaf = moveSelfToLeaf(cgroups.mountpoint, placement.service);
     log(`systemd service: moved the daemon to ${leaf}; containers go below ${placement.parent}`);
@@ -94,18 +111,19 @@ async function main(): Promise<void> {
     checkRoom: (what) => reserve.checkRoom(what),
     ...(o.catalog ? { catalog: o.catalog } : {}),
   });
-  // Rootful only for now: a rootless daemon needs its own network namespace first.
-  const network = o.rootless
-    ? undefined
-    : await BridgeNetwork.create({
+  // Rootless: the same bridge in the daemon's own network namespace, ports forwarded by the launcher.
+  if (launcher) loopbackUp();
+  const bridge = await BridgeNetwork.create({
         db, bridge: o.bridge, subnet: o.subnet, table: o.nftTable, execRoot: o.execRoot, log,
         etcOwner: { uid: idMaps.uid.start, gid: idMaps.gid.start },
         running: () => new ContainerRepository(db).live(),
       });
+  const network: NetworkHooks = launcher ? new RootlessPorts(bridge, launcher) : bridge;
   engine = new Engine(db, {
     root: o.root, execRoot: o.execRoot, shim: o.shim, idMaps, rootless: o.rootless, cgroups, images, network, log,
     checkRoom: (what) => reserve.checkRoom(what),
     logDefaults: o.logDefaults,
+    ...(launcher && undelegated ? { limitsNotEnforcedFor: launcher.hello.user } : {}),
   });
   await store.cleanup();
   await engine.recover();
@@ -129,9 +147,11 @@ async function main(): Promise<void> {
       ExecRoot: o.execRoot,
       Socket: o.socketPath,
       Rootless: o.rootless,
-      IdMappings: idMaps,
+      IdMappings: launcher ? launcher.hello.ranges : idMaps,
+      RootlessNetwork: launcher ? launcher.hello.driver : '',
+      LimitsEnforced: !(cgroups instanceof NoCgroups),
       SecurityOptions: ['name=seccomp,profile=default', 'name=userns', 'name=no-new-privileges'],
-      Network: network?.info() ?? { mode: 'loopback only (rootless)' },
+      Network: bridge.info(),
     };
   };
 
@@ -162,7 +182,7 @@ async function main(): Promise<void> {
     eng.close();
     const anyRunning = eng.runningCount() > 0;
     if (!anyRunning) cgroups.removeParent();
-    const netDone = network ? network.shutdown(anyRunning).catch((e) => log(`network shutdown: ${messageOf(e)}`)) : Promise.resolve();
+    const netDone = bridge.shutdown(anyRunning).catch((e) => log(`network shutdown: ${messageOf(e)}`));
     await netDone;
     // An inherited socket is systemd's: it stays, for the next activation.
     if (listenFd === undefined) rmSync(o.socketPath, { force: true });
