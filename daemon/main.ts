@@ -169,7 +169,9 @@ async function main(): Promise<void> {
   const shutdown = async (sig: string) => {
     if (stopping) return;
     stopping = true;
-    const keep = !o.shutdownStopContainers;
+    // Rootless: the namespaces, the bridge and the user-mode network end with this
+    // daemon, so its containers could not be reached by the next one: they stop too.
+    const keep = !o.shutdownStopContainers && !launcher;
     log(`${sig}: shutting down; ${keep ? 'running containers keep running' : 'stopping the running containers'}`);
     void notify(o.shim, log, 'STOPPING=1', `STATUS=shutting down; ${keep ? 'running containers keep running' : 'stopping containers'}`);
     // No new connections; calls in flight get a moment to finish (an attach or a

@@ -97,8 +97,15 @@ export async function launchRootless(o: LaunchOptions): Promise<never> {
   const apiSocket = join(o.execRoot, 'slirp4netns.sock');
   const forwards = new Map<string, number>();
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
-  child.on('exit', (code, signal) => {
-    slirp?.kill('SIGTERM');
+  child.on('exit', async (code, signal) => {
+    // slirp4netns goes before we do: nothing of the daemon outlives its launcher.
+    if (slirp && slirp.exitCode === null && slirp.signalCode === null) {
+      const gone = new Promise((r) => slirp!.once('exit', r));
+      slirp.kill('SIGTERM');
+      const t = setTimeout(() => slirp!.kill('SIGKILL'), 2000);
+      await gone;
+      clearTimeout(t);
+    }
     rmSync(apiSocket, { force: true });
     process.exit(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15));
   });

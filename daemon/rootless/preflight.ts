@@ -60,17 +60,17 @@ function hasFileCaps(path: string): boolean {
 }
 
 /** slirp4netns and pasta open /dev/net/tun inside the daemon's namespace as the user. */
-export function checkTun(user: string): void {
+export function checkTun(user: string, dev = '/dev/net/tun'): void {
   try {
-    accessSync('/dev/net/tun', constants.R_OK | constants.W_OK);
+    accessSync(dev, constants.R_OK | constants.W_OK);
   } catch {
     let mode = '';
     try {
-      mode = ` (mode ${(statSync('/dev/net/tun').mode & 0o777).toString(8).padStart(4, '0')})`;
+      mode = ` (mode ${(statSync(dev).mode & 0o777).toString(8).padStart(4, '0')})`;
     } catch {
-      throw new Error('rootless: /dev/net/tun does not exist; as root: modprobe tun');
+      throw new Error(`rootless: ${dev} does not exist; as root: modprobe tun`);
     }
-    throw new Error(`rootless: /dev/net/tun is not accessible to ${user}${mode}; as root: chmod 0666 /dev/net/tun (most distributions ship it 0666)`);
+    throw new Error(`rootless: ${dev} is not accessible to ${user}${mode}; as root: chmod 0666 ${dev} (most distributions ship it 0666)`);
   }
 }
 
