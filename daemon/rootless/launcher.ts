@@ -32,7 +32,7 @@ function unprivilegedPortStart(): number {
 }
 
 /** One request to slirp4netns's API socket (one JSON object each way per connection). */
-function slirpCall(sock: string, req: object): Promise<any> {
+export function slirpCall(sock: string, req: object): Promise<any> {
   return new Promise((resolve, reject) => {
     const c = connect(sock);
     let buf = '';

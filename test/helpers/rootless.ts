@@ -95,6 +95,13 @@ export class RootlessUser {
     });
   }
 
+  /** `cmd` as this user, synchronously: its stdout (stderr appended). */
+  runSync(cmd: string[]): string {
+    const [bin, ...args] = this.as(cmd);
+    const r = spawnSync(bin!, args, { cwd: '/', encoding: 'utf8' });
+    return `${r.stdout}${r.stderr}`;
+  }
+
   /** The CLI as this user, finding the daemon by its default socket (no TDOCK_HOST). */
   cli(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<CliResult> {
     return this.run([TDOCK, ...args], opts);
