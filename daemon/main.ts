@@ -107,6 +107,7 @@ async function main(): Promise<void> {
   const store = new ImageStore(db, o.root, { uid: idMaps.uid.start, gid: idMaps.gid.start, size: idMaps.uid.size }, { maxLayerSize: o.maxLayerSize });
   const images = new ImageService(store, (imageId) => engine?.repo.imageInUse(imageId) ?? false, {
     shim: o.shim,
+    userxattr: o.rootless,
     insecureRegistries: o.insecureRegistries,
     checkRoom: (what) => reserve.checkRoom(what),
     ...(o.catalog ? { catalog: o.catalog } : {}),
