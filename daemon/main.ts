@@ -68,7 +68,11 @@ async function main(): Promise<void> {
   const listenFd = inheritedListener();
   // Rootless: this process only launches the daemon in its own namespaces (daemon/rootless).
   if (o.rootless && !inRootlessNamespace()) {
-    makeSearchable(o.execRoot);
+    try {
+      makeSearchable(o.execRoot);
+    } catch (e) {
+      throw new Error(`rootless: cannot create ${o.execRoot} (${messageOf(e)}); set XDG_RUNTIME_DIR to a directory of yours (a login through systemd-logind makes /run/user/UID) or pass --exec-root`);
+    }
     return void (await launchRootless({ execRoot: o.execRoot, argv: [process.execPath, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], log }));
   }
   const launcher = o.rootless ? await Launcher.connect() : undefined;
@@ -195,6 +199,8 @@ async function main(): Promise<void> {
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  // Without its launcher a rootless daemon has no network to the host and no one to pass it signals.
+  if (launcher) launcher.gone = () => void shutdown('the rootless launcher exited');
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 

@@ -32,6 +32,8 @@ export class Launcher {
   private next = 1;
   private readonly waiting = new Map<number, (r: LauncherReply) => void>();
   readonly hello: Hello;
+  /** Called once the launcher hung up (killed: slirp4netns went with it). */
+  gone?: () => void;
 
   private constructor(sock: Socket, hello: Hello) {
     this.sock = sock;
@@ -55,7 +57,10 @@ export class Launcher {
         l.waiting.get(m.id)?.(m);
         l.waiting.delete(m.id);
       }
-    })();
+      for (const [id, w] of l.waiting) w({ id, error: 'the rootless launcher is gone' });
+      l.waiting.clear();
+      l.gone?.();
+    })().catch(() => l.gone?.());
     sock.unref();
     return l;
   }

@@ -176,6 +176,8 @@ describe('rootless daemon', () => {
     try {
       assert.equal(await until('the page on 127.0.0.1', () => get(`http://127.0.0.1:${port}/`).catch(() => '')), 'rootless-web');
       assert.equal((await alice.ok(['port', web])).trim(), `80/tcp -> 0.0.0.0:${port}`);
+      // and at the host's other addresses
+      assert.equal(await get(`http://${outside.host}:${port}/`), 'rootless-web');
     } finally {
       await alice.ok(['rm', '-f', web]);
     }
@@ -267,10 +269,17 @@ describe('rootless daemon', () => {
     }
   });
 
-  test('stopped, nothing is left: processes, namespaces, mounts; then the users go', async () => {
+  test('stopped (or its launcher killed), nothing is left: processes, namespaces, mounts; then the users go', async () => {
+    // bob's launcher is killed with a container running: the daemon inside stops it and goes.
+    await bob.ok(['run', '-d', 'busybox', 'sleep', '1000']);
+    const exited = new Promise((r) => bob.daemon!.once('exit', r));
+    bob.daemon!.kill('SIGKILL');
+    await exited;
+    await until('bob\'s daemon, container and slirp4netns to go', () => bob.processes().length === 0, 20000);
+    assert.match(bob.log, /the rootless launcher exited: shutting down/);
     for (const u of [alice, bob]) {
       await u.stopDaemon();
-      assert.equal(u.daemon?.exitCode, 0, u.log);
+      if (u === alice) assert.equal(u.daemon?.exitCode, 0, u.log);
       assert.deepEqual(u.processes(), [], `processes of ${u.name}`);
       assert.deepEqual(u.mounts(), []);
       assert.ok(!existsSync(join(u.runtime, 'tdock/tdock.sock')));
