@@ -95,7 +95,9 @@ async function main(): Promise<void> {
   // Host users must not reach the layers and upper dirs (setuid files of images are
   // setuid to a subordinate uid there): only root and the containers' own root group.
   lockDown(o.root, idMaps.gid.start);
-  const placement = chooseCgroupParent(o.cgroupParentGiven ? o.cgroupParent : undefined);
+  // A rootless daemon under `systemctl --user`: its launcher found the service's subtree.
+  const userService = launcher && !o.cgroupParentGiven ? process.env.TDOCK_USER_SERVICE : undefined;
+  const placement = userService ? { parent: `${userService}/containers` } : chooseCgroupParent(o.cgroupParentGiven ? o.cgroupParent : undefined);
   // Rootless: limits only in a cgroup subtree delegated to the user; said once, here.
   const undelegated = launcher ? undelegatedDir(placement.parent, readFileSync('/proc/self/mountinfo', 'utf8')) : undefined;
   const detected = detectCgroups(placement.parent);

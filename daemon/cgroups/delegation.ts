@@ -1,9 +1,9 @@
 // A rootless daemon applies limits only where the user was given a cgroup subtree (v2
 // with systemd Delegate=yes, or a v1 subtree chowned to the user); elsewhere containers
 // run without limits (NoCgroups), which the daemon says at start and `run -m` warns of.
-import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseMountinfo } from './index.ts';
+import { parseMountinfo, systemdServiceCgroup } from './index.ts';
 import type { CgroupDriver, CgroupUsage } from './types.ts';
 
 /**
@@ -51,4 +51,21 @@ export class NoCgroups implements CgroupDriver {
   paths(): string[] {
     return [];
   }
+}
+
+/**
+ * The cgroup of the user service this process is the main process of, when a user's
+ * systemd (`systemctl --user`) started it: with Delegate=yes that subtree is the user's.
+ * undefined otherwise.
+ */
+export function userServiceCgroup(procSelfCgroup: string, env: NodeJS.ProcessEnv, ppid = process.ppid, uid = process.getuid?.() ?? 0): string | undefined {
+  try {
+    const comm = readFileSync(`/proc/${ppid}/comm`, 'utf8').trim();
+    const owner = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${ppid}/status`, 'utf8'))?.[1]);
+    if (comm !== 'systemd' || owner !== uid) return undefined;
+  } catch {
+    return undefined;
+  }
+  // the parent is the user's manager: its service, as for PID 1's
+  return systemdServiceCgroup(procSelfCgroup, env, 1);
 }

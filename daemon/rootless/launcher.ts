@@ -9,7 +9,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { connect } from 'node:net';
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { userServiceCgroup } from '../cgroups/delegation.ts';
+import { moveSelfToLeaf, parseMountinfo } from '../cgroups/index.ts';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { checkIdHelpers, checkTun, findProgram, subordinateRanges, ROOTLESS_IDS, type HostRanges } from './preflight.ts';
@@ -85,12 +87,24 @@ export async function launchRootless(o: LaunchOptions): Promise<never> {
   checkTun(user);
   findProgram('slirp4netns', 'slirp4netns');
   const unshare = findProgram('unshare', 'util-linux');
+  // Under `systemctl --user` with Delegate=yes: the launcher and everything it starts
+  // go to <service>/daemon (cgroup v2 allows no processes beside the containers' groups);
+  // the daemon puts containers below <service>/containers.
+  const service = userServiceCgroup(readFileSync('/proc/self/cgroup', 'utf8'), process.env);
+  const v2 = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).v2;
+  if (service && v2 && existsSync(join(v2, 'cgroup.subtree_control'))) {
+    try {
+      o.log(`systemd user service: moved the launcher to ${moveSelfToLeaf(v2, service)}`);
+    } catch (e) {
+      o.log(`systemd user service: cannot move to ${service}/daemon (${(e as Error).message}): containers run without limits`);
+    }
+  }
   const [node, ...rest] = o.argv;
   const child = spawn(unshare, [
     `--map-user=0`, `--map-group=0`,
     `--map-users=${ranges.uid.start},1,${ROOTLESS_IDS}`, `--map-groups=${ranges.gid.start},1,${ROOTLESS_IDS}`,
     '--mount', '--net', '--propagation', 'private', '--', node!, ...rest,
-  ], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'], env: { ...process.env, TDOCK_ROOTLESS_NS: '1', TDOCK_ROOTLESS_UID: String(uid) } });
+  ], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'], env: { ...process.env, TDOCK_ROOTLESS_NS: '1', TDOCK_ROOTLESS_UID: String(uid), ...(service ? { TDOCK_USER_SERVICE: service } : {}) } });
   const chan = child.stdio[3] as import('node:net').Socket;
   const send = (m: LauncherHello | LauncherReply) => chan.write(`${JSON.stringify(m)}\n`);
   let slirp: ChildProcess | undefined;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { checkIdHelpers, findProgram, subordinateRanges } from '../../daemon/rootless/preflight.ts';
 import { defaultOptions } from '../../daemon/options.ts';
-import { NoCgroups, undelegatedDir } from '../../daemon/cgroups/delegation.ts';
+import { NoCgroups, undelegatedDir, userServiceCgroup } from '../../daemon/cgroups/delegation.ts';
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'tdock-rootless-'));
@@ -81,4 +81,12 @@ test('cgroups: a hierarchy whose parent the daemon cannot create in is not deleg
   } finally {
     rmSync(d, { recursive: true, force: true });
   }
+});
+
+test('a user service cgroup only when the parent is a systemd of our own uid and the unit is a service', () => {
+  const cg = '1:name=systemd:/user.slice/user-1000.slice/user@1000.service/app.slice/tdockd.service\n0::/user.slice/user-1000.slice/user@1000.service/app.slice/tdockd.service\n';
+  const env = { INVOCATION_ID: 'x' };
+  // our parent is the test runner, not a systemd
+  assert.equal(userServiceCgroup(cg, env, process.ppid), undefined);
+  assert.equal(userServiceCgroup(cg, env, 999999999), undefined);
 });
