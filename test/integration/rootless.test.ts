@@ -277,6 +277,10 @@ describe('rootless daemon', () => {
     await exited;
     await until('bob\'s daemon, container and slirp4netns to go', () => bob.processes().length === 0, 20000);
     assert.match(bob.log, /the rootless launcher exited: shutting down/);
+    // A new daemon of alice's (new namespaces, same mapping) uses what the last one stored.
+    await alice.stopDaemon();
+    await alice.startDaemon();
+    assert.equal((await alice.ok(['run', '--rm', 'busybox', 'echo', 'again'])).trim(), 'again');
     for (const u of [alice, bob]) {
       await u.stopDaemon();
       if (u === alice) assert.equal(u.daemon?.exitCode, 0, u.log);
