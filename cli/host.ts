@@ -2,10 +2,15 @@
 // (rootful /run/tdock/tdock.sock; rootless $XDG_RUNTIME_DIR/tdock/tdock.sock).
 // Light on purpose (no grpc): error messages need the host even for --help paths.
 
+import { existsSync } from 'node:fs';
+
 export const ROOTFUL_HOST = 'unix:///run/tdock/tdock.sock';
 
 export function defaultHost(env: NodeJS.ProcessEnv = process.env, uid: number = process.getuid?.() ?? 0): string {
+  // Where a rootless tdockd of this user listens (daemon/options.ts); without
+  // XDG_RUNTIME_DIR (su, cron) its fallback /run/user/UID when a daemon is there.
   if (uid !== 0 && env.XDG_RUNTIME_DIR) return `unix://${env.XDG_RUNTIME_DIR.replace(/\/+$/, '')}/tdock/tdock.sock`;
+  if (uid !== 0 && existsSync(`/run/user/${uid}/tdock/tdock.sock`)) return `unix:///run/user/${uid}/tdock/tdock.sock`;
   return ROOTFUL_HOST;
 }
 

@@ -33,6 +33,8 @@ export interface ImageServiceOptions {
   catalog?: string;
   /** the tdock-shim binary: applies whiteouts of pulled layers */
   shim?: string;
+  /** rootless: overlays are mounted with userxattr, so opaque dirs get user.overlay.opaque */
+  userxattr?: boolean;
   /** registry credentials (tdock login); default <root>/auth.json, mode 0600 */
   credentialsFile?: string;
   /** registries spoken to over plain http besides loopback ones */
@@ -92,7 +94,7 @@ export class ImageService implements ImageSource {
     this.events = opts.events ?? NO_EVENTS;
     this.credentials = new CredentialStore(opts.credentialsFile ?? join(store.root, 'auth.json'));
     // The shim is built with the daemon, so it has the whiteouts verb: no probe for it.
-    if (opts.shim && !store.whiteoutApplier) store.whiteoutApplier = shimWhiteoutApplier(opts.shim, store.shift);
+    if (opts.shim && !store.whiteoutApplier) store.whiteoutApplier = shimWhiteoutApplier(opts.shim, store.shift, opts.userxattr);
     this.puller = new Puller(store, {
       credentials: this.credentials,
       ...(opts.catalog ? { catalog: opts.catalog } : {}),

@@ -27,6 +27,10 @@ export interface InfoSources {
   imageCount: () => number;
   /** the bridge network's facts (BridgeNetwork.info()), undefined without one (rootless) */
   network?: () => Record<string, unknown>;
+  /** rootless: the user-mode network that carries egress and published ports */
+  rootlessNetwork?: string;
+  /** false: no cgroup to limit containers in (rootless without a delegated subtree) */
+  limitsEnforced: boolean;
 }
 
 /** statfs f_type -> the name Docker shows as "Backing Filesystem". */
@@ -81,6 +85,7 @@ export function infoDocument(s: InfoSources): Record<string, unknown> {
   const net = s.network?.();
   const warnings: string[] = [];
   if (net && net.ipForward === false) warnings.push('WARNING: IPv4 forwarding is disabled');
+  if (!s.limitsEnforced) warnings.push('WARNING: resource limits are not enforced: no delegated cgroup (memory, cpu and pids limits are ignored)');
   const security = ['name=seccomp,profile=default', 'name=userns', 'name=no-new-privileges', 'name=cgroupns'];
   if (s.rootless) security.push('name=rootless');
   const range = (m: { start: number; size: number }) => ({ Start: m.start, Size: m.size });
@@ -121,6 +126,8 @@ export function infoDocument(s: InfoSources): Record<string, unknown> {
     InitBinary: 'tdock-shim',
     SecurityOptions: security,
     Rootless: s.rootless,
+    ...(s.rootlessNetwork ? { RootlessNetwork: s.rootlessNetwork } : {}),
+    LimitsEnforced: s.limitsEnforced,
     IDMappings: { Uid: range(s.idMaps.uid), Gid: range(s.idMaps.gid) },
     LiveRestoreEnabled: s.liveRestore,
     RegistryConfig: {

@@ -3,7 +3,6 @@
 import { chmodSync, mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { userInfo } from 'node:os';
 import { parseDaemonArgs } from './options.ts';
 import { openDb } from './store/db.ts';
 import { loadIdMaps, lockDown } from './runtime/idmap.ts';
@@ -30,6 +29,10 @@ import { engineId, infoDocument } from './info.ts';
 import { DiskUsage } from './disk-usage.ts';
 import { EventBus } from './events/bus.ts';
 import { EventJournal } from './events/journal.ts';
+import { launchRootless } from './rootless/launcher.ts';
+import { containerIdMaps, inRootlessNamespace, Launcher, loopbackUp, ownSysfs, RootlessPorts } from './rootless/inside.ts';
+import { NoCgroups, undelegatedDir } from './cgroups/delegation.ts';
+import type { NetworkHooks } from './network/hooks.ts';
 
 function findShim(): string {
   if (process.env.TDOCK_SHIM) return process.env.TDOCK_SHIM;
@@ -68,9 +71,20 @@ async function main(): Promise<void> {
   const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} tdockd: ${msg}\n`);
   // First: nothing we start may inherit systemd's LISTEN_* variables.
   const listenFd = inheritedListener();
-  const idMaps = loadIdMaps(o.rootless ? userInfo().username : 'tdock', o.rootless ? process.getuid?.() : undefined);
+  // Rootless: this process only launches the daemon in its own namespaces (daemon/rootless).
+  if (o.rootless && !inRootlessNamespace()) {
+    try {
+      makeSearchable(o.execRoot);
+    } catch (e) {
+      throw new Error(`rootless: cannot create ${o.execRoot} (${messageOf(e)}); set XDG_RUNTIME_DIR to a directory of yours (a login through systemd-logind makes /run/user/UID) or pass --exec-root`);
+    }
+    return void (await launchRootless({ execRoot: o.execRoot, argv: [process.execPath, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], log }));
+  }
+  const launcher = o.rootless ? await Launcher.connect() : undefined;
+  if (launcher) ownSysfs(o.execRoot);
+  const idMaps = launcher ? containerIdMaps() : loadIdMaps('tdock');
   // Before anything is made: a --root the containers cannot reach is refused, not half set up.
-  if (!o.rootless) checkRootReachable(o.root, idMaps.uid.start, idMaps.gid.start);
+  checkRootReachable(o.root, idMaps.uid.start, idMaps.gid.start);
   makeSearchable(o.root);
   makeSearchable(o.execRoot);
   // Before the bridge, the firewall table or the database is touched.
@@ -86,9 +100,17 @@ async function main(): Promise<void> {
   const events = new EventBus(new EventJournal(db), log);
   // Host users must not reach the layers and upper dirs (setuid files of images are
   // setuid to a subordinate uid there): only root and the containers' own root group.
-  lockDown(o.root, o.rootless ? undefined : idMaps.gid.start);
-  const placement = chooseCgroupParent(o.cgroupParentGiven ? o.cgroupParent : undefined);
-  const cgroups = detectCgroups(placement.parent);
+  lockDown(o.root, idMaps.gid.start);
+  // A rootless daemon under `systemctl --user`: its launcher found the service's subtree.
+  const userService = launcher && !o.cgroupParentGiven ? process.env.TDOCK_USER_SERVICE : undefined;
+  const placement = userService ? { parent: `${userService}/containers` } : chooseCgroupParent(o.cgroupParentGiven ? o.cgroupParent : undefined);
+  // Rootless: limits only in a cgroup subtree delegated to the user; said once, here.
+  const undelegated = launcher ? undelegatedDir(placement.parent, readFileSync('/proc/self/mountinfo', 'utf8')) : undefined;
+  const detected = detectCgroups(placement.parent);
+  const cgroups = undelegated ? new NoCgroups(detected.version) : detected;
+  if (launcher && undelegated) {
+    log(`rootless: no delegated cgroup for user ${launcher.hello.user} (${undelegated} is not writable): containers run without resource limits (-m, --cpus, --pids-limit are not enforced); delegate a subtree (cgroup v2: systemd Delegate=yes; v1: chown a subtree of every hierarchy to the user) and pass it as --cgroup-parent`);
+  }
   if (placement.service && cgroups instanceof CgroupV2) {
     const leaf = moveSelfToLeaf(cgroups.mountpoint, placement.service);
     log(`systemd service: moved the daemon to ${leaf}; containers go below ${placement.parent}`);
@@ -97,24 +119,26 @@ async function main(): Promise<void> {
   const store = new ImageStore(db, o.root, { uid: idMaps.uid.start, gid: idMaps.gid.start, size: idMaps.uid.size }, { maxLayerSize: o.maxLayerSize });
   const images = new ImageService(store, (imageId) => engine?.repo.imageInUse(imageId) ?? false, {
     shim: o.shim,
+    userxattr: o.rootless,
     insecureRegistries: o.insecureRegistries,
     checkRoom: (what) => reserve.checkRoom(what),
     ...(o.catalog ? { catalog: o.catalog } : {}),
     events,
   });
-  // Rootful only for now: a rootless daemon needs its own network namespace first.
-  const network = o.rootless
-    ? undefined
-    : await BridgeNetwork.create({
+  // Rootless: the same bridge in the daemon's own network namespace, ports forwarded by the launcher.
+  if (launcher) loopbackUp();
+  const bridge = await BridgeNetwork.create({
         db, bridge: o.bridge, subnet: o.subnet, table: o.nftTable, execRoot: o.execRoot, log,
         etcOwner: { uid: idMaps.uid.start, gid: idMaps.gid.start },
         running: () => new ContainerRepository(db).live(),
       });
+  const network: NetworkHooks = launcher ? new RootlessPorts(bridge, launcher) : bridge;
   engine = new Engine(db, {
     root: o.root, execRoot: o.execRoot, shim: o.shim, idMaps, rootless: o.rootless, cgroups, images, network, log,
     checkRoom: (what) => reserve.checkRoom(what),
     logDefaults: o.logDefaults,
     events,
+    ...(launcher && undelegated ? { limitsNotEnforcedFor: launcher.hello.user } : {}),
   });
   await store.cleanup();
   await engine.recover();
@@ -122,11 +146,13 @@ async function main(): Promise<void> {
   const eng = engine;
   const id = engineId(o.root, log);
   const info = () => infoDocument({
-    id, version: VERSION, root: o.root, execRoot: o.execRoot, socketPath: o.socketPath, rootless: o.rootless, idMaps,
+    id, version: VERSION, root: o.root, execRoot: o.execRoot, socketPath: o.socketPath, rootless: o.rootless, idMaps: launcher ? launcher.hello.ranges : idMaps,
     cgroupVersion: cgroups.version, cgroupParent: placement.parent, logDefaults: o.logDefaults,
     insecureRegistries: o.insecureRegistries, liveRestore: !o.shutdownStopContainers,
     containerStates: () => eng.repo.all().map((c) => c.state), imageCount: () => images.list().length,
-    ...(network ? { network: () => network.info() } : {}),
+    network: () => bridge.info(),
+    ...(launcher ? { rootlessNetwork: launcher.hello.driver } : {}),
+    limitsEnforced: !(cgroups instanceof NoCgroups),
   });
 
   const disk = new DiskUsage({
@@ -149,7 +175,9 @@ async function main(): Promise<void> {
   const shutdown = async (sig: string) => {
     if (stopping) return;
     stopping = true;
-    const keep = !o.shutdownStopContainers;
+    // Rootless: the namespaces, the bridge and the user-mode network end with this
+    // daemon, so its containers could not be reached by the next one: they stop too.
+    const keep = !o.shutdownStopContainers && !launcher;
     log(`${sig}: shutting down; ${keep ? 'running containers keep running' : 'stopping the running containers'}`);
     void notify(o.shim, log, 'STOPPING=1', `STATUS=shutting down; ${keep ? 'running containers keep running' : 'stopping containers'}`);
     // Event streams never finish on their own: ended now, so they do not hold up the rest.
@@ -170,7 +198,7 @@ async function main(): Promise<void> {
     eng.close();
     const anyRunning = eng.runningCount() > 0;
     if (!anyRunning) cgroups.removeParent();
-    const netDone = network ? network.shutdown(anyRunning).catch((e) => log(`network shutdown: ${messageOf(e)}`)) : Promise.resolve();
+    const netDone = bridge.shutdown(anyRunning).catch((e) => log(`network shutdown: ${messageOf(e)}`));
     await netDone;
     // An inherited socket is systemd's: it stays, for the next activation.
     if (listenFd === undefined) rmSync(o.socketPath, { force: true });
@@ -180,6 +208,8 @@ async function main(): Promise<void> {
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  // Without its launcher a rootless daemon has no network to the host and no one to pass it signals.
+  if (launcher) launcher.gone = () => void shutdown('the rootless launcher exited');
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 

@@ -33,14 +33,15 @@ export interface DaemonOptions {
 const USAGE = 'usage: tdockd [--root DIR] [--exec-root DIR] [--host unix:///PATH] [--bridge NAME] [--subnet CIDR] [--cgroup-parent PATH] [--nft-table NAME] [--catalog PATH|URL] [--insecure-registry HOST]... [--log-max-size SIZE] [--log-max-file N] [--max-layer-size SIZE] [--shutdown-stop-containers] [--shutdown-timeout SECONDS] [--debug]';
 
 export function defaultOptions(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): Omit<DaemonOptions, 'shim' | 'socketPath' | 'insecureRegistries' | 'catalog' | 'cgroupParentGiven' | 'logDefaults' | 'maxLayerSize' | 'shutdownStopContainers' | 'shutdownTimeout'> {
-  const rootless = uid !== 0;
+  // Inside the rootless launcher's namespaces the daemon is uid 0 but still the user's.
+  const rootless = uid !== 0 || env.TDOCK_ROOTLESS_NS === '1';
   if (!rootless) {
     return {
       root: '/var/lib/tdock', execRoot: '/run/tdock', host: 'unix:///run/tdock/tdock.sock',
       bridge: 'tdock0', subnet: '10.89.0.0/16', cgroupParent: 'tdock', nftTable: 'tdock', debug: false, rootless,
     };
   }
-  const runtime = env.XDG_RUNTIME_DIR || `/run/user/${uid}`;
+  const runtime = env.XDG_RUNTIME_DIR || `/run/user/${env.TDOCK_ROOTLESS_UID ?? uid}`;
   const data = env.XDG_DATA_HOME || join(env.HOME || '/', '.local/share');
   return {
     root: join(data, 'tdock'), execRoot: join(runtime, 'tdock'), host: `unix://${join(runtime, 'tdock/tdock.sock')}`,

@@ -25,10 +25,11 @@ export function whiteoutRecords(whiteouts: Whiteout[]): Buffer {
 }
 
 /** Runs `shim whiteouts DIR` once for a layer. */
-export function applyWithShim(shim: string, dir: string, whiteouts: Whiteout[], owner: { uid: number; gid: number }): Promise<void> {
+export function applyWithShim(shim: string, dir: string, whiteouts: Whiteout[], owner: { uid: number; gid: number }, userxattr = false): Promise<void> {
   const input = whiteoutRecords(whiteouts);
   return new Promise((resolve, reject) => {
-    const child = spawn(shim, ['whiteouts', dir, '--uid', String(owner.uid), '--gid', String(owner.gid)], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const args = ['whiteouts', dir, '--uid', String(owner.uid), '--gid', String(owner.gid), ...(userxattr ? ['--userxattr'] : [])];
+    const child = spawn(shim, args, { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (d: string) => {
@@ -46,6 +47,7 @@ export function applyWithShim(shim: string, dir: string, whiteouts: Whiteout[], 
 }
 
 /** A WhiteoutApplier for the store that uses the shim; new nodes belong to container root. */
-export function shimWhiteoutApplier(shim: string, shift: IdShift): WhiteoutApplier {
-  return (dir, whiteouts) => applyWithShim(shim, dir, whiteouts, { uid: shift.uid, gid: shift.gid });
+/** `userxattr`: opaque dirs marked for an overlay mounted with userxattr (rootless). */
+export function shimWhiteoutApplier(shim: string, shift: IdShift, userxattr = false): WhiteoutApplier {
+  return (dir, whiteouts) => applyWithShim(shim, dir, whiteouts, { uid: shift.uid, gid: shift.gid }, userxattr);
 }

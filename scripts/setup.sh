@@ -13,7 +13,7 @@ if [ "$(id -u)" = 0 ]; then
         gcc:/usr/bin/cc make:/usr/bin/make libc6-dev:/usr/include/stdio.h tmux:/usr/bin/tmux
         iptables:/usr/sbin/iptables util-linux:/usr/bin/unshare
         docker-registry:/usr/bin/docker-registry openssl:/usr/bin/openssl python3:/usr/bin/python3
-        skopeo:/usr/bin/skopeo)
+        skopeo:/usr/bin/skopeo passt:/usr/bin/pasta slirp4netns:/usr/bin/slirp4netns)
   missing=()
   for w in "${want[@]}"; do
     pkg=${w%%:*}; file=${w#*:}
@@ -28,6 +28,13 @@ if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+
+  # Rootless daemons (slirp4netns) open /dev/net/tun as their user. Debian and most
+  # distributions ship it 0666; some machines have it 0600.
+  if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+    say "making /dev/net/tun 0666 (was $(stat -c %a /dev/net/tun)) for rootless tdockd, as distributions ship it"
+    chmod 0666 /dev/net/tun
   fi
 
   # The user whose subordinate ids container root is mapped onto.

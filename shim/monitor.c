@@ -121,7 +121,12 @@ static int run_idmap_helper(struct monitor *m, const char *tool, const struct id
 static int write_id_maps(struct monitor *m)
 {
 	const struct config *c = &m->cfg;
-	if (c->rootless)
+	/*
+	 * A rootless monitor that is root in the daemon's own user namespace (the
+	 * launcher mapped the user's ranges there) writes the maps itself, as root does;
+	 * only one running as the plain user needs the setuid helpers.
+	 */
+	if (c->rootless && geteuid() != 0)
 		return run_idmap_helper(m, "newuidmap", c->uid_map, c->n_uid_map) < 0 ? -1
 		       : run_idmap_helper(m, "newgidmap", c->gid_map, c->n_gid_map);
 	char path[64], buf[340 * 36];

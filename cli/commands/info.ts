@@ -64,6 +64,8 @@ export function renderServer(i: Doc): string {
     for (const [k, v] of fields) if (k !== 'name') kv(3, `${k![0]!.toUpperCase()}${k!.slice(1)}`, v);
   }
   kv(1, 'Rootless', i.Rootless === true ? 'yes' : 'no');
+  if (i.RootlessNetwork !== undefined) kv(2, 'Network', i.RootlessNetwork);
+  kv(1, 'Resource Limits', i.LimitsEnforced === false ? 'not enforced (no delegated cgroup)' : 'enforced');
   const ids = obj(i.IDMappings);
   line(1, 'ID Mappings:');
   for (const k of ['Uid', 'Gid']) {

@@ -52,7 +52,9 @@ export class Engine {
     this.repo = new ContainerRepository(db);
     this.o = opts;
     this.log = opts.log ?? (() => {});
-    const layout = new BundleLayout(opts.root, opts.execRoot, opts.idMaps, opts.rootless);
+    // A rootless daemon is root in its own user namespace (daemon/rootless): it owns
+    // and chowns its files as root does; only a plain-user daemon could not.
+    const layout = new BundleLayout(opts.root, opts.execRoot, opts.idMaps, opts.rootless && process.getuid?.() !== 0);
     layout.init();
     const volumeIdmap = !opts.rootless && notIdmappable(opts.root) === undefined;
     const volumes = new VolumeStore(db, opts.root, {
@@ -132,7 +134,15 @@ export class Engine {
       }
       throw e;
     }
-    return { id, name, warnings };
+    return { id, name, warnings: [...warnings, ...this.unenforced(spec.resources)] };
+  }
+
+  /** Docker's kind of warning for each limit asked for but not enforced (never a silent no-op). */
+  private unenforced(r: { memory?: number; memorySwap?: number; cpus?: number; pidsLimit?: number }): string[] {
+    const user = this.o.limitsNotEnforcedFor;
+    if (user === undefined) return [];
+    const asked = [r.memory ? 'memory' : '', r.memorySwap && !r.memory ? 'memory+swap' : '', r.cpus ? 'cpu' : '', r.pidsLimit ? 'pids' : ''].filter(Boolean);
+    return asked.map((what) => `${what} limit not enforced: no delegated cgroup for user ${user}`);
   }
 
   // ---- the state machine (lifecycle.ts) --------------------------------------

@@ -35,6 +35,11 @@ export interface EngineOptions {
   checkRoom?: (what: string) => void;
   /** Log rotation for containers created without --log-opt (default DEFAULT_LOG_CONFIG). */
   logDefaults?: LogConfig;
+  /**
+   * Set when limits cannot be applied (a rootless daemon without a delegated cgroup):
+   * the user's name, for the warning each create with a limit gets.
+   */
+  limitsNotEnforcedFor?: string;
   /** The operating system as far as monitors go; unit tests pass a fake (default: the real one). */
   host?: Host;
   /** The restart policies' back-off timer; unit tests pass a fake (default: real timers). */

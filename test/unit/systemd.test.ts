@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 
@@ -24,6 +24,25 @@ test('systemd/tdockd.service and tdockd.socket pass systemd-analyze verify; noti
     writeFileSync(join(dir, 'tdockd.service'), unit.replace('/usr/local/bin/tdockd', join(repo, 'bin', 'tdockd')));
     writeFileSync(join(dir, 'tdockd.socket'), socket);
     const r = spawnSync('systemd-analyze', ['verify', join(dir, 'tdockd.service'), join(dir, 'tdockd.socket')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('systemd/user/tdockd.service (rootless) passes systemd-analyze --user verify; notify from the daemon inside the launcher, mixed kill', { skip: !existsSync('/usr/bin/systemd-analyze') && 'systemd-analyze not installed' }, () => {
+  const unit = readFileSync(join(repo, 'systemd', 'user', 'tdockd.service'), 'utf8');
+  assert.match(unit, /^Type=notify$/m);
+  assert.match(unit, /^NotifyAccess=all$/m);
+  assert.match(unit, /^KillMode=mixed$/m);
+  assert.match(unit, /^WantedBy=default\.target$/m);
+  const dir = mkdtempSync(join(tmpdir(), 'tdock-user-unit-'));
+  try {
+    writeFileSync(join(dir, 'tdockd.service'), unit.replace('/usr/local/bin/tdockd', join(repo, 'bin', 'tdockd')));
+    // a user manager's runtime dir of our own (none runs here)
+    const rt = join(dir, 'rt');
+    mkdirSync(rt);
+    const r = spawnSync('systemd-analyze', ['--user', 'verify', join(dir, 'tdockd.service')], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: rt } });
     assert.equal(r.status, 0, r.stderr);
   } finally {
     rmSync(dir, { recursive: true, force: true });

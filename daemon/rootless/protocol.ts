@@ -1,0 +1,13 @@
+// The messages between the rootless launcher (host side) and the daemon in its
+// namespace: JSON lines over the socket pair at the daemon's fd 3.
+import type { HostRanges } from './preflight.ts';
+
+export type ChildRequest =
+  | { op: 'hello' }
+  | { op: 'publish' | 'unpublish'; id: number; proto: 'tcp' | 'udp'; hostIp: string; hostPort: number };
+
+export type LauncherHello =
+  | { op: 'hello'; driver: string; portStart: number; user: string; uid: number; ranges: HostRanges; error?: undefined }
+  | { op: 'hello'; error: string };
+
+export type LauncherReply = { id: number; ok: true; error?: undefined } | { id: number; error: string; ok?: undefined };
