@@ -65,7 +65,7 @@ export function renderServer(i: Doc): string {
   }
   kv(1, 'Rootless', i.Rootless === true ? 'yes' : 'no');
   if (i.RootlessNetwork !== undefined) kv(2, 'Network', i.RootlessNetwork);
-  kv(1, 'Resource Limits', i.LimitsEnforced === false ? 'not enforced (no delegated cgroup)' : 'enforced');
+  if (i.LimitsEnforced !== undefined) kv(1, 'Resource Limits', i.LimitsEnforced === false ? 'not enforced (no delegated cgroup)' : 'enforced');
   const ids = obj(i.IDMappings);
   line(1, 'ID Mappings:');
   for (const k of ['Uid', 'Gid']) {
