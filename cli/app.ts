@@ -11,6 +11,12 @@ import { protectPositional } from './parse/argv.ts';
 import { specOf } from './split.ts';
 import { mark } from './trace.ts';
 import Attach from './commands/attach.ts';
+import Commit from './commands/commit.ts';
+import Cp from './commands/cp.ts';
+import Diff from './commands/diff.ts';
+import Export from './commands/export.ts';
+import History from './commands/history.ts';
+import Tag from './commands/tag.ts';
 import Create from './commands/create.ts';
 import Exec from './commands/exec.ts';
 import ImageInspect from './commands/image/inspect.ts';
@@ -39,7 +45,12 @@ import Wait from './commands/wait.ts';
 
 export const COMMANDS = {
   attach: Attach,
+  commit: Commit,
+  cp: Cp,
   create: Create,
+  diff: Diff,
+  export: Export,
+  history: History,
   exec: Exec,
   'image:inspect': ImageInspect,
   'image:prune': ImagePrune,
@@ -61,6 +72,7 @@ export const COMMANDS = {
   start: Start,
   stats: Stats,
   stop: Stop,
+  tag: Tag,
   top: Top,
   version: Version,
   wait: Wait,

@@ -82,6 +82,27 @@ export function makeSystem(c: grpc.Client) {
   };
 }
 
+export function makeFiles(c: grpc.Client) {
+  return {
+    statPath: unary<api.PathStatRequest, api.PathStat>(c, 'StatPath'),
+    copyFrom: serverStream<api.CopyFromRequest, api.DataChunk>(c, 'CopyFrom'),
+    copyTo: (cb: (err: grpc.ServiceError | null, res?: api.CopyToResponse) => void): grpc.ClientWritableStream<api.CopyToChunk> =>
+      (c as unknown as Record<string, Function>).CopyTo!.call(c, cb),
+    diff: unary<api.ContainerRef, api.DiffResponse>(c, 'Diff'),
+    export: serverStream<api.ContainerRef, api.DataChunk>(c, 'Export'),
+  };
+}
+
+export function makeCommits(c: grpc.Client) {
+  return {
+    commit: unary<api.CommitRequest, api.CommitResponse>(c, 'Commit'),
+    tag: unary<api.TagRequest, api.Empty>(c, 'Tag'),
+    history: unary<api.ImageRef, api.HistoryResponse>(c, 'History'),
+  };
+}
+
+export type FilesApi = ReturnType<typeof makeFiles>;
+export type CommitsApi = ReturnType<typeof makeCommits>;
 export type ContainersApi = ReturnType<typeof makeContainers>;
 export type ImagesApi = ReturnType<typeof makeImages>;
 export type SystemApi = ReturnType<typeof makeSystem>;
@@ -102,6 +123,8 @@ export class Daemon {
   #containers?: ContainersApi;
   #images?: ImagesApi;
   #system?: SystemApi;
+  #files?: FilesApi;
+  #commits?: CommitsApi;
 
   /** ownConnection: never share grpc-js's connection with the other clients of this process. */
   constructor(host: string, opts: { ownConnection?: boolean } = {}) {
@@ -129,6 +152,12 @@ export class Daemon {
   }
   get system(): SystemApi {
     return (this.#system ??= makeSystem(this.#client('System')));
+  }
+  get files(): FilesApi {
+    return (this.#files ??= makeFiles(this.#client('Files')));
+  }
+  get commits(): CommitsApi {
+    return (this.#commits ??= makeCommits(this.#client('Commits')));
   }
   /**
    * Container calls on a connection of their own, for signals proxied during an

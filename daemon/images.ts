@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { ImageStore } from '../images/store.ts';
+import { applyChanges } from '../images/changes.ts';
 import type { ImageRecord } from '../images/store.ts';
 import { ensureBusybox } from '../images/busybox.ts';
 import { parseRef } from '../images/reference.ts';
@@ -144,9 +145,21 @@ export class ImageService implements ImageSource {
     return this.store.layerDirs(imageId);
   }
 
-  importTar(body: Readable, name: string, opts: { sha256?: string | undefined }) {
-    this.opts.checkRoom?.('import an image');
-    return this.store.importTar(body, name, opts.sha256 ? { sha256: opts.sha256 } : {});
+  /** `tdock import [-c CHANGE] [-m MSG] FILE|- [NAME[:TAG]]`: the history says where it came from, as Docker's. */
+  async importTar(body: Readable, name: string, opts: { sha256?: string | undefined; changes?: string[]; message?: string }) {
+    let config;
+    try {
+      this.opts.checkRoom?.('import an image');
+      config = opts.changes?.length ? applyChanges({}, opts.changes) : undefined;
+    } catch (e) {
+      body.destroy();
+      throw e;
+    }
+    return this.store.importTar(body, name, {
+      ...(opts.sha256 ? { sha256: opts.sha256 } : {}),
+      ...(config ? { config } : {}),
+      history: { created_by: '', comment: opts.message || 'Imported from -' },
+    });
   }
 
   /** `tdock import URL NAME[:TAG]`: downloads (resuming where it can) straight into the unpacker. */

@@ -24,6 +24,9 @@ import { lockDir } from './lock.ts';
 import { inheritedListener, notify } from './systemd.ts';
 import { DiskReserve } from './store/space.ts';
 import { setErrorExplainer } from './api/status.ts';
+import { fileHandlers, commitHandlers } from './api/files.ts';
+import { FileService } from './files/service.ts';
+import { CommitService } from './files/commit.ts';
 
 function findShim(): string {
   if (process.env.TDOCK_SHIM) return process.env.TDOCK_SHIM;
@@ -111,6 +114,8 @@ async function main(): Promise<void> {
   await engine.recover();
 
   const eng = engine;
+  const fileEnv = { shim: o.shim, rootless: o.rootless };
+  const shift = { uid: idMaps.uid.start, gid: idMaps.gid.start, size: idMaps.uid.size };
   const info = () => {
     const all = eng.repo.all();
     return {
@@ -137,7 +142,11 @@ async function main(): Promise<void> {
 
   const serving = await serve(
     o.socketPath,
-    { containers: containerHandlers(eng), images: imageHandlers(images), system: systemHandlers(info) },
+    {
+      containers: containerHandlers(eng), images: imageHandlers(images), system: systemHandlers(info),
+      files: fileHandlers(new FileService(eng, fileEnv, shift)),
+      commits: commitHandlers(new CommitService(eng, store, fileEnv, shift)),
+    },
     o.rootless ? undefined : groupId('tdock'),
     listenFd,
   );

@@ -77,6 +77,9 @@ int join_cgroups(const struct config *c, pid_t pid);
 /* Removes what the monitor made (socket, netns bind). */
 void monitor_cleanup(struct monitor *m);
 
+/* monitor.c: mounts the overlay (lower, upper, work, rootless) on c->rootfs. */
+int mount_overlay(const struct config *c);
+
 /* monitor.c: clones the container's init. */
 int container_setup(struct monitor *m);
 

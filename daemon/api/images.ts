@@ -56,6 +56,10 @@ export function imageHandlers(images: ImageService): grpc.UntypedServiceImplemen
         if (failed) return;
         if ('start' in msg && msg.start && !body) {
           const start = msg.start;
+          if (start.url && ((start.changes ?? []).length > 0 || start.message)) {
+            fail(invalid('import of a URL takes no -c/-m yet: download the file and import it'));
+            return;
+          }
           if (start.url) {
             byUrl = true;
             const ac = new AbortController();
@@ -75,7 +79,7 @@ export function imageHandlers(images: ImageService): grpc.UntypedServiceImplemen
           // unpacker still sees the error (its iteration throws it), so the import rejects.
           body.on('error', () => {});
           images
-            .importTar(body, start.name, { sha256: start.sha256 || undefined })
+            .importTar(body, start.name, { sha256: start.sha256 || undefined, changes: start.changes ?? [], message: start.message ?? '' })
             .then((img) => {
               call.write({ id: '', status: 'Imported', current: received, total: received, imageId: img.id });
               call.end();

@@ -18,6 +18,10 @@ export interface Services {
   containers: grpc.UntypedServiceImplementation;
   images: grpc.UntypedServiceImplementation;
   system: grpc.UntypedServiceImplementation;
+  /** cp, diff, export (daemon/api/files.ts) */
+  files?: grpc.UntypedServiceImplementation;
+  /** commit, tag, history */
+  commits?: grpc.UntypedServiceImplementation;
 }
 
 function socketAlive(path: string): Promise<boolean> {
@@ -71,6 +75,8 @@ function makeServer(services: Services): grpc.Server {
   server.addService(api.Containers.service, services.containers);
   server.addService(api.Images.service, services.images);
   server.addService(api.System.service, services.system);
+  if (services.files) server.addService(api.Files.service, services.files);
+  if (services.commits) server.addService(api.Commits.service, services.commits);
   return server;
 }
 

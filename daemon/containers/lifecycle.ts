@@ -17,6 +17,7 @@ import { resolveImageUser } from './image-files.ts';
 import { monitorConfig } from './shim-config.ts';
 import type { MonitorSupervisor } from './supervisor.ts';
 import type { EngineContext, ExitInfo } from './types.ts';
+import { heldUntil } from '../files/holds.ts';
 
 export class Lifecycle {
   private readonly ctx: EngineContext;
@@ -37,6 +38,11 @@ export class Lifecycle {
     for (;;) {
       if (l.removing) throw wrongState(`container ${c.name} is being removed`);
       if (l.starting) return l.starting;
+      const held = heldUntil(c.id); // cp/export of the stopped container (daemon/files/holds.ts)
+      if (held) {
+        await held;
+        continue;
+      }
       if (!l.exiting) break;
       await l.exiting.catch(() => {});
     }
