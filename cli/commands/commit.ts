@@ -7,7 +7,7 @@ export default class Commit extends TdockCommand {
   static aliases = ['container:commit'];
   static flags = {
     author: Flags.string({ char: 'a', summary: 'Author (e.g., "John Hannibal Smith <hannibal@a-team.com>").', helpValue: 'STRING' }),
-    change: Flags.string({ char: 'c', summary: 'Apply Dockerfile instruction to the created image.', multiple: true, helpValue: 'LIST' }),
+    change: Flags.string({ char: 'c', summary: 'Apply Dockerfile instruction to the created image.', multiple: true, multipleNonGreedy: true, helpValue: 'LIST' }),
     message: Flags.string({ char: 'm', summary: 'Commit message.', helpValue: 'STRING' }),
     pause: Flags.boolean({ char: 'p', summary: 'Pause container during commit (accepted; tdock reads the changes without pausing).', default: true, allowNo: true }),
   };

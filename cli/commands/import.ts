@@ -19,7 +19,7 @@ export default class Import extends TdockCommand {
   static flags = {
     sha256: Flags.string({ summary: 'Expected sha256 of the tarball (hex); the daemon verifies it.', helpValue: 'HEX' }),
     quiet: Flags.boolean({ char: 'q', summary: 'Print only the image id.' }),
-    change: Flags.string({ char: 'c', summary: 'Apply Dockerfile instruction to the created image.', multiple: true, helpValue: 'LIST' }),
+    change: Flags.string({ char: 'c', summary: 'Apply Dockerfile instruction to the created image.', multiple: true, multipleNonGreedy: true, helpValue: 'LIST' }),
     message: Flags.string({ char: 'm', summary: 'Set commit message for imported image.', helpValue: 'STRING' }),
   };
   static args = {
