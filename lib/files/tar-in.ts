@@ -48,7 +48,7 @@ export function cleanPath(name: string, what = 'entry'): string[] {
   return out;
 }
 
-export async function extractInto(rootFd: number, destPath: string, src: AsyncIterable<Buffer | string>, o: ExtractIntoOptions): Promise<ExtractIntoResult> {
+export async function extractInto(rootFd: number, destPath: string, src: AsyncIterable<Buffer | string> | Iterable<Buffer | string>, o: ExtractIntoOptions): Promise<ExtractIntoResult> {
   const dest = resolveInRoot(rootFd, destPath, { followLast: true });
   let destFd: number;
   try {

@@ -27,8 +27,10 @@ class ByteReader {
   private readonly it: AsyncIterator<Buffer>;
   private buf: Buffer = Buffer.alloc(0);
   private done = false;
-  constructor(src: AsyncIterable<Buffer | string>) {
-    const inner = src[Symbol.asyncIterator]();
+  constructor(src: AsyncIterable<Buffer | string> | Iterable<Buffer | string>) {
+    const inner = Symbol.asyncIterator in src
+      ? (src as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]()
+      : (async function* () { yield* src as Iterable<Buffer | string>; })();
     this.it = {
       next: async () => {
         const r = await inner.next();
@@ -83,7 +85,11 @@ function num(b: Buffer, off: number, len: number): number {
 function checksumOk(h: Buffer): boolean {
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
-  return sum === num(h, 148, 8);
+  try {
+    return sum === num(h, 148, 8);
+  } catch {
+    return false;
+  }
 }
 
 function parsePax(body: Buffer): Record<string, string> {
@@ -110,7 +116,7 @@ export interface TarEntry {
 }
 
 /** Yields the entries of a tar stream in order. */
-export async function* readTar(src: AsyncIterable<Buffer | string>): AsyncGenerator<TarEntry> {
+export async function* readTar(src: AsyncIterable<Buffer | string> | Iterable<Buffer | string>): AsyncGenerator<TarEntry> {
   const r = new ByteReader(src);
   let pax: Record<string, string> = {};
   let global: Record<string, string> = {};
