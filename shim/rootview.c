@@ -17,10 +17,10 @@
 #include "monitor.h"
 #include "util.h"
 
-#define _XOPEN_SOURCE_EXTENDED 1
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
@@ -93,40 +93,75 @@ int rootfs_hold_main(int argc, char **argv)
 	}
 }
 
-static const char *g_opaque_xattr;
-static size_t g_base_len;
-static int g_out_err;
-
-static int visit(const char *path, const struct stat *st, int type, struct FTW *ftw)
+/*
+ * Walks below dir (an fd we hold) one name at a time: directories are entered with
+ * openat(O_DIRECTORY|O_NOFOLLOW) and their xattr is read through that fd, so a running
+ * container swapping a directory for a symlink meanwhile never leads us out of its
+ * upper dir. Prints the relative paths of the opaque ones.
+ */
+static int walk_opaque(int dir, char *rel, size_t len, const char *xattr, FILE *out, dev_t dev)
 {
-	(void)st;
-	(void)ftw;
-	if (type != FTW_D)
-		return 0;
 	char v[8];
-	ssize_t n = lgetxattr(path, g_opaque_xattr, v, sizeof v);
-	if (n != 1 || v[0] != 'y')
-		return 0;
-	const char *rel = path + g_base_len;
-	while (*rel == '/')
-		rel++;
-	if (*rel == '\0')
-		rel = ".";
-	size_t len = strlen(rel) + 1;
-	if (fwrite(rel, 1, len, stdout) != len) {
-		g_out_err = errno;
-		return 1;
+	ssize_t n = fgetxattr(dir, xattr, v, sizeof v);
+	if (n == 1 && v[0] == 'y') {
+		const char *shown = len ? rel : ".";
+		if (fwrite(shown, 1, strlen(shown) + 1, out) != strlen(shown) + 1)
+			return syserr("opaque-dirs: write");
 	}
-	return 0;
+	int d2 = dup(dir);
+	if (d2 < 0)
+		return syserr("opaque-dirs: dup");
+	DIR *ds = fdopendir(d2);
+	if (!ds) {
+		close(d2);
+		return syserr("opaque-dirs: fdopendir %s", len ? rel : ".");
+	}
+	int r = 0;
+	struct dirent *e;
+	while (r == 0 && (errno = 0, e = readdir(ds)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN)
+			continue;
+		size_t nl = strlen(e->d_name);
+		if (len + 1 + nl + 1 > PATH_MAX) {
+			r = seterr("opaque-dirs: path too long below %s", rel);
+			break;
+		}
+		int sub = openat(dir, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0)
+			continue; /* not a directory (any more), or gone: nothing to list */
+		struct stat st;
+		if (fstat(sub, &st) < 0) {
+			close(sub);
+			r = syserr("opaque-dirs: fstat %s", e->d_name);
+			break;
+		}
+		if (st.st_dev != dev) { /* another file system mounted there: not the upper dir's */
+			close(sub);
+			continue;
+		}
+		size_t at = len;
+		if (len)
+			rel[at++] = '/';
+		memcpy(rel + at, e->d_name, nl + 1);
+		r = walk_opaque(sub, rel, at + nl, xattr, out, dev);
+		rel[len] = '\0';
+		close(sub);
+	}
+	if (r == 0 && errno != 0)
+		r = syserr("opaque-dirs: readdir %s", len ? rel : ".");
+	closedir(ds);
+	return r;
 }
 
 int opaque_dirs_main(int argc, char **argv)
 {
-	g_opaque_xattr = "trusted.overlay.opaque";
+	const char *xattr = "trusted.overlay.opaque";
 	const char *dir = NULL;
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--userxattr") == 0)
-			g_opaque_xattr = "user.overlay.opaque";
+			xattr = "user.overlay.opaque";
 		else
 			dir = argv[i];
 	}
@@ -134,15 +169,27 @@ int opaque_dirs_main(int argc, char **argv)
 		dprintf(2, "usage: tdock-shim opaque-dirs [--userxattr] DIR\n");
 		return 2;
 	}
-	g_base_len = strlen(dir);
-	/* FTW_PHYS: never follow a symlink; FTW_MOUNT: never leave the upper dir's filesystem. */
-	int r = nftw(dir, visit, 32, FTW_PHYS | FTW_MOUNT);
-	if (r < 0) {
-		dprintf(2, "opaque-dirs: walk %s: %s\n", dir, strerror(errno));
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		dprintf(2, "opaque-dirs: open %s: %s\n", dir, strerror(errno));
 		return 1;
 	}
-	if (g_out_err || fflush(stdout) != 0) {
-		dprintf(2, "opaque-dirs: write: %s\n", strerror(g_out_err ? g_out_err : errno));
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		dprintf(2, "opaque-dirs: fstat %s: %s\n", dir, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	static char rel[PATH_MAX];
+	rel[0] = '\0';
+	int r = walk_opaque(fd, rel, 0, xattr, stdout, st.st_dev);
+	close(fd);
+	if (r < 0) {
+		dprintf(2, "%s\n", g_err);
+		return 1;
+	}
+	if (fflush(stdout) != 0) {
+		dprintf(2, "opaque-dirs: write: %s\n", strerror(errno));
 		return 1;
 	}
 	return 0;
