@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import { createInterface } from 'node:readline';
 import { EngineError } from '../errors.ts';
 import type { FileTarget } from '../containers/engine.ts';
-import { hold } from './holds.ts';
+import { heldUntil, hold } from './holds.ts';
 import { startTime } from '../runtime/procfs.ts';
 import { at, openRoot } from '../../lib/files/inroot.ts';
 
@@ -31,8 +31,17 @@ function openOverlay(path: string, what: string): number {
   return fd;
 }
 
-/** Runs fn with an fd on the container's merged root directory. */
-export async function withMergedRoot<T>(t: FileTarget, env: RootViewEnv, fn: (rootFd: number) => Promise<T>): Promise<T> {
+/**
+ * Runs fn with an fd on the container's merged root directory. `target` is asked again
+ * after every wait: the container may have started or stopped meanwhile.
+ */
+export async function withMergedRoot<T>(target: () => FileTarget, env: RootViewEnv, fn: (rootFd: number) => Promise<T>): Promise<T> {
+  let t = target();
+  // One hold at a time per container: two overlays must never share an upper dir.
+  for (let held = heldUntil(t.c.id); !t.live && held; held = heldUntil(t.c.id)) {
+    await held;
+    t = target();
+  }
   if (t.live) {
     const gone = () => new EngineError('FAILED_PRECONDITION', `container ${t.c.name} is not running (it is starting or stopped meanwhile); try again`);
     if (!t.c.pid || !t.initStartTime || startTime(t.c.pid) !== t.initStartTime) throw gone();
@@ -53,7 +62,7 @@ export async function withMergedRoot<T>(t: FileTarget, env: RootViewEnv, fn: (ro
       fs.closeSync(fd);
     }
   }
-  // Same tick as the caller's state check (fileTarget): a start now waits for us.
+  // Same tick as the last state check (target()): a start now waits for us.
   const release = hold(t.c.id);
   try {
     const args = ['rootfs-hold', ...(env.rootless ? ['--userxattr'] : []), '--upper', t.upper, '--work', t.work, '--target', t.rootfs, ...t.lower];

@@ -45,7 +45,7 @@ export class FileService {
   /** `docker container stat`-like: what `path` is inside the container (NOT_FOUND when missing, as Docker's cp). */
   async statPath(ref: string, path: string, followLink: boolean): Promise<PathInfo> {
     checkPath(path);
-    return withMergedRoot(this.target(ref), this.env, async (root) => {
+    return withMergedRoot(() => this.target(ref), this.env, async (root) => {
       const r = resolveInRoot(root, path, { followLast: followLink });
       try {
         if (!r.st) return { exists: false, name: basename(r.path), isDir: false, size: 0, mode: 0, linkTarget: '', path: r.path };
@@ -61,13 +61,13 @@ export class FileService {
   async *copyFrom(ref: string, path: string, followLink: boolean, rootName: string): TarStream {
     checkPath(path);
     if (rootName.includes('/') || rootName === '..') throw new EngineError('INVALID_ARGUMENT', `invalid archive name "${rootName}"`);
-    const t = this.target(ref);
+    const t = () => this.target(ref);
     // The generator holds the root open while the client reads: pump it through a queue.
     yield* heldStream(t, this.env, (root) => {
       const r = resolveInRoot(root, path, { followLast: followLink });
       if (!r.st) {
         r.close();
-        throw new EngineError('NOT_FOUND', `Could not find the file ${path} in container ${t.c.name}`);
+        throw new EngineError('NOT_FOUND', `Could not find the file ${path} in container ${ref}`);
       }
       const gen = tarOf(r.dir, r.name, rootName, { shift: this.shift });
       return { gen, done: () => r.close() };
@@ -77,7 +77,7 @@ export class FileService {
   /** cp in: extracts a tar into the existing directory `dir` of the container. */
   async copyTo(ref: string, dir: string, archive: boolean, src: AsyncIterable<Buffer>): Promise<ExtractIntoResult> {
     checkPath(dir);
-    return withMergedRoot(this.target(ref), this.env, (root) => extractInto(root, dir, src, { shift: this.shift, archive }));
+    return withMergedRoot(() => this.target(ref), this.env, (root) => extractInto(root, dir, src, { shift: this.shift, archive }));
   }
 
   /** `tdock diff`. */
@@ -89,7 +89,7 @@ export class FileService {
 
   /** `tdock export`: the merged root filesystem as a tar. */
   async *export(ref: string): TarStream {
-    const t = this.target(ref);
+    const t = () => this.target(ref);
     yield* heldStream(t, this.env, (root) => ({ gen: tarOf(root, '.', '', { shift: this.shift, oneFs: true }), done: () => {} }));
   }
 }
@@ -105,7 +105,7 @@ function checkPath(p: string): void {
  * the root stays held until the consumer has read everything or gave up.
  */
 async function* heldStream(
-  t: ReturnType<Engine['fileTarget']>, env: RootViewEnv,
+  t: () => ReturnType<Engine['fileTarget']>, env: RootViewEnv,
   make: (root: number) => { gen: AsyncGenerator<Buffer>; done: () => void },
 ): TarStream {
   let wake: (() => void) | undefined;

@@ -113,6 +113,16 @@ describe('tdock cp', () => {
     assert.doesNotMatch(readFileSync('/proc/self/mountinfo', 'utf8'), new RegExp(d.root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
   });
 
+  test('concurrent copies into a stopped container take turns and all land', async () => {
+    const s = (await d.ok(['create', 'busybox', 'cat', '/c1', '/c2', '/c3'])).trim();
+    try {
+      await Promise.all([1, 2, 3].map((i) => d.ok(['cp', join(dir, 'single'), `${s}:/c${i}`])));
+      assert.equal(await d.ok(['start', '-a', s]), 'singlesinglesingle');
+    } finally {
+      await d.cli(['rm', '-f', s]);
+    }
+  });
+
   test('- streams a tar: out to stdout, in from stdin', async () => {
     const r = spawnSync('bash', ['-c', `bin/tdock cp ${running}:/data - > ${join(dir, 'out.tar')}`], { env: { ...process.env, TDOCK_HOST: d.host }, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
