@@ -114,6 +114,8 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.enable_retries': 0,
 };
 
+const BULK_WINDOW = 8 << 20;
+
 export class Daemon {
   readonly host: string;
   readonly #ownConnection: boolean;
@@ -132,14 +134,17 @@ export class Daemon {
     this.#ownConnection = opts.ownConnection ?? false;
   }
 
-  #client(name: keyof api.ApiPackage): grpc.Client {
+  #client(name: keyof api.ApiPackage, bulk = false): grpc.Client {
     const Ctor = loadServices()[name];
     mark('services loaded (proto parsed)');
     const opts: grpc.ClientOptions = { ...CHANNEL_OPTIONS };
-    if (this.#ownConnection) opts['grpc.use_local_subchannel_pool'] = 1;
-    if (this.#channel) opts.channelOverride = this.#channel;
+    if (this.#ownConnection || bulk) opts['grpc.use_local_subchannel_pool'] = 1;
+    // Bulk data (cp, export) on a connection of its own with a wide receive window:
+    // HTTP/2's default 64 KiB makes the daemon wait for a window update every 64 KiB.
+    if (bulk) opts['grpc-node.flow_control_window'] = BULK_WINDOW;
+    else if (this.#channel) opts.channelOverride = this.#channel;
     const c = new Ctor(grpcTarget(this.host), grpc.credentials.createInsecure(), opts);
-    this.#channel ??= c.getChannel() as grpc.Channel;
+    if (!bulk) this.#channel ??= c.getChannel() as grpc.Channel;
     this.#clients.push(c);
     return c;
   }
@@ -154,7 +159,7 @@ export class Daemon {
     return (this.#system ??= makeSystem(this.#client('System')));
   }
   get files(): FilesApi {
-    return (this.#files ??= makeFiles(this.#client('Files')));
+    return (this.#files ??= makeFiles(this.#client('Files', true)));
   }
   get commits(): CommitsApi {
     return (this.#commits ??= makeCommits(this.#client('Commits')));
