@@ -18,7 +18,10 @@ function pump(call: grpc.ServerWritableStream<unknown, DataChunk>, make: () => T
     failStream(call, e);
     return;
   }
-  call.on('cancelled', () => void gen.return(undefined).catch(() => {}));
+  // A client gone mid-stream: stop waiting for a drain that never comes; leaving the
+  // loop ends the generator, which lets go of the container's root (and its hold).
+  let wakeDrain: (() => void) | undefined;
+  call.on('cancelled', () => wakeDrain?.());
   (async () => {
     let batch: Buffer[] = [];
     let size = 0;
@@ -27,16 +30,23 @@ function pump(call: grpc.ServerWritableStream<unknown, DataChunk>, make: () => T
       const data = Buffer.concat(batch);
       batch = [];
       size = 0;
-      if (!call.write({ data })) await new Promise<void>((r) => call.once('drain', () => r()));
+      if (!call.write({ data }) && !call.cancelled) {
+        await new Promise<void>((r) => {
+          wakeDrain = r;
+          call.once('drain', () => r());
+        });
+        wakeDrain = undefined;
+      }
     };
     for await (const chunk of gen) {
       if (call.cancelled) return;
       batch.push(chunk);
       size += chunk.length;
       if (size >= 256 * 1024) await flush();
+      if (call.cancelled) return;
     }
     await flush();
-    call.end();
+    if (!call.cancelled) call.end();
   })().catch((e) => failStream(call, e));
 }
 
@@ -76,7 +86,11 @@ export function fileHandlers(files: FileService): grpc.UntypedServiceImplementat
         const res = await files.copyTo(start.container, start.dir, start.archive, src);
         answer(null, { entries: res.entries, skipped: res.skipped });
       })().catch((e) => answer(e));
-      call.on('cancelled', () => answer(new Error('copy cancelled by the client')));
+      call.on('cancelled', () => {
+        answer(new Error('copy cancelled by the client'));
+        // ends the extraction's read of the stream (it lets go of the container's root)
+        call.destroy(new Error('copy cancelled by the client'));
+      });
     },
   };
 }

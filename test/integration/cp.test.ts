@@ -123,6 +123,23 @@ describe('tdock cp', () => {
     }
   });
 
+  test('a client that goes away mid-copy lets go of a stopped container (it starts again)', async () => {
+    const s = (await d.ok(['create', 'busybox', 'echo', 'started'])).trim();
+    try {
+      const big = tarArchive([{ path: 'big', data: Buffer.alloc(32 << 20, 1) }]);
+      await d.ok(['cp', '-', `${s}:/`], { input: big });
+      // out: the reader stops after 1 kB (SIGPIPE)
+      const r = spawnSync('bash', ['-c', `bin/tdock cp ${s}:/big - | head -c 1000 > /dev/null`], { env: { ...process.env, TDOCK_HOST: d.host }, encoding: 'utf8', timeout: 30000 });
+      assert.equal(r.status, 0, r.stderr);
+      // in: the client is killed while it sends
+      const slow = spawnSync('bash', ['-c', `(head -c 1024 /dev/zero; sleep 4) | timeout -s KILL 2 bin/tdock cp - ${s}:/; true`], { env: { ...process.env, TDOCK_HOST: d.host }, timeout: 30000 });
+      assert.equal(slow.status, 0);
+      assert.equal(await d.ok(['start', '-a', s], { timeout: 20000 }), 'started\n');
+    } finally {
+      await d.cli(['rm', '-f', s]);
+    }
+  });
+
   test('- streams a tar: out to stdout, in from stdin', async () => {
     const r = spawnSync('bash', ['-c', `bin/tdock cp ${running}:/data - > ${join(dir, 'out.tar')}`], { env: { ...process.env, TDOCK_HOST: d.host }, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
