@@ -144,8 +144,8 @@ async function main(): Promise<void> {
     o.socketPath,
     {
       containers: containerHandlers(eng), images: imageHandlers(images), system: systemHandlers(info),
-      files: fileHandlers(new FileService(eng, fileEnv, shift)),
-      commits: commitHandlers(new CommitService(eng, store, fileEnv, shift)),
+      files: fileHandlers(new FileService(eng, fileEnv, shift, (what) => reserve.checkRoom(what))),
+      commits: commitHandlers(new CommitService(eng, store, fileEnv, shift, (what) => reserve.checkRoom(what))),
     },
     o.rootless ? undefined : groupId('tdock'),
     listenFd,

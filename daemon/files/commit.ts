@@ -53,7 +53,11 @@ export class CommitService {
   private readonly env: RootViewEnv;
   private readonly shift: IdShift;
 
-  constructor(engine: Engine, store: ImageStore, env: RootViewEnv, shift: IdShift) {
+  /** refuses to make something new on a nearly full disk (daemon/store/space.ts) */
+  private readonly checkRoom: (what: string) => void;
+
+  constructor(engine: Engine, store: ImageStore, env: RootViewEnv, shift: IdShift, checkRoom: (what: string) => void = () => {}) {
+    this.checkRoom = checkRoom;
     this.engine = engine;
     this.store = store;
     this.env = env;
@@ -64,6 +68,7 @@ export class CommitService {
     const tag = o.ref ? parseRef(o.ref) : undefined;
     if (tag?.digest !== undefined) throw new EngineError('INVALID_ARGUMENT', `cannot commit to a digest reference "${o.ref}"`);
     const t = this.engine.fileTarget(container);
+    this.checkRoom('commit a container');
     if (t.c.state === 'dead') throw new EngineError('FAILED_PRECONDITION', `container ${t.c.name} is being removed`);
     const image = this.store.record(t.c.imageId);
     if (!image) throw new EngineError('NOT_FOUND', `the image of container ${t.c.name} is gone`);

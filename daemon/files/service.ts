@@ -30,7 +30,10 @@ export class FileService {
   private readonly env: RootViewEnv;
   private readonly shift: IdShift;
 
-  constructor(engine: Engine, env: RootViewEnv, shift: IdShift) {
+  private readonly checkRoom: (what: string) => void;
+
+  constructor(engine: Engine, env: RootViewEnv, shift: IdShift, checkRoom: (what: string) => void = () => {}) {
+    this.checkRoom = checkRoom;
     this.engine = engine;
     this.env = env;
     this.shift = shift;
@@ -77,6 +80,7 @@ export class FileService {
   /** cp in: extracts a tar into the existing directory `dir` of the container. */
   async copyTo(ref: string, dir: string, archive: boolean, src: AsyncIterable<Buffer>): Promise<ExtractIntoResult> {
     checkPath(dir);
+    this.checkRoom('copy files into a container');
     return withMergedRoot(() => this.target(ref), this.env, (root) => extractInto(root, dir, src, { shift: this.shift, archive }));
   }
 
