@@ -47,7 +47,7 @@ export default class History extends TdockCommand {
     'no-trunc': Flags.boolean({ summary: "Don't truncate output." }),
     quiet: Flags.boolean({ char: 'q', summary: 'Only show image IDs.' }),
     format: Flags.string({ summary: 'Format output using a Go template subset ({{.ID}}, {{.CreatedSince}}, {{.CreatedAt}}, {{.CreatedBy}}, {{.Size}}, {{.Comment}}).', helpValue: 'string' }),
-    human: Flags.boolean({ char: 'H', summary: 'Print sizes and dates in human readable format.', default: true, allowNo: true }),
+    human: Flags.boolean({ summary: 'Print sizes and dates in human readable format (-H is the daemon host in tdock).', default: true, allowNo: true }),
   };
   static args = { image: Args.string({ description: 'image reference or id', required: true, ignoreStdin: true }) };
 
