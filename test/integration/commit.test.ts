@@ -99,6 +99,9 @@ describe('tdock commit, tag, history, diff, export, import -c/-m', () => {
     assert.ok(!list.includes('etc/group'), 'a deleted file');
     const passwd = spawnSync('tar', ['xOf', out, 'etc/passwd'], { encoding: 'utf8' }).stdout;
     assert.match(passwd, /changed\n$/);
+    const redirected = spawnSync('bash', ['-c', `bin/tdock export ${c} > ${join(dir, 'redirected.tar')}`], { env: { ...process.env, TDOCK_HOST: d.host }, encoding: 'utf8' });
+    assert.equal(redirected.status, 0, redirected.stderr);
+    assert.deepEqual(spawnSync('tar', ['tf', join(dir, 'redirected.tar')], { encoding: 'utf8' }).stdout.split('\n'), list);
     const tty = spawnSync('script', ['-qec', `bin/tdock export ${c}`, '/dev/null'], { env: { ...process.env, TDOCK_HOST: d.host }, encoding: 'utf8' });
     assert.match(tty.stdout, /cowardly refusing to save to a terminal\. Use the -o flag or redirect/);
   });

@@ -86,6 +86,22 @@ describe('breakout: tdock cp', () => {
     assert.equal((await d.ok(['exec', c, 'cat', marker])).trim(), 'through-link');
   });
 
+  test('nothing is written into the container\'s /proc or /sys (the host kernel\'s files), not even through a link', async () => {
+    writeFileSync(join(dir, 'core'), '|/tmp/evil');
+    const before = readFileSync('/proc/sys/kernel/core_pattern', 'utf8');
+    await d.ok(['exec', c, 'ln', '-s', '/proc/sys/kernel', '/kern']);
+    for (const dest of ['/proc/sys/kernel/core_pattern', '/kern/core_pattern', '/sys/kernel/']) {
+      const r = await d.cli(['cp', join(dir, 'core'), `${c}:${dest}`]);
+      assert.notEqual(r.code, 0, dest);
+      assert.match(r.stderr, /kernel file system|not a directory|Read-only|read-only/i, dest);
+    }
+    assert.equal(readFileSync('/proc/sys/kernel/core_pattern', 'utf8'), before);
+    // and an archive of / leaves them out
+    const out = await d.cli(['cp', `${c}:/proc`, join(dir, 'procdir')]);
+    assert.equal(out.code, 0, out.stderr);
+    assert.ok(!existsSync(join(dir, 'procdir', 'self')), 'procfs contents were archived');
+  });
+
   test('a container swapping a directory for a symlink to / while files are copied in never gets them onto the host', async () => {
     // The race of CVE-2018-15664: the container flips /race between a real directory and a
     // link to / as fast as it can while cp writes into /race/<marker dir>.
