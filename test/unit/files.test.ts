@@ -191,3 +191,20 @@ test('-c changes: Docker\'s instructions, shell and JSON forms', () => {
   assert.throws(() => applyChanges({}, ['RUN rm -rf /']), /RUN is not a valid change command/);
   assert.throws(() => applyChanges({}, ['EXPOSE eighty']), /invalid EXPOSE port/);
 });
+
+test('history: Docker\'s columns and the --format subset', async () => {
+  const { historyFields, renderFormat } = await import('../../cli/commands/history.ts');
+  const now = Date.parse('2026-01-01T00:10:00Z');
+  const top = historyFields({ id: 'sha256:' + 'ab'.repeat(32), created: Date.parse('2026-01-01T00:00:00Z'), createdBy: 'sh -c ' + 'x'.repeat(60), size: 1234567, comment: 'msg' }, false, now);
+  assert.equal(top.ID, 'abababababab');
+  assert.equal(top.CreatedSince, '10 minutes ago');
+  assert.equal(top.CreatedBy.length, 45);
+  assert.ok(top.CreatedBy.endsWith('…'));
+  assert.equal(top.Size, '1.23MB');
+  const missing = historyFields({ id: '<missing>', created: now, createdBy: '', size: 0, comment: '' }, true, now);
+  assert.equal(missing.ID, '<missing>');
+  assert.equal(renderFormat('{{.ID}}|{{ .Comment }}', [top, missing]), 'abababababab|msg\n<missing>|');
+  assert.equal(renderFormat("table {{.ID}}\t{{.Size}}", [top]), "IMAGE          SIZE\nabababababab   1.23MB\n");
+  assert.throws(() => renderFormat('{{.Nope}}', [top]), /can't evaluate field Nope/);
+  assert.throws(() => renderFormat('{{json .}}', [top]), /only \{\{\.Field\}\} is supported/);
+});
