@@ -163,9 +163,12 @@ export class ImageService implements ImageSource {
   }
 
   /** `tdock import URL NAME[:TAG]`: downloads (resuming where it can) straight into the unpacker. */
-  importUrl(url: string, name: string, opts: { sha256?: string | undefined; signal?: AbortSignal } = {}, progress: (p: PullProgress) => void = () => {}) {
+  async importUrl(url: string, name: string, opts: { sha256?: string | undefined; signal?: AbortSignal; changes?: string[]; message?: string } = {}, progress: (p: PullProgress) => void = () => {}) {
     this.opts.checkRoom?.('import an image');
+    const config = opts.changes?.length ? applyChanges({}, opts.changes) : undefined;
     return this.puller.importUrl(url, name, {
+      ...(config ? { config } : {}),
+      history: { created_by: '', comment: opts.message || `Imported from ${url}` },
       ...(opts.sha256 ? { sha256: opts.sha256 } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
       onProgress: progress,

@@ -56,16 +56,12 @@ export function imageHandlers(images: ImageService): grpc.UntypedServiceImplemen
         if (failed) return;
         if ('start' in msg && msg.start && !body) {
           const start = msg.start;
-          if (start.url && ((start.changes ?? []).length > 0 || start.message)) {
-            fail(invalid('import of a URL takes no -c/-m yet: download the file and import it'));
-            return;
-          }
           if (start.url) {
             byUrl = true;
             const ac = new AbortController();
             call.on('cancelled', () => ac.abort());
             images
-              .importUrl(start.url, start.name, { sha256: start.sha256 || undefined, signal: ac.signal }, (p) => call.write(p))
+              .importUrl(start.url, start.name, { sha256: start.sha256 || undefined, signal: ac.signal, changes: start.changes ?? [], message: start.message ?? '' }, (p) => call.write(p))
               .then((img) => {
                 call.write({ id: '', status: 'Imported', current: 0, total: 0, imageId: img.id });
                 call.end();
