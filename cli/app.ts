@@ -11,6 +11,12 @@ import { protectPositional } from './parse/argv.ts';
 import { specOf } from './split.ts';
 import { mark } from './trace.ts';
 import Attach from './commands/attach.ts';
+import Commit from './commands/commit.ts';
+import Cp from './commands/cp.ts';
+import Diff from './commands/diff.ts';
+import Export from './commands/export.ts';
+import History from './commands/history.ts';
+import Tag from './commands/tag.ts';
 import Create from './commands/create.ts';
 import Events from './commands/events.ts';
 import Exec from './commands/exec.ts';
@@ -51,9 +57,14 @@ import VolumeRm from './commands/volume/rm.ts';
 
 export const COMMANDS = {
   attach: Attach,
+  commit: Commit,
   'container:prune': ContainerPrune,
+  cp: Cp,
   create: Create,
+  diff: Diff,
   events: Events,
+  export: Export,
+  history: History,
   exec: Exec,
   'image:inspect': ImageInspect,
   'image:prune': ImagePrune,
@@ -80,6 +91,7 @@ export const COMMANDS = {
   stop: Stop,
   'system:df': SystemDf,
   'system:prune': SystemPrune,
+  tag: Tag,
   top: Top,
   version: Version,
   'volume:create': VolumeCreate,

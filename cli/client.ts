@@ -101,6 +101,28 @@ export function makeVolumes(c: grpc.Client) {
 }
 
 export type VolumesApi = ReturnType<typeof makeVolumes>;
+
+export function makeFiles(c: grpc.Client) {
+  return {
+    statPath: unary<api.PathStatRequest, api.PathStat>(c, 'StatPath'),
+    copyFrom: serverStream<api.CopyFromRequest, api.DataChunk>(c, 'CopyFrom'),
+    copyTo: (cb: (err: grpc.ServiceError | null, res?: api.CopyToResponse) => void): grpc.ClientWritableStream<api.CopyToChunk> =>
+      (c as unknown as Record<string, Function>).CopyTo!.call(c, cb),
+    diff: unary<api.ContainerRef, api.DiffResponse>(c, 'Diff'),
+    export: serverStream<api.ContainerRef, api.DataChunk>(c, 'Export'),
+  };
+}
+
+export function makeCommits(c: grpc.Client) {
+  return {
+    commit: unary<api.CommitRequest, api.CommitResponse>(c, 'Commit'),
+    tag: unary<api.TagRequest, api.Empty>(c, 'Tag'),
+    history: unary<api.ImageRef, api.HistoryResponse>(c, 'History'),
+  };
+}
+
+export type FilesApi = ReturnType<typeof makeFiles>;
+export type CommitsApi = ReturnType<typeof makeCommits>;
 export type ContainersApi = ReturnType<typeof makeContainers>;
 export type ImagesApi = ReturnType<typeof makeImages>;
 export type SystemApi = ReturnType<typeof makeSystem>;
@@ -112,6 +134,8 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.enable_retries': 0,
 };
 
+const BULK_WINDOW = 8 << 20;
+
 export class Daemon {
   readonly host: string;
   readonly #ownConnection: boolean;
@@ -122,6 +146,8 @@ export class Daemon {
   #images?: ImagesApi;
   #system?: SystemApi;
   #volumes?: VolumesApi;
+  #files?: FilesApi;
+  #commits?: CommitsApi;
 
   /** ownConnection: never share grpc-js's connection with the other clients of this process. */
   constructor(host: string, opts: { ownConnection?: boolean } = {}) {
@@ -129,14 +155,17 @@ export class Daemon {
     this.#ownConnection = opts.ownConnection ?? false;
   }
 
-  #client(name: keyof api.ApiPackage): grpc.Client {
+  #client(name: keyof api.ApiPackage, bulk = false): grpc.Client {
     const Ctor = loadServices()[name];
     mark('services loaded (proto parsed)');
     const opts: grpc.ClientOptions = { ...CHANNEL_OPTIONS };
-    if (this.#ownConnection) opts['grpc.use_local_subchannel_pool'] = 1;
-    if (this.#channel) opts.channelOverride = this.#channel;
+    if (this.#ownConnection || bulk) opts['grpc.use_local_subchannel_pool'] = 1;
+    // Bulk data (cp, export) on a connection of its own with a wide receive window:
+    // HTTP/2's default 64 KiB makes the daemon wait for a window update every 64 KiB.
+    if (bulk) opts['grpc-node.flow_control_window'] = BULK_WINDOW;
+    else if (this.#channel) opts.channelOverride = this.#channel;
     const c = new Ctor(grpcTarget(this.host), grpc.credentials.createInsecure(), opts);
-    this.#channel ??= c.getChannel() as grpc.Channel;
+    if (!bulk) this.#channel ??= c.getChannel() as grpc.Channel;
     this.#clients.push(c);
     return c;
   }
@@ -152,6 +181,12 @@ export class Daemon {
   }
   get volumes(): VolumesApi {
     return (this.#volumes ??= makeVolumes(this.#client('Volumes')));
+  }
+  get files(): FilesApi {
+    return (this.#files ??= makeFiles(this.#client('Files', true)));
+  }
+  get commits(): CommitsApi {
+    return (this.#commits ??= makeCommits(this.#client('Commits')));
   }
   /**
    * Container calls on a connection of their own, for signals proxied during an

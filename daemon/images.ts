@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { ImageStore } from '../images/store.ts';
+import { applyChanges } from '../images/changes.ts';
 import type { ImageRecord } from '../images/store.ts';
 import { ensureBusybox } from '../images/busybox.ts';
 import { formatRef, parseRef } from '../images/reference.ts';
@@ -67,7 +68,7 @@ export function normalizeServer(server: string): string {
 }
 
 /** "docker.io/library/busybox" -> "busybox:latest"; what cannot be parsed stays as given. */
-function familiarRef(ref: string): string {
+export function familiarRef(ref: string): string {
   try {
     const r = parseRef(ref);
     return formatRef(r.digest !== undefined ? r : { ...r, tag: r.tag ?? 'latest' });
@@ -221,9 +222,21 @@ export class ImageService implements ImageSource {
     return this.store.layerDirs(imageId);
   }
 
-  async importTar(body: Readable, name: string, opts: { sha256?: string | undefined }) {
-    this.opts.checkRoom?.('import an image');
-    const img = await this.store.importTar(body, name, opts.sha256 ? { sha256: opts.sha256 } : {});
+  /** `tdock import [-c CHANGE] [-m MSG] FILE|- [NAME[:TAG]]`: the history says where it came from, as Docker's. */
+  async importTar(body: Readable, name: string, opts: { sha256?: string | undefined; changes?: string[]; message?: string }) {
+    let config;
+    try {
+      this.opts.checkRoom?.('import an image');
+      config = opts.changes?.length ? applyChanges({}, opts.changes) : undefined;
+    } catch (e) {
+      body.destroy();
+      throw e;
+    }
+    const img = await this.store.importTar(body, name, {
+      ...(opts.sha256 ? { sha256: opts.sha256 } : {}),
+      ...(config ? { config } : {}),
+      history: { created_by: '', comment: opts.message || 'Imported from -' },
+    });
     this.imported(img.id, name);
     return img;
   }
@@ -243,9 +256,12 @@ export class ImageService implements ImageSource {
   }
 
   /** `tdock import URL NAME[:TAG]`: downloads (resuming where it can) straight into the unpacker. */
-  async importUrl(url: string, name: string, opts: { sha256?: string | undefined; signal?: AbortSignal } = {}, progress: (p: PullProgress) => void = () => {}) {
+  async importUrl(url: string, name: string, opts: { sha256?: string | undefined; signal?: AbortSignal; changes?: string[]; message?: string } = {}, progress: (p: PullProgress) => void = () => {}) {
     this.opts.checkRoom?.('import an image');
+    const config = opts.changes?.length ? applyChanges({}, opts.changes) : undefined;
     const img = await this.puller.importUrl(url, name, {
+      ...(config ? { config } : {}),
+      history: { created_by: '', comment: opts.message || `Imported from ${url}` },
       ...(opts.sha256 ? { sha256: opts.sha256 } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
       onProgress: progress,

@@ -33,6 +33,9 @@ import { launchRootless } from './rootless/launcher.ts';
 import { containerIdMaps, inRootlessNamespace, Launcher, loopbackUp, ownSysfs, RootlessPorts } from './rootless/inside.ts';
 import { NoCgroups, undelegatedDir } from './cgroups/delegation.ts';
 import type { NetworkHooks } from './network/hooks.ts';
+import { fileHandlers, commitHandlers } from './api/files.ts';
+import { FileService } from './files/service.ts';
+import { CommitService } from './files/commit.ts';
 
 function findShim(): string {
   if (process.env.TDOCK_SHIM) return process.env.TDOCK_SHIM;
@@ -144,6 +147,8 @@ async function main(): Promise<void> {
   await engine.recover();
 
   const eng = engine;
+  const fileEnv = { shim: o.shim, rootless: o.rootless };
+  const shift = { uid: idMaps.uid.start, gid: idMaps.gid.start, size: idMaps.uid.size };
   const id = engineId(o.root, log);
   const info = () => infoDocument({
     id, version: VERSION, root: o.root, execRoot: o.execRoot, socketPath: o.socketPath, rootless: o.rootless, idMaps: launcher ? launcher.hello.ranges : idMaps,
@@ -163,7 +168,12 @@ async function main(): Promise<void> {
   const calls = new InFlight();
   const serving = await serve(
     o.socketPath,
-    { containers: calls.track(containerHandlers(eng)), images: calls.track(imageHandlers(images)), system: calls.track(systemHandlers(info, disk, events)), volumes: calls.track(volumeHandlers(eng.volumes)) },
+    {
+      containers: calls.track(containerHandlers(eng)), images: calls.track(imageHandlers(images)),
+      system: calls.track(systemHandlers(info, disk, events)), volumes: calls.track(volumeHandlers(eng.volumes)),
+      files: calls.track(fileHandlers(new FileService(eng, fileEnv, shift, (what) => reserve.checkRoom(what)))),
+      commits: calls.track(commitHandlers(new CommitService(eng, store, fileEnv, shift, (what) => reserve.checkRoom(what), events))),
+    },
     o.rootless ? undefined : groupId('tdock'),
     listenFd,
   );

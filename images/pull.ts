@@ -78,6 +78,8 @@ export interface ImportUrlOptions {
   onProgress?: (p: Progress) => void;
   config?: Partial<ImageConfig>;
   created?: Date | string | number;
+  /** import -m (ImportOptions.history) */
+  history?: { created_by?: string; comment?: string };
 }
 
 const PROGRESS_INTERVAL_MS = 100;
@@ -214,7 +216,7 @@ export class Puller {
       throw new EngineError('INVALID_ARGUMENT', `invalid URL "${url}"`);
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new EngineError('INVALID_ARGUMENT', `unsupported URL scheme ${parsed.protocol} (http and https only)`);
-    parseRef(ref); // a bad name fails before any download
+    if (ref !== '') parseRef(ref); // a bad name fails before any download ("" = untagged)
     const emit = opts.onProgress ?? (() => {});
     const id = parsed.pathname.split('/').pop() || parsed.host;
     let d;
@@ -232,6 +234,7 @@ export class Puller {
       ...(opts.sha256 ? { sha256: opts.sha256 } : {}),
       ...(opts.config ? { config: opts.config } : {}),
       ...(created !== undefined ? { created } : {}),
+      ...(opts.history ? { history: opts.history } : {}),
       onProgress: (n) => {
         last = n;
         report(n);

@@ -107,6 +107,8 @@ export interface ImportOptions {
   os?: string;
   /** cumulative input bytes read */
   onProgress?: (bytes: number) => void;
+  /** recorded as the image's one history entry (import -m); without it the config has no history, as before */
+  history?: { created_by?: string; comment?: string };
 }
 
 /** One layer of an image being committed. */
@@ -474,15 +476,19 @@ export class ImageStore {
     }
   }
 
-  /** Imports one layer tar (plain or gzip) as image `ref` (NAME[:TAG]). */
+  /** Imports one layer tar (plain or gzip) as image `ref` (NAME[:TAG]; "" = untagged). */
   async importTar(source: Readable, ref: string, opts: ImportOptions = {}): Promise<ImageRecord> {
-    const parsed = parseRef(ref);
-    if (parsed.digest !== undefined) {
+    let parsed;
+    try {
+      parsed = ref === '' ? undefined : parseRef(ref);
+    } catch (e) {
+      source.destroy();
+      throw e;
+    }
+    if (parsed?.digest !== undefined) {
       source.destroy();
       throw new EngineError('INVALID_ARGUMENT', `cannot tag an import with a digest reference "${ref}"`);
     }
-    const repository = parsed.repository;
-    const tag = parsed.tag ?? 'latest';
     let expected: string | undefined;
     try {
       expected = opts.sha256 !== undefined && opts.sha256 !== '' ? normalizeDigest(opts.sha256) : undefined;
@@ -502,9 +508,12 @@ export class ImageStore {
       if (expected !== undefined && res.inputDigest !== expected) {
         throw new EngineError('INVALID_ARGUMENT', `import rejected: sha256 mismatch: expected ${expected}, got ${res.inputDigest}`);
       }
-      const config = buildConfig(opts.config ?? {}, [res.diffId], created.toISOString().replace(/\.000Z$/, 'Z'), opts.architecture ?? ociArchitecture(), opts.os ?? 'linux');
+      const createdText = created.toISOString().replace(/\.000Z$/, 'Z');
+      const config = buildConfig(opts.config ?? {}, [res.diffId], createdText, opts.architecture ?? ociArchitecture(), opts.os ?? 'linux');
+      const doc = opts.history ? { ...config, history: [{ created: createdText, ...opts.history }] } : config;
       const left = this.hasLayer(res.diffId) ? [] : await this.applyWhiteouts(tmp, res.whiteouts);
-      const id = this.commitImage([{ diffId: res.diffId, tmp, size: res.size, whiteouts: left, blob: blobOf(res) }], JSON.stringify(config), { tag: { repository, tag } });
+      const tag = parsed ? { repository: parsed.repository, tag: parsed.tag ?? 'latest' } : undefined;
+      const id = this.commitImage([{ diffId: res.diffId, tmp, size: res.size, whiteouts: left, blob: blobOf(res) }], JSON.stringify(doc), tag ? { tag } : {});
       const rec = this.record(id);
       if (!rec) throw new EngineError('INTERNAL', `image ${id} vanished right after import`);
       return rec;

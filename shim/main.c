@@ -3,6 +3,7 @@
 #include "config.h"
 #include "monitor.h"
 #include "notify.h"
+#include "rootview.h"
 #include "seal.h"
 #include "util.h"
 #include "whiteouts.h"
@@ -16,7 +17,9 @@ static int usage(void)
 	dprintf(2, "usage: tdock-shim monitor BUNDLE_DIR\n"
 		   "       tdock-shim exec EXEC_CONFIG.json\n"
 		   "       tdock-shim whiteouts [--uid N] [--gid N] [--userxattr] LAYER_DIR < records\n"
-		   "       tdock-shim notify STATE...\n");
+		   "       tdock-shim notify STATE...\n"
+		   "       tdock-shim rootfs-hold [--userxattr] --upper U --work W --target T LOWER...\n"
+		   "       tdock-shim opaque-dirs [--userxattr] DIR\n");
 	return 2;
 }
 
@@ -48,6 +51,10 @@ int main(int argc, char **argv)
 		return monitor_serve(argv[2], config_load_exec, exec_setup);
 	if (strcmp(argv[1], "whiteouts") == 0)
 		return whiteouts_main(argc - 2, argv + 2);
+	if (strcmp(argv[1], "rootfs-hold") == 0)
+		return rootfs_hold_main(argc - 2, argv + 2);
+	if (strcmp(argv[1], "opaque-dirs") == 0)
+		return opaque_dirs_main(argc - 2, argv + 2);
 	if (strcmp(argv[1], "notify") == 0)
 		return notify_main(argc - 2, argv + 2);
 	return usage();

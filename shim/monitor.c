@@ -23,7 +23,7 @@
  * visible on the host and dies with the container. overlayfs reports the
  * reason for a failure through the fs context, read back for the error.
  */
-static int mount_overlay(const struct config *c)
+int mount_overlay(const struct config *c)
 {
 	int fs = fsopen("overlay", FSOPEN_CLOEXEC);
 	if (fs < 0)

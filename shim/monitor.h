@@ -81,6 +81,9 @@ void monitor_cleanup(struct monitor *m);
 /* Unmounts and removes the netns bind (when there is one); idempotent. */
 void monitor_release_netns(struct monitor *m);
 
+/* monitor.c: mounts the overlay (lower, upper, work, rootless) on c->rootfs. */
+int mount_overlay(const struct config *c);
+
 /* monitor.c: clones the container's init. */
 int container_setup(struct monitor *m);
 

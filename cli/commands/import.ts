@@ -9,7 +9,7 @@ export const CHUNK = 256 * 1024;
 
 export default class Import extends TdockCommand {
   static summary = 'Import a root filesystem tarball (file, URL or - for stdin) as an image.';
-  static usage = 'import [OPTIONS] FILE|URL|- NAME[:TAG]';
+  static usage = 'import [OPTIONS] FILE|URL|- [REPOSITORY[:TAG]]';
   static aliases = ['image:import'];
   static examples = [
     'tdock import alpine-minirootfs.tar.gz alpine:3.20',
@@ -19,10 +19,12 @@ export default class Import extends TdockCommand {
   static flags = {
     sha256: Flags.string({ summary: 'Expected sha256 of the tarball (hex); the daemon verifies it.', helpValue: 'HEX' }),
     quiet: Flags.boolean({ char: 'q', summary: 'Print only the image id.' }),
+    change: Flags.string({ char: 'c', summary: 'Apply Dockerfile instruction to the created image.', multiple: true, multipleNonGreedy: true, helpValue: 'LIST' }),
+    message: Flags.string({ char: 'm', summary: 'Set commit message for imported image.', helpValue: 'STRING' }),
   };
   static args = {
     source: Args.string({ description: 'tarball file, http(s) URL, or - for stdin', required: true, ignoreStdin: true }),
-    name: Args.string({ description: 'NAME[:TAG] for the image', required: true, ignoreStdin: true }),
+    name: Args.string({ description: 'REPOSITORY[:TAG] for the image (none: untagged)', ignoreStdin: true }),
   };
 
   async run(): Promise<void> {
@@ -53,7 +55,7 @@ export default class Import extends TdockCommand {
       failed = e;
       if (input && input !== io.stdin) (input as NodeJS.ReadableStream & { destroy(): void }).destroy();
     });
-    call.write({ start: { name: args.name, url: isUrl ? args.source : '', sha256 } } satisfies ImportChunk);
+    call.write({ start: { name: args.name ?? '', url: isUrl ? args.source : '', sha256, changes: flags.change ?? [], message: flags.message ?? '' } } satisfies ImportChunk);
     if (input) {
       try {
         await sendAll(input, (data) => call.write({ data }), (cb) => call.once('drain', cb), () => failed !== undefined);
@@ -66,7 +68,7 @@ export default class Import extends TdockCommand {
     }
     if (!failed) call.end();
     const id = await progress; // rejects with the daemon's status when it failed
-    this.print(id || args.name);
+    this.print(id || args.name || '');
   }
 }
 

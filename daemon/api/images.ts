@@ -121,7 +121,7 @@ export function imageHandlers(images: ImageService): grpc.UntypedServiceImplemen
             const ac = new AbortController();
             call.on('cancelled', () => ac.abort());
             images
-              .importUrl(start.url, start.name, { sha256: start.sha256 || undefined, signal: ac.signal }, (p) => call.write(p))
+              .importUrl(start.url, start.name, { sha256: start.sha256 || undefined, signal: ac.signal, changes: start.changes ?? [], message: start.message ?? '' }, (p) => call.write(p))
               .then((img) => {
                 call.write({ id: '', status: 'Imported', current: 0, total: 0, imageId: img.id });
                 call.end();
@@ -135,7 +135,7 @@ export function imageHandlers(images: ImageService): grpc.UntypedServiceImplemen
           // unpacker still sees the error (its iteration throws it), so the import rejects.
           body.on('error', () => {});
           images
-            .importTar(body, start.name, { sha256: start.sha256 || undefined })
+            .importTar(body, start.name, { sha256: start.sha256 || undefined, changes: start.changes ?? [], message: start.message ?? '' })
             .then((img) => {
               call.write({ id: '', status: 'Imported', current: received, total: received, imageId: img.id });
               call.end();

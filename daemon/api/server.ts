@@ -22,6 +22,10 @@ export interface Services {
   images: grpc.UntypedServiceImplementation;
   system: grpc.UntypedServiceImplementation;
   volumes: grpc.UntypedServiceImplementation;
+  /** cp, diff, export (daemon/api/files.ts) */
+  files?: grpc.UntypedServiceImplementation;
+  /** commit, tag, history */
+  commits?: grpc.UntypedServiceImplementation;
 }
 
 function socketAlive(path: string): Promise<boolean> {
@@ -90,6 +94,8 @@ function makeServer(services: Services): grpc.Server {
   server.addService(api.Images.service, services.images);
   server.addService(api.System.service, services.system);
   server.addService(api.Volumes.service, services.volumes);
+  if (services.files) server.addService(api.Files.service, services.files);
+  if (services.commits) server.addService(api.Commits.service, services.commits);
   return server;
 }
 

@@ -322,4 +322,36 @@ export class Engine {
   runningCount(): number {
     return this.repo.live().length;
   }
+
+  /** What the file verbs (cp, diff, export, commit: daemon/files/) need of a container. */
+  fileTarget(ref: string): FileTarget {
+    const c = this.repo.find(ref);
+    const dir = this.layout.bundleDir(c.id);
+    return {
+      c,
+      bundleDir: dir,
+      upper: join(dir, 'upper'),
+      work: join(dir, 'work'),
+      rootfs: join(dir, 'rootfs'),
+      lower: this.o.images.layerDirs(c.imageId),
+      // a start in progress counts as running: its monitor is mounting the overlay
+      live: c.state === 'running' || c.state === 'paused' || c.state === 'restarting' || this.sup.peek(c.id)?.starting !== undefined,
+      initStartTime: this.sup.peek(c.id)?.initStartTime,
+    };
+  }
+}
+
+export interface FileTarget {
+  c: ContainerRow;
+  bundleDir: string;
+  upper: string;
+  work: string;
+  /** where the monitor mounts the overlay (in its own mount namespace) */
+  rootfs: string;
+  /** the image's layer dirs, top first */
+  lower: string[];
+  /** running (or starting): its merged view is its init's root */
+  live: boolean;
+  /** /proc start time of init (c.pid), to tell it from a process that reused the pid */
+  initStartTime: string | undefined;
 }

@@ -31,6 +31,7 @@ export interface LifecycleHooks {
 }
 
 const NO_HOOKS: LifecycleHooks = { running: () => {}, stopped: () => {}, removed: () => {} };
+import { heldUntil } from '../files/holds.ts';
 
 export class Lifecycle {
   private readonly ctx: EngineContext;
@@ -109,6 +110,11 @@ export class Lifecycle {
     for (;;) {
       if (l.removing) throw wrongState(`container ${c.name} is being removed`);
       if (l.starting) return l.starting;
+      const held = heldUntil(c.id); // cp/export of the stopped container (daemon/files/holds.ts)
+      if (held) {
+        await held;
+        continue;
+      }
       if (!l.exiting) break;
       await l.exiting.catch(() => {});
     }

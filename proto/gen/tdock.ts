@@ -3,8 +3,8 @@
 /* eslint-disable */
 
 export const PACKAGE = 'tdock.v1';
-export type ServiceName = 'Containers' | 'Images' | 'Volumes' | 'System';
-export const SERVICES: readonly ServiceName[] = ['Containers', 'Images', 'Volumes', 'System'];
+export type ServiceName = 'Containers' | 'Images' | 'Volumes' | 'System' | 'Files' | 'Commits';
+export const SERVICES: readonly ServiceName[] = ['Containers', 'Images', 'Volumes', 'System', 'Files', 'Commits'];
 
 export interface Empty {}
 export interface ContainerRef {
@@ -276,6 +276,10 @@ export interface ImportStart {
   url: string;
   /** optional digest to verify */
   sha256: string;
+  /** -c 'CMD ...' Dockerfile instructions applied to the config */
+  changes: string[];
+  /** -m: the history comment */
+  message: string;
 }
 /** tdock save: the archive comes back in chunks (tar bytes, in order). */
 export interface SaveRequest {
@@ -450,4 +454,86 @@ export interface VolumePruneResponse {
   deleted: string[];
   /** bytes */
   reclaimed: number;
+}
+export interface PathStatRequest {
+  container: string;
+  path: string;
+  /** cp -L: follow a symlink at the last component */
+  followLink: boolean;
+}
+export interface PathStat {
+  exists: boolean;
+  /** base name */
+  name: string;
+  isDir: boolean;
+  size: number;
+  mode: number;
+  /** set when the path is a symlink */
+  linkTarget: string;
+  /** the path inside the container, symlinks resolved */
+  path: string;
+}
+export interface CopyFromRequest {
+  container: string;
+  path: string;
+  followLink: boolean;
+  /** the archive's top entry name ("" = the directory's contents only) */
+  rootName: string;
+}
+export interface CopyToStart {
+  container: string;
+  /** an existing directory in the container */
+  dir: string;
+  /** -a: keep uid/gid from the tar */
+  archive: boolean;
+}
+export type CopyToChunk =
+  /** first message */
+  | ({ msg?: 'start'; start: CopyToStart; data?: undefined })
+  /** then a tar stream */
+  | ({ msg?: 'data'; data: Buffer; start?: undefined });
+export interface CopyToResponse {
+  entries: number;
+  /** device nodes and FIFOs */
+  skipped: number;
+}
+export interface DataChunk {
+  data: Buffer;
+}
+export interface DiffResponse {
+  changes: DiffResponse_Change[];
+}
+export interface DiffResponse_Change {
+  /** A, C or D */
+  kind: string;
+  path: string;
+}
+export interface CommitRequest {
+  container: string;
+  /** REPO[:TAG], may be empty */
+  ref: string;
+  /** -c 'CMD ...' */
+  changes: string[];
+  message: string;
+  author: string;
+  pause: boolean;
+}
+export interface CommitResponse {
+  id: string;
+}
+export interface TagRequest {
+  source: string;
+  target: string;
+}
+export interface HistoryResponse {
+  entries: HistoryResponse_Entry[];
+}
+export interface HistoryResponse_Entry {
+  /** image id for the top entry, "<missing>" below */
+  id: string;
+  /** unix ms */
+  created: number;
+  createdBy: string;
+  size: number;
+  comment: string;
 }

@@ -147,6 +147,11 @@ describe('catalog pulls and import from URLs', { skip: !isRoot && 'needs root' }
     const c = await svc.importUrl(`${base}/norange/rootfs.tar.gz`, 'mine:norange', { sha256: hex });
     assert.equal(hits.get('/norange/rootfs.tar.gz'), 2);
     assert.deepEqual(svc.store.layerDirs(c.id), svc.store.layerDirs(b.id));
+    // import -c/-m of a URL: the change in the config, the message (else the URL) in the history
+    const m = await svc.importUrl(`${base}/files/alpine-minirootfs.tar.gz`, 'mine:msg', { sha256: hex, changes: ['CMD ["sh"]'], message: 'from url' });
+    const doc = m.config as typeof m.config & { history?: { comment?: string }[] };
+    assert.deepEqual(doc.config.Cmd, ['sh']);
+    assert.equal(doc.history?.[0]?.comment, 'from url');
     db.close();
   });
 

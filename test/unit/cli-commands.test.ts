@@ -253,12 +253,12 @@ test('images, rmi, image inspect, pull, import', async () => {
   const r = await tdock('import', [file, 'mine:1', '--sha256', 'A'.repeat(64)]);
   assert.deepEqual(r, { code: 0, stdout: `sha256:${'ef'.repeat(32)}\n`, stderr: '' });
   const rec = daemon.imported.at(-1)!;
-  assert.deepEqual(rec.start, { name: 'mine:1', url: '', sha256: 'a'.repeat(64) });
+  assert.deepEqual(rec.start, { name: 'mine:1', url: '', sha256: 'a'.repeat(64), changes: [], message: '' });
   assert.equal(rec.bytes, 600 * 1024);
   assert.equal(rec.maxChunk, 256 * 1024);
   // URL: only start.url, no data
   await tdock('import', ['https://example.org/rootfs.tar.gz', 'fromurl']);
-  assert.deepEqual(daemon.imported.at(-1)!.start, { name: 'fromurl', url: 'https://example.org/rootfs.tar.gz', sha256: '' });
+  assert.deepEqual(daemon.imported.at(-1)!.start, { name: 'fromurl', url: 'https://example.org/rootfs.tar.gz', sha256: '', changes: [], message: '' });
   assert.equal(daemon.imported.at(-1)!.bytes, 0);
   // stdin
   const stdin = new PassThrough();
