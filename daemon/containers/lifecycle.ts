@@ -341,6 +341,8 @@ export class Lifecycle {
       if (this.ctx.repo.get(first.id)?.state === 'restarting') {
         this.ctx.repo.endRestarting(first.id);
         this.settleWaiters(first.id);
+        // Docker: stopping one waiting to restart sends no signal but is a stop.
+        containerEvent(this.ctx, first, 'stop');
         return;
       }
     }

@@ -132,6 +132,22 @@ test('stop during the back-off: exited with its last exit, waiters told, no rest
   await e.remove(id, false);
 });
 
+test('stop during the back-off: Docker\'s "stop" event (no kill: there is no process), as for a running one', async () => {
+  const actions: string[] = [];
+  const e = engine({ events: { emit: (_t, action) => { actions.push(action); } } });
+  const id = await create(e, 'always');
+  await e.start(id);
+  monitorOf(id).exit(3);
+  await until('restarting', () => e.repo.get(id)!.state === 'restarting');
+  actions.length = 0;
+  await e.stop(id, 10);
+  assert.deepEqual(actions, ['stop']);
+  // Stopping it again (exited now) is no stop at all: no event.
+  await e.stop(id, 10);
+  assert.deepEqual(actions, ['stop']);
+  await e.remove(id, false);
+});
+
 test('stop while the restart is starting: the start finishes, then the stop ends it, for good', async () => {
   const e = engine();
   const id = await create(e, 'always');
