@@ -29,10 +29,13 @@ export class HealthMonitors {
     const cmd = probeCommand(c.spec.healthcheck);
     if (!cmd || !c.spec.healthcheck) return;
     void this.stop(c.id);
+    // Docker resets Status and FailingStreak at every start but keeps the Log: after a
+    // restart, inspect still shows why the last run's probes failed.
+    const previous = this.last.get(c.id)?.log ?? [];
     this.last.delete(c.id);
     const checker = new HealthChecker(healthTiming(c.spec.healthcheck), this.clock, this.probe(c.id, cmd), c.started || this.clock.now(), (status) => {
       this.ctx.events.emit('container', `health_status: ${status}`, c.id, { image: c.imageRef, name: c.name });
-    });
+    }, previous);
     this.checkers.set(c.id, checker);
     checker.start();
   }

@@ -102,7 +102,9 @@ export class HealthChecker {
   private readonly startedAt: number;
   private readonly onChange: (status: HealthStatus, state: HealthState) => void;
 
-  constructor(timing: HealthTiming, clock: Clock, probe: Probe, startedAt: number, onChange: (status: HealthStatus, state: HealthState) => void) {
+  /** `log`: the results of the container's previous run, kept as Docker keeps them. */
+  constructor(timing: HealthTiming, clock: Clock, probe: Probe, startedAt: number, onChange: (status: HealthStatus, state: HealthState) => void, log: ProbeResult[] = []) {
+    this.s = { ...initialHealth(), log: log.slice(-MAX_LOG_ENTRIES) };
     this.timing = timing;
     this.clock = clock;
     this.probe = probe;
