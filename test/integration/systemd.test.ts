@@ -70,4 +70,19 @@ describe('tdockd under systemd', () => {
       }
     }
   });
+
+  test('--shutdown-stop-containers stops as the daemon, not as the user: unless-stopped comes back at the next start', async () => {
+    const d = new TestDaemon({ args: ['--shutdown-stop-containers'] });
+    try {
+      await d.start();
+      const id = (await d.ok(['run', '-d', '--restart', 'unless-stopped', 'busybox', 'sleep', '1000'])).trim();
+      await d.stop('SIGTERM');
+      assert.equal(d.monitorPids().length, 0, 'the container was stopped');
+      await d.start();
+      await until('unless-stopped to be started by the daemon', async () => (await d.inspect(id)).State.Status === 'running', 20_000);
+      await d.ok(['rm', '-f', id]);
+    } finally {
+      await d.cleanup();
+    }
+  });
 });
