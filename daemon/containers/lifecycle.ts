@@ -258,9 +258,9 @@ export class Lifecycle {
       throw e;
     }
     this.hooks.stopped(id);
-    // Docker's order: oom, then die (with the exit code and the seconds it ran).
+    // Docker's order: oom, then die (with the exit code and the whole seconds it ran, truncated).
     if (info.oomKilled) containerEvent(this.ctx, c, 'oom');
-    const ran = c.started ? Math.max(0, Math.round(((exit ? exit.finishedAt / 1e6 : Date.now()) - c.started) / 1000)) : 0;
+    const ran = c.started ? Math.max(0, Math.floor(((exit ? exit.finishedAt / 1e6 : Date.now()) - c.started) / 1000)) : 0;
     containerEvent(this.ctx, c, 'die', { exitCode: String(info.exitCode), execDuration: String(ran) });
     try {
       crashPoint('exit.recorded');

@@ -148,6 +148,19 @@ test('stop during the back-off: Docker\'s "stop" event (no kill: there is no pro
   await e.remove(id, false);
 });
 
+test('die event: execDuration is the whole seconds it ran, truncated as Docker\'s int(Seconds())', async () => {
+  const dies: Record<string, string>[] = [];
+  const e = engine({ events: { emit: (_t, action, _id, attrs) => { if (action === 'die') dies.push(attrs ?? {}); } } });
+  const id = await create(e, 'no');
+  await e.start(id);
+  // It ran 1.9 s: Docker says 1, not 2.
+  db.prepare('UPDATE containers SET started = ? WHERE id = ?').run(Date.now() - 1900, id);
+  monitorOf(id).exit(0);
+  await until('exited', () => e.repo.get(id)!.state === 'exited' && dies.length === 1);
+  assert.equal(dies[0]!.execDuration, '1');
+  await e.remove(id, false);
+});
+
 test('stop while the restart is starting: the start finishes, then the stop ends it, for good', async () => {
   const e = engine();
   const id = await create(e, 'always');
