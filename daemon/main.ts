@@ -180,6 +180,17 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // `systemctl reload` (the unit's ExecReload sends SIGHUP): Node's default for SIGHUP is
+  // to exit, which took the daemon down. Its settings are its command-line flags, so
+  // there is nothing to re-read; the reload is acknowledged in systemd's protocol
+  // (RELOADING=1 with the monotonic time, then READY=1) and the daemon serves on.
+  process.on('SIGHUP', () => {
+    if (stopping) return;
+    log('SIGHUP: reload: the settings are command-line flags; restart the daemon to change them (running containers keep running)');
+    const usec = process.hrtime.bigint() / 1000n; // libuv's clock is CLOCK_MONOTONIC
+    void notify(o.shim, log, 'RELOADING=1', `MONOTONIC_USEC=${usec}`).then(() =>
+      notify(o.shim, log, 'READY=1', `STATUS=serving on unix://${o.socketPath}${how}; ${eng.runningCount()} container(s) running`));
+  });
 }
 
 // A bug in one request's background work must not take every container's daemon down.
