@@ -37,6 +37,8 @@ export class Lifecycle {
   /** Each container's restart manager, from its last start by the user (Docker's, in memory). */
   private readonly restarts = new Map<string, RestartManager>();
   private readonly hooks: LifecycleHooks;
+  /** Containers inside `tdock restart`: the exit its stop causes removes nothing (--rm). */
+  private readonly userRestarts = new Set<string>();
 
   constructor(ctx: EngineContext, sup: MonitorSupervisor, hooks: LifecycleHooks = NO_HOOKS) {
     this.ctx = ctx;
@@ -266,7 +268,8 @@ export class Lifecycle {
       crashPoint('exit.recorded');
       await this.teardown(c);
       crashPoint('exit.teardown');
-      if (c.spec.autoRemove) await this.removeFiles(c);
+      // Docker's HasBeenManuallyRestarted: the stop of a restart is no end for --rm.
+      if (c.spec.autoRemove && !this.userRestarts.has(id)) await this.removeFiles(c);
     } finally {
       this.sup.exited(id, info);
     }
@@ -378,7 +381,15 @@ export class Lifecycle {
    */
   async restart(ref: string, timeoutSec: number): Promise<void> {
     const c = this.ctx.repo.find(ref);
-    await this.stop(c.id, timeoutSec);
+    this.userRestarts.add(c.id);
+    try {
+      await this.stop(c.id, timeoutSec);
+      // The stop's exit may still be tearing down: it must see the mark.
+      const l = this.sup.peek(c.id);
+      while (l?.exiting) await l.exiting.catch(() => {});
+    } finally {
+      this.userRestarts.delete(c.id);
+    }
     await this.start(c.id);
     containerEvent(this.ctx, c, 'restart');
   }

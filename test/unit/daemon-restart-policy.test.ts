@@ -225,6 +225,24 @@ test('restart: the stop inside it restarts nothing and RestartCount begins anew;
   await e.remove(id, false);
 });
 
+test('restart of a --rm container: the stop inside it removes nothing; it runs again (Docker\'s HasBeenManuallyRestarted)', async () => {
+  const actions: string[] = [];
+  const e = engine({ events: { emit: (_t, action) => { actions.push(action); } } });
+  const { id } = await e.create({
+    image: 'img', name: '', cmd: [], entrypoint: [], entrypointSet: false, env: [], workdir: '', user: '', hostname: '',
+    tty: false, openStdin: false, autoRemove: true, network: '', ports: [], dns: [], resources: {}, securityOpt: [],
+  });
+  await e.start(id);
+  actions.length = 0;
+  await e.restart(id, 10);
+  assert.equal(e.repo.get(id)?.state, 'running');
+  assert.ok(!actions.includes('destroy'), actions.join(' '));
+  assert.equal(actions.at(-1), 'restart');
+  // Its next exit is an ordinary one: --rm removes it.
+  monitorOf(id).exit(0);
+  await until('removed', () => e.repo.get(id) === undefined);
+});
+
 test('on-failure:1: one restart, then exited; a start by the user resets the count', async () => {
   const e = engine();
   const id = await create(e, 'on-failure', 1);
