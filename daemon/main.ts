@@ -162,6 +162,9 @@ async function main(): Promise<void> {
     const cut = await calls.drain(o.shutdownTimeout * 1000);
     if (cut.length) log(`ended ${cut.length} call(s) still in progress: ${cut.join(', ')}`);
     await Promise.race([drained, new Promise((r) => setTimeout(r, SHUTDOWN_FLUSH_MS).unref())]);
+    // No back-off ends from here on; a restart under way finishes before the stop pass
+    // and before the network and cgroup parent are judged unused.
+    await eng.quiesce();
     if (!keep) {
       // Stopped by the daemon, not the user: unless-stopped ones come back at the next start (Docker's).
       await Promise.allSettled(eng.list(false).map((c) => eng.stop(c.id, -1, 'daemon').catch((e) => log(`stop ${c.id.slice(0, 12)}: ${messageOf(e)}`))));

@@ -37,6 +37,8 @@ export class Lifecycle {
   /** Each container's restart manager, from its last start by the user (Docker's, in memory). */
   private readonly restarts = new Map<string, RestartManager>();
   private readonly hooks: LifecycleHooks;
+  /** Restart-policy starts under way (the back-off ended): a shutdown waits for them. */
+  private readonly policyStarts = new Set<Promise<void>>();
   /** Containers inside `tdock restart`: the exit its stop causes removes nothing (--rm). */
   private readonly userRestarts = new Set<string>();
 
@@ -70,6 +72,15 @@ export class Lifecycle {
   /** Daemon shutdown: pending restarts are left to the next start (the rows say "restarting"). */
   close(): void {
     for (const m of this.restarts.values()) m.cancel();
+  }
+
+  /**
+   * Daemon shutdown, before the network and cgroups go: no back-off ends from now on,
+   * and a restart already starting finishes (half a start must not meet a removed bridge).
+   */
+  async quiesce(): Promise<void> {
+    this.close();
+    await Promise.allSettled([...this.policyStarts]);
   }
 
   /** Started by the user (start, restart, the daemon at its start): Docker's restart state begins anew. */
@@ -242,7 +253,11 @@ export class Lifecycle {
     const m = judged ? this.manager(c) : undefined;
     const delay = m?.afterExit(
       { exitCode: info.exitCode, manuallyStopped: c.manuallyStopped, ranMs: Math.max(0, finished - c.started) },
-      () => void this.restartByPolicy(id, m),
+      () => {
+        const p = this.restartByPolicy(id, m).catch((e) => this.ctx.log(`restart of ${id.slice(0, 12)}: ${messageOf(e)}`));
+        this.policyStarts.add(p);
+        void p.finally(() => this.policyStarts.delete(p));
+      },
     );
     try {
       if (m && delay !== undefined) {

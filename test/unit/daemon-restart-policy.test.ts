@@ -182,6 +182,37 @@ test('stop while the restart is starting: the start finishes, then the stop ends
   await e.remove(id, false);
 });
 
+test('daemon shutdown: quiesce() cancels the back-offs and waits for a restart already starting (the network goes after)', async () => {
+  const e = engine();
+  const starting = await create(e, 'always');
+  await e.start(starting);
+  monitorOf(starting).exit(1);
+  await until('restarting', () => e.repo.get(starting)!.state === 'restarting');
+  // Its back-off ends and its start hangs in the monitor's spawn.
+  let release!: () => void;
+  host.beforeOk = () => new Promise<void>((r) => (release = r));
+  clock.advance(100);
+  await until('the restart to spawn its monitor', () => release !== undefined);
+  host.beforeOk = undefined;
+  // Another one is in its back-off.
+  const waiting = await create(e, 'always');
+  await e.start(waiting);
+  monitorOf(waiting).exit(1);
+  await until('restarting', () => e.repo.get(waiting)!.state === 'restarting');
+  assert.equal(clock.pending, 1);
+  let settled = false;
+  const q = e.quiesce().then(() => (settled = true));
+  await tick();
+  assert.equal(settled, false, 'the start in flight is waited for');
+  release();
+  await q;
+  assert.equal(e.repo.get(starting)!.state, 'running', 'the start finished before the daemon went on');
+  assert.equal(e.repo.get(waiting)!.state, 'restarting', 'a pending back-off is left to the next daemon start');
+  assert.equal(clock.pending, 0, 'no back-off timer left');
+  await e.remove(starting, true);
+  await e.remove(waiting, true);
+});
+
 test('rm of a restarting container is refused; rm -f during the back-off leaves nothing and starts nothing', async () => {
   const e = engine();
   const id = await create(e, 'on-failure');
