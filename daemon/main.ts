@@ -165,7 +165,9 @@ async function main(): Promise<void> {
     // No back-off ends from here on; a restart under way finishes before the stop pass
     // and before the network and cgroup parent are judged unused (bounded: a start that
     // hangs must not keep the daemon past --shutdown-timeout).
-    await Promise.race([eng.quiesce(), new Promise((r) => setTimeout(r, o.shutdownTimeout * 1000).unref())]);
+    let quiesceTimer: NodeJS.Timeout | undefined;
+    await Promise.race([eng.quiesce(), new Promise((r) => (quiesceTimer = setTimeout(r, o.shutdownTimeout * 1000)))]);
+    clearTimeout(quiesceTimer);
     if (!keep) {
       // Stopped by the daemon, not the user: unless-stopped ones come back at the next start (Docker's).
       await Promise.allSettled(eng.list(false).map((c) => eng.stop(c.id, -1, 'daemon').catch((e) => log(`stop ${c.id.slice(0, 12)}: ${messageOf(e)}`))));
