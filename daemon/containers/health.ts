@@ -8,7 +8,7 @@ import type { EngineContext, ExitInfo } from './types.ts';
 import type { ContainerRow } from './repository.ts';
 import { healthTiming, probeCommand } from '../health/config.ts';
 import { HealthChecker, MAX_OUTPUT, realClock, type Clock, type HealthState, type Probe } from '../health/schedule.ts';
-import { messageOf } from '../errors.ts';
+import { EngineError, messageOf } from '../errors.ts';
 
 export class HealthMonitors {
   private readonly checkers = new Map<string, HealthChecker>();
@@ -96,7 +96,11 @@ export class HealthMonitors {
             if (signal.aborted) kill();
             else signal.addEventListener('abort', kill, { once: true });
           },
-          (e) => reject(new Error(`cannot run the healthcheck: ${messageOf(e)}`)),
+          (e) => {
+            // Not running (init gone, the exit not processed yet; or restarting): no verdict.
+            if (e instanceof EngineError && e.code === 'FAILED_PRECONDITION') resolve(null);
+            else reject(new Error(`cannot run the healthcheck: ${messageOf(e)}`));
+          },
         );
       });
   }

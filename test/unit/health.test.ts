@@ -235,3 +235,24 @@ test('a container started again (restart policy, restart) is "starting" with no 
   mons.forget('c1');
   assert.equal(clock.pending, 0);
 });
+
+test('a probe that finds the container no longer running (its exit not processed yet) gives no verdict: no failure, no event', async () => {
+  const { HealthMonitors } = await import('../../daemon/containers/health.ts');
+  const clock = new FakeClock();
+  const changes: string[] = [];
+  const row = {
+    id: 'c2', name: 'c', imageRef: 'img', started: 0, state: 'running',
+    spec: { healthcheck: { Test: ['CMD', 'true'], Interval: 1000 * 1_000_000, Retries: 1 } },
+  };
+  // The row still says running, but the monitor has no control link: init has exited.
+  const ctx = { repo: { find: () => row }, events: { emit: (_t: string, action: string) => { changes.push(action); } } };
+  const sup = { peek: () => undefined };
+  const mons = new HealthMonitors(ctx as never, sup as never, clock);
+  mons.start(row as never);
+  await clock.advance(1000);
+  await new Promise((r) => setTimeout(r, 20));
+  const s = mons.state('c2')!;
+  assert.deepEqual([s.status, s.failingStreak, s.log.length, changes], ['starting', 0, 0, []]);
+  mons.forget('c2');
+  assert.equal(clock.pending, 0);
+});
