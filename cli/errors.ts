@@ -130,6 +130,13 @@ export function describeError(e: unknown, host: string): { line: string; code: n
       let first = lines[0] ?? e.message;
       // "Missing 1 required arg:\ncontainer  container name or id" -> "... arg: container"
       if (first.endsWith(':') && lines[1]) first = `${first} ${lines[1].split(/\s+/)[0]}`;
+      // "Parsing --time\nExpected an integer but received: x": the flag is on the first
+      // line, what was wrong on the second; say both in the project's words.
+      const parsing = /^Parsing (-\S+)$/.exec(first);
+      if (parsing && lines[1]) {
+        const got = /^Expected (.*) but received: (.*)$/.exec(lines[1]);
+        first = got ? `invalid value "${got[2]}" for ${parsing[1]}: expected ${got[1]}` : `${first}: ${lines[1]}`;
+      }
       return { line: prefixed(first.replace(/^Nonexistent flags?:/, 'unknown flag:')), code: EXIT_USAGE };
     }
     return { line: prefixed(e.message), code: EXIT_ERROR };

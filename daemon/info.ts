@@ -92,9 +92,10 @@ export function infoDocument(s: InfoSources): Record<string, unknown> {
   return {
     ID: s.id,
     Containers: states.length,
-    ContainersRunning: count('running', 'restarting'),
+    // Docker's state counter: a container waiting out a restart back-off is not running.
+    ContainersRunning: count('running'),
     ContainersPaused: count('paused'),
-    ContainersStopped: count('created', 'exited', 'dead'),
+    ContainersStopped: count('created', 'restarting', 'exited', 'dead'),
     Images: s.imageCount(),
     // Image layers unpacked once each, stacked as overlayfs lower dirs below each
     // container's upper dir: overlay2's model.

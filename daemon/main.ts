@@ -202,8 +202,15 @@ async function main(): Promise<void> {
     const cut = await calls.drain(o.shutdownTimeout * 1000);
     if (cut.length) log(`ended ${cut.length} call(s) still in progress: ${cut.join(', ')}`);
     await Promise.race([drained, new Promise((r) => setTimeout(r, SHUTDOWN_FLUSH_MS).unref())]);
+    // No back-off ends from here on; a restart under way finishes before the stop pass
+    // and before the network and cgroup parent are judged unused (bounded: a start that
+    // hangs must not keep the daemon past --shutdown-timeout).
+    let quiesceTimer: NodeJS.Timeout | undefined;
+    await Promise.race([eng.quiesce(), new Promise((r) => (quiesceTimer = setTimeout(r, o.shutdownTimeout * 1000)))]);
+    clearTimeout(quiesceTimer);
     if (!keep) {
-      await Promise.allSettled(eng.list(false).map((c) => eng.stop(c.id, -1).catch((e) => log(`stop ${c.id.slice(0, 12)}: ${messageOf(e)}`))));
+      // Stopped by the daemon, not the user: unless-stopped ones come back at the next start (Docker's).
+      await Promise.allSettled(eng.list(false).map((c) => eng.stop(c.id, -1, 'daemon').catch((e) => log(`stop ${c.id.slice(0, 12)}: ${messageOf(e)}`))));
     }
     eng.close();
     const anyRunning = eng.runningCount() > 0;
@@ -221,6 +228,17 @@ async function main(): Promise<void> {
   // Without its launcher a rootless daemon has no network to the host and no one to pass it signals.
   if (launcher) launcher.gone = () => void shutdown('the rootless launcher exited');
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // `systemctl reload` (the unit's ExecReload sends SIGHUP): Node's default for SIGHUP is
+  // to exit, which took the daemon down. Its settings are its command-line flags, so
+  // there is nothing to re-read; the reload is acknowledged in systemd's protocol
+  // (RELOADING=1 with the monotonic time, then READY=1) and the daemon serves on.
+  process.on('SIGHUP', () => {
+    if (stopping) return;
+    log('SIGHUP: reload: the settings are command-line flags; restart the daemon to change them (running containers keep running)');
+    const usec = process.hrtime.bigint() / 1000n; // libuv's clock is CLOCK_MONOTONIC
+    void notify(o.shim, log, 'RELOADING=1', `MONOTONIC_USEC=${usec}`).then(() =>
+      notify(o.shim, log, 'READY=1', `STATUS=serving on unix://${o.socketPath}${how}; ${eng.runningCount()} container(s) running`));
+  });
 }
 
 // A bug in one request's background work must not take every container's daemon down.

@@ -24,7 +24,21 @@ export function eventsRequest(f: { since?: string; until?: string; filter?: stri
 /** One event as printed: Docker's line, or the --format template over its JSON document. */
 export function renderEvent(e: Event, format: string | undefined): string {
   if (!format) return `${eventLine(e)}\n`;
-  return `${applyFormat(format === 'json' ? '{{json .}}' : format, eventDocument(e))}\n`;
+  return `${applyFormat(format === 'json' ? '{{json .}}' : format, templateView(eventDocument(e)))}\n`;
+}
+
+/** JSON name -> Go field name of Docker's events.Message, where the two differ. */
+const GO_NAMES: [string, string][] = [['status', 'Status'], ['id', 'ID'], ['from', 'From'], ['scope', 'Scope'], ['time', 'Time'], ['timeNano', 'TimeNano']];
+
+/**
+ * Docker's templates see the Go struct ({{.Status}}, {{.ID}}, {{.Time}}: its documented
+ * example), {{json .}} the JSON names. The Go names are added non-enumerable, so JSON
+ * output never shows them.
+ */
+function templateView(doc: Record<string, unknown>): Record<string, unknown> {
+  const view = { ...doc };
+  for (const [json, go] of GO_NAMES) if (json in doc) Object.defineProperty(view, go, { value: doc[json], enumerable: false });
+  return view;
 }
 
 export default class Events extends TdockCommand {

@@ -313,6 +313,9 @@ export class Engine {
   }
 
   /** Closes monitor connections; containers keep running. */
+  /** Daemon shutdown: restart-policy starts end (cancelled, or finished if under way). */
+  quiesce(): Promise<void> { return this.life.quiesce(); }
+
   close(): void {
     this.life.close();
     this.health.stopAll();

@@ -8,7 +8,7 @@ import type { EngineContext, ExitInfo } from './types.ts';
 import type { ContainerRow } from './repository.ts';
 import { healthTiming, probeCommand } from '../health/config.ts';
 import { HealthChecker, MAX_OUTPUT, realClock, type Clock, type HealthState, type Probe } from '../health/schedule.ts';
-import { messageOf } from '../errors.ts';
+import { EngineError, messageOf } from '../errors.ts';
 
 export class HealthMonitors {
   private readonly checkers = new Map<string, HealthChecker>();
@@ -29,10 +29,13 @@ export class HealthMonitors {
     const cmd = probeCommand(c.spec.healthcheck);
     if (!cmd || !c.spec.healthcheck) return;
     void this.stop(c.id);
+    // Docker resets Status and FailingStreak at every start but keeps the Log: after a
+    // restart, inspect still shows why the last run's probes failed.
+    const previous = this.last.get(c.id)?.log ?? [];
     this.last.delete(c.id);
     const checker = new HealthChecker(healthTiming(c.spec.healthcheck), this.clock, this.probe(c.id, cmd), c.started || this.clock.now(), (status) => {
       this.ctx.events.emit('container', `health_status: ${status}`, c.id, { image: c.imageRef, name: c.name });
-    });
+    }, previous);
     this.checkers.set(c.id, checker);
     checker.start();
   }
@@ -93,7 +96,11 @@ export class HealthMonitors {
             if (signal.aborted) kill();
             else signal.addEventListener('abort', kill, { once: true });
           },
-          (e) => reject(new Error(`cannot run the healthcheck: ${messageOf(e)}`)),
+          (e) => {
+            // Not running (init gone, the exit not processed yet; or restarting): no verdict.
+            if (e instanceof EngineError && e.code === 'FAILED_PRECONDITION') resolve(null);
+            else reject(new Error(`cannot run the healthcheck: ${messageOf(e)}`));
+          },
         );
       });
   }

@@ -39,6 +39,10 @@ export class Lifecycle {
   /** Each container's restart manager, from its last start by the user (Docker's, in memory). */
   private readonly restarts = new Map<string, RestartManager>();
   private readonly hooks: LifecycleHooks;
+  /** Restart-policy starts under way (the back-off ended): a shutdown waits for them. */
+  private readonly policyStarts = new Set<Promise<void>>();
+  /** Containers inside `tdock restart`: the exit its stop causes removes nothing (--rm). */
+  private readonly userRestarts = new Set<string>();
 
   constructor(ctx: EngineContext, sup: MonitorSupervisor, hooks: LifecycleHooks = NO_HOOKS) {
     this.ctx = ctx;
@@ -70,6 +74,15 @@ export class Lifecycle {
   /** Daemon shutdown: pending restarts are left to the next start (the rows say "restarting"). */
   close(): void {
     for (const m of this.restarts.values()) m.cancel();
+  }
+
+  /**
+   * Daemon shutdown, before the network and cgroups go: no back-off ends from now on,
+   * and a restart already starting finishes (half a start must not meet a removed bridge).
+   */
+  async quiesce(): Promise<void> {
+    this.close();
+    await Promise.allSettled([...this.policyStarts]);
   }
 
   /** Started by the user (start, restart, the daemon at its start): Docker's restart state begins anew. */
@@ -250,7 +263,11 @@ export class Lifecycle {
     const m = judged ? this.manager(c) : undefined;
     const delay = m?.afterExit(
       { exitCode: info.exitCode, manuallyStopped: c.manuallyStopped, ranMs: Math.max(0, finished - c.started) },
-      () => void this.restartByPolicy(id, m),
+      () => {
+        const p = this.restartByPolicy(id, m).catch((e) => this.ctx.log(`restart of ${id.slice(0, 12)}: ${messageOf(e)}`));
+        this.policyStarts.add(p);
+        void p.finally(() => this.policyStarts.delete(p));
+      },
     );
     try {
       if (m && delay !== undefined) {
@@ -268,15 +285,16 @@ export class Lifecycle {
       throw e;
     }
     this.hooks.stopped(id);
-    // Docker's order: oom, then die (with the exit code and the seconds it ran).
+    // Docker's order: oom, then die (with the exit code and the whole seconds it ran, truncated).
     if (info.oomKilled) containerEvent(this.ctx, c, 'oom');
-    const ran = c.started ? Math.max(0, Math.round(((exit ? exit.finishedAt / 1e6 : Date.now()) - c.started) / 1000)) : 0;
+    const ran = c.started ? Math.max(0, Math.floor(((exit ? exit.finishedAt / 1e6 : Date.now()) - c.started) / 1000)) : 0;
     containerEvent(this.ctx, c, 'die', { exitCode: String(info.exitCode), execDuration: String(ran) });
     try {
       crashPoint('exit.recorded');
       await this.teardown(c);
       crashPoint('exit.teardown');
-      if (c.spec.autoRemove) await this.removeFiles(c);
+      // Docker's HasBeenManuallyRestarted: the stop of a restart is no end for --rm.
+      if (c.spec.autoRemove && !this.userRestarts.has(id)) await this.removeFiles(c);
     } finally {
       this.sup.exited(id, info);
     }
@@ -359,6 +377,8 @@ export class Lifecycle {
       if (this.ctx.repo.get(first.id)?.state === 'restarting') {
         this.ctx.repo.endRestarting(first.id);
         this.settleWaiters(first.id);
+        // Docker: stopping one waiting to restart sends no signal but is a stop.
+        containerEvent(this.ctx, first, 'stop');
         return;
       }
     }
@@ -394,7 +414,15 @@ export class Lifecycle {
    */
   async restart(ref: string, timeoutSec: number): Promise<void> {
     const c = this.ctx.repo.find(ref);
-    await this.stop(c.id, timeoutSec);
+    this.userRestarts.add(c.id);
+    try {
+      await this.stop(c.id, timeoutSec);
+      // The stop's exit may still be tearing down: it must see the mark.
+      const l = this.sup.peek(c.id);
+      while (l?.exiting) await l.exiting.catch(() => {});
+    } finally {
+      this.userRestarts.delete(c.id);
+    }
     await this.start(c.id);
     containerEvent(this.ctx, c, 'restart');
   }

@@ -81,8 +81,11 @@ export const realClock: Clock = {
   clearTimer: (t) => clearTimeout(t as NodeJS.Timeout),
 };
 
-/** Runs the probe once; `signal` aborts it (the timeout): it must then end the process. */
-export type Probe = (signal: AbortSignal) => Promise<{ exitCode: number; output: string }>;
+/**
+ * Runs the probe once; `signal` aborts it (the timeout): it must then end the process.
+ * null: the container was found not running (its exit not processed yet): no verdict.
+ */
+export type Probe = (signal: AbortSignal) => Promise<{ exitCode: number; output: string } | null>;
 
 /**
  * One container's probes: start() after the container started, stop() when it stops
@@ -102,7 +105,9 @@ export class HealthChecker {
   private readonly startedAt: number;
   private readonly onChange: (status: HealthStatus, state: HealthState) => void;
 
-  constructor(timing: HealthTiming, clock: Clock, probe: Probe, startedAt: number, onChange: (status: HealthStatus, state: HealthState) => void) {
+  /** `log`: the results of the container's previous run, kept as Docker keeps them. */
+  constructor(timing: HealthTiming, clock: Clock, probe: Probe, startedAt: number, onChange: (status: HealthStatus, state: HealthState) => void, log: ProbeResult[] = []) {
+    this.s = { ...initialHealth(), log: log.slice(-MAX_LOG_ENTRIES) };
     this.timing = timing;
     this.clock = clock;
     this.probe = probe;
@@ -141,7 +146,7 @@ export class HealthChecker {
     this.running = ac;
     // At the timeout the probe is aborted (killed) and the result recorded at once: a
     // probe that cannot even be reached to kill it must not stop the probing.
-    const { exitCode, output } = await new Promise<{ exitCode: number; output: string }>((resolve) => {
+    const result = await new Promise<{ exitCode: number; output: string } | null>((resolve) => {
       const timeout = this.clock.setTimer(() => {
         ac.abort();
         resolve({ exitCode: -1, output: `Health check exceeded timeout (${goDuration(this.timing.timeoutMs)})` });
@@ -158,8 +163,10 @@ export class HealthChecker {
       );
     });
     this.running = undefined;
-    // Stopped meanwhile: the container's end killed the probe; that is no verdict.
-    if (this.stopped) return;
+    // Stopped meanwhile: the container's end killed the probe; that is no verdict. Nor is
+    // a container found ended before its exit was processed (stop() follows).
+    if (this.stopped || !result) return;
+    const { exitCode, output } = result;
     const before = this.s.status;
     this.s = applyResult(this.s, { start, end: this.clock.now(), exitCode, output }, this.timing, this.startedAt);
     if (this.s.status !== before) this.onChange(this.s.status, this.s);

@@ -52,6 +52,29 @@ describe('tdockd under systemd', () => {
     }
   });
 
+  test('SIGHUP (systemctl reload): the daemon stays up and says RELOADING=1 then READY=1', async () => {
+    const d = new TestDaemon();
+    mkdirSync(d.base, { recursive: true });
+    const sock = join(d.base, 'notify.sock');
+    const out = join(d.base, 'notify.log');
+    const listener = spawn('python3', [join(import.meta.dirname, 'fixtures', 'notify-listener.py'), sock, out], { stdio: 'ignore' });
+    try {
+      await until('the listener', () => existsSync(out) && readFileSync(out, 'utf8').includes('listening'));
+      await d.start({ NOTIFY_SOCKET: sock });
+      await until('READY=1', () => readFileSync(out, 'utf8').includes('READY=1'), 10_000);
+      const before = readFileSync(out, 'utf8').length;
+      d.proc!.kill('SIGHUP');
+      await until('RELOADING=1 then READY=1', () => /RELOADING=1[\s\S]*READY=1/.test(readFileSync(out, 'utf8').slice(before)), 10_000);
+      assert.match(readFileSync(out, 'utf8').slice(before), /^RELOADING=1\nMONOTONIC_USEC=\d+$/m);
+      assert.equal(d.proc!.exitCode, null, `the daemon is still running\n${d.log}`);
+      assert.equal((await d.cli(['ps', '-q'])).code, 0);
+      await d.stop('SIGTERM');
+    } finally {
+      listener.kill('SIGKILL');
+      await d.cleanup();
+    }
+  });
+
   test('SIGTERM: containers keep running by default; --shutdown-stop-containers stops them with their timeout', async () => {
     for (const stopThem of [false, true]) {
       const d = new TestDaemon(stopThem ? { args: ['--shutdown-stop-containers'] } : {});
@@ -68,6 +91,21 @@ describe('tdockd under systemd', () => {
       } finally {
         await d.cleanup();
       }
+    }
+  });
+
+  test('--shutdown-stop-containers stops as the daemon, not as the user: unless-stopped comes back at the next start', async () => {
+    const d = new TestDaemon({ args: ['--shutdown-stop-containers'] });
+    try {
+      await d.start();
+      const id = (await d.ok(['run', '-d', '--restart', 'unless-stopped', 'busybox', 'sleep', '1000'])).trim();
+      await d.stop('SIGTERM');
+      assert.equal(d.monitorPids().length, 0, 'the container was stopped');
+      await d.start();
+      await until('unless-stopped to be started by the daemon', async () => (await d.inspect(id)).State.Status === 'running', 20_000);
+      await d.ok(['rm', '-f', id]);
+    } finally {
+      await d.cleanup();
     }
   });
 });

@@ -74,6 +74,19 @@ test('errors: one line; 125 for usage, 1 for daemon errors', { skip: !built && '
   assert.match(verb.stderr, /'frobnicate' is not a tdock command/);
 });
 
+test('errors: a bad integer flag value names the value and the flag (restart -t, stop -t)', { skip: !built && 'dist/tdock.js not built' }, async () => {
+  for (const verb of ['restart', 'stop']) {
+    const r = await tdock([verb, '-t', 'x', 'foo']);
+    assert.equal(r.code, 125, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /^Error: invalid value "x" for --time: expected an integer/, r.stderr);
+    const neg = await tdock([verb, '-t', '-5', 'foo']);
+    assert.equal(neg.code, 125, neg.stderr);
+    assert.match(neg.stderr, /^Error: invalid value "-5" for --time: expected an integer greater than or equal to 0/, neg.stderr);
+  }
+});
+
 test('daemon not running: one line, exit 1, well under a second', { skip: !built && 'dist/tdock.js not built' }, async () => {
   const host = `unix://${join(scratch, 'none.sock')}`;
   for (const args of [['ps'], ['-H', host, 'images'], ['inspect', 'x']]) {

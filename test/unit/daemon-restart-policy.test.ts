@@ -132,6 +132,35 @@ test('stop during the back-off: exited with its last exit, waiters told, no rest
   await e.remove(id, false);
 });
 
+test('stop during the back-off: Docker\'s "stop" event (no kill: there is no process), as for a running one', async () => {
+  const actions: string[] = [];
+  const e = engine({ events: { emit: (_t, action) => { actions.push(action); } } });
+  const id = await create(e, 'always');
+  await e.start(id);
+  monitorOf(id).exit(3);
+  await until('restarting', () => e.repo.get(id)!.state === 'restarting');
+  actions.length = 0;
+  await e.stop(id, 10);
+  assert.deepEqual(actions, ['stop']);
+  // Stopping it again (exited now) is no stop at all: no event.
+  await e.stop(id, 10);
+  assert.deepEqual(actions, ['stop']);
+  await e.remove(id, false);
+});
+
+test('die event: execDuration is the whole seconds it ran, truncated as Docker\'s int(Seconds())', async () => {
+  const dies: Record<string, string>[] = [];
+  const e = engine({ events: { emit: (_t, action, _id, attrs) => { if (action === 'die') dies.push(attrs ?? {}); } } });
+  const id = await create(e, 'no');
+  await e.start(id);
+  // It ran 1.9 s: Docker says 1, not 2.
+  db.prepare('UPDATE containers SET started = ? WHERE id = ?').run(Date.now() - 1900, id);
+  monitorOf(id).exit(0);
+  await until('exited', () => e.repo.get(id)!.state === 'exited' && dies.length === 1);
+  assert.equal(dies[0]!.execDuration, '1');
+  await e.remove(id, false);
+});
+
 test('stop while the restart is starting: the start finishes, then the stop ends it, for good', async () => {
   const e = engine();
   const id = await create(e, 'always');
@@ -151,6 +180,37 @@ test('stop while the restart is starting: the start finishes, then the stop ends
   assert.equal(clock.pending, 0, 'the stop\'s exit schedules nothing');
   assert.equal(host.alive().length, 0);
   await e.remove(id, false);
+});
+
+test('daemon shutdown: quiesce() cancels the back-offs and waits for a restart already starting (the network goes after)', async () => {
+  const e = engine();
+  const starting = await create(e, 'always');
+  await e.start(starting);
+  monitorOf(starting).exit(1);
+  await until('restarting', () => e.repo.get(starting)!.state === 'restarting');
+  // Its back-off ends and its start hangs in the monitor's spawn.
+  let release!: () => void;
+  host.beforeOk = () => new Promise<void>((r) => (release = r));
+  clock.advance(100);
+  await until('the restart to spawn its monitor', () => release !== undefined);
+  host.beforeOk = undefined;
+  // Another one is in its back-off.
+  const waiting = await create(e, 'always');
+  await e.start(waiting);
+  monitorOf(waiting).exit(1);
+  await until('restarting', () => e.repo.get(waiting)!.state === 'restarting');
+  assert.equal(clock.pending, 1);
+  let settled = false;
+  const q = e.quiesce().then(() => (settled = true));
+  await tick();
+  assert.equal(settled, false, 'the start in flight is waited for');
+  release();
+  await q;
+  assert.equal(e.repo.get(starting)!.state, 'running', 'the start finished before the daemon went on');
+  assert.equal(e.repo.get(waiting)!.state, 'restarting', 'a pending back-off is left to the next daemon start');
+  assert.equal(clock.pending, 0, 'no back-off timer left');
+  await e.remove(starting, true);
+  await e.remove(waiting, true);
 });
 
 test('rm of a restarting container is refused; rm -f during the back-off leaves nothing and starts nothing', async () => {
@@ -194,6 +254,24 @@ test('restart: the stop inside it restarts nothing and RestartCount begins anew;
   assert.equal(clock.pending, 0, 'killed by the user: no restart');
   assert.equal(e.repo.get(id)!.manuallyStopped, true);
   await e.remove(id, false);
+});
+
+test('restart of a --rm container: the stop inside it removes nothing; it runs again (Docker\'s HasBeenManuallyRestarted)', async () => {
+  const actions: string[] = [];
+  const e = engine({ events: { emit: (_t, action) => { actions.push(action); } } });
+  const { id } = await e.create({
+    image: 'img', name: '', cmd: [], entrypoint: [], entrypointSet: false, env: [], workdir: '', user: '', hostname: '',
+    tty: false, openStdin: false, autoRemove: true, network: '', ports: [], dns: [], resources: {}, securityOpt: [],
+  });
+  await e.start(id);
+  actions.length = 0;
+  await e.restart(id, 10);
+  assert.equal(e.repo.get(id)?.state, 'running');
+  assert.ok(!actions.includes('destroy'), actions.join(' '));
+  assert.equal(actions.at(-1), 'restart');
+  // Its next exit is an ordinary one: --rm removes it.
+  monitorOf(id).exit(0);
+  await until('removed', () => e.repo.get(id) === undefined);
 });
 
 test('on-failure:1: one restart, then exited; a start by the user resets the count', async () => {

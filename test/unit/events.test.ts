@@ -137,6 +137,14 @@ test("{{json .}}: Docker's events.Message with the legacy fields and an exact ti
   assert.equal('from' in eventDocument(toEventMessage(ev({ type: 'image', action: 'pull', id: 'busybox:latest', attributes: { name: 'busybox:latest' } }))), false);
 });
 
+test("--format fields by their Go names, as Docker's documented example uses them ({{.Status}} {{.ID}} {{.Time}})", () => {
+  const m = toEventMessage(ev());
+  assert.equal(renderEvent(m, 'Type={{.Type}}  Status={{.Status}}  ID={{.ID}}'), `Type=container  Status=start  ID=${ID}\n`);
+  assert.equal(renderEvent(m, '{{.From}} {{.Scope}} {{.Time}} {{.TimeNano}}'), 'busybox local 1765015200 1765015200123456789\n');
+  // {{json .}} keeps the JSON names only.
+  assert.equal(renderEvent(m, '{{json .}}').includes('"Status"'), false);
+});
+
 test('events flags: times as logs takes them, filters checked before any call', () => {
   const now = 1_765_015_200_000_000_000n;
   assert.deepEqual(eventsRequest({ since: '10m', until: '2025-12-06T10:00:00Z', filter: ['type=image'] }, now), {

@@ -207,3 +207,52 @@ test('a probe that does not end even when killed is recorded at its timeout and 
   await c.stop();
   assert.equal(clock.pending, 0);
 });
+
+test('a container started again (restart policy, restart) is "starting" with no streak, and keeps its last results (Docker\'s)', async () => {
+  const { HealthMonitors } = await import('../../daemon/containers/health.ts');
+  const clock = new FakeClock();
+  const changes: string[] = [];
+  // The probe's exec cannot run here (no monitor): each probe is a failure with a message.
+  const ctx = { events: { emit: (_t: string, action: string) => { changes.push(action); } } };
+  const mons = new HealthMonitors(ctx as never, {} as never, clock);
+  const row = {
+    id: 'c1', name: 'c', imageRef: 'img', started: 0,
+    spec: { healthcheck: { Test: ['CMD', 'true'], Interval: 1000 * 1_000_000, Retries: 1 } },
+  };
+  mons.start(row as never);
+  await clock.advance(1000);
+  await new Promise((r) => setTimeout(r, 20));
+  const first = mons.state('c1')!;
+  assert.equal(first.status, 'unhealthy');
+  assert.equal(first.failingStreak, 1);
+  assert.equal(first.log.length, 1);
+  await mons.stop('c1');
+  mons.start(row as never);
+  const again = mons.state('c1')!;
+  assert.equal(again.status, 'starting');
+  assert.equal(again.failingStreak, 0);
+  assert.deepEqual(again.log, first.log);
+  mons.forget('c1');
+  assert.equal(clock.pending, 0);
+});
+
+test('a probe that finds the container no longer running (its exit not processed yet) gives no verdict: no failure, no event', async () => {
+  const { HealthMonitors } = await import('../../daemon/containers/health.ts');
+  const clock = new FakeClock();
+  const changes: string[] = [];
+  const row = {
+    id: 'c2', name: 'c', imageRef: 'img', started: 0, state: 'running',
+    spec: { healthcheck: { Test: ['CMD', 'true'], Interval: 1000 * 1_000_000, Retries: 1 } },
+  };
+  // The row still says running, but the monitor has no control link: init has exited.
+  const ctx = { repo: { find: () => row }, events: { emit: (_t: string, action: string) => { changes.push(action); } } };
+  const sup = { peek: () => undefined };
+  const mons = new HealthMonitors(ctx as never, sup as never, clock);
+  mons.start(row as never);
+  await clock.advance(1000);
+  await new Promise((r) => setTimeout(r, 20));
+  const s = mons.state('c2')!;
+  assert.deepEqual([s.status, s.failingStreak, s.log.length, changes], ['starting', 0, 0, []]);
+  mons.forget('c2');
+  assert.equal(clock.pending, 0);
+});
