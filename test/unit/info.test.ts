@@ -17,7 +17,7 @@ test('info: a restarting container counts as stopped (Docker\'s state counter), 
       id: 'x', version: '0', root, execRoot: root, socketPath: join(root, 's.sock'), rootless: false,
       idMaps: { uid: { start: 100000, size: 65536 }, gid: { start: 100000, size: 65536 } },
       cgroupVersion: 2, cgroupParent: 'p', logDefaults: { maxSize: 0, maxFile: 1 }, insecureRegistries: [],
-      liveRestore: true, containerStates: () => states, imageCount: () => 0,
+      liveRestore: true, limitsEnforced: true, containerStates: () => states, imageCount: () => 0,
     });
     assert.deepEqual(
       [doc.Containers, doc.ContainersRunning, doc.ContainersPaused, doc.ContainersStopped],
