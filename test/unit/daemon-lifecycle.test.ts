@@ -4,54 +4,21 @@
 // files go to a temp dir, the monitor and cgroups are in-process fakes.
 import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { openDb, type Db } from '../../daemon/store/db.ts';
 import { Engine } from '../../daemon/containers/engine.ts';
 import type { EngineOptions, ExitInfo, NetworkHooks } from '../../daemon/containers/types.ts';
-import type { CgroupDriver } from '../../daemon/cgroups/index.ts';
 import { FakeHost } from './fake-monitor.ts';
+import { EngineWorld, type FakeCgroups } from './fake-engine.ts';
 
 let dir = '';
-let db: Db;
 let host: FakeHost;
 let cgroups: FakeCgroups;
-const engines: Engine[] = [];
+let world: EngineWorld;
 
-class FakeCgroups implements CgroupDriver {
-  readonly version = 2 as const;
-  readonly made = new Set<string>();
-  create(id: string): string[] {
-    this.made.add(id);
-    return [`/fake/${id}/cgroup.procs`];
-  }
-  async remove(id: string): Promise<void> { this.made.delete(id); }
-  exists(id: string): boolean { return this.made.has(id); }
-  usage() { return { cpuUsageNs: 0, memoryUsage: 0, memoryLimit: 0, pids: 0, oomKills: 0 }; }
-  removeParent(): void {}
-  procs(): number[] { return []; }
-  paths(): string[] { return []; }
-}
 
 function engine(extra: Partial<EngineOptions> = {}): Engine {
-  const layer = join(dir, 'layer');
-  mkdirSync(layer, { recursive: true });
-  const uid = process.getuid?.() ?? 0;
-  const gid = process.getgid?.() ?? 0;
-  const e = new Engine(db, {
-    root: join(dir, 'root'),
-    execRoot: join(dir, 'run'),
-    shim: '/nonexistent/tdock-shim',
-    idMaps: { uid: { start: uid, size: 1 }, gid: { start: gid, size: 1 } },
-    rootless: true,
-    cgroups,
-    images: { ensure: async () => ({ id: 'img', config: { Cmd: ['sh'] } }), layerDirs: () => [layer] },
-    host,
-    ...extra,
-  });
-  engines.push(e);
-  return e;
+  return world.engine(extra);
 }
 
 async function create(e: Engine, opts: { autoRemove?: boolean; openStdin?: boolean } = {}): Promise<string> {
@@ -91,17 +58,11 @@ async function gone(e: Engine): Promise<void> {
 }
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tdock-unit-life-'));
-  db = openDb(join(dir, 'tdock.db'));
-  host = new FakeHost();
-  cgroups = new FakeCgroups();
+  world = new EngineWorld('life');
+  ({ dir, host, cgroups } = world);
 });
 
-afterEach(() => {
-  for (const e of engines.splice(0)) e.close();
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => world.close());
 
 test('rm -f while start is in progress: it waits for the start, then nothing is left and nothing hangs', async () => {
   const e = engine();

@@ -3,14 +3,13 @@
 // restart do to a pending restart. No root needed.
 import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { openDb, type Db } from '../../daemon/store/db.ts';
+import type { Db } from '../../daemon/store/db.ts';
 import { Engine } from '../../daemon/containers/engine.ts';
 import type { EngineOptions } from '../../daemon/containers/types.ts';
-import type { CgroupDriver } from '../../daemon/cgroups/index.ts';
 import { FakeHost } from './fake-monitor.ts';
+import { EngineWorld, type FakeCgroups } from './fake-engine.ts';
 import { FakeClock } from './fake-clock.ts';
 
 let dir = '';
@@ -18,37 +17,11 @@ let db: Db;
 let host: FakeHost;
 let clock: FakeClock;
 let cgroups: FakeCgroups;
-const engines: Engine[] = [];
+let world: EngineWorld;
 
-class FakeCgroups implements CgroupDriver {
-  readonly version = 2 as const;
-  readonly made = new Set<string>();
-  create(id: string): string[] {
-    this.made.add(id);
-    return [`/fake/${id}/cgroup.procs`];
-  }
-  async remove(id: string): Promise<void> { this.made.delete(id); }
-  exists(id: string): boolean { return this.made.has(id); }
-  usage() { return { cpuUsageNs: 0, memoryUsage: 0, memoryLimit: 0, pids: 0, oomKills: 0 }; }
-  removeParent(): void {}
-  procs(): number[] { return []; }
-  paths(): string[] { return []; }
-}
 
 function engine(extra: Partial<EngineOptions> = {}): Engine {
-  const layer = join(dir, 'layer');
-  mkdirSync(layer, { recursive: true });
-  const uid = process.getuid?.() ?? 0;
-  const gid = process.getgid?.() ?? 0;
-  const e = new Engine(db, {
-    root: join(dir, 'root'), execRoot: join(dir, 'run'), shim: '/nonexistent/tdock-shim',
-    idMaps: { uid: { start: uid, size: 1 }, gid: { start: gid, size: 1 } }, rootless: true, cgroups,
-    images: { ensure: async () => ({ id: 'img', config: { Cmd: ['sh'] } }), layerDirs: () => [layer] },
-    host, restartTimer: clock,
-    ...extra,
-  });
-  engines.push(e);
-  return e;
+  return world.engine({ restartTimer: clock, ...extra });
 }
 
 async function create(e: Engine, restart: string, max = 0): Promise<string> {
@@ -76,18 +49,12 @@ function monitorOf(id: string) {
 }
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tdock-unit-restart-'));
-  db = openDb(join(dir, 'tdock.db'));
-  host = new FakeHost();
+  world = new EngineWorld('restart');
+  ({ dir, db, host, cgroups } = world);
   clock = new FakeClock();
-  cgroups = new FakeCgroups();
 });
 
-afterEach(() => {
-  for (const e of engines.splice(0)) e.close();
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => world.close());
 
 test('an exit under always: restarting, torn down, started again exactly when the back-off ends', async () => {
   const e = engine();
@@ -303,7 +270,6 @@ test('daemon restart: a restarting one is started; unless-stopped stopped by the
   await e.stop(userStopped, 10);
   await e.stop(alwaysStopped, 10);
   e.close();
-  engines.splice(engines.indexOf(e), 1);
 
   const again = engine();
   await again.recover();
