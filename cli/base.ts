@@ -1,5 +1,6 @@
 // Base of every tdock command: the global -H/--host flag, a lazily loaded daemon
 // connection, and ONE-line error reporting with Docker's exit codes.
+import { renderInspect } from './render/inspect.ts';
 import { Command, Flags } from './oclif.ts';
 import type { Daemon } from './client.ts';
 import { describeError, isConnectionError } from './errors.ts';
@@ -97,6 +98,26 @@ export abstract class TdockCommand extends Command {
         failed = true;
       }
     }
+    if (failed) this.exit(1);
+  }
+
+  /**
+   * Docker's inspect verbs: the documents of all the names that could be read (one JSON
+   * array, or one --format line each); the others are reported and make it exit 1.
+   */
+  protected async inspectEach(names: readonly string[], one: (n: string) => Promise<unknown>, format: string | undefined): Promise<void> {
+    const docs: unknown[] = [];
+    let failed = false;
+    for (const n of names) {
+      try {
+        docs.push(await one(n));
+      } catch (e) {
+        if (this.isFatal(e)) throw e;
+        this.report(e);
+        failed = true;
+      }
+    }
+    if (!format || docs.length > 0) this.print(renderInspect(docs, format));
     if (failed) this.exit(1);
   }
 

@@ -1,23 +1,8 @@
 import { Args, Flags } from '../oclif.ts';
 import { TdockCommand } from '../base.ts';
 import { Code, UsageError } from '../errors.ts';
-import { applyFormat } from '../inspect-util.ts';
-import { visibleJson } from '../render/escape.ts';
+import { parseDoc } from '../render/inspect.ts';
 import type { InspectResponse } from '../../proto/api.ts';
-
-export function parseDoc(json: string): unknown {
-  try {
-    return JSON.parse(json);
-  } catch {
-    return json;
-  }
-}
-
-/** Prints a JSON array like docker inspect (4-space indent), or one --format line per object. */
-export function renderInspect(docs: unknown[], format: string | undefined): string {
-  if (format) return docs.map((d) => `${applyFormat(format, d)}\n`).join('');
-  return `${visibleJson(JSON.stringify(docs, null, 4))}\n`;
-}
 
 export default class Inspect extends TdockCommand {
   static summary = 'Return low-level information on containers (or images) as a JSON array.';
@@ -34,33 +19,23 @@ export default class Inspect extends TdockCommand {
     const names = argv as string[];
     if (names.length === 0) throw new UsageError('"inspect" requires at least 1 argument (see \'tdock inspect --help\')');
     const d = await this.daemon(flags.host);
-    const docs: unknown[] = [];
-    let failed = false;
-    for (const n of names) {
-      try {
-        let res: InspectResponse;
-        if (flags.type === 'image') res = await d.images.inspect({ ref: n });
-        else {
+    await this.inspectEach(names, async (n) => {
+      let res: InspectResponse;
+      if (flags.type === 'image') res = await d.images.inspect({ ref: n });
+      else {
+        try {
+          res = await d.containers.inspect({ id: n });
+        } catch (e) {
+          // like docker: a name that is no container may be an image
+          if (flags.type === 'container' || (e as { code?: number }).code !== Code.NOT_FOUND) throw e;
           try {
-            res = await d.containers.inspect({ id: n });
-          } catch (e) {
-            // like docker: a name that is no container may be an image
-            if (flags.type === 'container' || (e as { code?: number }).code !== Code.NOT_FOUND) throw e;
-            try {
-              res = await d.images.inspect({ ref: n });
-            } catch {
-              throw e;
-            }
+            res = await d.images.inspect({ ref: n });
+          } catch {
+            throw e;
           }
         }
-        docs.push(parseDoc(res.json));
-      } catch (e) {
-        if (this.isFatal(e)) throw e;
-        this.report(e);
-        failed = true;
       }
-    }
-    if (!flags.format || docs.length > 0) this.print(renderInspect(docs, flags.format));
-    if (failed) this.exit(1);
+      return parseDoc(res.json);
+    }, flags.format);
   }
 }

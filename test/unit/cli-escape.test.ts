@@ -9,7 +9,7 @@ import { Config } from '@oclif/core/config';
 import { visible, visibleJson } from '../../cli/render/escape.ts';
 import { renderTable } from '../../cli/render/table.ts';
 import { applyFormat } from '../../cli/inspect-util.ts';
-import { renderInspect } from '../../cli/commands/inspect.ts';
+import { renderInspect } from '../../cli/render/inspect.ts';
 import { psRows } from '../../cli/commands/ps.ts';
 import { describeError, Code } from '../../cli/errors.ts';
 import { setIo } from '../../cli/base.ts';

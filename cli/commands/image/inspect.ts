@@ -1,7 +1,7 @@
 import { Args, Flags } from '../../oclif.ts';
 import { TdockCommand } from '../../base.ts';
 import { UsageError } from '../../errors.ts';
-import { parseDoc, renderInspect } from '../inspect.ts';
+import { parseDoc } from '../../render/inspect.ts';
 
 export default class ImageInspect extends TdockCommand {
   static summary = 'Display detailed information on one or more images as a JSON array.';
@@ -17,18 +17,6 @@ export default class ImageInspect extends TdockCommand {
     const names = argv as string[];
     if (names.length === 0) throw new UsageError('"image inspect" requires at least 1 argument');
     const d = await this.daemon(flags.host);
-    const docs: unknown[] = [];
-    let failed = false;
-    for (const n of names) {
-      try {
-        docs.push(parseDoc((await d.images.inspect({ ref: n })).json));
-      } catch (e) {
-        if (this.isFatal(e)) throw e;
-        this.report(e);
-        failed = true;
-      }
-    }
-    if (!flags.format || docs.length > 0) this.print(renderInspect(docs, flags.format));
-    if (failed) this.exit(1);
+    await this.inspectEach(names, async (n) => parseDoc((await d.images.inspect({ ref: n })).json), flags.format);
   }
 }

@@ -1,7 +1,6 @@
 import { Args, Flags } from '../../oclif.ts';
 import { TdockCommand } from '../../base.ts';
 import { UsageError } from '../../errors.ts';
-import { renderInspect } from '../inspect.ts';
 import type { Volume } from '../../../proto/api.ts';
 
 /** Docker's volume document. */
@@ -35,18 +34,6 @@ export default class VolumeInspect extends TdockCommand {
     const names = argv as string[];
     if (names.length === 0) throw new UsageError('"volume inspect" requires at least 1 argument');
     const d = await this.daemon(flags.host);
-    const docs: unknown[] = [];
-    let failed = false;
-    for (const n of names) {
-      try {
-        docs.push(volumeDocument(await d.volumes.inspect({ name: n })));
-      } catch (e) {
-        if (this.isFatal(e)) throw e;
-        this.report(e);
-        failed = true;
-      }
-    }
-    if (!flags.format || docs.length > 0) this.print(renderInspect(docs, flags.format));
-    if (failed) this.exit(1);
+    await this.inspectEach(names, async (n) => volumeDocument(await d.volumes.inspect({ name: n })), flags.format);
   }
 }
