@@ -193,7 +193,8 @@ async function main(): Promise<void> {
     if (cut.length) log(`ended ${cut.length} call(s) still in progress: ${cut.join(', ')}`);
     await Promise.race([drained, new Promise((r) => setTimeout(r, SHUTDOWN_FLUSH_MS).unref())]);
     if (!keep) {
-      await Promise.allSettled(eng.list(false).map((c) => eng.stop(c.id, -1).catch((e) => log(`stop ${c.id.slice(0, 12)}: ${messageOf(e)}`))));
+      // by 'daemon': not a user's stop, so unless-stopped (and on-failure) come back with the next daemon.
+      await Promise.allSettled(eng.list(false).map((c) => eng.stop(c.id, -1, 'daemon').catch((e) => log(`stop ${c.id.slice(0, 12)}: ${messageOf(e)}`))));
     }
     eng.close();
     const anyRunning = eng.runningCount() > 0;

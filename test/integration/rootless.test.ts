@@ -207,6 +207,32 @@ describe('rootless daemon', () => {
     }
   });
 
+  test('named volume: container root writes, data kept on the user\'s range; binds: one warning, a made source writable', async () => {
+    let r = await alice.cli(['run', '--rm', '-v', 'rlvol:/data', 'busybox', 'sh', '-c', 'echo kept > /data/f && stat -c "%u:%g" /data /data/f']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '0:0\n0:0\n');
+    const data = join(alice.dataDir, 'volumes/rlvol/_data');
+    // On the host: the container's root is the user's first subordinate id.
+    assert.equal(statSync(join(data, 'f')).uid, alice.start);
+    assert.equal((await alice.ok(['run', '--rm', '-v', 'rlvol:/data:ro', 'busybox', 'cat', '/data/f'])).trim(), 'kept');
+    await alice.ok(['volume', 'rm', 'rlvol']);
+    assert.ok(!existsSync(join(alice.dataDir, 'volumes/rlvol')));
+    // A bind of the user's own directory: bound plain (no idmapped mounts rootless), said once.
+    const src = join(alice.home, 'src');
+    alice.runSync(['sh', '-c', `mkdir ${src} && echo mine > ${src}/f`]);
+    r = await alice.cli(['run', '--rm', '-v', `${src}:/src`, 'busybox', 'sh', '-c', 'cat /src/f; stat -c %u /src/f']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'mine\n65534\n');
+    assert.match(r.stderr.trim(), new RegExp(`^WARNING: rootless: ${src} is bound without id mapping: files show their owners shifted into the container's range \\(yours as nobody\\)`));
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    // A -v source tdock makes belongs to the container's root, as rootful (there: root).
+    const made = join(alice.home, 'made/here');
+    r = await alice.cli(['run', '--rm', '-v', `${made}:/m`, 'busybox', 'sh', '-c', 'echo w > /m/x && stat -c %u /m']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '0\n');
+    assert.equal(statSync(made).uid, alice.start);
+  });
+
   test('no delegated cgroup: run -m warns in one line and runs; with a delegated subtree the limit is set', async () => {
     const r = await alice.cli(['run', '--rm', '-m', '64m', 'busybox', 'echo', 'ran']);
     assert.equal(r.code, 0, r.stderr);
@@ -277,9 +303,17 @@ describe('rootless daemon', () => {
     await exited;
     await until('bob\'s daemon, container and slirp4netns to go', () => bob.processes().length === 0, 20000);
     assert.match(bob.log, /the rootless launcher exited: shutting down/);
-    // A new daemon of alice's (new namespaces, same mapping) uses what the last one stored.
+    // A new daemon of alice's (new namespaces, same mapping) uses what the last one stored;
+    // containers it stopped at its SIGTERM (rootless: they cannot outlive it) were not
+    // stopped by the user, so --restart unless-stopped and always bring them back.
+    const us = (await alice.ok(['run', '-d', '--restart', 'unless-stopped', 'busybox', 'sleep', '1000'])).trim();
+    const al = (await alice.ok(['run', '-d', '--restart', 'always', 'busybox', 'sleep', '1000'])).trim();
+    const down = (await alice.ok(['run', '-d', '--restart', 'unless-stopped', 'busybox', 'sleep', '1000'])).trim();
+    await alice.ok(['stop', '-t', '0', down]);
     await alice.stopDaemon();
     await alice.startDaemon();
+    for (const c of [us, al]) assert.equal((await alice.ok(['inspect', '-f', '{{.State.Status}}', c])).trim(), 'running', alice.log);
+    assert.equal((await alice.ok(['inspect', '-f', '{{.State.Status}}', down])).trim(), 'exited');
     assert.equal((await alice.ok(['run', '--rm', 'busybox', 'echo', 'again'])).trim(), 'again');
     for (const u of [alice, bob]) {
       await u.stopDaemon();
