@@ -68,7 +68,8 @@ export class Launcher {
   call(req: Omit<Extract<ChildRequest, { id: number }>, 'id'>): Promise<void> {
     const id = this.next++;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, (r) => (r.error !== undefined ? reject(new EngineError('UNAVAILABLE', r.error)) : resolve()));
+      // Never UNAVAILABLE: the CLI reads that as "the daemon is not running".
+      this.waiting.set(id, (r) => (r.error !== undefined ? reject(new EngineError(r.code ?? 'INTERNAL', r.error)) : resolve()));
       this.sock.write(`${JSON.stringify({ ...req, id })}\n`);
     });
   }

@@ -16,6 +16,9 @@ import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { checkIdHelpers, checkTun, findProgram, subordinateRanges, ROOTLESS_IDS, type HostRanges } from './preflight.ts';
 import type { ChildRequest, LauncherHello, LauncherReply } from './protocol.ts';
+import { hold, inUseMessage } from '../network/ports.ts';
+import type { HostBinding } from '../../lib/ports.ts';
+import type { ErrorCode } from '../../lib/errors.ts';
 
 export interface LaunchOptions {
   execRoot: string;
@@ -52,6 +55,23 @@ export function slirpCall(sock: string, req: object): Promise<any> {
       }
     });
   });
+}
+
+/**
+ * slirp4netns says only "slirp_add_hostfwd failed": binding the port here (briefly)
+ * finds the host's reason, worded as the rootful daemon words it.
+ */
+async function whyNotPublished(hostIp: string, port: number, proto: 'tcp' | 'udp', slirpSays: string): Promise<{ error: string; code: ErrorCode }> {
+  const b: HostBinding = { hostIp, hostPort: port, protocol: proto };
+  try {
+    (await hold(hostIp, port, proto)).close();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') return { code: 'ALREADY_EXISTS', error: inUseMessage(b, 'by a host process') };
+    if (code === 'EADDRNOTAVAIL') return { code: 'INVALID_ARGUMENT', error: `cannot publish on ${hostIp}: it is not an address of this host` };
+    if (code === 'EACCES') return { code: 'FAILED_PRECONDITION', error: `cannot bind host port ${port}/${proto} on ${hostIp}: permission denied` };
+  }
+  return { code: 'INTERNAL', error: `cannot publish ${hostIp}:${port}/${proto} on the host: ${slirpSays}` };
 }
 
 /** Starts slirp4netns for the namespace of `pid`; resolves once it configured tap0. */
@@ -150,7 +170,7 @@ export async function launchRootless(o: LaunchOptions): Promise<never> {
         forwards.set(key, r.id);
         send({ id: req.id, ok: true });
       } catch (e) {
-        send({ id: req.id, error: `cannot publish ${req.hostIp || '0.0.0.0'}:${req.hostPort}/${req.proto} on the host: ${(e as Error).message}` });
+        send({ id: req.id, ...(await whyNotPublished(req.hostIp || '0.0.0.0', req.hostPort, req.proto, (e as Error).message)) });
       }
     } else if (req.op === 'unpublish') {
       const key = `${req.proto}/${req.hostIp}/${req.hostPort}`;

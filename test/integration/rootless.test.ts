@@ -183,6 +183,18 @@ describe('rootless daemon', () => {
     }
     // Gone from the host with the container.
     await assert.rejects(get(`http://127.0.0.1:${port}/`));
+    // A host port a host process holds: the one line rootful gives, code 125 (not "is tdockd running?").
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '0.0.0.0', () => r()));
+    const held = (busy.address() as { port: number }).port;
+    try {
+      const r = await alice.cli(['run', '-d', '--name', 'busy', '-p', `${held}:80`, 'busybox', 'sleep', '1000']);
+      assert.equal(r.code, 125, r.stderr);
+      assert.equal(r.stderr.trim(), `Error: port ${held}/tcp on 0.0.0.0 is already in use (by a host process): choose another host port`);
+      await alice.ok(['rm', '-f', 'busy']);
+    } finally {
+      busy.close();
+    }
     const start = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'));
     if (start > 1) {
       const r = await alice.cli(['run', '--rm', '-p', `${start - 1}:80`, 'busybox', 'true']);
