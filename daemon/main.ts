@@ -212,6 +212,9 @@ async function main(): Promise<void> {
   // Without its launcher a rootless daemon has no network to the host and no one to pass it signals.
   if (launcher) launcher.gone = () => void shutdown('the rootless launcher exited');
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // The units' ExecReload (Docker's reload signal): Node's default would end the daemon
+  // there and then, its containers' monitors orphaned. No configuration file to reread.
+  process.on('SIGHUP', () => log('SIGHUP: nothing to reload (tdockd reads its flags only at start: restart it to change them)'));
 }
 
 // A bug in one request's background work must not take every container's daemon down.
