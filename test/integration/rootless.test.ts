@@ -11,7 +11,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { RootlessUser } from '../helpers/rootless.ts';
-import { TestDaemon, until } from '../helpers/daemon.ts';
+import { TDOCK, TestDaemon, until } from '../helpers/daemon.ts';
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -159,6 +159,13 @@ describe('rootless daemon', () => {
     assert.equal((await alice.ok(['run', '--rm', 'busybox', 'id', '-u'])).trim(), '0');
     const id = (await alice.ok(['run', '-d', '--name', 'web', 'busybox', 'sh', '-c', 'echo started; exec sleep 1000'])).trim();
     assert.equal((await alice.ok(['exec', 'web', 'sh', '-c', 'echo $((6*7))'])).trim(), '42');
+    // exec -it from the user's terminal (script gives it one of 30x100): a pty of the container's, its size.
+    const it = await alice.run(['script', '-qec', `stty rows 30 cols 100; ${TDOCK} exec -it web sh -c 'tty; stty size; exit 4'; echo cli=$?`, '/dev/null']);
+    // (script, its input at EOF at once, sends the pty a byte that the container's echoes as ^@)
+    const screen = it.stdout.replaceAll('^@', '').replaceAll('\r', '');
+    assert.match(screen, /^\/dev\/pts\/\d+$/m, it.stdout + it.stderr);
+    assert.match(screen, /^30 100$/m, it.stdout);
+    assert.match(screen, /^cli=4$/m, it.stdout);
     assert.equal(await until('the log', async () => (await alice.ok(['logs', 'web'])).includes('started') && 'yes'), 'yes');
     const pid = Number((await alice.ok(['inspect', '-f', '{{.State.Pid}}', 'web'])).trim());
     for (const ns of NS) assert.notEqual(readlinkSync(`/proc/${pid}/ns/${ns}`), readlinkSync(`/proc/self/ns/${ns}`), `${ns} namespace`);
