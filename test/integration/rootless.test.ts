@@ -254,6 +254,28 @@ describe('rootless daemon', () => {
     assert.equal(statSync(made).uid, alice.start);
   });
 
+  test('events, a healthcheck, system df, save and load: as rootful', async () => {
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const c = (await alice.ok(['run', '-d', '--name', 'hc', '--health-cmd', 'test -e /tmp/ok', '--health-interval', '1s', '--health-retries', '1', 'busybox', 'sh', '-c', 'touch /tmp/ok; dd if=/dev/zero of=/big bs=1k count=300 2>/dev/null; exec sleep 1000'])).trim();
+    try {
+      assert.equal(await until('healthy', async () => (await alice.ok(['inspect', '-f', '{{.State.Health.Status}}', c])).trim() === 'healthy' && 'yes'), 'yes');
+      // the 300 kB it wrote (its upper dir, owned by the user's range, measured by the daemon)
+      const df = await alice.ok(['system', 'df']);
+      assert.match(df, /^Containers\s+1\s+1\s+3\d\d(\.\d)?kB/m, df);
+    } finally {
+      await alice.ok(['rm', '-f', c]);
+    }
+    const ev = await alice.ok(['events', '--since', String(since), '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', `container=${c}`, '--format', '{{.Action}}']);
+    for (const a of ['create', 'start', 'health_status: healthy', 'kill', 'die', 'destroy']) assert.ok(ev.split('\n').includes(a), `${a} in ${ev}`);
+    const tar = join(alice.runtime, 'bb.tar');
+    await alice.ok(['save', '-o', tar, 'busybox']);
+    assert.equal(statSync(tar).uid, alice.uid);
+    await alice.ok(['rmi', 'busybox']);
+    assert.match(await alice.ok(['load', '-i', tar]), /^Loaded image: busybox:latest$/m);
+    assert.equal((await alice.ok(['run', '--rm', 'busybox', 'echo', 'loaded'])).trim(), 'loaded');
+    rmSync(tar);
+  });
+
   test('no delegated cgroup: run -m warns in one line and runs; with a delegated subtree the limit is set', async () => {
     const r = await alice.cli(['run', '--rm', '-m', '64m', 'busybox', 'echo', 'ran']);
     assert.equal(r.code, 0, r.stderr);
