@@ -172,6 +172,14 @@ export async function launchRootless(o: LaunchOptions): Promise<never> {
       } catch (e) {
         send({ id: req.id, ...(await whyNotPublished(req.hostIp || '0.0.0.0', req.hostPort, req.proto, (e as Error).message)) });
       }
+    } else if (req.op === 'freeport') {
+      try {
+        const h = await hold(req.hostIp || '0.0.0.0', 0, req.proto);
+        h.close();
+        send({ id: req.id, ok: true, port: h.port });
+      } catch (e) {
+        send({ id: req.id, ...(await whyNotPublished(req.hostIp || '0.0.0.0', 0, req.proto, (e as Error).message)) });
+      }
     } else if (req.op === 'unpublish') {
       const key = `${req.proto}/${req.hostIp}/${req.hostPort}`;
       const fwd = forwards.get(key);

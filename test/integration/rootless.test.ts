@@ -187,6 +187,12 @@ describe('rootless daemon', () => {
       assert.equal((await alice.ok(['port', web])).trim(), `80/tcp -> 0.0.0.0:${port}`);
       // and at the host's other addresses
       assert.equal(await get(`http://${outside.host}:${port}/`), 'rootless-web');
+      // -p 80: a host port picked free on the host (by the launcher)
+      const rnd = (await alice.ok(['run', '-d', '-p', '127.0.0.1::80', 'busybox', 'sh', '-c', 'mkdir /www && echo random > /www/index.html && exec httpd -f -p 80 -h /www'])).trim();
+      const hp = Number(/^80\/tcp -> 127\.0\.0\.1:(\d+)$/m.exec(await alice.ok(['port', rnd]))?.[1]);
+      assert.ok(hp > 0);
+      assert.equal(await until('the random port', () => get(`http://127.0.0.1:${hp}/`).catch(() => '')), 'random');
+      await alice.ok(['rm', '-f', rnd]);
     } finally {
       await alice.ok(['rm', '-f', web]);
     }
