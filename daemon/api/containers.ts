@@ -148,7 +148,7 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
           }
           detached = ex.detach;
           engine
-            .exec(st.id, { cmd: ex.cmd, env: ex.env, user: ex.user, workdir: ex.workdir, tty: ex.tty, openStdin: st.stdin && !ex.detach }, {
+            .exec(st.id, { cmd: ex.cmd, env: ex.env, user: ex.user, workdir: ex.workdir, tty: ex.tty, openStdin: st.stdin && !ex.detach, ...(st.size && ex.tty ? { size: { rows: st.size.rows, cols: st.size.cols } } : {}) }, {
               output: (stream, data) => {
                 if (detached || cutOff || gone) return;
                 lag.write({ output: { stream: streamName(stream), data, timeNs: 0 } }, data.length);

@@ -7,10 +7,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, chownSync, rmdirSync, readdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, chownSync, rmdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { RootlessUser } from '../helpers/rootless.ts';
+import { tarArchive } from '../../images/tar-writer.ts';
+import { findBusybox } from '../../images/busybox.ts';
 import { TDOCK, TestDaemon, until } from '../helpers/daemon.ts';
 
 function freePort(): Promise<number> {
@@ -244,6 +246,25 @@ describe('rootless daemon', () => {
     assert.equal((await alice.ok(['run', '--rm', '-v', 'rlvol:/data:ro', 'busybox', 'cat', '/data/f'])).trim(), 'kept');
     await alice.ok(['volume', 'rm', 'rlvol']);
     assert.ok(!existsSync(join(alice.dataDir, 'volumes/rlvol')));
+    // Copy-up keeps the image's owners (uid 70: the range's 71st id on the host), and uid 70 writes.
+    const img = join(alice.runtime, 'pg.tar');
+    writeFileSync(img, tarArchive([
+      { path: 'bin/', type: 'dir', mode: 0o755 },
+      { path: 'bin/busybox', data: readFileSync(findBusybox()), mode: 0o755 },
+      { path: 'bin/sh', type: 'symlink', linkpath: 'busybox' },
+      { path: 'var/', type: 'dir', mode: 0o755 },
+      { path: 'var/pg/', type: 'dir', mode: 0o700, uid: 70, gid: 70 },
+      { path: 'var/pg/PG_VERSION', data: '16\n', mode: 0o600, uid: 70, gid: 70 },
+    ]));
+    chownSync(img, alice.uid, alice.gid);
+    await alice.ok(['import', img, 'pg:1']);
+    r = await alice.cli(['run', '--rm', '-u', '70:70', '-v', 'pgdata:/var/pg', 'pg:1', 'sh', '-c', 'cat /var/pg/PG_VERSION; echo row > /var/pg/2 && stat -c "%u:%g %a" /var/pg /var/pg/2']);
+    assert.equal(r.stdout, '16\n70:70 700\n70:70 644\n', r.stderr);
+    const pg = join(alice.dataDir, 'volumes/pgdata/_data');
+    assert.equal(`${statSync(pg).uid} ${statSync(join(pg, '2')).uid}`, `${alice.start + 70} ${alice.start + 70}`);
+    await alice.ok(['volume', 'rm', 'pgdata']);
+    await alice.ok(['rmi', 'pg:1']);
+    rmSync(img);
     // A bind of the user's own directory: bound plain (no idmapped mounts rootless), said once.
     const src = join(alice.home, 'src');
     alice.runSync(['sh', '-c', `mkdir ${src} && echo mine > ${src}/f`]);
