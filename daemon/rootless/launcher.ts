@@ -74,6 +74,9 @@ async function whyNotPublished(hostIp: string, port: number, proto: 'tcp' | 'udp
   return { code: 'INTERNAL', error: `cannot publish ${hostIp}:${port}/${proto} on the host: ${slirpSays}` };
 }
 
+/** slirp4netns processes this launcher ended itself (their exit is not logged). */
+const stoppedByUs = new WeakSet<ChildProcess>();
+
 /** Starts slirp4netns for the namespace of `pid`; resolves once it configured tap0. */
 function startSlirp(pid: number, apiSocket: string, log: (m: string) => void): Promise<ChildProcess> {
   const bin = findProgram('slirp4netns', 'slirp4netns');
@@ -93,7 +96,10 @@ function startSlirp(pid: number, apiSocket: string, log: (m: string) => void): P
     p.once('error', (e) => reject(new Error(`rootless: cannot start slirp4netns: ${e.message}`)));
   }).then(() => {
     p.removeAllListeners('exit');
-    p.once('exit', (code) => log(`slirp4netns exited (${code}): ${err.trim().split('\n').pop() ?? ''}`));
+    // Only an exit nobody asked for is news (at the daemon's end we stop it: a refusal stays one line).
+    p.once('exit', (code, signal) => {
+      if (!stoppedByUs.has(p)) log(`slirp4netns exited (${code ?? signal}): ${err.trim().split('\n').pop() ?? ''}`);
+    });
     return p;
   });
 }
@@ -135,6 +141,7 @@ export async function launchRootless(o: LaunchOptions): Promise<never> {
     // slirp4netns goes before we do: nothing of the daemon outlives its launcher.
     if (slirp && slirp.exitCode === null && slirp.signalCode === null) {
       const gone = new Promise((r) => slirp!.once('exit', r));
+      stoppedByUs.add(slirp);
       slirp.kill('SIGTERM');
       const t = setTimeout(() => slirp!.kill('SIGKILL'), 2000);
       await gone;

@@ -118,6 +118,18 @@ describe('rootless daemon', () => {
     } finally {
       rmSync(bin, { recursive: true, force: true });
     }
+    // A home the containers' root cannot search: named with the host's ids (not the namespace's 0 and 1).
+    if (tunMode & 0o006) {
+      chmodSync(bob.home, 0o700);
+      try {
+        r = await bob.daemonOnce();
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, new RegExp(`the containers' root \\(uid ${bob.start}\\) cannot traverse ${bob.home} \\(mode 0700, owner ${bob.uid}\\): run "chmod o\\+x ${bob.home}"`), r.stderr);
+        assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      } finally {
+        chmodSync(bob.home, 0o755);
+      }
+    }
     assert.deepEqual(bob.processes(), []);
   });
 
