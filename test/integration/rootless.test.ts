@@ -291,6 +291,9 @@ describe('rootless daemon', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, '0\n');
     assert.equal(statSync(made).uid, alice.start);
+    // --read-only with a tmpfs: as rootful
+    r = await alice.cli(['run', '--rm', '--read-only', '--tmpfs', '/t', 'busybox', 'sh', '-c', 'touch /x 2>/dev/null || echo ro; touch /t/y && stat -c %u /t/y']);
+    assert.equal(r.stdout, 'ro\n0\n', r.stderr);
   });
 
   test('events, a healthcheck, system df, save and load: as rootful', async () => {
