@@ -393,12 +393,15 @@ describe('rootless daemon', () => {
 
   test('stopped (or its launcher killed), nothing is left: processes, namespaces, mounts; then the users go', async () => {
     // bob's launcher is killed with a container running: the daemon inside stops it and goes.
-    await bob.ok(['run', '-d', 'busybox', 'sleep', '1000']);
+    const kept = (await bob.ok(['run', '-d', '--restart', 'unless-stopped', 'busybox', 'sleep', '1000'])).trim();
     const exited = new Promise((r) => bob.daemon!.once('exit', r));
     bob.daemon!.kill('SIGKILL');
     await exited;
     await until('bob\'s daemon, container and slirp4netns to go', () => bob.processes().length === 0, 20000);
     assert.match(bob.log, /the rootless launcher exited: shutting down/);
+    // Its next daemon starts it again: the launcher's death was no stop by the user.
+    await bob.startDaemon();
+    assert.equal((await bob.ok(['inspect', '-f', '{{.State.Status}}', kept])).trim(), 'running', bob.log);
     // A new daemon of alice's (new namespaces, same mapping) uses what the last one stored;
     // containers it stopped at its SIGTERM (rootless: they cannot outlive it) were not
     // stopped by the user, so --restart unless-stopped and always bring them back.
