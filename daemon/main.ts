@@ -87,7 +87,8 @@ async function main(): Promise<void> {
   if (launcher) ownSysfs(o.execRoot);
   const idMaps = launcher ? containerIdMaps() : loadIdMaps('tdock');
   // Before anything is made: a --root the containers cannot reach is refused, not half set up.
-  checkRootReachable(o.root, idMaps.uid.start, idMaps.gid.start);
+  const hostUid = launcher ? (id: number) => (id === 0 ? launcher.hello.uid : launcher.hello.ranges.uid.start + id - 1) : undefined;
+  checkRootReachable(o.root, idMaps.uid.start, idMaps.gid.start, hostUid);
   makeSearchable(o.root);
   makeSearchable(o.execRoot);
   // Before the bridge, the firewall table or the database is touched.

@@ -111,6 +111,9 @@ int child_open_stdio(const struct config *c, char *slave, size_t size)
 	int master;
 	if (pty_open(&master, slave, size) < 0)
 		child_fail();
+	/* Sized before the command runs: a RESIZE from the client would come after it looked. */
+	if (c->tty_rows && c->tty_cols && pty_resize(master, c->tty_rows, c->tty_cols) < 0)
+		child_fail();
 	if (sync_send(g_child_sync, SYNC_PTY, NULL, master) < 0) {
 		syserr("send the pty to the monitor");
 		child_fail();

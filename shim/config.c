@@ -303,6 +303,12 @@ static int load_process(const struct json *root, struct config *c, bool log_requ
 		return -1;
 	if (!c->cwd)
 		c->cwd = "/";
+	unsigned long rows = 0, cols = 0;
+	const struct json *r = json_get(root, "ttyRows"), *k = json_get(root, "ttyCols");
+	if ((r && get_uint(r, "ttyRows", 65535, &rows) < 0) || (k && get_uint(k, "ttyCols", 65535, &cols) < 0))
+		return -1;
+	c->tty_rows = (unsigned)rows;
+	c->tty_cols = (unsigned)cols;
 	if (load_log_limits(root, c) < 0)
 		return -1;
 	const char *profile;

@@ -44,6 +44,8 @@ struct config {
 	gid_t *groups;
 	size_t n_groups;
 	bool tty, open_stdin;
+	/* the terminal's size when the pty is made (0: unset): the command may read it at once */
+	unsigned tty_rows, tty_cols;
 	struct id_range *uid_map, *gid_map;
 	size_t n_uid_map, n_gid_map;
 	/* The host ids the container's uid and gid 0 map to (exec: read from init's maps). */

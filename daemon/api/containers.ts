@@ -148,7 +148,7 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
           }
           detached = ex.detach;
           engine
-            .exec(st.id, { cmd: ex.cmd, env: ex.env, user: ex.user, workdir: ex.workdir, tty: ex.tty, openStdin: st.stdin && !ex.detach }, {
+            .exec(st.id, { cmd: ex.cmd, env: ex.env, user: ex.user, workdir: ex.workdir, tty: ex.tty, openStdin: st.stdin && !ex.detach, ...(st.size && ex.tty ? { size: { rows: st.size.rows, cols: st.size.cols } } : {}) }, {
               output: (stream, data) => {
                 if (detached || cutOff || gone) return;
                 lag.write({ output: { stream: streamName(stream), data, timeNs: 0 } }, data.length);
@@ -170,13 +170,14 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
             })
             .then((s) => {
               session = s;
+              // No resize here: the size went into the exec's config (the pty has it from
+              // the start); a RESIZE racing a quick command's exit lost its tty output.
               lag.onDrained = () => s.drained();
               // Cancelled while starting: SIGHUP now, as the 'cancelled' handler could not.
               if (gone) {
                 if (!detached) s.signal(1);
                 return;
               }
-              if (st.size && ex.tty) s.resize(st.size.rows, st.size.cols);
               for (const m of pending.splice(0)) handle(m);
               call.write({ attached: true });
               if (detached) call.end();

@@ -54,12 +54,16 @@ export class Engine {
     this.log = opts.log ?? (() => {});
     // A rootless daemon is root in its own user namespace (daemon/rootless): it owns
     // and chowns its files as root does; only a plain-user daemon could not.
-    const layout = new BundleLayout(opts.root, opts.execRoot, opts.idMaps, opts.rootless && process.getuid?.() !== 0);
+    const plainUser = opts.rootless && process.getuid?.() !== 0;
+    const layout = new BundleLayout(opts.root, opts.execRoot, opts.idMaps, plainUser);
     layout.init();
+    // Rootless, the daemon cannot make idmapped mounts (that needs root over the file
+    // system's own user namespace, the host's): volume data belongs to the container's
+    // root (the user's first subordinate id outside), and its directories let that id through.
     const volumeIdmap = !opts.rootless && notIdmappable(opts.root) === undefined;
     const volumes = new VolumeStore(db, opts.root, {
-      ...(opts.rootless ? {} : { rootGid: opts.idMaps.gid.start }),
-      ...(volumeIdmap || opts.rootless ? {} : { plainOwner: { uid: opts.idMaps.uid.start, gid: opts.idMaps.gid.start } }),
+      ...(plainUser ? {} : { rootGid: opts.idMaps.gid.start }),
+      ...(volumeIdmap || plainUser ? {} : { plainOwner: { uid: opts.idMaps.uid.start, gid: opts.idMaps.gid.start } }),
     });
     this.ctx = { repo: this.repo, o: opts, host: opts.host ?? realHost, layout, log: this.log, volumes, volumeIdmap, events: opts.events ?? NO_EVENTS };
     this.sup = new MonitorSupervisor(this.ctx, (id, exit) => this.life.onExit(id, exit));

@@ -64,6 +64,7 @@ export async function runExec(ctx: EngineContext, sup: MonitorSupervisor, ref: s
     cwd,
     user,
     tty: req.tty,
+    ...(req.size ? { ttyRows: req.size.rows, ttyCols: req.size.cols } : {}),
     openStdin: req.openStdin,
     seccomp: securityOptions(spec.securityOpt).seccomp,
     cgroupProcs: o.cgroups.paths(c.id).map((p) => join(p, 'cgroup.procs')),

@@ -1,6 +1,6 @@
 // The host side of a container's mounts: bind sources checked (create) or made
 // (start, -v), the warning for a bind that cannot be idmapped, and the shim's mounts.
-import { existsSync, mkdirSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { invalid, wrongState } from '../errors.ts';
 import { notIdmappable } from '../runtime/idmapped.ts';
@@ -35,7 +35,13 @@ function idmapOf(p: MountPoint, ctx: EngineContext): boolean {
 export function createWarnings(points: readonly MountPoint[], ctx: EngineContext): string[] {
   const out: string[] = [];
   for (const p of points) {
-    if (p.type !== 'bind' || ctx.o.rootless) continue;
+    if (p.type !== 'bind') continue;
+    if (ctx.o.rootless) {
+      // The user's own files are not mapped into the container's user namespace (its
+      // root is the user's first subordinate id, never the user): never a silent surprise.
+      out.push(`rootless: ${p.source} is bound without id mapping: files show their owners shifted into the container's range (yours as nobody), and the container's root (your first subordinate uid) writes only where others may`);
+      continue;
+    }
     const type = notIdmappable(nearest(p.source));
     if (type !== undefined) {
       out.push(`the file system of ${p.source} (type ${type}) cannot be idmapped: it is bound without id mapping, so files show the host's owners shifted into the container's range (nobody for most)`);
@@ -51,7 +57,12 @@ export function createWarnings(points: readonly MountPoint[], ctx: EngineContext
 export function prepareMounts(points: readonly MountPoint[], ctx: EngineContext): BindMount[] {
   for (const p of points) {
     if (p.type === 'bind') {
-      if (p.createSource && !existsSync(p.source)) mkdirSync(p.source, { recursive: true, mode: 0o755 });
+      if (p.createSource && !existsSync(p.source)) {
+        mkdirSync(p.source, { recursive: true, mode: 0o755 });
+        // Made for the container: its root owns it, as Docker's root-owned one is the
+        // container root's (bound plain, that root is the range's first id on the host).
+        if (!idmapOf(p, ctx)) chownSync(p.source, ctx.o.idMaps.uid.start, ctx.o.idMaps.gid.start);
+      }
       else if (!existsSync(p.source)) throw invalid(missingBind(p));
     } else if (p.type === 'volume' && !existsSync(p.source)) {
       throw wrongState(`volume ${p.name}: its data directory ${p.source} is missing`);

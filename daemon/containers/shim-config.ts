@@ -19,6 +19,9 @@ export interface ProcessConfig {
   cwd: string;
   user: ResolvedUser;
   tty: boolean;
+  /** the pty's size from the start (exec -it: the command may read it before a resize comes) */
+  ttyRows?: number;
+  ttyCols?: number;
   openStdin: boolean;
   capabilities: readonly string[];
   noNewPrivileges: boolean;
@@ -113,6 +116,7 @@ export function execConfig(i: Omit<ExecConfig, 'capabilities' | 'noNewPrivileges
   const { initPid, initStartTime, args, env, cwd, user, tty, openStdin, seccomp, cgroupProcs, socket, exitPath } = i;
   return {
     initPid, initStartTime, args, env, cwd, user, tty, openStdin,
+    ...(tty && i.ttyRows && i.ttyCols ? { ttyRows: i.ttyRows, ttyCols: i.ttyCols } : {}),
     capabilities: DEFAULT_CAPABILITIES,
     noNewPrivileges: true,
     // Like Docker's: an exec gets the container's profile.

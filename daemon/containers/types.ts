@@ -63,6 +63,8 @@ export interface ExecRequest {
   workdir: string;
   tty: boolean;
   openStdin: boolean;
+  /** the client's terminal size: the pty has it before the command runs */
+  size?: { rows: number; cols: number };
 }
 
 /** What the engine's parts share: the rows, the options, the OS, the file layout. */

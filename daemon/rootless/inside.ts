@@ -65,10 +65,21 @@ export class Launcher {
     return l;
   }
 
-  call(req: Omit<Extract<ChildRequest, { id: number }>, 'id'>): Promise<void> {
+  call(req: Omit<Extract<ChildRequest, { op: 'publish' | 'unpublish' }>, 'id'>): Promise<void> {
+    return this.request(req).then(() => {});
+  }
+
+  /** A port free on the host's `hostIp` now (the launcher binds port 0 there and lets it go). */
+  async freePort(proto: 'tcp' | 'udp', hostIp: string): Promise<number> {
+    const r = await this.request({ op: 'freeport', proto, hostIp });
+    return r.port ?? 0;
+  }
+
+  private request(req: Omit<Extract<ChildRequest, { id: number }>, 'id'>): Promise<Extract<LauncherReply, { ok: true }>> {
     const id = this.next++;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, (r) => (r.error !== undefined ? reject(new EngineError('UNAVAILABLE', r.error)) : resolve()));
+      // Never UNAVAILABLE: the CLI reads that as "the daemon is not running".
+      this.waiting.set(id, (r) => (r.error !== undefined ? reject(new EngineError(r.code ?? 'INTERNAL', r.error)) : resolve(r)));
       this.sock.write(`${JSON.stringify({ ...req, id })}\n`);
     });
   }
@@ -106,6 +117,11 @@ export class RootlessPorts implements NetworkHooks {
         throw new EngineError('INVALID_ARGUMENT', `cannot publish port ${p.hostPort} rootless: ports below ${start} need root (sysctl net.ipv4.ip_unprivileged_port_start=${start}); publish ${p.hostPort + 8000 <= 65535 ? p.hostPort + 8000 : 'a higher port'} or lower the sysctl as root`);
       }
     }
+    // -p 80: a port free inside the daemon's namespace (all are) may be taken on the host,
+    // where it is forwarded from: the launcher picks it there, then it is an explicit one.
+    const ports: PortSpec[] = [];
+    for (const p of c.spec.ports) ports.push(p.hostPort === 0 ? { ...p, hostPort: await this.launcher.freePort(p.protocol as 'tcp' | 'udp', p.hostIp || '0.0.0.0') } : p);
+    c = { ...c, spec: { ...c.spec, ports } };
     const mounts = await this.inner.prepare(this.anyAddress(c), bundleDir);
     const bound = this.inner.ports(this.anyAddress(c)).map((b) => ({ ...b, hostIp: c.spec.ports.find((p) => p.containerPort === b.containerPort && p.protocol === b.protocol)?.hostIp ?? '0.0.0.0' }));
     const done: PortSpec[] = [];

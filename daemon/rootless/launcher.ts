@@ -16,6 +16,9 @@ import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { checkIdHelpers, checkTun, findProgram, subordinateRanges, ROOTLESS_IDS, type HostRanges } from './preflight.ts';
 import type { ChildRequest, LauncherHello, LauncherReply } from './protocol.ts';
+import { hold, inUseMessage } from '../network/ports.ts';
+import type { HostBinding } from '../../lib/ports.ts';
+import type { ErrorCode } from '../../lib/errors.ts';
 
 export interface LaunchOptions {
   execRoot: string;
@@ -54,6 +57,26 @@ export function slirpCall(sock: string, req: object): Promise<any> {
   });
 }
 
+/**
+ * slirp4netns says only "slirp_add_hostfwd failed": binding the port here (briefly)
+ * finds the host's reason, worded as the rootful daemon words it.
+ */
+async function whyNotPublished(hostIp: string, port: number, proto: 'tcp' | 'udp', slirpSays: string): Promise<{ error: string; code: ErrorCode }> {
+  const b: HostBinding = { hostIp, hostPort: port, protocol: proto };
+  try {
+    (await hold(hostIp, port, proto)).close();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') return { code: 'ALREADY_EXISTS', error: inUseMessage(b, 'by a host process') };
+    if (code === 'EADDRNOTAVAIL') return { code: 'INVALID_ARGUMENT', error: `cannot publish on ${hostIp}: it is not an address of this host` };
+    if (code === 'EACCES') return { code: 'FAILED_PRECONDITION', error: `cannot bind host port ${port}/${proto} on ${hostIp}: permission denied` };
+  }
+  return { code: 'INTERNAL', error: `cannot publish ${hostIp}:${port}/${proto} on the host: ${slirpSays}` };
+}
+
+/** slirp4netns processes this launcher ended itself (their exit is not logged). */
+const stoppedByUs = new WeakSet<ChildProcess>();
+
 /** Starts slirp4netns for the namespace of `pid`; resolves once it configured tap0. */
 function startSlirp(pid: number, apiSocket: string, log: (m: string) => void): Promise<ChildProcess> {
   const bin = findProgram('slirp4netns', 'slirp4netns');
@@ -73,7 +96,10 @@ function startSlirp(pid: number, apiSocket: string, log: (m: string) => void): P
     p.once('error', (e) => reject(new Error(`rootless: cannot start slirp4netns: ${e.message}`)));
   }).then(() => {
     p.removeAllListeners('exit');
-    p.once('exit', (code) => log(`slirp4netns exited (${code}): ${err.trim().split('\n').pop() ?? ''}`));
+    // Only an exit nobody asked for is news (at the daemon's end we stop it: a refusal stays one line).
+    p.once('exit', (code, signal) => {
+      if (!stoppedByUs.has(p)) log(`slirp4netns exited (${code ?? signal}): ${err.trim().split('\n').pop() ?? ''}`);
+    });
     return p;
   });
 }
@@ -115,6 +141,7 @@ export async function launchRootless(o: LaunchOptions): Promise<never> {
     // slirp4netns goes before we do: nothing of the daemon outlives its launcher.
     if (slirp && slirp.exitCode === null && slirp.signalCode === null) {
       const gone = new Promise((r) => slirp!.once('exit', r));
+      stoppedByUs.add(slirp);
       slirp.kill('SIGTERM');
       const t = setTimeout(() => slirp!.kill('SIGKILL'), 2000);
       await gone;
@@ -150,7 +177,15 @@ export async function launchRootless(o: LaunchOptions): Promise<never> {
         forwards.set(key, r.id);
         send({ id: req.id, ok: true });
       } catch (e) {
-        send({ id: req.id, error: `cannot publish ${req.hostIp || '0.0.0.0'}:${req.hostPort}/${req.proto} on the host: ${(e as Error).message}` });
+        send({ id: req.id, ...(await whyNotPublished(req.hostIp || '0.0.0.0', req.hostPort, req.proto, (e as Error).message)) });
+      }
+    } else if (req.op === 'freeport') {
+      try {
+        const h = await hold(req.hostIp || '0.0.0.0', 0, req.proto);
+        h.close();
+        send({ id: req.id, ok: true, port: h.port });
+      } catch (e) {
+        send({ id: req.id, ...(await whyNotPublished(req.hostIp || '0.0.0.0', 0, req.proto, (e as Error).message)) });
       }
     } else if (req.op === 'unpublish') {
       const key = `${req.proto}/${req.hostIp}/${req.hostPort}`;

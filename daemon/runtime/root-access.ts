@@ -39,12 +39,16 @@ export function blockingDir(root: string, uid: number, gid: number): Blocking | 
   return undefined;
 }
 
-/** Throws a one-line error naming the directory and the fix when the containers could not reach `root`. */
-export function checkRootReachable(root: string, uid: number, gid: number): void {
+/**
+ * Throws a one-line error naming the directory and the fix when the containers could
+ * not reach `root`. `hostUid`: how an id reads on the host (rootless: the daemon's
+ * namespace has the user as 0 and the range from 1; the user knows the host's numbers).
+ */
+export function checkRootReachable(root: string, uid: number, gid: number, hostUid: (id: number) => number = (id) => id): void {
   const b = blockingDir(root, uid, gid);
   if (!b) return;
   throw new Error(
-    `--root ${root}: the containers' root (uid ${uid}) cannot traverse ${b.dir} (mode ${b.mode.toString(8).padStart(4, '0')}, owner ${b.uid}): ` +
+    `--root ${root}: the containers' root (uid ${hostUid(uid)}) cannot traverse ${b.dir} (mode ${b.mode.toString(8).padStart(4, '0')}, owner ${hostUid(b.uid)}): ` +
       `run "chmod o+x ${b.dir}" or choose another --root`,
   );
 }

@@ -249,6 +249,11 @@ test('exec: tty in the container (/dev/pts/N), RESIZE reaches stty, input throug
   assert.match(i.stdout.replace(/\r/g, ''), /got abc\n/);
 });
 
+test('exec: a tty has the config\'s size before the command runs (no RESIZE needed: exec -it stty size)', async () => {
+  const r = await exec(shared, { ...sh('stty size'), tty: true, ttyRows: 30, ttyCols: 100 });
+  assert.equal(r.stdout.replace(/\r/g, ''), '30 100\n');
+});
+
 test('exec: the same namespaces as the container init, a pid inside it, same hostname', async () => {
   const r = await exec(shared, sh(`${NAMESPACES.map((k) => `readlink /proc/self/ns/${k}`).join('; ')}; echo $$; hostname; cat /proc/1/cmdline`));
   const lines = r.stdout.split('\n');

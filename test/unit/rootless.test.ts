@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os';
 import { checkIdHelpers, findProgram, subordinateRanges } from '../../daemon/rootless/preflight.ts';
 import { defaultOptions } from '../../daemon/options.ts';
 import { NoCgroups, undelegatedDir, userServiceCgroup } from '../../daemon/cgroups/delegation.ts';
+import { RootlessPorts, type Launcher } from '../../daemon/rootless/inside.ts';
+import type { NetworkHooks, NetworkedContainer } from '../../daemon/network/hooks.ts';
+import type { PortSpec } from '../../lib/ports.ts';
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'tdock-rootless-'));
@@ -89,4 +92,28 @@ test('a user service cgroup only when the parent is a systemd of our own uid and
   // our parent is the test runner, not a systemd
   assert.equal(userServiceCgroup(cg, env, process.ppid), undefined);
   assert.equal(userServiceCgroup(cg, env, 999999999), undefined);
+});
+
+test('a random host port (-p 80) is one free on the host, picked by the launcher, not one free in the daemon\'s namespace', async () => {
+  const inner: PortSpec[][] = [];
+  const fake: NetworkHooks = {
+    prepare: async (c) => { inner.push(c.spec.ports); return []; },
+    attach: async () => {},
+    detach: async () => {},
+    // a random port resolved inside the daemon's own namespace: free there, maybe not on the host
+    ports: (c) => c.spec.ports.map((p) => ({ ...p, hostPort: p.hostPort || 33333 })),
+    inspect: () => ({}),
+  };
+  const published: number[] = [];
+  const launcher = {
+    hello: { portStart: 1024 },
+    freePort: async (proto: string, hostIp: string) => (proto === 'tcp' && hostIp === '127.0.0.1' ? 45678 : 0),
+    call: async (r: { op: string; hostPort: number }) => { if (r.op === 'publish') published.push(r.hostPort); },
+  } as unknown as Launcher;
+  const ports = new RootlessPorts(fake, launcher);
+  const c: NetworkedContainer = { id: 'c1', name: 'c1', pid: 0, spec: { network: 'bridge', hostname: 'h', dns: [], ports: [{ hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' }] } };
+  await ports.prepare(c, '/nonexistent');
+  assert.equal(inner[0]![0]!.hostPort, 45678);
+  assert.deepEqual(published, [45678]);
+  assert.deepEqual(ports.ports(c).map((p) => `${p.hostIp}:${p.hostPort}`), ['127.0.0.1:45678']);
 });

@@ -55,7 +55,7 @@ test('every key shim/config.c reads is written by the daemon, or listed with its
   const written = keysOf(monitorConfig(input));
   for (const k of keysOf(execConfig({
     initPid: 1, initStartTime: 2, args: [], env: [], cwd: '/', user: { uid: 0, gid: 0, additionalGids: [] },
-    tty: false, openStdin: false, seccomp: 'default', cgroupProcs: [], socket: '/s', exitPath: '/e',
+    tty: true, ttyRows: 30, ttyCols: 100, openStdin: false, seccomp: 'default', cgroupProcs: [], socket: '/s', exitPath: '/e',
   }))) written.add(k);
   const unwritten = [...shimReads].filter((k) => !written.has(k) && !(k in SHIM_ONLY));
   assert.deepEqual(unwritten, [], 'keys the shim reads that the daemon never writes: write them, or list them in SHIM_ONLY with why');
