@@ -4,7 +4,8 @@
 // volume commands speak Docker's words and shapes.
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { suiteDaemon } from '../helpers/daemon.ts';
 import { tarArchive } from '../../images/tar-writer.ts';
@@ -62,6 +63,33 @@ describe('volumes', () => {
     // nocopy: nothing copied
     assert.equal(await d.ok(['run', '--rm', '-v', 'empty:/var/lib/pg:nocopy', 'pg:1', 'sh', '-c', 'ls -A /var/lib/pg']), '');
     await d.ok(['volume', 'rm', 'pgdata', 'empty']);
+  });
+
+  test('copy-up keeps hard links, set-id bits and extended attributes (Docker copies with them)', async () => {
+    // The image's /srv: two names of one file (setuid), a setgid directory of uid 70.
+    await d.ok(['import', '-', 'links:1'], { input: tarArchive([
+      { path: 'bin/', type: 'dir', mode: 0o755 },
+      { path: 'bin/busybox', data: readFileSync(findBusybox()), mode: 0o755 },
+      { path: 'bin/sh', type: 'symlink', linkpath: 'busybox' },
+      { path: 'srv/', type: 'dir', mode: 0o755 },
+      { path: 'srv/a', data: 'one\n', mode: 0o4755 },
+      { path: 'srv/b', type: 'link', linkpath: 'srv/a' },
+      { path: 'srv/g/', type: 'dir', mode: 0o2770, uid: 70, gid: 70 },
+    ]) });
+    const id = (await d.ok(['create', '-v', 'links:/srv', 'links:1', 'sh', '-c',
+      'stat -c "%n %h %a %u:%g" /srv/a /srv/b /srv/g; [ /srv/a -ef /srv/b ] && echo same'])).trim();
+    // An extended attribute on an image file (layers here carry none): set in the container's upper dir.
+    const upper = join(d.root, 'containers', id, 'upper');
+    mkdirSync(join(upper, 'srv'), { recursive: true });
+    writeFileSync(join(upper, 'srv', 'x'), 'x');
+    const lower = statSync(upper).uid; // the container's root on the host
+    chownSync(join(upper, 'srv', 'x'), lower, lower);
+    execFileSync('python3', ['-c', 'import os,sys; os.setxattr(sys.argv[1], "user.qa", b"kept")', join(upper, 'srv', 'x')]);
+    assert.equal(await d.ok(['start', '-a', id]), '/srv/a 2 4755 0:0\n/srv/b 2 4755 0:0\n/srv/g 2 2770 70:70\nsame\n');
+    assert.equal(statSync(join(vdir('links'), 'a')).ino, statSync(join(vdir('links'), 'b')).ino);
+    assert.equal(execFileSync('python3', ['-c', 'import os,sys; print(os.getxattr(sys.argv[1], "user.qa").decode())', join(vdir('links'), 'x')], { encoding: 'utf8' }), 'kept\n');
+    await d.ok(['rm', id]);
+    await d.ok(['volume', 'rm', 'links']);
   });
 
   test('volume rm is refused while a container uses the volume, with Docker\'s message', async () => {
