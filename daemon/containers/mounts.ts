@@ -50,6 +50,14 @@ const TMPFS_FLAGS = new Set(['exec', 'noexec', 'suid', 'nosuid', 'dev', 'nodev',
 /** Paths the runtime mounts itself: a user mount there would be hidden or hide them. */
 const RESERVED = new Set(['/proc', '/sys', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue']);
 
+/**
+ * Inside /proc only these, and only a file bound over them (runc's list: what lxcfs
+ * serves, so a container sees its own limits); the shim checks the file types and that
+ * no symlink of the image led there.
+ */
+const PROC_FILES = new Set(['/proc/cpuinfo', '/proc/diskstats', '/proc/meminfo', '/proc/stat', '/proc/swaps', '/proc/uptime',
+  '/proc/loadavg', '/proc/slabinfo', '/proc/net/dev', '/proc/sys/kernel/ns_last_pid']);
+
 /** "/a//b/./" -> "/a/b". ".." is refused before this. */
 export function cleanPath(p: string): string {
   return `/${p.split('/').filter((x) => x !== '' && x !== '.').join('/')}`;
@@ -72,6 +80,9 @@ export function checkMounts(list: readonly MountInput[], newName: () => string):
     const destination = cleanPath(m.target);
     if (destination === '/') throw bad("invalid specification: destination can't be '/'");
     if (RESERVED.has(destination)) throw bad(`${destination} is mounted by the runtime itself`);
+    if (destination.startsWith('/proc/') && !(m.type === 'bind' && PROC_FILES.has(destination))) {
+      throw bad(`"${destination}" cannot be mounted because it is inside /proc`);
+    }
     if (seen.has(destination)) throw invalid(`Duplicate mount point: ${destination}`);
     seen.add(destination);
     const origin = m.origin === 'volume' || m.origin === 'tmpfs' ? m.origin : 'mount';

@@ -156,6 +156,30 @@ describe('mounts on run and create', () => {
     assert.equal(out, 'inner\n2\n');
   });
 
+  test('a file bound over one of /proc\'s lxcfs files (/proc/meminfo, /proc/uptime) is allowed, as runc allows it', async () => {
+    writeFileSync(join(host, 'meminfo'), 'MemTotal: 1024 kB\n');
+    assert.equal(await d.ok(['run', '--rm', '-v', `${join(host, 'meminfo')}:/proc/meminfo:ro`, 'busybox', 'cat', '/proc/meminfo']), 'MemTotal: 1024 kB\n');
+    const dir = await d.cli(['run', '--rm', '-v', `${host}:/proc/uptime`, 'busybox', 'true']);
+    assert.equal(dir.code, 125);
+    assert.match(dir.stderr, /"\/proc\/uptime" cannot be mounted because it is inside \/proc/);
+    await nothingLeft('a directory over /proc/uptime');
+  });
+
+  test('a file over a directory or a directory over a file: one line saying so, nothing left', async () => {
+    writeFileSync(join(host, 'plain'), 'p\n');
+    const cases: [string, RegExp][] = [
+      [`${join(host, 'plain')}:/etc`, /mount \/etc: a file cannot be mounted over a directory/],
+      [`${host}:/etc/passwd`, /mount \/etc\/passwd: a directory cannot be mounted over a file/],
+    ];
+    for (const [spec, msg] of cases) {
+      const r = await d.cli(['run', '--rm', '-v', spec, 'busybox', 'true']);
+      assert.equal(r.code, 125, r.stderr);
+      assert.match(r.stderr, msg);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      await nothingLeft(spec);
+    }
+  });
+
   test('bad specs: exit 125, one line naming the spec, nothing made', async () => {
     const cases: [string[], RegExp][] = [
       [['-v', 'a:b:c:d'], /invalid volume specification: 'a:b:c:d': too many colons/],
@@ -174,6 +198,10 @@ describe('mounts on run and create', () => {
       [['--tmpfs', '/t:exotic'], /unknown option "exotic"/],
       [['--tmpfs', 'rel'], /mount path must be absolute/],
       [['-v', 'newvol:/proc'], /\/proc is mounted by the runtime itself/],
+      // runc's rule: nothing is mounted inside /proc but a file over one of lxcfs's files
+      [['--tmpfs', '/proc/sys'], /"\/proc\/sys" cannot be mounted because it is inside \/proc/],
+      [['-v', '/tmp:/proc/sys/kernel'], /"\/proc\/sys\/kernel" cannot be mounted because it is inside \/proc/],
+      [['-v', 'vol:/proc/meminfo'], /"\/proc\/meminfo" cannot be mounted because it is inside \/proc/],
     ];
     for (const [flags, msg] of cases) {
       const r = await d.cli(['run', '--rm', ...flags, 'busybox', 'true']);
