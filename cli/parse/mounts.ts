@@ -1,7 +1,7 @@
 // -v/--volume, --mount and --tmpfs of `run`/`create`, in Docker's grammar, parsed into
 // the structured mounts of a CreateRequest. Pure: no file system, no daemon; a bad
 // spec is a ValueError naming the spec (the CLI exits 125 before anything is made).
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, posix, resolve } from 'node:path';
 import { parseBytes, ValueError } from './bytes.ts';
 import { VOLUME_NAME, volumeNameError } from '../../lib/volume-name.ts';
 
@@ -33,7 +33,23 @@ export interface MountRequest {
 }
 
 
-const V_MODES = new Set(['ro', 'rw', 'z', 'Z', 'nocopy', 'private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'consistent', 'cached', 'delegated']);
+/** -v's modes by kind: at most one of each kind (Docker's rule). */
+const V_MODE_KIND: Record<string, string> = {
+  ro: 'rw', rw: 'rw', z: 'label', Z: 'label', nocopy: 'copy',
+  private: 'propagation', rprivate: 'propagation', shared: 'propagation', rshared: 'propagation', slave: 'propagation', rslave: 'propagation',
+  consistent: 'consistency', cached: 'consistency', delegated: 'consistency',
+};
+
+/** Whether every comma-separated field is a mode, none of a kind twice. */
+function validMode(mode: string): boolean {
+  const kinds = new Set<string>();
+  for (const x of mode.split(',')) {
+    const kind = Object.hasOwn(V_MODE_KIND, x) ? V_MODE_KIND[x]! : undefined;
+    if (!kind || kinds.has(kind)) return false;
+    kinds.add(kind);
+  }
+  return true;
+}
 /** Mount flags --tmpfs takes besides size= and mode=. */
 const TMPFS_FLAGS = new Set(['ro', 'rw', 'exec', 'noexec', 'suid', 'nosuid', 'dev', 'nodev', 'atime', 'noatime', 'relatime', 'strictatime', 'nodiratime']);
 
@@ -46,7 +62,7 @@ function checkTarget(target: string, spec: string, type: MountType): void {
   if (!target.startsWith('/')) {
     throw new ValueError(`invalid volume specification: '${spec}': invalid mount config for type "${type}": invalid mount path: '${target}' mount path must be absolute`);
   }
-  if (target.replace(/\/+$/, '') === '' || /^\/(\.\/?)*$/.test(target)) {
+  if (normalTarget(target) === '/') {
     throw new ValueError(`invalid volume specification: '${spec}': invalid mount config for type "${type}": invalid specification: destination can't be '/'`);
   }
   if (target.includes('\0')) throw new ValueError(`invalid volume specification: '${spec}': it contains a NUL byte`);
@@ -73,14 +89,11 @@ export function parseVolumeFlag(spec: string, cwd = '/'): MountRequest {
     return m;
   }
   const [src, target, mode = ''] = parts as [string, string, string?];
+  // "/data:ro": a destination with a mode is no volume (Docker's error, not a guess at what was meant)
+  if (parts.length === 2 && validMode(target)) throw new ValueError(`invalid volume specification: '${spec}'`);
   if (mode) {
     const modes = mode.split(',');
-    let rw = 0;
-    for (const x of modes) {
-      if (!V_MODES.has(x)) throw new ValueError(`invalid volume specification: '${spec}': invalid mode: ${mode}`);
-      if (x === 'ro' || x === 'rw') rw++;
-    }
-    if (rw > 1) throw new ValueError(`invalid volume specification: '${spec}': invalid mode: ${mode}`);
+    if (!validMode(mode)) throw new ValueError(`invalid volume specification: '${spec}': invalid mode: ${mode}`);
     m.readOnly = modes.includes('ro');
     m.noCopy = modes.includes('nocopy');
     m.mode = mode;
@@ -173,6 +186,7 @@ export function parseMountFlag(spec: string): MountRequest {
     if (!isAbsolute(m.source)) throw bad(`invalid mount config for type "bind": invalid mount path: '${m.source}' mount path must be absolute`);
   } else if (type === 'volume') {
     if (m.source !== '' && !VOLUME_NAME.test(m.source)) throw bad(volumeNameError(m.source));
+    if (m.source === '' && m.readOnly) throw bad('invalid mount config for type "volume": must not set ReadOnly mode when using anonymous volumes');
   } else if (m.source !== '') {
     throw bad(`invalid mount config for type "tmpfs": source must not be specified`);
   }
@@ -218,8 +232,7 @@ export function parseMountFlags(f: { volume?: string[]; mount?: string[]; tmpfs?
   return out;
 }
 
-/** "/a//b/" -> "/a/b": two spellings of one path are one mount point. */
+/** "/a//b/", "/c/../a/b" -> "/a/b" (Docker's path.Clean): two spellings of one path are one mount point. */
 export function normalTarget(p: string): string {
-  const parts = p.split('/').filter((x) => x !== '' && x !== '.');
-  return `/${parts.join('/')}`;
+  return posix.normalize(`/${p}`).replace(/(.)\/+$/, '$1');
 }

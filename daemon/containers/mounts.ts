@@ -58,9 +58,15 @@ const RESERVED = new Set(['/proc', '/sys', '/dev', '/dev/pts', '/dev/shm', '/dev
 const PROC_FILES = new Set(['/proc/cpuinfo', '/proc/diskstats', '/proc/meminfo', '/proc/stat', '/proc/swaps', '/proc/uptime',
   '/proc/loadavg', '/proc/slabinfo', '/proc/net/dev', '/proc/sys/kernel/ns_last_pid']);
 
-/** "/a//b/./" -> "/a/b". ".." is refused before this. */
+/** "/a//b/./", "/c/../a/b" -> "/a/b": Docker's path.Clean of an absolute path ("/.." is "/"). */
 export function cleanPath(p: string): string {
-  return `/${p.split('/').filter((x) => x !== '' && x !== '.').join('/')}`;
+  const out: string[] = [];
+  for (const x of p.split('/')) {
+    if (x === '' || x === '.') continue;
+    if (x === '..') out.pop();
+    else out.push(x);
+  }
+  return `/${out.join('/')}`;
 }
 
 /** The API's mounts as the spec's, or INVALID_ARGUMENT naming the bad one. Anonymous volumes get `newName()`. */
@@ -76,7 +82,6 @@ export function checkMounts(list: readonly MountInput[], newName: () => string):
     }
     if (m.type !== 'bind' && m.type !== 'volume' && m.type !== 'tmpfs') throw bad(`unknown type "${m.type}": use bind, volume or tmpfs`);
     if (!m.target.startsWith('/')) throw bad(`invalid mount path: '${m.target}' mount path must be absolute`);
-    if (m.target.split('/').includes('..')) throw bad(`invalid mount path: '${m.target}' must not contain ".."`);
     const destination = cleanPath(m.target);
     if (destination === '/') throw bad("invalid specification: destination can't be '/'");
     if (RESERVED.has(destination)) throw bad(`${destination} is mounted by the runtime itself`);
@@ -92,11 +97,11 @@ export function checkMounts(list: readonly MountInput[], newName: () => string):
     };
     if (m.type === 'bind') {
       if (!m.source.startsWith('/')) throw bad(`invalid mount config for type "bind": invalid mount path: '${m.source}' mount path must be absolute`);
-      if (m.source.split('/').includes('..')) throw bad(`the host path '${m.source}' must not contain ".."`);
       p.source = cleanPath(m.source);
       p.createSource = m.createSource;
     } else if (m.type === 'volume') {
       if (m.source === '') {
+        if (m.readOnly) throw bad('invalid mount config for type "volume": must not set ReadOnly mode when using anonymous volumes');
         p.name = newName();
         p.anonymous = true;
       } else {
