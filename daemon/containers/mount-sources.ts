@@ -1,6 +1,6 @@
 // The host side of a container's mounts: bind sources checked (create) or made
 // (start, -v), the warning for a bind that cannot be idmapped, and the shim's mounts.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { invalid, wrongState } from '../errors.ts';
 import { notIdmappable } from '../runtime/idmapped.ts';
@@ -44,6 +44,20 @@ export function createWarnings(points: readonly MountPoint[], ctx: EngineContext
   return out;
 }
 
+/** mkdir -p of a -v source, or Docker's one line saying why not (a dangling symlink: where it points). */
+function makeSource(source: string): void {
+  try {
+    mkdirSync(source, { recursive: true, mode: 0o755 });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    let why = `${err.code ?? 'error'}: ${err.syscall ?? 'mkdir'} ${err.path ?? source}`;
+    try {
+      if (lstatSync(source).isSymbolicLink()) why = `it is a symlink to '${readlinkSync(source)}', which does not exist`;
+    } catch { /* the reason above stands */ }
+    throw new Error(`error while creating mount source path '${source}': ${why}`);
+  }
+}
+
 /**
  * At start: -v sources made (mkdir -p, like Docker), the rest checked again (a source
  * removed since create, a volume's data gone), and the shim's mounts for them.
@@ -51,7 +65,7 @@ export function createWarnings(points: readonly MountPoint[], ctx: EngineContext
 export function prepareMounts(points: readonly MountPoint[], ctx: EngineContext): BindMount[] {
   for (const p of points) {
     if (p.type === 'bind') {
-      if (p.createSource && !existsSync(p.source)) mkdirSync(p.source, { recursive: true, mode: 0o755 });
+      if (p.createSource && !existsSync(p.source)) makeSource(p.source);
       else if (!existsSync(p.source)) throw invalid(missingBind(p));
     } else if (p.type === 'volume' && !existsSync(p.source)) {
       throw wrongState(`volume ${p.name}: its data directory ${p.source} is missing`);

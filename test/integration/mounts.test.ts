@@ -4,7 +4,7 @@
 // nothing behind.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { suiteDaemon } from '../helpers/daemon.ts';
@@ -163,6 +163,17 @@ describe('mounts on run and create', () => {
     assert.equal(dir.code, 125);
     assert.match(dir.stderr, /"\/proc\/uptime" cannot be mounted because it is inside \/proc/);
     await nothingLeft('a directory over /proc/uptime');
+  });
+
+  test('-v of a dangling symlink: one line naming where it points, nothing made through it', async () => {
+    const target = join(host, 'gone', 'deeper');
+    symlinkSync(target, join(host, 'dangling'));
+    const r = await d.cli(['run', '--rm', '-v', `${join(host, 'dangling')}:/x`, 'busybox', 'true']);
+    assert.equal(r.code, 125, r.stderr);
+    assert.match(r.stderr.trim(), /^Error: cannot start container [0-9a-f]{12}: error while creating/);
+    assert.equal(r.stderr.trim().replace(/^Error: cannot start container [0-9a-f]{12}: /, ''), `error while creating mount source path '${join(host, 'dangling')}': it is a symlink to '${target}', which does not exist`);
+    assert.equal(existsSync(join(host, 'gone')), false);
+    await nothingLeft('dangling symlink');
   });
 
   test('a file over a directory or a directory over a file: one line saying so, nothing left', async () => {
