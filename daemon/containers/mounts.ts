@@ -16,7 +16,7 @@ export interface MountPoint {
   source: string;
   destination: string;
   rw: boolean;
-  /** -v's mode as given ("z" for a -v volume without one, like Docker) */
+  /** -v's mode as given ("z" for a named -v volume without one, like Docker) */
   mode: string;
   createSource: boolean;
   noCopy: boolean;
@@ -108,7 +108,8 @@ export function checkMounts(list: readonly MountInput[], newName: () => string):
         if (!VOLUME_NAME.test(m.source)) throw invalid(`create ${m.source}: ${volumeNameError(m.source)}`);
         p.name = m.source;
       }
-      if (origin === 'volume' && p.mode === '') p.mode = 'z';
+      // Docker's "z" for a named volume of -v without a mode; an anonymous one keeps ""
+      if (origin === 'volume' && p.mode === '' && !p.anonymous) p.mode = 'z';
     } else {
       if (m.source !== '') throw bad('invalid mount config for type "tmpfs": source must not be specified');
       if (!Number.isSafeInteger(m.tmpfsSize) || m.tmpfsSize < 0) throw bad(`invalid tmpfs size ${m.tmpfsSize}`);

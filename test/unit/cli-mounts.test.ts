@@ -137,7 +137,8 @@ test('the daemon checks mounts again: paths, names, types, runtime paths, duplic
   const [anon] = checkMounts([input({ type: 'volume', source: '' })], () => 'a'.repeat(64));
   assert.equal(anon!.name, 'a'.repeat(64));
   assert.equal(anon!.anonymous, true);
-  assert.equal(anon!.mode, 'z');
+  assert.equal(anon!.mode, '', 'Docker gives "z" to named -v volumes only');
+  assert.equal(checkMounts([input({ type: 'volume', source: 'named' })], () => 'n')[0]!.mode, 'z');
 });
 
 test('the shim\'s mounts: rbind, idmap where possible, copy-up for volumes, tmpfs with Docker\'s defaults', () => {
@@ -166,6 +167,7 @@ test('inspect: Mounts and HostConfig in Docker\'s shapes', () => {
     readonlyRootfs: true,
   } as unknown as ContainerSpec;
   assert.deepEqual(mountsView(spec)[0], { Type: 'bind', Source: '/h', Destination: '/c', Mode: 'ro', RW: false, Propagation: 'rprivate' });
+  assert.deepEqual(mountsView(spec).map((m) => m.Destination), ['/c', '/anon', '/m'], '--tmpfs is not in Mounts (Docker)');
   assert.deepEqual(hostConfigMounts(spec), {
     Binds: ['/h:/c:ro'],
     Mounts: [{ Type: 'volume', Source: 'vv', Target: '/m', ReadOnly: true }],
