@@ -3,7 +3,7 @@
 import { existsSync, lstatSync, mkdirSync, readlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { invalid, wrongState } from '../errors.ts';
-import { notIdmappable } from '../runtime/idmapped.ts';
+import { notIdmappable, notIdmappableBelow } from '../runtime/idmapped.ts';
 import { shimMounts, type MountPoint } from './mounts.ts';
 import type { BindMount } from './shim-config.ts';
 import type { EngineContext } from './types.ts';
@@ -39,6 +39,12 @@ export function createWarnings(points: readonly MountPoint[], ctx: EngineContext
     const type = notIdmappable(nearest(p.source));
     if (type !== undefined) {
       out.push(`the file system of ${p.source} (type ${type}) cannot be idmapped: it is bound without id mapping, so files show the host's owners shifted into the container's range (nobody for most)`);
+      continue;
+    }
+    const below = notIdmappableBelow(p.source);
+    if (below.length) {
+      const named = below.slice(0, 3).map(([at, t]) => `${at}: ${t}`).join(', ') + (below.length > 3 ? `, and ${below.length - 3} more` : '');
+      out.push(`mounts under ${p.source} cannot be idmapped (${named}): their files show the host's owners shifted into the container's range (nobody for most)`);
     }
   }
   return out;

@@ -69,6 +69,28 @@ describe('mounts on run and create', () => {
     }
   });
 
+  test('a submount that cannot be idmapped: the bind stays idmapped above it, and one warning names it', async () => {
+    const top = join(host, 'withsub');
+    const ram = join(top, 'ram');
+    mkdirSync(ram, { recursive: true });
+    writeFileSync(join(top, 'mine'), 'm\n');
+    chownSync(join(top, 'mine'), 1000, 1000);
+    assert.equal(spawnSync('mount', ['-t', 'ramfs', '-o', 'mode=755', 'tdock-test-ramfs', ram]).status, 0, 'mount a ramfs');
+    try {
+      writeFileSync(join(ram, 'f'), 'ram\n');
+      const r = await d.cli(['run', '--rm', '-v', `${top}:/w`, 'busybox', 'sh', '-c', 'stat -c %u /w/mine /w/ram/f; touch /w/new']);
+      assert.equal(r.code, 0, r.stderr);
+      // the top keeps host owners (1000 is 1000), the ramfs below shows host root as nobody
+      assert.equal(r.stdout, '1000\n65534\n');
+      assert.equal(statSync(join(top, 'new')).uid, 0, 'container root writes as host root above the submount');
+      const warnings = r.stderr.trim().split('\n');
+      assert.equal(warnings.length, 1, r.stderr);
+      assert.match(warnings[0]!, new RegExp(`^WARNING: mounts under ${top} cannot be idmapped \\(${ram}: ramfs\\)`));
+    } finally {
+      spawnSync('umount', [ram]);
+    }
+  });
+
   test(':ro and readonly refuse writes; a file can be bound too', async () => {
     const src = join(host, 'ro');
     mkdirSync(src);

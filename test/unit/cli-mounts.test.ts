@@ -8,6 +8,7 @@ import { buildCreateRequest } from '../../cli/create-flags.ts';
 import { UsageError } from '../../cli/errors.ts';
 import { checkMounts, shimMounts, type MountInput } from '../../daemon/containers/mounts.ts';
 import { hostConfigMounts, mountsView } from '../../daemon/api/mounts-view.ts';
+import { notIdmappableBelow } from '../../daemon/runtime/idmapped.ts';
 import type { ContainerSpec } from '../../daemon/containers/spec.ts';
 
 test('-v: anonymous, named, bind; modes; relative host paths from the working directory', () => {
@@ -175,4 +176,17 @@ test('inspect: Mounts and HostConfig in Docker\'s shapes', () => {
     ReadonlyRootfs: true,
   });
   assert.deepEqual(hostConfigMounts({} as ContainerSpec), { Binds: null, Tmpfs: null, ReadonlyRootfs: false });
+});
+
+test('mounts below a bind that cannot be idmapped: from mountinfo, escaped paths, not the source itself nor its siblings', () => {
+  const info = [
+    '22 1 254:0 / / rw,relatime - ext4 /dev/vda rw',
+    '30 22 0:40 / /srv/a rw - ext4 /dev/vdb rw',
+    '31 30 0:41 / /srv/a/my\\040ram rw - ramfs ramfs rw',
+    '32 30 0:42 / /srv/a/nfs rw - nfs4 host:/x rw',
+    '33 30 0:43 / /srv/a/t rw - tmpfs tmpfs rw',
+    '34 22 0:44 / /srv/ab rw - ramfs ramfs rw',
+  ].join('\n');
+  assert.deepEqual(notIdmappableBelow('/srv/a', info), [['/srv/a/my ram', 'ramfs'], ['/srv/a/nfs', 'nfs4']]);
+  assert.deepEqual(notIdmappableBelow('/srv/a/t', info), []);
 });
