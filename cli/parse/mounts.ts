@@ -193,7 +193,19 @@ export function parseMountFlag(spec: string): MountRequest {
   return m;
 }
 
-/** --tmpfs PATH[:OPTIONS]: OPTIONS comma-separated size=, mode= and mount flags. */
+/** Docker's key=value options of --tmpfs besides size and mode: uid=, gid= (the container's ids), nr_inodes=. */
+function tmpfsValue(o: string, what: string): string {
+  const [key, value = ''] = o.split('=', 2) as [string, string?];
+  if (key === 'nr_inodes') {
+    if (!/^[0-9]+[kmg]?$/.test(value)) throw new ValueError(`${what}: unknown option ${JSON.stringify(o)}: use size=, mode= or a mount flag (noexec, nosuid, nodev, ...)`);
+    return o;
+  }
+  if (!/^[0-9]+$/.test(value)) throw new ValueError(`${what}: unknown option ${JSON.stringify(o)}: use size=, mode= or a mount flag (noexec, nosuid, nodev, ...)`);
+  if (Number(value) > 65535) throw new ValueError(`${what}: ${o}: outside the container's ids (0-65535)`);
+  return `${key}=${Number(value)}`;
+}
+
+/** --tmpfs PATH[:OPTIONS]: OPTIONS comma-separated size=, mode=, uid=, gid=, nr_inodes= and mount flags. */
 export function parseTmpfsFlag(spec: string): MountRequest {
   const m = base('tmpfs', spec);
   m.type = 'tmpfs';
@@ -206,6 +218,7 @@ export function parseTmpfsFlag(spec: string): MountRequest {
       if (o === '') continue;
       if (o.startsWith('size=')) m.tmpfsSize = sizeValue(o.slice(5), what);
       else if (o.startsWith('mode=')) m.tmpfsMode = modeValue(o.slice(5), what);
+      else if (/^(uid|gid|nr_inodes)=/.test(o)) m.tmpfsOptions.push(tmpfsValue(o, what));
       else if (TMPFS_FLAGS.has(o)) {
         if (o === 'ro') m.readOnly = true;
         else if (o === 'rw') m.readOnly = false;

@@ -58,6 +58,13 @@ const RESERVED = new Set(['/proc', '/sys', '/dev', '/dev/pts', '/dev/shm', '/dev
 const PROC_FILES = new Set(['/proc/cpuinfo', '/proc/diskstats', '/proc/meminfo', '/proc/stat', '/proc/swaps', '/proc/uptime',
   '/proc/loadavg', '/proc/slabinfo', '/proc/net/dev', '/proc/sys/kernel/ns_last_pid']);
 
+/** Docker's uid=/gid= (the container's ids: 0-65535 in its namespace) and nr_inodes= of --tmpfs. */
+function tmpfsKeyValue(o: string): boolean {
+  const id = /^(?:uid|gid)=([0-9]{1,5})$/.exec(o);
+  if (id) return Number(id[1]) <= 65535;
+  return /^nr_inodes=[0-9]{1,19}[kmg]?$/.test(o);
+}
+
 /** "/a//b/./", "/c/../a/b" -> "/a/b": Docker's path.Clean of an absolute path ("/.." is "/"). */
 export function cleanPath(p: string): string {
   const out: string[] = [];
@@ -114,7 +121,7 @@ export function checkMounts(list: readonly MountInput[], newName: () => string):
       if (m.source !== '') throw bad('invalid mount config for type "tmpfs": source must not be specified');
       if (!Number.isSafeInteger(m.tmpfsSize) || m.tmpfsSize < 0) throw bad(`invalid tmpfs size ${m.tmpfsSize}`);
       if (!Number.isInteger(m.tmpfsMode) || m.tmpfsMode < 0 || m.tmpfsMode > 0o7777) throw bad(`invalid tmpfs mode ${m.tmpfsMode.toString(8)}`);
-      for (const o of m.tmpfsOptions) if (!TMPFS_FLAGS.has(o)) throw bad(`unknown tmpfs option "${o}"`);
+      for (const o of m.tmpfsOptions) if (!TMPFS_FLAGS.has(o) && !tmpfsKeyValue(o)) throw bad(`unknown tmpfs option "${o}"`);
       p.tmpfsSize = m.tmpfsSize;
       p.tmpfsMode = m.tmpfsMode;
       p.tmpfsOptions = [...m.tmpfsOptions];

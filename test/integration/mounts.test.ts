@@ -143,6 +143,8 @@ describe('mounts on run and create', () => {
     assert.match(m, /^1770$/m);
     assert.match(m, /tmpfs \/m tmpfs rw,nosuid,nodev,noexec,.*size=2048k/);
     assert.match(m, /noexec$/m);
+    // Docker's uid=/gid= of --tmpfs: the container's ids
+    assert.equal(await d.ok(['run', '--rm', '--tmpfs', '/u:uid=1000,gid=1001,mode=700', 'busybox', 'stat', '-c', '%u:%g %a', '/u']), '1000:1001 700\n');
   });
 
   test('inspect: Mounts and HostConfig.Binds/Mounts/Tmpfs in Docker\'s shapes', async () => {

@@ -88,7 +88,11 @@ test('--tmpfs: size, mode, flags; unknown options refused', () => {
   const t = parseTmpfsFlag('/run:size=64k,mode=1777,exec,ro');
   assert.deepEqual([t.target, t.tmpfsSize, t.tmpfsMode, t.tmpfsOptions, t.readOnly], ['/run', 64 << 10, 0o1777, ['exec'], true]);
   assert.equal(parseTmpfsFlag('/t').tmpfsSize, 0);
-  assert.throws(() => parseTmpfsFlag('/t:uid=5'), /unknown option "uid=5"/);
+  // Docker's --tmpfs also takes uid=, gid=, nr_inodes= (moby's ParseTmpfsOptions)
+  assert.deepEqual(parseTmpfsFlag('/t:uid=1000,gid=1000,nr_inodes=1k').tmpfsOptions, ['uid=1000', 'gid=1000', 'nr_inodes=1k']);
+  assert.throws(() => parseTmpfsFlag('/t:uid=x'), /unknown option "uid=x"/);
+  assert.throws(() => parseTmpfsFlag('/t:uid=70000'), /uid=70000: outside the container's ids \(0-65535\)/);
+  assert.throws(() => parseTmpfsFlag('/t:mpol=x'), /unknown option "mpol=x"/);
   assert.throws(() => parseTmpfsFlag('/t:size=-1'), /invalid size/);
   assert.throws(() => parseTmpfsFlag('t'), /must be absolute/);
 });
@@ -123,7 +127,9 @@ test('the daemon checks mounts again: paths, names, types, runtime paths, duplic
     [{ type: 'volume', source: 'b@d' }, /includes invalid characters/],
     [{ type: 'tmpfs', source: 'x' }, /source must not be specified/],
     [{ type: 'tmpfs', source: '', tmpfsMode: 0o10000 }, /invalid tmpfs mode/],
-    [{ type: 'tmpfs', source: '', tmpfsOptions: ['uid=0'] }, /unknown tmpfs option "uid=0"/],
+    [{ type: 'tmpfs', source: '', tmpfsOptions: ['uid=-1'] }, /unknown tmpfs option "uid=-1"/],
+    [{ type: 'tmpfs', source: '', tmpfsOptions: ['gid=65536'] }, /unknown tmpfs option "gid=65536"/],
+    [{ type: 'tmpfs', source: '', tmpfsOptions: ['huge=always'] }, /unknown tmpfs option "huge=always"/],
     [{ source: '/h\0x' }, /NUL byte/],
     [{ noCopy: true }, /nocopy is for volumes/],
   ];
