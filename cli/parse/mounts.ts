@@ -139,7 +139,7 @@ function sizeValue(v: string, what: string): number {
  * bind-propagation, consistency, tmpfs-size, tmpfs-mode. A field with a comma or
  * quote is not supported (Docker takes CSV; paths with commas are rare).
  */
-export function parseMountFlag(spec: string): MountRequest {
+export function parseMountFlag(spec: string, cwd = '/'): MountRequest {
   const m = base('mount', spec);
   const bad = (why: string) => new ValueError(`invalid argument "${spec}" for "--mount" flag: ${why}`);
   let type: string | undefined;
@@ -157,7 +157,8 @@ export function parseMountFlag(spec: string): MountRequest {
     };
     switch (key) {
       case 'type': type = need(); break;
-      case 'source': case 'src': m.source = need(); break;
+      // docker/cli takes "." and "./x" from the working directory (other relative paths stay refused)
+      case 'source': case 'src': m.source = need(); if (m.source === '.' || m.source.startsWith('./')) m.source = resolve(cwd, m.source); break;
       case 'target': case 'destination': case 'dst': m.target = need(); break;
       case 'readonly': case 'ro': m.readOnly = boolValue(value, key, spec); break;
       case 'volume-nocopy': m.noCopy = boolValue(value, key, spec); volumeSet = true; break;
@@ -233,7 +234,7 @@ export function parseTmpfsFlag(spec: string): MountRequest {
 export function parseMountFlags(f: { volume?: string[]; mount?: string[]; tmpfs?: string[] }, cwd = '/'): MountRequest[] {
   const out = [
     ...(f.volume ?? []).map((s) => parseVolumeFlag(s, cwd)),
-    ...(f.mount ?? []).map(parseMountFlag),
+    ...(f.mount ?? []).map((s) => parseMountFlag(s, cwd)),
     ...(f.tmpfs ?? []).map(parseTmpfsFlag),
   ];
   const seen = new Set<string>();

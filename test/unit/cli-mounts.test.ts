@@ -59,6 +59,10 @@ test('-v: bad specs name the spec', () => {
 test('--mount: keys and aliases, booleans, tmpfs options; Docker\'s errors', () => {
   const b = parseMountFlag('type=bind,src=/h,dst=/c,ro');
   assert.deepEqual([b.type, b.source, b.target, b.readOnly, b.createSource], ['bind', '/h', '/c', true, false]);
+  // docker/cli: a bind source "." or "./x" is taken from the working directory
+  assert.equal(parseMountFlag('type=bind,src=.,dst=/c', '/home/me').source, '/home/me');
+  assert.equal(parseMountFlag('type=bind,src=./proj,dst=/c', '/home/me').source, '/home/me/proj');
+  assert.equal(parseMountFlags({ mount: ['type=bind,src=./p,dst=/c'] }, '/w')[0]!.source, '/w/p');
   const b2 = parseMountFlag('type=bind,source=/h,destination=/c,readonly=false,bind-propagation=rprivate');
   assert.equal(b2.readOnly, false);
   const v = parseMountFlag('target=/d,volume-nocopy');
