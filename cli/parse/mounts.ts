@@ -133,11 +133,41 @@ function sizeValue(v: string, what: string): number {
   return n;
 }
 
+/** One CSV record's fields (RFC 4180, Go's encoding/csv rules): a quote only opens a field or doubles inside one. */
+function csvFields(text: string, bad: (why: string) => ValueError): string[] {
+  const out: string[] = [];
+  let i = 0;
+  for (;;) {
+    let field = '';
+    if (text[i] === '"') {
+      i++;
+      for (;;) {
+        const q = text.indexOf('"', i);
+        if (q < 0) throw bad('extraneous or missing " in quoted-field');
+        field += text.slice(i, q);
+        i = q + 1;
+        if (text[i] !== '"') break;
+        field += '"';
+        i++;
+      }
+      if (i < text.length && text[i] !== ',') throw bad('extraneous or missing " in quoted-field');
+    } else {
+      const comma = text.indexOf(',', i);
+      field = text.slice(i, comma < 0 ? text.length : comma);
+      if (field.includes('"')) throw bad('bare " in non-quoted-field');
+      i = comma < 0 ? text.length : comma;
+    }
+    out.push(field);
+    if (i >= text.length) return out;
+    i++; // the comma
+  }
+}
+
 /**
  * --mount: comma-separated key=value fields. type=bind|volume|tmpfs (default volume),
  * source|src, target|destination|dst, readonly|ro[=BOOL], volume-nocopy[=BOOL],
- * bind-propagation, consistency, tmpfs-size, tmpfs-mode. A field with a comma or
- * quote is not supported (Docker takes CSV; paths with commas are rare).
+ * bind-propagation, consistency, tmpfs-size, tmpfs-mode. One CSV record, as docker/cli
+ * reads it: "src=/a,b" in double quotes keeps its comma, "" is a quote inside them.
  */
 export function parseMountFlag(spec: string, cwd = '/'): MountRequest {
   const m = base('mount', spec);
@@ -146,7 +176,7 @@ export function parseMountFlag(spec: string, cwd = '/'): MountRequest {
   let tmpfsSet = false;
   let volumeSet = false;
   let bindSet = false;
-  for (const field of spec.split(',')) {
+  for (const field of csvFields(spec, bad)) {
     if (field === '') continue;
     const eq = field.indexOf('=');
     const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase();

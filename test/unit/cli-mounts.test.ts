@@ -59,6 +59,11 @@ test('-v: bad specs name the spec', () => {
 test('--mount: keys and aliases, booleans, tmpfs options; Docker\'s errors', () => {
   const b = parseMountFlag('type=bind,src=/h,dst=/c,ro');
   assert.deepEqual([b.type, b.source, b.target, b.readOnly, b.createSource], ['bind', '/h', '/c', true, false]);
+  // one CSV record as docker/cli reads it: a quoted field keeps its commas
+  assert.equal(parseMountFlag('type=bind,"src=/a,b",dst=/c').source, '/a,b');
+  assert.equal(parseMountFlag('type=bind,"src=/say ""hi""",dst=/c').source, '/say "hi"');
+  assert.throws(() => parseMountFlag('type=bind,src=/a"b,dst=/c'), /bare " in non-quoted-field/);
+  assert.throws(() => parseMountFlag('type=bind,"src=/a,dst=/c'), /extraneous or missing " in quoted-field/);
   // docker/cli: a bind source "." or "./x" is taken from the working directory
   assert.equal(parseMountFlag('type=bind,src=.,dst=/c', '/home/me').source, '/home/me');
   assert.equal(parseMountFlag('type=bind,src=./proj,dst=/c', '/home/me').source, '/home/me/proj');
