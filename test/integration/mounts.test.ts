@@ -50,6 +50,20 @@ describe('mounts on run and create', () => {
     assert.equal(existsSync(join(src, 'nope')), false);
   });
 
+  test('host owners nobody (65534) and outside the container\'s range show as nobody; container root cannot take the latter', async () => {
+    const src = join(host, 'owners');
+    mkdirSync(src);
+    for (const [name, uid] of [['nobodyfile', 65534], ['farfile', 200000]] as const) {
+      writeFileSync(join(src, name), `${name}\n`);
+      chownSync(join(src, name), uid, uid);
+    }
+    const r = await d.cli(['run', '--rm', '-v', `${src}:/o`, 'busybox', 'sh', '-c',
+      'stat -c "%u:%g %n" /o/nobodyfile /o/farfile; echo x >> /o/farfile || echo denied; chown 0 /o/farfile || echo nochown']);
+    assert.match(r.stdout, /^65534:65534 \/o\/nobodyfile\n65534:65534 \/o\/farfile\ndenied\nnochown\n$/);
+    assert.equal(readFileSync(join(src, 'farfile'), 'utf8'), 'farfile\n');
+    assert.equal(statSync(join(src, 'farfile')).uid, 200000);
+  });
+
   test('a file system that cannot be idmapped (ramfs): a plain bind and one warning', async () => {
     const ram = join(host, 'ramfs');
     mkdirSync(ram);
