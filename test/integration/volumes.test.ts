@@ -129,6 +129,28 @@ describe('volumes', () => {
     assert.deepEqual(d.leftovers(), []);
   });
 
+  test('restart (by hand or by policy) keeps the same anonymous volume and its data', async () => {
+    const id = (await d.ok(['run', '-d', '-v', '/anon', 'busybox', 'sleep', '1000'])).trim();
+    const name = (await d.inspect(id)).Mounts[0].Name as string;
+    await d.ok(['exec', id, 'sh', '-c', 'echo kept > /anon/f']);
+    await d.ok(['restart', '-t', '0', id]);
+    assert.equal(await d.ok(['exec', id, 'cat', '/anon/f']), 'kept\n');
+    assert.equal((await d.inspect(id)).Mounts[0].Name, name);
+    await d.ok(['rm', '-f', '-v', id]);
+    // on-failure: each run appends to the same volume
+    const p = (await d.ok(['run', '-d', '--restart', 'on-failure:2', '-v', '/log', 'busybox', 'sh', '-c', 'echo run >> /log/runs; exit 3'])).trim();
+    const pname = (await d.inspect(p)).Mounts[0].Name as string;
+    // by condition: the policy's last run has exited (RestartCount 2, not restarting)
+    for (let i = 0; i < 600; i++) {
+      const st = await d.inspect(p);
+      if (st.RestartCount === 2 && st.State.Status === 'exited') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(readFileSync(join(vdir(pname), 'runs'), 'utf8'), 'run\nrun\nrun\n');
+    await d.ok(['rm', '-f', '-v', p]);
+    assert.equal(existsSync(vdir(pname)), false);
+  });
+
   test('volume create/ls/inspect/prune: Docker\'s shapes, filters and prompt', async () => {
     assert.equal(await d.ok(['volume', 'create', '--label', 'app=web', '--label', 'tier', 'v1']), 'v1\n');
     assert.equal(await d.ok(['volume', 'create', 'v1']), 'v1\n', 'create is idempotent');
