@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -271,7 +272,31 @@ static int copy_dir(int src, int dst, const char *where, const char *rel, int de
 	return r;
 }
 
+static int copy_up_locked(int image_dir, int volume_dir, const char *where);
+
+/*
+ * Two containers starting at once on one new volume: without a lock the second saw
+ * the volume half filled (not empty: no copy) or collided with the first's entries.
+ * An exclusive flock on the volume's directory (the same inode for every container)
+ * makes the empty check and the copy one step; the second then finds it full.
+ */
 int copy_up(int image_dir, int volume_dir, const char *where)
+{
+	int lock = openat(volume_dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lock < 0)
+		return syserr("copy up %s: open the volume", where);
+	int r;
+	while ((r = flock(lock, LOCK_EX)) < 0 && errno == EINTR)
+		;
+	if (r < 0)
+		r = syserr("copy up %s: lock the volume", where);
+	else
+		r = copy_up_locked(image_dir, volume_dir, where);
+	close(lock); /* releases the lock */
+	return r;
+}
+
+static int copy_up_locked(int image_dir, int volume_dir, const char *where)
 {
 	int empty = dir_empty(volume_dir);
 	if (empty < 0)

@@ -92,6 +92,29 @@ describe('volumes', () => {
     await d.ok(['volume', 'rm', 'links']);
   });
 
+  test('two containers started at once on one new volume: one copy-up, both see all of it', async () => {
+    const files = Array.from({ length: 3000 }, (_, i) => ({ path: `data/f${i}`, data: `${i}\n` }));
+    await d.ok(['import', '-', 'many:1'], { input: tarArchive([
+      { path: 'bin/', type: 'dir', mode: 0o755 },
+      { path: 'bin/busybox', data: readFileSync(findBusybox()), mode: 0o755 },
+      { path: 'bin/sh', type: 'symlink', linkpath: 'busybox' },
+      { path: 'data/', type: 'dir', mode: 0o755 },
+      ...files,
+    ]) });
+    for (let round = 0; round < 3; round++) {
+      const vol = `race${round}`;
+      const ids: string[] = [];
+      for (let i = 0; i < 2; i++) ids.push((await d.ok(['create', '-v', `${vol}:/data`, 'many:1', '/bin/busybox', 'sh', '-c', 'ls /data | /bin/busybox wc -l'])).trim());
+      const runs = await Promise.all(ids.map((id) => d.cli(['start', '-a', id])));
+      for (const r of runs) {
+        assert.equal(r.code, 0, `round ${round}: ${r.stderr}`);
+        assert.equal(r.stdout.trim(), '3000', `round ${round}: a start saw the volume half filled`);
+      }
+      await d.ok(['rm', ...ids]);
+      await d.ok(['volume', 'rm', vol]);
+    }
+  });
+
   test('volume rm is refused while a container uses the volume, with Docker\'s message', async () => {
     const id = (await d.ok(['create', '-v', 'busy:/b', 'busybox', 'true'])).trim();
     for (const flags of [[], ['-f']]) {
