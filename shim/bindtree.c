@@ -36,10 +36,17 @@ int bindtree_send(const struct config *c, pid_t init_pid, int sync_sock)
 		}
 		/* Only the mapping here: init sets read-only and the rest once the mount is its own. */
 		struct mount_attr a = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (unsigned)userns };
-		if (mount_setattr(tree, "", AT_EMPTY_PATH | (m->recursive ? AT_RECURSIVE : 0), &a, sizeof a) < 0 &&
-		    !cannot_idmap(errno))
+		int set = mount_setattr(tree, "", AT_EMPTY_PATH | (m->recursive ? AT_RECURSIVE : 0), &a, sizeof a);
+		/*
+		 * The kernel maps a tree all or nothing: one submount that cannot be idmapped
+		 * (a ramfs, proc under "/") fails the whole. Then the top alone: the user's own
+		 * files keep their owners, only what lies on the other file systems is plain.
+		 */
+		if (set < 0 && m->recursive && cannot_idmap(errno))
+			set = mount_setattr(tree, "", AT_EMPTY_PATH, &a, sizeof a);
+		if (set < 0 && !cannot_idmap(errno))
 			r = syserr("idmap the bind of %s on %s", m->source, m->destination);
-		/* else: a plain bind (the daemon predicted this from the file system's type and warned at create) */
+		/* else: plain where it could not be (the daemon predicted it from the file systems' types and warned at create) */
 		char idx[24];
 		snprintf(idx, sizeof idx, "%zu", i);
 		if (r == 0 && sync_send(sync_sock, SYNC_MOUNT, idx, tree) < 0)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -416,11 +417,71 @@ out:
 	return r;
 }
 
+#ifndef PROC_SUPER_MAGIC
+#define PROC_SUPER_MAGIC 0x9fa0
+#endif
+
+/*
+ * Where a user's mount would land, checked before anything is made there, as the
+ * container will see it (symlinks of the image followed inside the rootfs):
+ *  - inside /proc only a file over a file the container asked for by its /proc
+ *    path (the daemon allows lxcfs's /proc/meminfo, /proc/uptime...), never
+ *    anything a symlink of the image leads into /proc, never a directory or a tmpfs
+ *    (runc's rule: the runtime and the kernel rely on what /proc shows);
+ *  - a file over a directory or a directory over a file is named as such, not as
+ *    the kernel's EINVAL/ENOTDIR.
+ * src_mode: the bind's source type (S_IFDIR for a tmpfs).
+ */
+static int check_user_target(const struct mount_spec *m, mode_t src_mode)
+{
+	char path[PATH_MAX];
+	if ((size_t)snprintf(path, sizeof path, "%s", m->destination) >= sizeof path)
+		return seterr("mount %s: path too long", m->destination);
+	bool whole = true;
+	int fd;
+	for (;;) {
+		fd = open_in_root(path[0] ? path : "/", O_PATH, 0);
+		if (fd >= 0 || errno != ENOENT || !path[0])
+			break;
+		/* Not there yet (made later): the nearest existing parent tells the file system. */
+		*strrchr(path, '/') = '\0';
+		whole = false;
+	}
+	if (fd < 0)
+		return syserr("open %s", path[0] ? path : "/");
+	struct statfs sfs;
+	struct stat st;
+	if (fstatfs(fd, &sfs) < 0 || fstat(fd, &st) < 0) {
+		syserr("mount %s: stat the target", m->destination);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	if (sfs.f_type == PROC_SUPER_MAGIC &&
+	    !(m->bind && S_ISREG(src_mode) && whole && S_ISREG(st.st_mode) && strncmp(m->destination, "/proc/", 6) == 0))
+		return seterr("\"%s\" cannot be mounted because it is inside /proc", m->destination);
+	if (whole && S_ISDIR(src_mode) && !S_ISDIR(st.st_mode))
+		return seterr("mount %s: a directory cannot be mounted over a file", m->destination);
+	if (whole && !S_ISDIR(src_mode) && S_ISDIR(st.st_mode))
+		return seterr("mount %s: a file cannot be mounted over a directory", m->destination);
+	return 0;
+}
+
 static int user_mounts(const struct config *c)
 {
 	for (size_t i = 0; i < c->n_mounts; i++) {
 		const struct mount_spec *m = &c->mounts[i];
 		int r;
+		mode_t src_mode = S_IFDIR;
+		if (m->bind) {
+			struct stat st;
+			int tree = trees[i] - 1;
+			if (tree >= 0 ? fstat(tree, &st) < 0 : stat(m->source, &st) < 0)
+				return syserr("bind %s on %s: stat the source", m->source, m->destination);
+			src_mode = st.st_mode & S_IFMT;
+		}
+		if (check_user_target(m, src_mode) < 0)
+			return -1;
 		if (!m->bind)
 			r = mount_fs(m->source, m->type, m->destination, m->flags, m->data[0] ? m->data : NULL);
 		else if (m->idmap || m->copyup) {

@@ -1,7 +1,7 @@
 // -v/--volume, --mount and --tmpfs of `run`/`create`, in Docker's grammar, parsed into
 // the structured mounts of a CreateRequest. Pure: no file system, no daemon; a bad
 // spec is a ValueError naming the spec (the CLI exits 125 before anything is made).
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, posix, resolve } from 'node:path';
 import { parseBytes, ValueError } from './bytes.ts';
 import { VOLUME_NAME, volumeNameError } from '../../lib/volume-name.ts';
 
@@ -33,7 +33,23 @@ export interface MountRequest {
 }
 
 
-const V_MODES = new Set(['ro', 'rw', 'z', 'Z', 'nocopy', 'private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'consistent', 'cached', 'delegated']);
+/** -v's modes by kind: at most one of each kind (Docker's rule). */
+const V_MODE_KIND: Record<string, string> = {
+  ro: 'rw', rw: 'rw', z: 'label', Z: 'label', nocopy: 'copy',
+  private: 'propagation', rprivate: 'propagation', shared: 'propagation', rshared: 'propagation', slave: 'propagation', rslave: 'propagation',
+  consistent: 'consistency', cached: 'consistency', delegated: 'consistency',
+};
+
+/** Whether every comma-separated field is a mode, none of a kind twice. */
+function validMode(mode: string): boolean {
+  const kinds = new Set<string>();
+  for (const x of mode.split(',')) {
+    const kind = Object.hasOwn(V_MODE_KIND, x) ? V_MODE_KIND[x]! : undefined;
+    if (!kind || kinds.has(kind)) return false;
+    kinds.add(kind);
+  }
+  return true;
+}
 /** Mount flags --tmpfs takes besides size= and mode=. */
 const TMPFS_FLAGS = new Set(['ro', 'rw', 'exec', 'noexec', 'suid', 'nosuid', 'dev', 'nodev', 'atime', 'noatime', 'relatime', 'strictatime', 'nodiratime']);
 
@@ -46,7 +62,7 @@ function checkTarget(target: string, spec: string, type: MountType): void {
   if (!target.startsWith('/')) {
     throw new ValueError(`invalid volume specification: '${spec}': invalid mount config for type "${type}": invalid mount path: '${target}' mount path must be absolute`);
   }
-  if (target.replace(/\/+$/, '') === '' || /^\/(\.\/?)*$/.test(target)) {
+  if (normalTarget(target) === '/') {
     throw new ValueError(`invalid volume specification: '${spec}': invalid mount config for type "${type}": invalid specification: destination can't be '/'`);
   }
   if (target.includes('\0')) throw new ValueError(`invalid volume specification: '${spec}': it contains a NUL byte`);
@@ -73,14 +89,11 @@ export function parseVolumeFlag(spec: string, cwd = '/'): MountRequest {
     return m;
   }
   const [src, target, mode = ''] = parts as [string, string, string?];
+  // "/data:ro": a destination with a mode is no volume (Docker's error, not a guess at what was meant)
+  if (parts.length === 2 && validMode(target)) throw new ValueError(`invalid volume specification: '${spec}'`);
   if (mode) {
     const modes = mode.split(',');
-    let rw = 0;
-    for (const x of modes) {
-      if (!V_MODES.has(x)) throw new ValueError(`invalid volume specification: '${spec}': invalid mode: ${mode}`);
-      if (x === 'ro' || x === 'rw') rw++;
-    }
-    if (rw > 1) throw new ValueError(`invalid volume specification: '${spec}': invalid mode: ${mode}`);
+    if (!validMode(mode)) throw new ValueError(`invalid volume specification: '${spec}': invalid mode: ${mode}`);
     m.readOnly = modes.includes('ro');
     m.noCopy = modes.includes('nocopy');
     m.mode = mode;
@@ -120,20 +133,50 @@ function sizeValue(v: string, what: string): number {
   return n;
 }
 
+/** One CSV record's fields (RFC 4180, Go's encoding/csv rules): a quote only opens a field or doubles inside one. */
+function csvFields(text: string, bad: (why: string) => ValueError): string[] {
+  const out: string[] = [];
+  let i = 0;
+  for (;;) {
+    let field = '';
+    if (text[i] === '"') {
+      i++;
+      for (;;) {
+        const q = text.indexOf('"', i);
+        if (q < 0) throw bad('extraneous or missing " in quoted-field');
+        field += text.slice(i, q);
+        i = q + 1;
+        if (text[i] !== '"') break;
+        field += '"';
+        i++;
+      }
+      if (i < text.length && text[i] !== ',') throw bad('extraneous or missing " in quoted-field');
+    } else {
+      const comma = text.indexOf(',', i);
+      field = text.slice(i, comma < 0 ? text.length : comma);
+      if (field.includes('"')) throw bad('bare " in non-quoted-field');
+      i = comma < 0 ? text.length : comma;
+    }
+    out.push(field);
+    if (i >= text.length) return out;
+    i++; // the comma
+  }
+}
+
 /**
  * --mount: comma-separated key=value fields. type=bind|volume|tmpfs (default volume),
  * source|src, target|destination|dst, readonly|ro[=BOOL], volume-nocopy[=BOOL],
- * bind-propagation, consistency, tmpfs-size, tmpfs-mode. A field with a comma or
- * quote is not supported (Docker takes CSV; paths with commas are rare).
+ * bind-propagation, consistency, tmpfs-size, tmpfs-mode. One CSV record, as docker/cli
+ * reads it: "src=/a,b" in double quotes keeps its comma, "" is a quote inside them.
  */
-export function parseMountFlag(spec: string): MountRequest {
+export function parseMountFlag(spec: string, cwd = '/'): MountRequest {
   const m = base('mount', spec);
   const bad = (why: string) => new ValueError(`invalid argument "${spec}" for "--mount" flag: ${why}`);
   let type: string | undefined;
   let tmpfsSet = false;
   let volumeSet = false;
   let bindSet = false;
-  for (const field of spec.split(',')) {
+  for (const field of csvFields(spec, bad)) {
     if (field === '') continue;
     const eq = field.indexOf('=');
     const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase();
@@ -144,7 +187,8 @@ export function parseMountFlag(spec: string): MountRequest {
     };
     switch (key) {
       case 'type': type = need(); break;
-      case 'source': case 'src': m.source = need(); break;
+      // docker/cli takes "." and "./x" from the working directory (other relative paths stay refused)
+      case 'source': case 'src': m.source = need(); if (m.source === '.' || m.source.startsWith('./')) m.source = resolve(cwd, m.source); break;
       case 'target': case 'destination': case 'dst': m.target = need(); break;
       case 'readonly': case 'ro': m.readOnly = boolValue(value, key, spec); break;
       case 'volume-nocopy': m.noCopy = boolValue(value, key, spec); volumeSet = true; break;
@@ -173,13 +217,26 @@ export function parseMountFlag(spec: string): MountRequest {
     if (!isAbsolute(m.source)) throw bad(`invalid mount config for type "bind": invalid mount path: '${m.source}' mount path must be absolute`);
   } else if (type === 'volume') {
     if (m.source !== '' && !VOLUME_NAME.test(m.source)) throw bad(volumeNameError(m.source));
+    if (m.source === '' && m.readOnly) throw bad('invalid mount config for type "volume": must not set ReadOnly mode when using anonymous volumes');
   } else if (m.source !== '') {
     throw bad(`invalid mount config for type "tmpfs": source must not be specified`);
   }
   return m;
 }
 
-/** --tmpfs PATH[:OPTIONS]: OPTIONS comma-separated size=, mode= and mount flags. */
+/** Docker's key=value options of --tmpfs besides size and mode: uid=, gid= (the container's ids), nr_inodes=. */
+function tmpfsValue(o: string, what: string): string {
+  const [key, value = ''] = o.split('=', 2) as [string, string?];
+  if (key === 'nr_inodes') {
+    if (!/^[0-9]+[kmg]?$/.test(value)) throw new ValueError(`${what}: unknown option ${JSON.stringify(o)}: use size=, mode= or a mount flag (noexec, nosuid, nodev, ...)`);
+    return o;
+  }
+  if (!/^[0-9]+$/.test(value)) throw new ValueError(`${what}: unknown option ${JSON.stringify(o)}: use size=, mode= or a mount flag (noexec, nosuid, nodev, ...)`);
+  if (Number(value) > 65535) throw new ValueError(`${what}: ${o}: outside the container's ids (0-65535)`);
+  return `${key}=${Number(value)}`;
+}
+
+/** --tmpfs PATH[:OPTIONS]: OPTIONS comma-separated size=, mode=, uid=, gid=, nr_inodes= and mount flags. */
 export function parseTmpfsFlag(spec: string): MountRequest {
   const m = base('tmpfs', spec);
   m.type = 'tmpfs';
@@ -192,6 +249,7 @@ export function parseTmpfsFlag(spec: string): MountRequest {
       if (o === '') continue;
       if (o.startsWith('size=')) m.tmpfsSize = sizeValue(o.slice(5), what);
       else if (o.startsWith('mode=')) m.tmpfsMode = modeValue(o.slice(5), what);
+      else if (/^(uid|gid|nr_inodes)=/.test(o)) m.tmpfsOptions.push(tmpfsValue(o, what));
       else if (TMPFS_FLAGS.has(o)) {
         if (o === 'ro') m.readOnly = true;
         else if (o === 'rw') m.readOnly = false;
@@ -206,7 +264,7 @@ export function parseTmpfsFlag(spec: string): MountRequest {
 export function parseMountFlags(f: { volume?: string[]; mount?: string[]; tmpfs?: string[] }, cwd = '/'): MountRequest[] {
   const out = [
     ...(f.volume ?? []).map((s) => parseVolumeFlag(s, cwd)),
-    ...(f.mount ?? []).map(parseMountFlag),
+    ...(f.mount ?? []).map((s) => parseMountFlag(s, cwd)),
     ...(f.tmpfs ?? []).map(parseTmpfsFlag),
   ];
   const seen = new Set<string>();
@@ -218,8 +276,7 @@ export function parseMountFlags(f: { volume?: string[]; mount?: string[]; tmpfs?
   return out;
 }
 
-/** "/a//b/" -> "/a/b": two spellings of one path are one mount point. */
+/** "/a//b/", "/c/../a/b" -> "/a/b" (Docker's path.Clean): two spellings of one path are one mount point. */
 export function normalTarget(p: string): string {
-  const parts = p.split('/').filter((x) => x !== '' && x !== '.');
-  return `/${parts.join('/')}`;
+  return posix.normalize(`/${p}`).replace(/(.)\/+$/, '$1');
 }

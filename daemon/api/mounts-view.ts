@@ -4,9 +4,13 @@
 import type { ContainerSpec } from '../containers/spec.ts';
 import type { MountPoint } from '../containers/mounts.ts';
 
-/** `Mounts`: [{Type, Name, Source, Destination, Driver, Mode, RW, Propagation}]; Name and Driver only for volumes. */
+/**
+ * `Mounts`: [{Type, Name, Source, Destination, Driver, Mode, RW, Propagation}]; Name and
+ * Driver only for volumes. --tmpfs mounts are not there (Docker keeps them in
+ * HostConfig.Tmpfs only); --mount type=tmpfs ones are.
+ */
 export function mountsView(spec: ContainerSpec): Record<string, unknown>[] {
-  return (spec.mounts ?? []).map((m) => ({
+  return (spec.mounts ?? []).filter((m) => m.origin !== 'tmpfs').map((m) => ({
     Type: m.type,
     ...(m.type === 'volume' ? { Name: m.name } : {}),
     Source: m.source,

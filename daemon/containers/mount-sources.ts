@@ -1,9 +1,9 @@
 // The host side of a container's mounts: bind sources checked (create) or made
 // (start, -v), the warning for a bind that cannot be idmapped, and the shim's mounts.
-import { chownSync, existsSync, mkdirSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdirSync, readlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { invalid, wrongState } from '../errors.ts';
-import { notIdmappable } from '../runtime/idmapped.ts';
+import { notIdmappable, notIdmappableBelow } from '../runtime/idmapped.ts';
 import { shimMounts, type MountPoint } from './mounts.ts';
 import type { BindMount } from './shim-config.ts';
 import type { EngineContext } from './types.ts';
@@ -45,9 +45,29 @@ export function createWarnings(points: readonly MountPoint[], ctx: EngineContext
     const type = notIdmappable(nearest(p.source));
     if (type !== undefined) {
       out.push(`the file system of ${p.source} (type ${type}) cannot be idmapped: it is bound without id mapping, so files show the host's owners shifted into the container's range (nobody for most)`);
+      continue;
+    }
+    const below = notIdmappableBelow(p.source);
+    if (below.length) {
+      const named = below.slice(0, 3).map(([at, t]) => `${at}: ${t}`).join(', ') + (below.length > 3 ? `, and ${below.length - 3} more` : '');
+      out.push(`mounts under ${p.source} cannot be idmapped (${named}): their files show the host's owners shifted into the container's range (nobody for most)`);
     }
   }
   return out;
+}
+
+/** mkdir -p of a -v source, or Docker's one line saying why not (a dangling symlink: where it points). */
+function makeSource(source: string): void {
+  try {
+    mkdirSync(source, { recursive: true, mode: 0o755 });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    let why = `${err.code ?? 'error'}: ${err.syscall ?? 'mkdir'} ${err.path ?? source}`;
+    try {
+      if (lstatSync(source).isSymbolicLink()) why = `it is a symlink to '${readlinkSync(source)}', which does not exist`;
+    } catch { /* the reason above stands */ }
+    throw new Error(`error while creating mount source path '${source}': ${why}`);
+  }
 }
 
 /**
@@ -58,7 +78,7 @@ export function prepareMounts(points: readonly MountPoint[], ctx: EngineContext)
   for (const p of points) {
     if (p.type === 'bind') {
       if (p.createSource && !existsSync(p.source)) {
-        mkdirSync(p.source, { recursive: true, mode: 0o755 });
+        makeSource(p.source);
         // Made for the container: its root owns it, as Docker's root-owned one is the
         // container root's (bound plain, that root is the range's first id on the host).
         if (!idmapOf(p, ctx)) chownSync(p.source, ctx.o.idMaps.uid.start, ctx.o.idMaps.gid.start);

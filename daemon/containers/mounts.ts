@@ -16,7 +16,7 @@ export interface MountPoint {
   source: string;
   destination: string;
   rw: boolean;
-  /** -v's mode as given ("z" for a -v volume without one, like Docker) */
+  /** -v's mode as given ("z" for a named -v volume without one, like Docker) */
   mode: string;
   createSource: boolean;
   noCopy: boolean;
@@ -50,9 +50,30 @@ const TMPFS_FLAGS = new Set(['exec', 'noexec', 'suid', 'nosuid', 'dev', 'nodev',
 /** Paths the runtime mounts itself: a user mount there would be hidden or hide them. */
 const RESERVED = new Set(['/proc', '/sys', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue']);
 
-/** "/a//b/./" -> "/a/b". ".." is refused before this. */
+/**
+ * Inside /proc only these, and only a file bound over them (runc's list: what lxcfs
+ * serves, so a container sees its own limits); the shim checks the file types and that
+ * no symlink of the image led there.
+ */
+const PROC_FILES = new Set(['/proc/cpuinfo', '/proc/diskstats', '/proc/meminfo', '/proc/stat', '/proc/swaps', '/proc/uptime',
+  '/proc/loadavg', '/proc/slabinfo', '/proc/net/dev', '/proc/sys/kernel/ns_last_pid']);
+
+/** Docker's uid=/gid= (the container's ids: 0-65535 in its namespace) and nr_inodes= of --tmpfs. */
+function tmpfsKeyValue(o: string): boolean {
+  const id = /^(?:uid|gid)=([0-9]{1,5})$/.exec(o);
+  if (id) return Number(id[1]) <= 65535;
+  return /^nr_inodes=[0-9]{1,19}[kmg]?$/.test(o);
+}
+
+/** "/a//b/./", "/c/../a/b" -> "/a/b": Docker's path.Clean of an absolute path ("/.." is "/"). */
 export function cleanPath(p: string): string {
-  return `/${p.split('/').filter((x) => x !== '' && x !== '.').join('/')}`;
+  const out: string[] = [];
+  for (const x of p.split('/')) {
+    if (x === '' || x === '.') continue;
+    if (x === '..') out.pop();
+    else out.push(x);
+  }
+  return `/${out.join('/')}`;
 }
 
 /** The API's mounts as the spec's, or INVALID_ARGUMENT naming the bad one. Anonymous volumes get `newName()`. */
@@ -68,10 +89,12 @@ export function checkMounts(list: readonly MountInput[], newName: () => string):
     }
     if (m.type !== 'bind' && m.type !== 'volume' && m.type !== 'tmpfs') throw bad(`unknown type "${m.type}": use bind, volume or tmpfs`);
     if (!m.target.startsWith('/')) throw bad(`invalid mount path: '${m.target}' mount path must be absolute`);
-    if (m.target.split('/').includes('..')) throw bad(`invalid mount path: '${m.target}' must not contain ".."`);
     const destination = cleanPath(m.target);
     if (destination === '/') throw bad("invalid specification: destination can't be '/'");
     if (RESERVED.has(destination)) throw bad(`${destination} is mounted by the runtime itself`);
+    if (destination.startsWith('/proc/') && !(m.type === 'bind' && PROC_FILES.has(destination))) {
+      throw bad(`"${destination}" cannot be mounted because it is inside /proc`);
+    }
     if (seen.has(destination)) throw invalid(`Duplicate mount point: ${destination}`);
     seen.add(destination);
     const origin = m.origin === 'volume' || m.origin === 'tmpfs' ? m.origin : 'mount';
@@ -81,23 +104,24 @@ export function checkMounts(list: readonly MountInput[], newName: () => string):
     };
     if (m.type === 'bind') {
       if (!m.source.startsWith('/')) throw bad(`invalid mount config for type "bind": invalid mount path: '${m.source}' mount path must be absolute`);
-      if (m.source.split('/').includes('..')) throw bad(`the host path '${m.source}' must not contain ".."`);
       p.source = cleanPath(m.source);
       p.createSource = m.createSource;
     } else if (m.type === 'volume') {
       if (m.source === '') {
+        if (m.readOnly) throw bad('invalid mount config for type "volume": must not set ReadOnly mode when using anonymous volumes');
         p.name = newName();
         p.anonymous = true;
       } else {
         if (!VOLUME_NAME.test(m.source)) throw invalid(`create ${m.source}: ${volumeNameError(m.source)}`);
         p.name = m.source;
       }
-      if (origin === 'volume' && p.mode === '') p.mode = 'z';
+      // Docker's "z" for a named volume of -v without a mode; an anonymous one keeps ""
+      if (origin === 'volume' && p.mode === '' && !p.anonymous) p.mode = 'z';
     } else {
       if (m.source !== '') throw bad('invalid mount config for type "tmpfs": source must not be specified');
       if (!Number.isSafeInteger(m.tmpfsSize) || m.tmpfsSize < 0) throw bad(`invalid tmpfs size ${m.tmpfsSize}`);
       if (!Number.isInteger(m.tmpfsMode) || m.tmpfsMode < 0 || m.tmpfsMode > 0o7777) throw bad(`invalid tmpfs mode ${m.tmpfsMode.toString(8)}`);
-      for (const o of m.tmpfsOptions) if (!TMPFS_FLAGS.has(o)) throw bad(`unknown tmpfs option "${o}"`);
+      for (const o of m.tmpfsOptions) if (!TMPFS_FLAGS.has(o) && !tmpfsKeyValue(o)) throw bad(`unknown tmpfs option "${o}"`);
       p.tmpfsSize = m.tmpfsSize;
       p.tmpfsMode = m.tmpfsMode;
       p.tmpfsOptions = [...m.tmpfsOptions];

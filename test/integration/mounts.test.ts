@@ -4,7 +4,7 @@
 // nothing behind.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { suiteDaemon } from '../helpers/daemon.ts';
@@ -50,6 +50,20 @@ describe('mounts on run and create', () => {
     assert.equal(existsSync(join(src, 'nope')), false);
   });
 
+  test('host owners nobody (65534) and outside the container\'s range show as nobody; container root cannot take the latter', async () => {
+    const src = join(host, 'owners');
+    mkdirSync(src);
+    for (const [name, uid] of [['nobodyfile', 65534], ['farfile', 200000]] as const) {
+      writeFileSync(join(src, name), `${name}\n`);
+      chownSync(join(src, name), uid, uid);
+    }
+    const r = await d.cli(['run', '--rm', '-v', `${src}:/o`, 'busybox', 'sh', '-c',
+      'stat -c "%u:%g %n" /o/nobodyfile /o/farfile; echo x >> /o/farfile || echo denied; chown 0 /o/farfile || echo nochown']);
+    assert.match(r.stdout, /^65534:65534 \/o\/nobodyfile\n65534:65534 \/o\/farfile\ndenied\nnochown\n$/);
+    assert.equal(readFileSync(join(src, 'farfile'), 'utf8'), 'farfile\n');
+    assert.equal(statSync(join(src, 'farfile')).uid, 200000);
+  });
+
   test('a file system that cannot be idmapped (ramfs): a plain bind and one warning', async () => {
     const ram = join(host, 'ramfs');
     mkdirSync(ram);
@@ -64,6 +78,28 @@ describe('mounts on run and create', () => {
       assert.equal(warnings.length, 1, r.stderr);
       assert.match(warnings[0]!, new RegExp(`^WARNING: the file system of ${ram} \\(type 0x858458f6\\) cannot be idmapped`));
       assert.equal(existsSync(join(ram, 'w')), false);
+    } finally {
+      spawnSync('umount', [ram]);
+    }
+  });
+
+  test('a submount that cannot be idmapped: the bind stays idmapped above it, and one warning names it', async () => {
+    const top = join(host, 'withsub');
+    const ram = join(top, 'ram');
+    mkdirSync(ram, { recursive: true });
+    writeFileSync(join(top, 'mine'), 'm\n');
+    chownSync(join(top, 'mine'), 1000, 1000);
+    assert.equal(spawnSync('mount', ['-t', 'ramfs', '-o', 'mode=755', 'tdock-test-ramfs', ram]).status, 0, 'mount a ramfs');
+    try {
+      writeFileSync(join(ram, 'f'), 'ram\n');
+      const r = await d.cli(['run', '--rm', '-v', `${top}:/w`, 'busybox', 'sh', '-c', 'stat -c %u /w/mine /w/ram/f; touch /w/new']);
+      assert.equal(r.code, 0, r.stderr);
+      // the top keeps host owners (1000 is 1000), the ramfs below shows host root as nobody
+      assert.equal(r.stdout, '1000\n65534\n');
+      assert.equal(statSync(join(top, 'new')).uid, 0, 'container root writes as host root above the submount');
+      const warnings = r.stderr.trim().split('\n');
+      assert.equal(warnings.length, 1, r.stderr);
+      assert.match(warnings[0]!, new RegExp(`^WARNING: mounts under ${top} cannot be idmapped \\(${ram}: ramfs\\)`));
     } finally {
       spawnSync('umount', [ram]);
     }
@@ -121,6 +157,8 @@ describe('mounts on run and create', () => {
     assert.match(m, /^1770$/m);
     assert.match(m, /tmpfs \/m tmpfs rw,nosuid,nodev,noexec,.*size=2048k/);
     assert.match(m, /noexec$/m);
+    // Docker's uid=/gid= of --tmpfs: the container's ids
+    assert.equal(await d.ok(['run', '--rm', '--tmpfs', '/u:uid=1000,gid=1001,mode=700', 'busybox', 'stat', '-c', '%u:%g %a', '/u']), '1000:1001 700\n');
   });
 
   test('inspect: Mounts and HostConfig.Binds/Mounts/Tmpfs in Docker\'s shapes', async () => {
@@ -137,7 +175,10 @@ describe('mounts on run and create', () => {
     const anon = byDest['/anon'] as { Name: string; Type: string };
     assert.equal(anon.Type, 'volume');
     assert.match(anon.Name, /^[0-9a-f]{64}$/);
-    assert.deepEqual(byDest['/run'], { Type: 'tmpfs', Source: '', Destination: '/run', Mode: '', RW: true, Propagation: '' });
+    assert.equal((anon as unknown as { Mode: string }).Mode, '', 'Docker: an anonymous volume of -v has no mode ("z" is for named ones)');
+    // Docker: --tmpfs is in HostConfig.Tmpfs only; --mount type=tmpfs is in Mounts too
+    assert.equal(byDest['/run'], undefined);
+    assert.deepEqual(byDest['/mt'], { Type: 'tmpfs', Source: '', Destination: '/mt', Mode: '', RW: true, Propagation: '' });
     assert.deepEqual(doc.HostConfig.Binds, [`${src}:/b:ro`, 'inspvol:/v']);
     assert.deepEqual(doc.HostConfig.Mounts, [{ Type: 'tmpfs', Target: '/mt', TmpfsOptions: { SizeBytes: 1 << 20 } }]);
     assert.deepEqual(doc.HostConfig.Tmpfs, { '/run': 'size=64k' });
@@ -154,6 +195,41 @@ describe('mounts on run and create', () => {
     writeFileSync(join(src, 'inner'), 'inner\n');
     const out = await d.ok(['run', '--rm', '-v', `${src}:/data/sub`, '--tmpfs', '/data', 'busybox', 'sh', '-c', 'cat /data/sub/inner; grep -c " /data" /proc/mounts']);
     assert.equal(out, 'inner\n2\n');
+  });
+
+  test('a file bound over one of /proc\'s lxcfs files (/proc/meminfo, /proc/uptime) is allowed, as runc allows it', async () => {
+    writeFileSync(join(host, 'meminfo'), 'MemTotal: 1024 kB\n');
+    assert.equal(await d.ok(['run', '--rm', '-v', `${join(host, 'meminfo')}:/proc/meminfo:ro`, 'busybox', 'cat', '/proc/meminfo']), 'MemTotal: 1024 kB\n');
+    const dir = await d.cli(['run', '--rm', '-v', `${host}:/proc/uptime`, 'busybox', 'true']);
+    assert.equal(dir.code, 125);
+    assert.match(dir.stderr, /"\/proc\/uptime" cannot be mounted because it is inside \/proc/);
+    await nothingLeft('a directory over /proc/uptime');
+  });
+
+  test('-v of a dangling symlink: one line naming where it points, nothing made through it', async () => {
+    const target = join(host, 'gone', 'deeper');
+    symlinkSync(target, join(host, 'dangling'));
+    const r = await d.cli(['run', '--rm', '-v', `${join(host, 'dangling')}:/x`, 'busybox', 'true']);
+    assert.equal(r.code, 125, r.stderr);
+    assert.match(r.stderr.trim(), /^Error: cannot start container [0-9a-f]{12}: error while creating/);
+    assert.equal(r.stderr.trim().replace(/^Error: cannot start container [0-9a-f]{12}: /, ''), `error while creating mount source path '${join(host, 'dangling')}': it is a symlink to '${target}', which does not exist`);
+    assert.equal(existsSync(join(host, 'gone')), false);
+    await nothingLeft('dangling symlink');
+  });
+
+  test('a file over a directory or a directory over a file: one line saying so, nothing left', async () => {
+    writeFileSync(join(host, 'plain'), 'p\n');
+    const cases: [string, RegExp][] = [
+      [`${join(host, 'plain')}:/etc`, /mount \/etc: a file cannot be mounted over a directory/],
+      [`${host}:/etc/passwd`, /mount \/etc\/passwd: a directory cannot be mounted over a file/],
+    ];
+    for (const [spec, msg] of cases) {
+      const r = await d.cli(['run', '--rm', '-v', spec, 'busybox', 'true']);
+      assert.equal(r.code, 125, r.stderr);
+      assert.match(r.stderr, msg);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      await nothingLeft(spec);
+    }
   });
 
   test('bad specs: exit 125, one line naming the spec, nothing made', async () => {
@@ -174,6 +250,10 @@ describe('mounts on run and create', () => {
       [['--tmpfs', '/t:exotic'], /unknown option "exotic"/],
       [['--tmpfs', 'rel'], /mount path must be absolute/],
       [['-v', 'newvol:/proc'], /\/proc is mounted by the runtime itself/],
+      // runc's rule: nothing is mounted inside /proc but a file over one of lxcfs's files
+      [['--tmpfs', '/proc/sys'], /"\/proc\/sys" cannot be mounted because it is inside \/proc/],
+      [['-v', '/tmp:/proc/sys/kernel'], /"\/proc\/sys\/kernel" cannot be mounted because it is inside \/proc/],
+      [['-v', 'vol:/proc/meminfo'], /"\/proc\/meminfo" cannot be mounted because it is inside \/proc/],
     ];
     for (const [flags, msg] of cases) {
       const r = await d.cli(['run', '--rm', ...flags, 'busybox', 'true']);

@@ -4,7 +4,8 @@
 // volume commands speak Docker's words and shapes.
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { suiteDaemon } from '../helpers/daemon.ts';
 import { tarArchive } from '../../images/tar-writer.ts';
@@ -64,6 +65,56 @@ describe('volumes', () => {
     await d.ok(['volume', 'rm', 'pgdata', 'empty']);
   });
 
+  test('copy-up keeps hard links, set-id bits and extended attributes (Docker copies with them)', async () => {
+    // The image's /srv: two names of one file (setuid), a setgid directory of uid 70.
+    await d.ok(['import', '-', 'links:1'], { input: tarArchive([
+      { path: 'bin/', type: 'dir', mode: 0o755 },
+      { path: 'bin/busybox', data: readFileSync(findBusybox()), mode: 0o755 },
+      { path: 'bin/sh', type: 'symlink', linkpath: 'busybox' },
+      { path: 'srv/', type: 'dir', mode: 0o755 },
+      { path: 'srv/a', data: 'one\n', mode: 0o4755 },
+      { path: 'srv/b', type: 'link', linkpath: 'srv/a' },
+      { path: 'srv/g/', type: 'dir', mode: 0o2770, uid: 70, gid: 70 },
+    ]) });
+    const id = (await d.ok(['create', '-v', 'links:/srv', 'links:1', 'sh', '-c',
+      'stat -c "%n %h %a %u:%g" /srv/a /srv/b /srv/g; [ /srv/a -ef /srv/b ] && echo same'])).trim();
+    // An extended attribute on an image file (layers here carry none): set in the container's upper dir.
+    const upper = join(d.root, 'containers', id, 'upper');
+    mkdirSync(join(upper, 'srv'), { recursive: true });
+    writeFileSync(join(upper, 'srv', 'x'), 'x');
+    const lower = statSync(upper).uid; // the container's root on the host
+    chownSync(join(upper, 'srv', 'x'), lower, lower);
+    execFileSync('python3', ['-c', 'import os,sys; os.setxattr(sys.argv[1], "user.qa", b"kept")', join(upper, 'srv', 'x')]);
+    assert.equal(await d.ok(['start', '-a', id]), '/srv/a 2 4755 0:0\n/srv/b 2 4755 0:0\n/srv/g 2 2770 70:70\nsame\n');
+    assert.equal(statSync(join(vdir('links'), 'a')).ino, statSync(join(vdir('links'), 'b')).ino);
+    assert.equal(execFileSync('python3', ['-c', 'import os,sys; print(os.getxattr(sys.argv[1], "user.qa").decode())', join(vdir('links'), 'x')], { encoding: 'utf8' }), 'kept\n');
+    await d.ok(['rm', id]);
+    await d.ok(['volume', 'rm', 'links']);
+  });
+
+  test('two containers started at once on one new volume: one copy-up, both see all of it', async () => {
+    const files = Array.from({ length: 3000 }, (_, i) => ({ path: `data/f${i}`, data: `${i}\n` }));
+    await d.ok(['import', '-', 'many:1'], { input: tarArchive([
+      { path: 'bin/', type: 'dir', mode: 0o755 },
+      { path: 'bin/busybox', data: readFileSync(findBusybox()), mode: 0o755 },
+      { path: 'bin/sh', type: 'symlink', linkpath: 'busybox' },
+      { path: 'data/', type: 'dir', mode: 0o755 },
+      ...files,
+    ]) });
+    for (let round = 0; round < 3; round++) {
+      const vol = `race${round}`;
+      const ids: string[] = [];
+      for (let i = 0; i < 2; i++) ids.push((await d.ok(['create', '-v', `${vol}:/data`, 'many:1', '/bin/busybox', 'sh', '-c', 'ls /data | /bin/busybox wc -l'])).trim());
+      const runs = await Promise.all(ids.map((id) => d.cli(['start', '-a', id])));
+      for (const r of runs) {
+        assert.equal(r.code, 0, `round ${round}: ${r.stderr}`);
+        assert.equal(r.stdout.trim(), '3000', `round ${round}: a start saw the volume half filled`);
+      }
+      await d.ok(['rm', ...ids]);
+      await d.ok(['volume', 'rm', vol]);
+    }
+  });
+
   test('volume rm is refused while a container uses the volume, with Docker\'s message', async () => {
     const id = (await d.ok(['create', '-v', 'busy:/b', 'busybox', 'true'])).trim();
     for (const flags of [[], ['-f']]) {
@@ -99,6 +150,28 @@ describe('volumes', () => {
     assert.equal(await d.ok(['volume', 'ls', '-q']), 'named\n');
     await d.ok(['volume', 'rm', 'named']);
     assert.deepEqual(d.leftovers(), []);
+  });
+
+  test('restart (by hand or by policy) keeps the same anonymous volume and its data', async () => {
+    const id = (await d.ok(['run', '-d', '-v', '/anon', 'busybox', 'sleep', '1000'])).trim();
+    const name = (await d.inspect(id)).Mounts[0].Name as string;
+    await d.ok(['exec', id, 'sh', '-c', 'echo kept > /anon/f']);
+    await d.ok(['restart', '-t', '0', id]);
+    assert.equal(await d.ok(['exec', id, 'cat', '/anon/f']), 'kept\n');
+    assert.equal((await d.inspect(id)).Mounts[0].Name, name);
+    await d.ok(['rm', '-f', '-v', id]);
+    // on-failure: each run appends to the same volume
+    const p = (await d.ok(['run', '-d', '--restart', 'on-failure:2', '-v', '/log', 'busybox', 'sh', '-c', 'echo run >> /log/runs; exit 3'])).trim();
+    const pname = (await d.inspect(p)).Mounts[0].Name as string;
+    // by condition: the policy's last run has exited (RestartCount 2, not restarting)
+    for (let i = 0; i < 600; i++) {
+      const st = await d.inspect(p);
+      if (st.RestartCount === 2 && st.State.Status === 'exited') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(readFileSync(join(vdir(pname), 'runs'), 'utf8'), 'run\nrun\nrun\n');
+    await d.ok(['rm', '-f', '-v', p]);
+    assert.equal(existsSync(vdir(pname)), false);
   });
 
   test('volume create/ls/inspect/prune: Docker\'s shapes, filters and prompt', async () => {

@@ -8,6 +8,7 @@ import { buildCreateRequest } from '../../cli/create-flags.ts';
 import { UsageError } from '../../cli/errors.ts';
 import { checkMounts, shimMounts, type MountInput } from '../../daemon/containers/mounts.ts';
 import { hostConfigMounts, mountsView } from '../../daemon/api/mounts-view.ts';
+import { notIdmappableBelow } from '../../daemon/runtime/idmapped.ts';
 import type { ContainerSpec } from '../../daemon/containers/spec.ts';
 
 test('-v: anonymous, named, bind; modes; relative host paths from the working directory', () => {
@@ -27,6 +28,10 @@ test('-v: anonymous, named, bind; modes; relative host paths from the working di
   assert.equal(bind.readOnly, false);
   assert.equal(parseVolumeFlag('./proj:/p', '/home/me').source, '/home/me/proj');
   assert.equal(parseVolumeFlag('.:/p', '/home/me').source, '/home/me');
+  // ".." is cleaned away as Docker cleans paths (path.Clean), not refused
+  assert.equal(parseVolumeFlag('/srv/../etc:/a/../b').target, '/a/../b');
+  assert.throws(() => parseMountFlags({ volume: ['/h:/a/../b', '/h2:/b'] }), /Duplicate mount point/);
+  assert.throws(() => parseVolumeFlag('/h:/x/..'), /destination can't be '\/'/);
 });
 
 test('-v: bad specs name the spec', () => {
@@ -42,6 +47,11 @@ test('-v: bad specs name the spec', () => {
     ['/h:/x:nocopy', /nocopy is for volumes/],
     ['a:/x', /"a" includes invalid characters for a local volume name/],
     ['we!rd:/x', /"we!rd" includes invalid characters/],
+    // Docker's: a destination and a mode is not a volume; one mode of each kind
+    ['/x:ro', /^invalid volume specification: '\/x:ro'$/],
+    ['/h:/x:z,Z', /invalid mode: z,Z/],
+    ['vol:/x:nocopy,nocopy', /invalid mode: nocopy,nocopy/],
+    ['/h:/x:shared,rslave', /invalid mode: shared,rslave/],
   ];
   for (const [spec, msg] of bad) assert.throws(() => parseVolumeFlag(spec), (e: Error) => e instanceof ValueError && msg.test(e.message), spec);
 });
@@ -49,6 +59,15 @@ test('-v: bad specs name the spec', () => {
 test('--mount: keys and aliases, booleans, tmpfs options; Docker\'s errors', () => {
   const b = parseMountFlag('type=bind,src=/h,dst=/c,ro');
   assert.deepEqual([b.type, b.source, b.target, b.readOnly, b.createSource], ['bind', '/h', '/c', true, false]);
+  // one CSV record as docker/cli reads it: a quoted field keeps its commas
+  assert.equal(parseMountFlag('type=bind,"src=/a,b",dst=/c').source, '/a,b');
+  assert.equal(parseMountFlag('type=bind,"src=/say ""hi""",dst=/c').source, '/say "hi"');
+  assert.throws(() => parseMountFlag('type=bind,src=/a"b,dst=/c'), /bare " in non-quoted-field/);
+  assert.throws(() => parseMountFlag('type=bind,"src=/a,dst=/c'), /extraneous or missing " in quoted-field/);
+  // docker/cli: a bind source "." or "./x" is taken from the working directory
+  assert.equal(parseMountFlag('type=bind,src=.,dst=/c', '/home/me').source, '/home/me');
+  assert.equal(parseMountFlag('type=bind,src=./proj,dst=/c', '/home/me').source, '/home/me/proj');
+  assert.equal(parseMountFlags({ mount: ['type=bind,src=./p,dst=/c'] }, '/w')[0]!.source, '/w/p');
   const b2 = parseMountFlag('type=bind,source=/h,destination=/c,readonly=false,bind-propagation=rprivate');
   assert.equal(b2.readOnly, false);
   const v = parseMountFlag('target=/d,volume-nocopy');
@@ -57,6 +76,7 @@ test('--mount: keys and aliases, booleans, tmpfs options; Docker\'s errors', () 
   assert.deepEqual([t.tmpfsSize, t.tmpfsMode], [64 << 20, 0o700]);
   const bad: [string, RegExp][] = [
     ['type=bind,target=/x', /field Source must not be empty/],
+    ['type=volume,target=/x,readonly', /invalid mount config for type "volume": must not set ReadOnly mode when using anonymous volumes/],
     ['type=bind,src=rel,target=/x', /invalid mount path: 'rel'/],
     ['type=nfs,target=/x', /invalid mount type "nfs"/],
     ['src=v', /target is required/],
@@ -77,7 +97,11 @@ test('--tmpfs: size, mode, flags; unknown options refused', () => {
   const t = parseTmpfsFlag('/run:size=64k,mode=1777,exec,ro');
   assert.deepEqual([t.target, t.tmpfsSize, t.tmpfsMode, t.tmpfsOptions, t.readOnly], ['/run', 64 << 10, 0o1777, ['exec'], true]);
   assert.equal(parseTmpfsFlag('/t').tmpfsSize, 0);
-  assert.throws(() => parseTmpfsFlag('/t:uid=5'), /unknown option "uid=5"/);
+  // Docker's --tmpfs also takes uid=, gid=, nr_inodes= (moby's ParseTmpfsOptions)
+  assert.deepEqual(parseTmpfsFlag('/t:uid=1000,gid=1000,nr_inodes=1k').tmpfsOptions, ['uid=1000', 'gid=1000', 'nr_inodes=1k']);
+  assert.throws(() => parseTmpfsFlag('/t:uid=x'), /unknown option "uid=x"/);
+  assert.throws(() => parseTmpfsFlag('/t:uid=70000'), /uid=70000: outside the container's ids \(0-65535\)/);
+  assert.throws(() => parseTmpfsFlag('/t:mpol=x'), /unknown option "mpol=x"/);
   assert.throws(() => parseTmpfsFlag('/t:size=-1'), /invalid size/);
   assert.throws(() => parseTmpfsFlag('t'), /must be absolute/);
 });
@@ -103,26 +127,34 @@ const input = (over: Partial<MountInput>): MountInput => ({
 test('the daemon checks mounts again: paths, names, types, runtime paths, duplicates, NUL, counts', () => {
   const bad: [Partial<MountInput>, RegExp][] = [
     [{ target: 'c' }, /mount path must be absolute/],
-    [{ target: '/a/../b' }, /must not contain "\.\."/],
+    [{ target: '/a/..' }, /destination can't be '\/'/],
+    [{ type: 'volume', source: '', readOnly: true }, /must not set ReadOnly mode when using anonymous volumes/],
     [{ target: '/./' }, /destination can't be '\/'/],
     [{ target: '/dev/shm' }, /mounted by the runtime itself/],
     [{ source: 'rel' }, /invalid mount path: 'rel'/],
-    [{ source: '/a/../etc' }, /must not contain "\.\."/],
     [{ type: 'nfs' }, /unknown type "nfs"/],
     [{ type: 'volume', source: 'b@d' }, /includes invalid characters/],
     [{ type: 'tmpfs', source: 'x' }, /source must not be specified/],
     [{ type: 'tmpfs', source: '', tmpfsMode: 0o10000 }, /invalid tmpfs mode/],
-    [{ type: 'tmpfs', source: '', tmpfsOptions: ['uid=0'] }, /unknown tmpfs option "uid=0"/],
+    [{ type: 'tmpfs', source: '', tmpfsOptions: ['uid=-1'] }, /unknown tmpfs option "uid=-1"/],
+    [{ type: 'tmpfs', source: '', tmpfsOptions: ['gid=65536'] }, /unknown tmpfs option "gid=65536"/],
+    [{ type: 'tmpfs', source: '', tmpfsOptions: ['huge=always'] }, /unknown tmpfs option "huge=always"/],
     [{ source: '/h\0x' }, /NUL byte/],
     [{ noCopy: true }, /nocopy is for volumes/],
   ];
   for (const [over, msg] of bad) assert.throws(() => checkMounts([input(over)], () => 'n'), msg, JSON.stringify(over));
   assert.throws(() => checkMounts([input({}), input({ target: '/c/' })], () => 'n'), /Duplicate mount point: \/c/);
   assert.throws(() => checkMounts(Array.from({ length: 129 }, (_, i) => input({ target: `/m${i}` })), () => 'n'), /too many mounts: 129/);
+  // Docker cleans ".." (path.Clean): /a/../b is /b, and twice /b is a duplicate
+  const [cleaned] = checkMounts([input({ source: '/srv/../etc/', target: '/a/../../b/./' })], () => 'n');
+  assert.equal(cleaned!.source, '/etc');
+  assert.equal(cleaned!.destination, '/b');
+  assert.throws(() => checkMounts([input({ target: '/a/../b' }), input({ target: '/b' })], () => 'n'), /Duplicate mount point: \/b/);
   const [anon] = checkMounts([input({ type: 'volume', source: '' })], () => 'a'.repeat(64));
   assert.equal(anon!.name, 'a'.repeat(64));
   assert.equal(anon!.anonymous, true);
-  assert.equal(anon!.mode, 'z');
+  assert.equal(anon!.mode, '', 'Docker gives "z" to named -v volumes only');
+  assert.equal(checkMounts([input({ type: 'volume', source: 'named' })], () => 'n')[0]!.mode, 'z');
 });
 
 test('the shim\'s mounts: rbind, idmap where possible, copy-up for volumes, tmpfs with Docker\'s defaults', () => {
@@ -151,6 +183,7 @@ test('inspect: Mounts and HostConfig in Docker\'s shapes', () => {
     readonlyRootfs: true,
   } as unknown as ContainerSpec;
   assert.deepEqual(mountsView(spec)[0], { Type: 'bind', Source: '/h', Destination: '/c', Mode: 'ro', RW: false, Propagation: 'rprivate' });
+  assert.deepEqual(mountsView(spec).map((m) => m.Destination), ['/c', '/anon', '/m'], '--tmpfs is not in Mounts (Docker)');
   assert.deepEqual(hostConfigMounts(spec), {
     Binds: ['/h:/c:ro'],
     Mounts: [{ Type: 'volume', Source: 'vv', Target: '/m', ReadOnly: true }],
@@ -158,4 +191,17 @@ test('inspect: Mounts and HostConfig in Docker\'s shapes', () => {
     ReadonlyRootfs: true,
   });
   assert.deepEqual(hostConfigMounts({} as ContainerSpec), { Binds: null, Tmpfs: null, ReadonlyRootfs: false });
+});
+
+test('mounts below a bind that cannot be idmapped: from mountinfo, escaped paths, not the source itself nor its siblings', () => {
+  const info = [
+    '22 1 254:0 / / rw,relatime - ext4 /dev/vda rw',
+    '30 22 0:40 / /srv/a rw - ext4 /dev/vdb rw',
+    '31 30 0:41 / /srv/a/my\\040ram rw - ramfs ramfs rw',
+    '32 30 0:42 / /srv/a/nfs rw - nfs4 host:/x rw',
+    '33 30 0:43 / /srv/a/t rw - tmpfs tmpfs rw',
+    '34 22 0:44 / /srv/ab rw - ramfs ramfs rw',
+  ].join('\n');
+  assert.deepEqual(notIdmappableBelow('/srv/a', info), [['/srv/a/my ram', 'ramfs'], ['/srv/a/nfs', 'nfs4']]);
+  assert.deepEqual(notIdmappableBelow('/srv/a/t', info), []);
 });

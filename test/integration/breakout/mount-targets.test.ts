@@ -38,6 +38,9 @@ describe('breakout: mount targets through symlinks stay in the rootfs', () => {
       { path: 'mnt/rel', type: 'symlink', linkpath: '../../../../../../../../../../etc' },
       { path: 'mnt/probe', type: 'symlink', linkpath: hostProbe },
       { path: 'mnt/file', type: 'symlink', linkpath: `/etc/${evil}-file` },
+      { path: 'mnt/kernel', type: 'symlink', linkpath: '/proc/sys/kernel' },
+      { path: 'mnt/core', type: 'symlink', linkpath: '../proc/sys/kernel/core_pattern' },
+      { path: 'mnt/meminfo', type: 'symlink', linkpath: '/proc/meminfo' },
     ]);
     await d.ok(['import', '-', 'links:1'], { input: tar });
   });
@@ -63,6 +66,27 @@ describe('breakout: mount targets through symlinks stay in the rootfs', () => {
       'links:1', 'sh', '-c',
       `cat /etc/${evil}/marker /etc/${evil}-rel/marker ${hostProbe}/marker /etc/${evil}-file; cat /etc/image-only`]);
     assert.equal(out, 'from the bind\nfrom the bind\nfrom the bind\nfile bind\nimage\n');
+    hostUntouched();
+  });
+
+  test('a mount whose target a symlink of the image puts inside /proc is refused (runc\'s rule), with nothing left', async () => {
+    const cases: [string[], string][] = [
+      [['--tmpfs', '/mnt/kernel'], '/mnt/kernel'],
+      [['-v', `${src}:/mnt/kernel/x`], '/mnt/kernel/x'],
+      [['-v', `${join(d.base, 'srcfile')}:/mnt/core`], '/mnt/core'],
+      [['-v', 'procvol:/mnt/kernel'], '/mnt/kernel'],
+      // a file over /proc/meminfo is allowed only when asked as /proc/meminfo, not through a link
+      [['-v', `${join(d.base, 'srcfile')}:/mnt/meminfo`], '/mnt/meminfo'],
+    ];
+    for (const [flags, dest] of cases) {
+      const r = await d.cli(['run', '--rm', ...flags, 'links:1', 'sh', '-c', 'true']);
+      assert.equal(r.code, 125, `${flags.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`"${dest}" cannot be mounted because it is inside /proc`), flags.join(' '));
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.equal((await d.ok(['ps', '-aq'])).trim(), '');
+      await d.cli(['volume', 'rm', 'procvol']);
+      assert.deepEqual(d.leftovers(), []);
+    }
     hostUntouched();
   });
 
