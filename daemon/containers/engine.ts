@@ -19,7 +19,6 @@ import { conflict, invalid, wrongState, messageOf } from '../errors.ts';
 import { crashPoint } from '../crash.ts';
 import { LogStream, type LogQuery } from '../runtime/logstream.ts';
 import { DEFAULT_LOG_CONFIG, type LogConfig } from '../../proto/log-opt.ts';
-import { procInfo, pidNamespace, namespaceLinks } from '../runtime/procfs.ts';
 import { BundleLayout } from './bundle.ts';
 import { resolveImageUser } from './image-files.ts';
 import { realHost } from './host.ts';
@@ -233,8 +232,9 @@ export class Engine {
     const c = this.repo.find(ref);
     if (!this.initAlive(c)) throw wrongState(`container ${c.name} is not running`);
     // The monitor and exec-monitors share the cgroups but not the pid namespace: not listed.
-    const ns = pidNamespace(c.pid);
-    const rows = this.o.cgroups.procs(c.id).filter((pid) => pidNamespace(pid) === ns).map(procInfo).filter((p) => p !== undefined);
+    const { host } = this.ctx;
+    const ns = host.pidNamespace(c.pid);
+    const rows = this.o.cgroups.procs(c.id).filter((pid) => host.pidNamespace(pid) === ns).map((pid) => host.procInfo(pid)).filter((p) => p !== undefined);
     return { rows, idMaps: this.o.idMaps };
   }
 
@@ -290,8 +290,8 @@ export class Engine {
       upperDir: join(dir, 'upper'),
       workDir: join(dir, 'work'),
       mergedDir: join(dir, 'rootfs'),
-      networkSettings: this.o.network?.inspect(c),
-      namespaces: this.initAlive(c) ? namespaceLinks(c.pid, ['user', 'mnt', 'pid', 'net', 'uts', 'ipc', 'cgroup']) : {},
+      networkSettings: this.o.network?.inspect({ ...c, ...(c.pid ? { netns: this.ctx.layout.netnsPath(c.id) } : {}) }),
+      namespaces: this.initAlive(c) ? this.ctx.host.namespaceLinks(c.pid, ['user', 'mnt', 'pid', 'net', 'uts', 'ipc', 'cgroup']) : {},
       idMaps: this.o.idMaps,
       cgroupPaths: this.o.cgroups.paths(c.id),
       health: this.healthOf(c),

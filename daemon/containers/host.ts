@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { closeSync, existsSync, openSync, rmSync, statSync, constants as fsConstants } from 'node:fs';
 import { dirname } from 'node:path';
 import { spawnMonitor, MonitorConnection, type MonitorEvents, type Started } from '../runtime/monitor.ts';
-import { startTime } from '../runtime/procfs.ts';
+import { namespaceLinks, pidNamespace, procInfo, startTime, type ProcInfo } from '../runtime/procfs.ts';
 
 /** One connection to a monitor: what the engine uses of runtime/monitor.ts's MonitorConnection. */
 export interface MonitorLink extends EventEmitter<MonitorEvents> {
@@ -35,6 +35,12 @@ export interface Host {
   signalOnce(socket: string, sig: number): Promise<void>;
   /** /proc start time of a pid; undefined when it is gone. */
   startTime(pid: number): string | undefined;
+  /** `top`'s facts of one process from /proc; undefined when it is gone. */
+  procInfo(pid: number): ProcInfo | undefined;
+  /** The pid namespace a process is in (its /proc/PID/ns/pid link), to tell a container's own processes. */
+  pidNamespace(pid: number): string | undefined;
+  /** inspect's namespace paths and ids of a process. */
+  namespaceLinks(pid: number, kinds: readonly string[]): Record<string, { Path: string; Id: string }>;
   /**
    * Signals the process only while `pid` still names the one that started at
    * `startTime`; false when it is gone (or the pid is another process's now).
@@ -69,6 +75,9 @@ export const realHost: Host = {
   connect: (socket) => MonitorConnection.connect(socket),
   signalOnce: (socket, sig) => MonitorConnection.signalOnce(socket, sig),
   startTime,
+  procInfo,
+  pidNamespace,
+  namespaceLinks,
   // Node has no pidfd_send_signal: the check is as close to the kill as it gets, and
   // the callers' process is a monitor's child, whose pid is held until it reaps it.
   killProcess: (pid, start, sig) => {

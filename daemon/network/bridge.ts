@@ -411,7 +411,7 @@ export class BridgeNetwork implements NetworkHooks {
     const prefix = lease !== undefined ? this.cidr.prefix : 0;
     const settings: Record<string, unknown> = {
       Bridge: c.spec.network === 'bridge' ? this.bridge : '',
-      SandboxKey: lease !== undefined && c.pid ? `/proc/${c.pid}/ns/net` : '',
+      SandboxKey: lease !== undefined && c.pid ? (c.netns ?? '') : '',
       Ports,
       IPAddress: ip,
       IPPrefixLen: prefix,

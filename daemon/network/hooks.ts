@@ -11,8 +11,10 @@ export type NetworkMode = 'bridge' | 'none' | 'host';
 export interface NetworkedContainer {
   id: string;
   name: string;
-  /** init's pid while it runs, 0 otherwise (inspect's SandboxKey) */
+  /** init's pid while it runs, 0 otherwise */
   pid: number;
+  /** the bind of its network namespace while it runs (inspect's SandboxKey, as Docker's /var/run/docker/netns/ID) */
+  netns?: string;
   spec: { network: NetworkMode; hostname: string; dns: string[]; ports: PortSpec[] };
 }
 

@@ -19,9 +19,12 @@ describe('the netns bind', () => {
       const info = await d.inspect(id);
       const bind = join(d.execRoot, 'c', id.slice(0, 12), 'netns');
       assert.ok(mounted(bind), 'bound on the host');
+      assert.equal(info.NetworkSettings.SandboxKey, bind, 'inspect names the bind, as Docker its netns file');
       assert.equal(statSync(bind).ino, statSync(`/proc/${info.State.Pid}/ns/net`).ino, 'the container\'s netns');
       const addr = spawnSync('nsenter', [`--net=${bind}`, 'ip', '-4', '-o', 'addr', 'show', 'eth0'], { encoding: 'utf8' });
       assert.ok(addr.stdout.includes(`${info.NetworkSettings.IPAddress}/`), addr.stdout + addr.stderr);
+      await d.ok(['stop', '-t', '0', id]);
+      assert.equal((await d.inspect(id)).NetworkSettings.SandboxKey, '', 'no SandboxKey once it stopped');
     } finally {
       await d.ok(['rm', '-f', id]);
     }

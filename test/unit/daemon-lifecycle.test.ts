@@ -330,3 +330,22 @@ test('recovery: a pid now held by another process is never adopted as the contai
   host.monitors[0]!.exit(0);
   await within(second.wait(id), 3000, 'wait');
 });
+
+test('top: the processes in the container\'s cgroups and its pid namespace only; none once init\'s pid names another process', async () => {
+  const e = engine();
+  const id = await create(e);
+  await e.start(id);
+  const init = host.monitors.at(-1)!.pid;
+  const ns = host.pidNamespace(init)!;
+  host.procs.set(5001, { pid: 5001, nsPid: 7, ppid: init, uid: 100000, state: 'R', cpuTicks: 3, cmd: 'sleep 9', ns });
+  // an exec-monitor shares the cgroups, not the pid namespace: not the container's
+  host.procs.set(5002, { pid: 5002, nsPid: 5002, ppid: 1, uid: 0, state: 'S', cpuTicks: 0, cmd: 'tdock-shim exec', ns: 'pid:[host]' });
+  cgroups.members.set(id, [init, 5001, 5002]);
+  assert.deepEqual(e.processes(id).rows.map((p) => p.cmd), ['init', 'sleep 9']);
+  const view = e.inspectView(id);
+  assert.equal(view.namespaces.net?.Path, `/proc/${init}/ns/net`, 'inspect reads init\'s namespaces through the host');
+  host.reused.set(init, '999'); // init died and its pid went to another process
+  assert.throws(() => e.processes(id), /is not running/);
+  assert.deepEqual(e.inspectView(id).namespaces, {}, 'no namespaces of a stranger');
+  host.reused.delete(init);
+});

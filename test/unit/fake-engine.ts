@@ -12,6 +12,8 @@ import { FakeHost } from './fake-monitor.ts';
 export class FakeCgroups implements CgroupDriver {
   readonly version = 2 as const;
   readonly made = new Set<string>();
+  /** the pids a test puts in a container's cgroups */
+  readonly members = new Map<string, number[]>();
   create(id: string): string[] {
     this.made.add(id);
     return [`/fake/${id}/cgroup.procs`];
@@ -20,7 +22,7 @@ export class FakeCgroups implements CgroupDriver {
   exists(id: string): boolean { return this.made.has(id); }
   usage() { return { cpuUsageNs: 0, memoryUsage: 0, memoryLimit: 0, pids: 0, oomKills: 0 }; }
   removeParent(): void {}
-  procs(): number[] { return []; }
+  procs(id: string): number[] { return this.members.get(id) ?? []; }
   paths(): string[] { return []; }
 }
 

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { Host, MonitorLink } from '../../daemon/containers/host.ts';
 import { ExecRefused, type MonitorEvents, type Started } from '../../daemon/runtime/monitor.ts';
 import type { ExecConfig, MonitorConfig } from '../../daemon/containers/shim-config.ts';
+import type { ProcInfo } from '../../daemon/runtime/procfs.ts';
 
 export interface Delivered { link: number; type: string; data?: string }
 
@@ -215,6 +216,20 @@ export class FakeHost implements Host {
     const other = this.reused.get(pid);
     if (other !== undefined) return other;
     return this.monitors.some((m) => m.alive && m.pid === pid) ? FakeHost.START : undefined;
+  }
+
+  /** /proc as the fake shows it: processes a test adds (with their pid namespace); a live monitor is its init */
+  readonly procs = new Map<number, ProcInfo & { ns: string }>();
+  procInfo(pid: number): ProcInfo | undefined {
+    const p = this.procs.get(pid);
+    if (p) return { pid: p.pid, nsPid: p.nsPid, ppid: p.ppid, uid: p.uid, state: p.state, cpuTicks: p.cpuTicks, cmd: p.cmd };
+    return this.startTime(pid) === FakeHost.START ? { pid, nsPid: 1, ppid: 0, uid: 0, state: 'S', cpuTicks: 0, cmd: 'init' } : undefined;
+  }
+  pidNamespace(pid: number): string | undefined {
+    return this.procs.get(pid)?.ns ?? (this.startTime(pid) === FakeHost.START ? `pid:[${pid}]` : undefined);
+  }
+  namespaceLinks(pid: number, kinds: readonly string[]): Record<string, { Path: string; Id: string }> {
+    return Object.fromEntries(kinds.map((k) => [k, { Path: `/proc/${pid}/ns/${k}`, Id: `${k}:[${pid}]` }]));
   }
 
   /** every killProcess call, and whether it reached the process */
