@@ -975,3 +975,31 @@ test('whiteouts: an overlay with the processed layer on top hides the file and t
   assert.equal(out, 'd\nkeep\n--\nnew\n');
   assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(mnt), 'nothing leaked to the host');
 });
+
+test('exec -t: RESIZEs around a quick command\'s exit never lose its output (50 runs)', async () => {
+  // A second connection sends RESIZE every millisecond from before START until the
+  // exec-monitor hangs up, so some land while the command exits and its slave closes
+  // (a RESIZE racing the exit lost all of a quick command's output).
+  const lost: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    const config = execConfig(shared, { ...sh('echo out-$$; exit 4'), tty: true, ttyRows: 30, ttyCols: 100 });
+    const file = path.join(shared.dir, `exec-${execCount}.json`);
+    fs.writeFileSync(file, JSON.stringify(config));
+    const s = await startShim('exec', file);
+    assert.match(s.line, OK_LINE, `exec said: ${s.line}`);
+    const resizer = connect(config.socket as string);
+    let n = 0;
+    const timer = setInterval(() => resizer.write(encodeFrame(F.RESIZE, `${40 + (n++ % 2)} 100`)), 1);
+    resizer.on('error', () => clearInterval(timer));
+    resizer.on('close', () => clearInterval(timer));
+    await new Promise((resolve) => resizer.once('connect', resolve));
+    const r = await attach(config.socket as string).finally(() => {
+      clearInterval(timer);
+      resizer.destroy();
+    });
+    assert.equal(await s.exited, 0, 'exec-monitor exit code');
+    assert.equal(r.exit.exitCode, 4);
+    if (!/^out-\d+\r?\n$/.test(r.stdout)) lost.push(`${JSON.stringify(r.stdout)} after ${n} resizes`);
+  }
+  assert.deepEqual(lost, []);
+});
