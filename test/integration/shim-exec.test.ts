@@ -243,8 +243,16 @@ test('exec: stdin through frames, CLOSE_STDIN gives EOF; without openStdin it is
 });
 
 test('exec: tty in the container (/dev/pts/N), RESIZE reaches stty, input through the pty', async () => {
-  const r = await exec(shared, { ...sh('tty; stty size'), tty: true }, { during: (send) => send(F.RESIZE, '40 100') });
-  assert.match(r.stdout.replace(/\r/g, ''), /^\/dev\/pts\/\d+\n40 100\n$/);
+  // The command waits for a line sent after the RESIZE (frames are handled in order):
+  // a RESIZE racing `stty size` on a 0x0 pty made busybox fail with a stale errno
+  // ("stty: standard input: No child processes", left by the shell reaping `tty`).
+  const r = await exec(shared, { ...sh('read x; tty; stty size'), tty: true, openStdin: true }, {
+    during: (send) => {
+      send(F.RESIZE, '40 100');
+      send(F.STDIN, 'go\r');
+    },
+  });
+  assert.match(r.stdout.replace(/\r/g, ''), /^go\n\/dev\/pts\/\d+\n40 100\n$/);
   const i = await exec(shared, { ...sh('read x; echo "got $x"'), tty: true, openStdin: true }, { stdin: 'abc\r' });
   assert.match(i.stdout.replace(/\r/g, ''), /got abc\n/);
 });
