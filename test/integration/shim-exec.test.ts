@@ -1003,3 +1003,19 @@ test('exec -t: RESIZE frames sent around a quick command\'s exit never cost its 
   }
   assert.deepEqual(lost, []);
 });
+
+test('exec -i: STDIN frames sent around a quick command\'s exit never cost its output or EXIT (50 runs)', async () => {
+  // The same race without a tty: a client still streaming stdin when the command ends.
+  const lost: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    let timer: NodeJS.Timeout | undefined;
+    const r = await exec(shared, { ...sh('echo out; echo err >&2; exit 3'), openStdin: true }, {
+      during: (send) => {
+        timer = setInterval(() => send(F.STDIN, 'more input\n'), 1);
+      },
+    }).finally(() => clearInterval(timer));
+    assert.equal(r.exit.exitCode, 3);
+    if (r.stdout !== 'out\n' || r.stderr !== 'err\n') lost.push(JSON.stringify([r.stdout, r.stderr]));
+  }
+  assert.deepEqual(lost, []);
+});
