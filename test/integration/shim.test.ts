@@ -356,6 +356,6 @@ test('failure after the clone: error line, init killed, netns and socket removed
 test('setup failure after START: ERROR frame and exit 125', async () => {
   const r = await run({ args: ['true'], mounts: [{ source: '/nonexistent-src', destination: '/mnt', options: ['bind'] }] });
   assert.equal(r.exit.exitCode, 125);
-  assert.match(r.errors[0], /^bind \/mnt: stat source \/nonexistent-src: No such file or directory$/);
+  assert.match(r.errors[0], /^bind \/nonexistent-src on \/mnt: stat the source: No such file or directory$/);
 });
 
