@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -160,6 +161,62 @@ static bool leave_cgroups(const struct config *c)
 	return true;
 }
 
+/*
+ * Hangs up on every client without costing it what it has not read yet. A
+ * close() while a client's frames (a RESIZE, STDIN, SIGNAL sent as the command
+ * ended) sit unread in our socket makes the client's next write fail (EPIPE) or
+ * its connection reset, and a client such as node then drops the socket with our
+ * last STDOUT frames and EXIT still unread: all of a quick command's output lost.
+ * So: shutdown(SHUT_WR) (the client reads everything, then EOF), then read and
+ * discard what it still sends until it hangs up too, for at most LINGER_MS.
+ */
+static void linger_close(struct relay *r)
+{
+	for (int i = 0; i < MAX_CLIENTS; i++) {
+		struct client *c = &r->clients[i];
+		/* ENOTCONN: it is gone already; nothing left to protect. */
+		if (c->fd >= 0 && shutdown(c->fd, SHUT_WR) < 0)
+			client_drop(c);
+	}
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd p[MAX_CLIENTS];
+		int idx[MAX_CLIENTS];
+		int np = 0;
+		for (int i = 0; i < MAX_CLIENTS; i++)
+			if (r->clients[i].fd >= 0) {
+				idx[np] = i;
+				p[np++] = (struct pollfd){ r->clients[i].fd, POLLIN, 0 };
+			}
+		if (np == 0)
+			return;
+		struct timespec t;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		long left = LINGER_MS - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		int n = left > 0 ? poll(p, (nfds_t)np, (int)left) : 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (int k = 0; k < np; k++) {
+			if (!p[k].revents)
+				continue;
+			struct client *c = &r->clients[idx[k]];
+			ssize_t got;
+			do
+				got = read(c->fd, r->io_buf, sizeof r->io_buf);
+			while (got < 0 && errno == EINTR);
+			/* EOF: the client hung up after reading all; an error: it is gone. */
+			if (got == 0 || (got < 0 && errno != EAGAIN))
+				client_drop(c);
+		}
+	}
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (r->clients[i].fd >= 0)
+			client_drop(&r->clients[i]);
+}
+
 static void finish(struct relay *r, int status)
 {
 	struct monitor *m = r->m;
@@ -242,9 +299,7 @@ static void finish(struct relay *r, int status)
 			if (r->clients[i].fd >= 0 && r->clients[i].backlog_len > 0)
 				client_flush(&r->clients[i]);
 	}
-	for (int i = 0; i < MAX_CLIENTS; i++)
-		if (r->clients[i].fd >= 0)
-			client_drop(&r->clients[i]);
+	linger_close(r);
 	monitor_cleanup(m);
 }
 

@@ -42,6 +42,7 @@
 #define EXEC_PATH_MAX 1024    /* payload of EXEC: the path of an exec config */
 #define MAX_EXECS 16          /* EXECs whose exec-monitor has not answered yet */
 #define FINAL_FLUSH_MS 2000   /* how long slow clients get for the last frames */
+#define LINGER_MS 1000        /* ... and then to hang up after EOF, their last frames read and dropped */
 #define OWED_FLUSH_MS 60000   /* ... when a client is owed output and we left the container's cgroups */
 #define STDIN_QUEUE_MIN 65536
 #define STDIN_QUEUE_MAX (4u << 20) /* stdin accepted but not yet read by the container */

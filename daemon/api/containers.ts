@@ -171,7 +171,9 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
             .then((s) => {
               session = s;
               // No resize here: the size went into the exec's config (the pty has it from
-              // the start); a RESIZE racing a quick command's exit lost its tty output.
+              // the start). (A RESIZE racing a quick command's exit used to cost all of its
+              // output: the exec-monitor's close made our write fail and the connection
+              // drop with STDOUT and EXIT unread; shim/relay.c linger_close.)
               lag.onDrained = () => s.drained();
               // Cancelled while starting: SIGHUP now, as the 'cancelled' handler could not.
               if (gone) {

@@ -243,8 +243,16 @@ test('exec: stdin through frames, CLOSE_STDIN gives EOF; without openStdin it is
 });
 
 test('exec: tty in the container (/dev/pts/N), RESIZE reaches stty, input through the pty', async () => {
-  const r = await exec(shared, { ...sh('tty; stty size'), tty: true }, { during: (send) => send(F.RESIZE, '40 100') });
-  assert.match(r.stdout.replace(/\r/g, ''), /^\/dev\/pts\/\d+\n40 100\n$/);
+  // The command waits for a line sent after the RESIZE (frames are handled in order):
+  // a RESIZE racing `stty size` on a 0x0 pty made busybox fail with a stale errno
+  // ("stty: standard input: No child processes", left by the shell reaping `tty`).
+  const r = await exec(shared, { ...sh('read x; tty; stty size'), tty: true, openStdin: true }, {
+    during: (send) => {
+      send(F.RESIZE, '40 100');
+      send(F.STDIN, 'go\r');
+    },
+  });
+  assert.match(r.stdout.replace(/\r/g, ''), /^go\n\/dev\/pts\/\d+\n40 100\n$/);
   const i = await exec(shared, { ...sh('read x; echo "got $x"'), tty: true, openStdin: true }, { stdin: 'abc\r' });
   assert.match(i.stdout.replace(/\r/g, ''), /got abc\n/);
 });
@@ -974,4 +982,40 @@ test('whiteouts: an overlay with the processed layer on top hides the file and t
     `mount -t overlay overlay -o lowerdir=${l2}:${l1} ${mnt} && ls -A ${mnt} && echo -- && ls -A ${mnt}/d`], { encoding: 'utf8' });
   assert.equal(out, 'd\nkeep\n--\nnew\n');
   assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(mnt), 'nothing leaked to the host');
+});
+
+test('exec -t: RESIZE frames sent around a quick command\'s exit never cost its output or EXIT (50 runs)', async () => {
+  // The client keeps sending RESIZE (every ms, on its own connection, as the daemon
+  // does) until EXIT, so some frames reach the exec-monitor after its last read.
+  // It used to close() the connection then: the client's next write failed (EPIPE)
+  // and node dropped the socket with STDOUT and EXIT unread (all output lost).
+  const lost: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    let timer: NodeJS.Timeout | undefined;
+    let n = 0;
+    const r = await exec(shared, { ...sh('echo out-$$; exit 4'), tty: true, ttyRows: 30, ttyCols: 100 }, {
+      during: (send) => {
+        timer = setInterval(() => send(F.RESIZE, `${40 + (n++ % 2)} 100`), 1);
+      },
+    }).finally(() => clearInterval(timer));
+    assert.equal(r.exit.exitCode, 4);
+    if (!/^out-\d+\r?\n$/.test(r.stdout)) lost.push(`${JSON.stringify(r.stdout)} after ${n} resizes`);
+  }
+  assert.deepEqual(lost, []);
+});
+
+test('exec -i: STDIN frames sent around a quick command\'s exit never cost its output or EXIT (50 runs)', async () => {
+  // The same race without a tty: a client still streaming stdin when the command ends.
+  const lost: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    let timer: NodeJS.Timeout | undefined;
+    const r = await exec(shared, { ...sh('echo out; echo err >&2; exit 3'), openStdin: true }, {
+      during: (send) => {
+        timer = setInterval(() => send(F.STDIN, 'more input\n'), 1);
+      },
+    }).finally(() => clearInterval(timer));
+    assert.equal(r.exit.exitCode, 3);
+    if (r.stdout !== 'out\n' || r.stderr !== 'err\n') lost.push(JSON.stringify([r.stdout, r.stderr]));
+  }
+  assert.deepEqual(lost, []);
 });

@@ -57,10 +57,17 @@ test('stdin via frames; CLOSE_STDIN gives EOF', async () => {
 });
 
 test('tty: /dev/pts/0, RESIZE reaches stty', async () => {
-  const r = await run({ ...sh('tty; stty size'), tty: true }, {
-    during: (send) => send(F.RESIZE, '40 100'),
+  // The command waits for a line sent after the RESIZE (frames are handled in order, and
+  // a RESIZE that came before the pty is applied before the stdin that came after it):
+  // a RESIZE racing `stty size` on a 0x0 pty made busybox fail with a stale errno
+  // ("stty: standard input: No child processes", left by the shell reaping `tty`).
+  const r = await run({ ...sh('read x; tty; stty size'), tty: true, openStdin: true }, {
+    during: (send) => {
+      send(F.RESIZE, '40 100');
+      send(F.STDIN, 'go\r');
+    },
   });
-  assert.equal(r.stdout.replace(/\r/g, ''), '/dev/pts/0\n40 100\n');
+  assert.equal(r.stdout.replace(/\r/g, ''), 'go\n/dev/pts/0\n40 100\n');
   assert.equal(r.stderr, '');
 });
 
@@ -349,6 +356,6 @@ test('failure after the clone: error line, init killed, netns and socket removed
 test('setup failure after START: ERROR frame and exit 125', async () => {
   const r = await run({ args: ['true'], mounts: [{ source: '/nonexistent-src', destination: '/mnt', options: ['bind'] }] });
   assert.equal(r.exit.exitCode, 125);
-  assert.match(r.errors[0], /^bind \/mnt: stat source \/nonexistent-src: No such file or directory$/);
+  assert.match(r.errors[0], /^bind \/nonexistent-src on \/mnt: stat the source: No such file or directory$/);
 });
 
