@@ -77,6 +77,11 @@ export interface CreateRequest {
   mounts: MountSpec[];
   /** --read-only: the root filesystem read-only */
   readOnly: boolean;
+  /** --label/--label-file K=V (Config.Labels); --stop-signal ("" = the image's, else SIGTERM); --stop-timeout seconds for stop/restart without -t and daemon shutdown. */
+  labels: string[];
+  stopSignal: string;
+  stopTimeout: number;
+  stopTimeoutSet: boolean;
 }
 export interface RestartPolicy {
   /** no | always | unless-stopped | on-failure */
@@ -155,6 +160,14 @@ export interface ContainerSummary {
   pid: number;
   exitCode: number;
   oomKilled: boolean;
+  /** K=V, sorted by key */
+  labels: string[];
+  /** network names (bridge, host, none) */
+  networks: string[];
+  /** volume names, else bind sources (docker ps's MOUNTS) */
+  mounts: string[];
+  /** sha256:... (the ancestor filter) */
+  imageId: string;
 }
 export interface ListResponse {
   containers: ContainerSummary[];

@@ -228,7 +228,7 @@ test('ps and images rows', () => {
     [{
       id: 'f'.repeat(64), name: 'web', image: 'alpine', command: 'sh -c echo hello world', created: 1_700_000_097,
       state: 'running', status: 'Up 3 seconds', ports: [{ hostIp: '', hostPort: 8080, containerPort: 80, protocol: 'tcp' }],
-      pid: 1, exitCode: 0, oomKilled: false,
+      pid: 1, exitCode: 0, oomKilled: false, labels: [], networks: [], mounts: [], imageId: '',
     }],
     false,
     now,
@@ -355,7 +355,7 @@ test('info: the Server section in docker info\'s words and order', () => {
 });
 
 test('system df: Docker\'s summary table; prune: Docker\'s warning', () => {
-  const summary = (id: string, state: string) => ({ id, name: id, image: 'i', command: 'sh', created: 0, state, status: '', ports: [], pid: 0, exitCode: 0, oomKilled: false });
+  const summary = (id: string, state: string) => ({ id, name: id, image: 'i', command: 'sh', created: 0, state, status: '', ports: [], pid: 0, exitCode: 0, oomKilled: false, labels: [], networks: [], mounts: [], imageId: '' });
   const image = (id: string, tag: string) => ({ id, repository: 'r', tag, created: 0, size: 300 });
   const out = dfSummary({
     images: [{ image: image('a', 'x'), sharedSize: 0, containers: 2 }, { image: image('a', 'y'), sharedSize: 0, containers: 2 }, { image: image('b', 'z'), sharedSize: 0, containers: 0 }],
