@@ -476,7 +476,8 @@ class Exec {
       if (args.length) this.err(a.pos, a.text, `${name} has arguments but cannot be invoked as function`);
       return v;
     }
-    if (args.length) this.err(a.pos, a.text, `${name} is not a method but has arguments`);
+    // A table's header row runs over the column titles: {{.Label "k"}} is "LABEL" there.
+    if (args.length && !this.header) this.err(a.pos, a.text, `${name} is not a method but has arguments`);
     if (Array.isArray(o)) this.err(a.pos, a.text, `can't evaluate field ${name} in type []interface {}`);
     const v = Object.prototype.hasOwnProperty.call(o, name) ? o[name] : undefined;
     if (this.header && typeof v === 'function') return name.toUpperCase();
