@@ -108,7 +108,9 @@ export interface PsQuery {
 export function selectContainers(list: readonly ContainerSummary[], q: PsQuery): ContainerSummary[] {
   const f = q.filters;
   checkFilterValues(f);
-  const sorted = [...list].sort((a, b) => b.created - a.created || (a.id < b.id ? -1 : 1));
+  // Newest first, to the millisecond (an older daemon gives seconds alone); equal ones as the daemon listed them.
+  const when = (c: ContainerSummary) => Number(c.createdMs) || c.created * 1000;
+  const sorted = [...list].sort((a, b) => when(b) - when(a));
   const before = f.get('before')?.map((r) => findRef(sorted, r));
   const since = f.get('since')?.map((r) => findRef(sorted, r));
   const all = q.all || q.last > 0 || f.has('status');
@@ -128,8 +130,8 @@ export function selectContainers(list: readonly ContainerSummary[], q: PsQuery):
       && any('network', (v) => (c.networks ?? []).includes(v))
       && any('publish', (v) => (c.ports ?? []).some((p) => portMatch(v, p.containerPort, p.protocol || 'tcp')))
       && any('expose', (v) => (c.ports ?? []).some((p) => portMatch(v, p.containerPort, p.protocol || 'tcp')))
-      && (!before || before.every((b) => c.created < b.created || (c.created === b.created && sorted.indexOf(c) > sorted.indexOf(b))))
-      && (!since || since.every((s) => c.created > s.created || (c.created === s.created && sorted.indexOf(c) < sorted.indexOf(s))));
+      && (!before || before.every((b) => sorted.indexOf(c) > sorted.indexOf(b)))
+      && (!since || since.every((s) => sorted.indexOf(c) < sorted.indexOf(s)));
   });
   return q.last > 0 ? out.slice(0, q.last) : out;
 }

@@ -271,6 +271,7 @@ export class Engine {
       // docker ps's MOUNTS: a volume by name, anything else by its source
       mounts: (c.spec.mounts ?? []).map((m) => (m.type === 'volume' ? m.name : m.source)).filter(Boolean),
       imageId: c.imageId,
+      createdMs: c.created,
     };
   }
 

@@ -168,6 +168,8 @@ export interface ContainerSummary {
   mounts: string[];
   /** sha256:... (the ancestor filter) */
   imageId: string;
+  /** unix milliseconds: ps's order (before/since, -n) within a second */
+  createdMs: number;
 }
 export interface ListResponse {
   containers: ContainerSummary[];

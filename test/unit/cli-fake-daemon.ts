@@ -187,7 +187,7 @@ export async function startFakeDaemon(socketPath?: string): Promise<FakeDaemon> 
         .map((c) => ({
           id: c.id, name: c.name, image: c.image, command: c.cmd.join(' '), created: c.created, state: c.state,
           status: c.state === 'running' ? 'Up 2 seconds' : c.state === 'exited' ? `Exited (${c.exitCode}) 1 second ago` : 'Created',
-          ports: c.ports, pid: 0, exitCode: c.exitCode, oomKilled: false, labels: [], networks: [], mounts: [], imageId: '',
+          ports: c.ports, pid: 0, exitCode: c.exitCode, oomKilled: false, labels: [], networks: [], mounts: [], imageId: '', createdMs: 0,
         }));
       cb(null, { containers: list });
     },

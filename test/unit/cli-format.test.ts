@@ -93,7 +93,7 @@ test('template: what data holds is escaped, the template\'s own text is not', ()
 function summary(over: Partial<ContainerSummary>): ContainerSummary {
   return {
     id: 'a'.repeat(64), name: 'web', image: 'busybox', command: 'sleep 100', created: 1000, state: 'running', status: 'Up 2 seconds',
-    ports: [], pid: 1, exitCode: 0, oomKilled: false, labels: [], networks: ['bridge'], mounts: [], imageId: 'sha256:' + 'f'.repeat(64), ...over,
+    ports: [], pid: 1, exitCode: 0, oomKilled: false, labels: [], networks: ['bridge'], mounts: [], imageId: 'sha256:' + 'f'.repeat(64), createdMs: 0, ...over,
   };
 }
 
