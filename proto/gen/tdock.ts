@@ -320,6 +320,10 @@ export interface ImageSummary {
   tag: string;
   created: number;
   size: number;
+  /** the repo digest of this repository ("" = none): images --digests */
+  digest: string;
+  /** K=V from the image config, sorted (images --filter label=) */
+  labels: string[];
 }
 export interface ImageListResponse {
   images: ImageSummary[];

@@ -62,7 +62,7 @@ export async function startFakeDaemon(socketPath?: string): Promise<FakeDaemon> 
   const containers = new Map<string, FakeContainer>();
   const calls: FakeDaemon['calls'] = [];
   const images: api.ImageSummary[] = [
-    { id: `sha256:${'ab'.repeat(32)}`, repository: 'alpine', tag: 'latest', created: Math.floor(Date.now() / 1000) - 7200, size: 4_264_000 },
+    { id: `sha256:${'ab'.repeat(32)}`, repository: 'alpine', tag: 'latest', created: Math.floor(Date.now() / 1000) - 7200, size: 4_264_000, digest: '', labels: [] },
   ];
   const imported: FakeDaemon['imported'] = [];
 

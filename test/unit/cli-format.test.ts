@@ -12,7 +12,9 @@ import { renderList, tabwrite } from '../../cli/render/list-format.ts';
 import { containerContext, PS_HEADERS, sizeText } from '../../cli/render/ps-context.ts';
 import { parseFilters, selectContainers } from '../../cli/ps-filter.ts';
 import { labelList, parseKvFile } from '../../cli/parse/kv-file.ts';
-import type { ContainerSummary } from '../../proto/api.ts';
+import type { ContainerSummary, ImageSummary } from '../../proto/api.ts';
+import { parseImageFilters, selectImages } from '../../cli/image-filter.ts';
+import { IMAGE_HEADERS, IMAGE_TABLE_DIGESTS, imageContext } from '../../cli/render/image-context.ts';
 
 const doc = { Name: '/web', State: { Status: 'running', Pid: 42 }, Config: { Env: ['A=1', 'B=2'], Labels: { a: 'x', b: 'y' }, Cmd: null } };
 
@@ -188,4 +190,30 @@ test('--env-file and --label-file: docker\'s file format', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('images filters and --format: docker\'s keys, patterns and imageContext', () => {
+  const img = (id: string, repository: string, tag: string, created: number, labels: string[] = [], digest = ''): ImageSummary =>
+    ({ id: `sha256:${id.repeat(64)}`, repository, tag, created, size: 1_980_000, digest, labels });
+  const list = [img('c', 'busybox', 'latest', 300, ['v=1']), img('c', 'reg:5000/team/app', '2', 300, ['v=1'], 'sha256:' + 'd'.repeat(64)), img('b', '<none>', '<none>', 200), img('a', 'alpine', '3', 100)];
+  const pick = (...f: string[]) => selectImages(list, parseImageFilters(f)).map((i) => `${i.repository}:${i.tag}`);
+  assert.deepEqual(pick('dangling=true'), ['<none>:<none>']);
+  assert.deepEqual(pick('dangling=false'), ['busybox:latest', 'reg:5000/team/app:2', 'alpine:3']);
+  assert.deepEqual(pick('reference=busy*'), ['busybox:latest']);
+  assert.deepEqual(pick('reference=*:3', 'reference=busybox'), ['busybox:latest', 'alpine:3'], 'references are alternatives');
+  assert.deepEqual(pick('reference=reg:5000/team/*'), ['reg:5000/team/app:2']);
+  assert.deepEqual(pick('reference=app'), [], '* and names do not cross "/"');
+  assert.deepEqual(pick('before=busybox'), ['<none>:<none>', 'alpine:3']);
+  assert.deepEqual(pick('since=alpine:3'), ['busybox:latest', 'reg:5000/team/app:2', '<none>:<none>']);
+  assert.deepEqual(pick('label=v=1', 'dangling=false'), ['busybox:latest', 'reg:5000/team/app:2']);
+  assert.equal(failure(() => pick('dangling=maybe')).message, "invalid filter 'dangling=maybe'");
+  assert.equal(failure(() => pick('until=1h')).message, "invalid filter 'until'");
+  assert.equal(failure(() => pick('before=nosuch')).message, 'No such image: nosuch');
+  const ctx = list.map((i) => imageContext(i, true, 400_000));
+  assert.equal(renderList(IMAGE_TABLE_DIGESTS, ctx.slice(1, 2), IMAGE_HEADERS),
+    `REPOSITORY          TAG       DIGEST                                                                    IMAGE ID       CREATED              SIZE\nreg:5000/team/app   2         sha256:${'d'.repeat(64)}   ${'c'.repeat(12)}   About a minute ago   1.98MB\n`);
+  assert.equal(renderList('{{.Repository}}:{{.Tag}} {{.Digest}} {{.ID}}', ctx.slice(0, 1), IMAGE_HEADERS), `busybox:latest <none> ${'c'.repeat(12)}\n`);
+  assert.deepEqual(Object.keys(JSON.parse(renderList('json', ctx.slice(0, 1), IMAGE_HEADERS)) as object),
+    ['Containers', 'CreatedAt', 'CreatedSince', 'Digest', 'ID', 'Repository', 'SharedSize', 'Size', 'Tag', 'UniqueSize', 'VirtualSize']);
+  assert.match(failure(() => renderList('{{.Names}}', ctx.slice(0, 1), IMAGE_HEADERS)).message, /can't evaluate field Names in type \*formatter.imageContext/);
 });

@@ -234,7 +234,7 @@ test('ps and images rows', () => {
     now,
   );
   assert.deepEqual(rows[1], ['ffffffffffff', 'alpine', '"sh -c echo hello wo…"', '3 seconds ago', 'Up 3 seconds', '0.0.0.0:8080->80/tcp', 'web']);
-  const img = imageRows([{ id: `sha256:${'b'.repeat(64)}`, repository: '', tag: '', created: 1_700_000_000, size: 4_264_000 }], false, now);
+  const img = imageRows([{ id: `sha256:${'b'.repeat(64)}`, repository: '', tag: '', created: 1_700_000_000, size: 4_264_000, digest: '', labels: [] }], false, now);
   assert.deepEqual(img[1], ['<none>', '<none>', 'bbbbbbbbbbbb', 'About a minute ago', '4.26MB']);
 });
 
@@ -356,7 +356,7 @@ test('info: the Server section in docker info\'s words and order', () => {
 
 test('system df: Docker\'s summary table; prune: Docker\'s warning', () => {
   const summary = (id: string, state: string) => ({ id, name: id, image: 'i', command: 'sh', created: 0, state, status: '', ports: [], pid: 0, exitCode: 0, oomKilled: false, labels: [], networks: [], mounts: [], imageId: '', createdMs: 0 });
-  const image = (id: string, tag: string) => ({ id, repository: 'r', tag, created: 0, size: 300 });
+  const image = (id: string, tag: string) => ({ id, repository: 'r', tag, created: 0, size: 300, digest: '', labels: [] });
   const out = dfSummary({
     images: [{ image: image('a', 'x'), sharedSize: 0, containers: 2 }, { image: image('a', 'y'), sharedSize: 0, containers: 2 }, { image: image('b', 'z'), sharedSize: 0, containers: 0 }],
     containers: [{ container: summary('c1', 'running'), size: 100 }, { container: summary('c2', 'exited'), size: 300 }],
