@@ -320,7 +320,11 @@ export class ImageService implements ImageSource {
   /** `tdock image prune`: dangling images no container uses (`-a`: all images no container uses). */
   async prune(all = false) {
     const r = await this.store.prune({ inUse: this.inUse, all });
-    for (const d of r.deleted) this.events.emit('image', 'delete', d, { name: d });
+    // Docker's order per image: untag (one per reference, named by the id as rmi's), then delete.
+    for (const d of r.deleted) {
+      for (const _ of r.untagged.get(d) ?? []) this.events.emit('image', 'untag', d, { name: d });
+      this.events.emit('image', 'delete', d, { name: d });
+    }
     return r;
   }
 

@@ -345,6 +345,13 @@ export interface ImagePruneResponse {
   deleted: string[];
   /** bytes */
   reclaimed: number;
+  /** prune -a: the references each deleted image had */
+  untagged: ImagePruneUntagged[];
+}
+/** One pruned image's references ("busybox:latest", "busybox@sha256:..."), printed as Docker's "untagged: REF" lines before its "deleted: ID". */
+export interface ImagePruneUntagged {
+  id: string;
+  refs: string[];
 }
 export interface LoginRequest {
   /** "" = docker.io */

@@ -12,6 +12,7 @@ import { renderList, tabwrite } from '../../cli/render/list-format.ts';
 import { containerContext, PS_HEADERS, sizeText } from '../../cli/render/ps-context.ts';
 import { parseFilters, selectContainers } from '../../cli/ps-filter.ts';
 import { labelList, parseKvFile } from '../../cli/parse/kv-file.ts';
+import { deletedImages } from '../../cli/commands/image/prune.ts';
 import type { ContainerSummary, ImageSummary } from '../../proto/api.ts';
 import { parseImageFilters, selectImages } from '../../cli/image-filter.ts';
 import { IMAGE_HEADERS, IMAGE_TABLE_DIGESTS, imageContext } from '../../cli/render/image-context.ts';
@@ -216,4 +217,10 @@ test('images filters and --format: docker\'s keys, patterns and imageContext', (
   assert.deepEqual(Object.keys(JSON.parse(renderList('json', ctx.slice(0, 1), IMAGE_HEADERS)) as object),
     ['Containers', 'CreatedAt', 'CreatedSince', 'Digest', 'ID', 'Repository', 'SharedSize', 'Size', 'Tag', 'UniqueSize', 'VirtualSize']);
   assert.match(failure(() => renderList('{{.Names}}', ctx.slice(0, 1), IMAGE_HEADERS)).message, /can't evaluate field Names in type \*formatter.imageContext/);
+});
+
+test('image prune output: "untagged: REF" lines before each "deleted: ID", as Docker', () => {
+  assert.equal(deletedImages(['sha256:a', 'sha256:b'], [{ id: 'sha256:a', refs: ['busybox:latest', 'busybox@sha256:d'] }]),
+    'Deleted Images:\nuntagged: busybox:latest\nuntagged: busybox@sha256:d\ndeleted: sha256:a\ndeleted: sha256:b\n\n');
+  assert.equal(deletedImages([]), '');
 });
