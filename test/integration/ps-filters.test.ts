@@ -82,6 +82,19 @@ describe('ps filters and formats, labels, stop options', () => {
     assert.match(r.stderr, /--env-file: cannot read .*missing: ENOENT/);
   });
 
+  test('images: --filter, --format, --digests', async () => {
+    const id = JSON.parse(await d.ok(['image', 'inspect', 'busybox']))[0].Id as string;
+    assert.equal(await d.ok(['images', '--filter', 'reference=busy*', '--format', '{{.Repository}}:{{.Tag}} {{.ID}} {{.Digest}}']), `busybox:latest ${id.slice(7, 19)} <none>\n`);
+    assert.equal(await d.ok(['images', '--filter', 'dangling=true', '-q']), '');
+    assert.equal(await d.ok(['images', '--filter', 'label=nosuch', '-q']), '');
+    assert.equal(await d.ok(['images', 'busybox', '-q']), `${id.slice(7, 19)}\n`);
+    assert.match((await d.ok(['images', '--digests'])).split('\n')[0]!, /^REPOSITORY +TAG +DIGEST +IMAGE ID +CREATED +SIZE$/);
+    assert.equal(JSON.parse(await d.ok(['images', '--format', 'json'])).ID, id.slice(7, 19));
+    const r = await d.cli(['images', '--filter', 'dangling=maybe']);
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /invalid filter 'dangling=maybe'/);
+  });
+
   test('--stop-signal and --stop-timeout: inspect shows them, stop without -t uses them', async () => {
     const id = (await d.ok(['run', '-d', '--stop-signal', 'SIGUSR1', '--stop-timeout', '1', 'busybox', 'sh', '-c', 'trap "" USR1 TERM; while :; do sleep 1; done'])).trim();
     const doc = await d.inspect(id);
@@ -92,10 +105,17 @@ describe('ps filters and formats, labels, stop options', () => {
     // It ignores its stop signal: only the kill after --stop-timeout ends it (137), well before the default 10 s.
     assert.ok(Date.now() - t0 < 8000, `stop took ${Date.now() - t0} ms`);
     assert.equal((await d.inspect(id)).State.ExitCode, 137);
+    // restart without -t: the same bound
+    await d.ok(['start', id]);
+    const t1 = Date.now();
+    await d.ok(['restart', id]);
+    assert.ok(Date.now() - t1 < 8000, `restart took ${Date.now() - t1} ms`);
+    assert.equal((await d.inspect(id)).State.Running, true);
+    await d.ok(['rm', '-f', id]);
     const r = await d.cli(['run', '-d', '--stop-signal', 'NOPE', 'busybox', 'true']);
     assert.equal(r.code, 125);
     assert.match(r.stderr, /invalid signal "NOPE"/);
-    assert.equal((await d.ok(['ps', '-a', '-q'])).trim().split('\n').length, 4, 'the refused one left no container');
+    assert.equal((await d.ok(['ps', '-a', '-q'])).trim().split('\n').length, 3, 'the refused one left no container');
     rmSync(dir, { recursive: true, force: true });
   });
 });
