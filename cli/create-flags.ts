@@ -9,6 +9,7 @@ import { parsePublish, PortSpecError } from './parse/ports.ts';
 import { parseSecurityOpts, SecurityOptError } from '../proto/security-opt.ts';
 import { DEFAULT_LOG_CONFIG, LogOptError, parseLogOpts } from '../proto/log-opt.ts';
 import { parseMountFlags } from './parse/mounts.ts';
+import { labelList, parseKvFile } from './parse/kv-file.ts';
 import { parseRestartPolicy, RestartPolicyError } from '../lib/restart-policy.ts';
 import { healthFlags, healthRequest, type HealthFlagValues } from './health-flags.ts';
 
@@ -55,6 +56,11 @@ export const createFlags = {
   mount: Flags.string({ summary: 'Attach a mount: type=bind|volume|tmpfs,source=...,target=...[,readonly][,tmpfs-size=...][,tmpfs-mode=...].', helpValue: 'SPEC', ...many }),
   tmpfs: Flags.string({ summary: 'Mount a tmpfs: PATH[:size=64m,mode=1777,...].', helpValue: 'PATH', ...many }),
   'read-only': Flags.boolean({ summary: 'Mount the container\'s root filesystem read-only (volumes, tmpfs and /dev/shm stay writable).' }),
+  label: Flags.string({ char: 'l', summary: 'Set meta data on a container (KEY=VALUE).', helpValue: 'KEY=VALUE', ...many }),
+  'label-file': Flags.string({ summary: 'Read in a line delimited file of labels.', helpValue: 'FILE', ...many }),
+  'env-file': Flags.string({ summary: 'Read in a file of environment variables.', helpValue: 'FILE', ...many }),
+  'stop-signal': Flags.string({ summary: 'Signal to stop the container (default: the image\'s, else SIGTERM).', helpValue: 'SIGNAL' }),
+  'stop-timeout': Flags.integer({ summary: 'Timeout (in seconds) to stop a container (default 10).', helpValue: 'SECONDS' }),
 };
 
 export interface CreateFlagValues extends HealthFlagValues {
@@ -81,6 +87,11 @@ export interface CreateFlagValues extends HealthFlagValues {
   mount?: string[];
   tmpfs?: string[];
   'read-only'?: boolean;
+  label?: string[];
+  'label-file'?: string[];
+  'env-file'?: string[];
+  'stop-signal'?: string;
+  'stop-timeout'?: number;
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -133,6 +144,7 @@ export function buildCreateRequest(
     const mounts = parseMountFlags(f, cwd);
     const restartPolicy = parseRestartPolicy(f.restart ?? '');
     if (restartPolicy.name !== 'no' && f.rm) throw new ValueError('Conflicting options: --restart and --rm');
+    if (f['stop-timeout'] !== undefined && f['stop-timeout'] < 0) throw new ValueError(`invalid value "${f['stop-timeout']}" for --stop-timeout: expected seconds, 0 or more`);
     const hasResources = memory !== 0 || memorySwap !== 0 || pidsLimit !== 0 || cpus !== 0;
     return {
       image,
@@ -140,7 +152,8 @@ export function buildCreateRequest(
       cmd: [...cmd],
       entrypoint: f.entrypoint === undefined || f.entrypoint === '' ? [] : [f.entrypoint],
       entrypointSet: f.entrypoint !== undefined,
-      env: envFlag(f.env ?? [], env),
+      // Docker's order: the files first, then -e (a later KEY wins in the daemon's merge).
+      env: [...(f['env-file'] ?? []).flatMap((file) => parseKvFile(file, '--env-file', (k) => env[k])), ...envFlag(f.env ?? [], env)],
       workdir: f.workdir ?? '',
       user: f.user ?? '',
       hostname: f.hostname ?? '',
@@ -157,6 +170,10 @@ export function buildCreateRequest(
       mounts,
       readOnly: Boolean(f['read-only']),
       restartPolicy,
+      labels: labelList(f['label-file'] ?? [], f.label ?? []),
+      stopSignal: f['stop-signal'] ?? '',
+      stopTimeout: f['stop-timeout'] ?? 0,
+      stopTimeoutSet: f['stop-timeout'] !== undefined,
       ...healthRequest(f),
     };
   } catch (e) {

@@ -1,5 +1,6 @@
 // Reads the few fields the attach-style commands need from Docker-shaped inspect JSON.
-import { visible, visibleJson } from './render/escape.ts';
+import { parseTemplate, TemplateError, type Template } from './render/template.ts';
+import { CliError, EXIT_USAGE } from './errors.ts';
 export interface ContainerFacts {
   id: string;
   tty: boolean;
@@ -25,20 +26,35 @@ export function containerFacts(json: string, fallbackId: string): ContainerFacts
 }
 
 /**
- * A small subset of Go templates for --format: {{.A.B}}, {{json .A}}, {{.}}.
- * Strings print as they are (control characters escaped: an image or a container
- * chose them), anything else as JSON.
+ * Runs a Go template (cli/render/template.ts) over one document, as docker's
+ * --format does: a template that does not parse, or fails on this document, is
+ * "template parsing error: ..." exit 125 (the message docker/cli wraps Go's in).
  */
 export function applyFormat(template: string, doc: unknown): string {
-  return template.replace(/\{\{\s*(json\s+)?\.([\w.]*)\s*\}\}/g, (_m, json: string | undefined, path: string) => {
-    let v: unknown = doc;
-    for (const k of path.split('.').filter(Boolean)) {
-      v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
-    }
-    if (json) return visibleJson(jsonOf(v ?? null));
-    if (v === undefined || v === null) return '<no value>';
-    return typeof v === 'string' ? visible(v) : typeof v === 'object' ? visibleJson(jsonOf(v)) : String(v);
-  });
+  return compileFormat(template).execute(doc);
+}
+
+/** Parses once for many documents; errors as applyFormat's. */
+export function compileFormat(template: string): { execute(doc: unknown, opts?: { header?: boolean }): string } {
+  let t: Template;
+  try {
+    t = parseTemplate(template);
+  } catch (e) {
+    throw templateFailure(e);
+  }
+  return {
+    execute(doc, opts) {
+      try {
+        return t.execute(doc, opts);
+      } catch (e) {
+        throw templateFailure(e);
+      }
+    },
+  };
+}
+
+function templateFailure(e: unknown): unknown {
+  return e instanceof TemplateError ? new CliError(`template parsing error: ${e.message}`, EXIT_USAGE) : e;
 }
 
 /** JSON.stringify that writes a BigInt as a JSON number (an event's timeNano needs all its digits). */

@@ -285,7 +285,21 @@ export class ImageService implements ImageSource {
   }
 
   list(): ImageSummary[] {
-    return this.store.list().map((i) => ({ id: i.id, repository: i.repository, tag: i.tag, created: Math.floor(i.created / 1000), size: i.size }));
+    const labels = new Map<string, string[]>();
+    const labelsOf = (id: string) => {
+      let l = labels.get(id);
+      if (!l) {
+        const m = this.store.config(id)?.config?.Labels ?? {};
+        labels.set(id, (l = Object.keys(m).sort().map((k) => `${k}=${m[k]}`)));
+      }
+      return l;
+    };
+    return this.store.list().map((i) => ({
+      id: i.id, repository: i.repository, tag: i.tag, created: Math.floor(i.created / 1000), size: i.size,
+      // Docker's DIGEST column: this repository's digest of the image
+      digest: this.store.repoDigests(i.id).find((d) => d.startsWith(`${i.repository}@`))?.slice(i.repository.length + 1) ?? '',
+      labels: labelsOf(i.id),
+    }));
   }
 
   inspect(ref: string): unknown {
@@ -306,7 +320,11 @@ export class ImageService implements ImageSource {
   /** `tdock image prune`: dangling images no container uses (`-a`: all images no container uses). */
   async prune(all = false) {
     const r = await this.store.prune({ inUse: this.inUse, all });
-    for (const d of r.deleted) this.events.emit('image', 'delete', d, { name: d });
+    // Docker's order per image: untag (one per reference, named by the id as rmi's), then delete.
+    for (const d of r.deleted) {
+      for (const _ of r.untagged.get(d) ?? []) this.events.emit('image', 'untag', d, { name: d });
+      this.events.emit('image', 'delete', d, { name: d });
+    }
     return r;
   }
 

@@ -683,7 +683,7 @@ export class ImageStore {
   }
 
   /** Deletes dangling images that no container uses; with `all`, every image no container uses. */
-  async prune(opts: { inUse?: (imageId: string) => boolean; all?: boolean } = {}): Promise<{ deleted: string[]; reclaimed: number }> {
+  async prune(opts: { inUse?: (imageId: string) => boolean; all?: boolean } = {}): Promise<{ deleted: string[]; reclaimed: number; untagged: Map<string, string[]> }> {
     const inUse = opts.inUse ?? NOT_IN_USE;
     const dangling = this.db.prepare(opts.all
       ? 'SELECT id FROM images ORDER BY created'
@@ -692,6 +692,13 @@ export class ImageStore {
     const deleted: string[] = [];
     const layers: { dir: string; size: number }[] = [];
     const doomed = dangling.map((d) => d.id).filter((id) => !inUse(id));
+    // prune -a: the references each image loses, as Docker lists them before "deleted:"
+    const untagged = new Map<string, string[]>();
+    for (const id of doomed) {
+      const tags = this.db.prepare('SELECT repository, tag FROM tags WHERE image_id = ? ORDER BY repository, tag').all(id) as { repository: string; tag: string }[];
+      const refs = [...tags.map((t) => `${t.repository}:${t.tag}`), ...this.repoDigests(id)];
+      if (refs.length) untagged.set(id, refs);
+    }
     let freedFirst = 0;
     await this.deleteFreeingFirst(() => {
       layers.length = 0;
@@ -702,8 +709,8 @@ export class ImageStore {
       }
     }, doomed, (bytes) => (freedFirst = bytes));
     await Promise.all(layers.map((l) => this.discard(l.dir)));
-    if (freedFirst) return { deleted, reclaimed: freedFirst };
-    return { deleted, reclaimed: layers.reduce((sum, l) => sum + l.size, 0) };
+    if (freedFirst) return { deleted, reclaimed: freedFirst, untagged };
+    return { deleted, reclaimed: layers.reduce((sum, l) => sum + l.size, 0), untagged };
   }
 
   /**

@@ -35,6 +35,7 @@ export function containerHandlers(engine: Engine): grpc.UntypedServiceImplementa
         image: r.image, name: r.name, cmd: r.cmd, entrypoint: r.entrypoint, entrypointSet: r.entrypointSet, env: r.env,
         workdir: r.workdir, user: r.user, hostname: r.hostname, tty: r.tty, openStdin: r.openStdin, autoRemove: r.autoRemove,
         mounts: r.mounts ?? [], readOnly: r.readOnly,
+        labels: r.labels ?? [], stopSignal: r.stopSignal, stopTimeout: r.stopTimeoutSet ? r.stopTimeout : undefined,
         network: r.network, ports: r.ports, dns: r.dns, securityOpt: r.securityOpt, logOpt: r.logOpt, restartPolicy: r.restartPolicy,
         healthCmd: r.healthCmd, healthInterval: r.healthInterval, healthTimeout: r.healthTimeout,
         healthRetries: r.healthRetries, healthStartPeriod: r.healthStartPeriod, noHealthcheck: r.noHealthcheck,

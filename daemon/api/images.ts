@@ -20,7 +20,7 @@ export function imageHandlers(images: ImageService): grpc.UntypedServiceImplemen
 
     Prune: unary<ImagePruneRequest, ImagePruneResponse>(async (req) => {
       const r = await images.prune(req.all === true);
-      return { deleted: r.deleted, reclaimed: r.reclaimed };
+      return { deleted: r.deleted, reclaimed: r.reclaimed, untagged: [...r.untagged].map(([id, refs]) => ({ id, refs })) };
     }),
     Login: unary<LoginRequest, LoginResponse>(async (r) => images.login(r.server || 'docker.io', r.username, r.password)),
     Logout: unary<LogoutRequest, LoginResponse>(async (r) => images.logout(r.server || 'docker.io')),

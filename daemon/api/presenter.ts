@@ -90,6 +90,8 @@ export function inspectDocument(v: InspectView): Record<string, unknown> {
       WorkingDir: c.spec.cwd,
       Image: c.imageRef,
       StopSignal: c.spec.stopSignal,
+      Labels: c.spec.labels ?? {},
+      ...(c.spec.stopTimeout !== undefined ? { StopTimeout: c.spec.stopTimeout } : {}),
       ...(c.spec.healthcheck ? { Healthcheck: c.spec.healthcheck } : {}),
       Volumes: configVolumes(c.spec),
     },

@@ -270,6 +270,12 @@ export class Engine {
       pid: c.pid,
       exitCode: c.exitCode,
       oomKilled: c.oomKilled,
+      labels: Object.keys(c.spec.labels ?? {}).sort().map((k) => `${k}=${c.spec.labels![k]}`),
+      networks: [c.spec.network],
+      // docker ps's MOUNTS: a volume by name, anything else by its source
+      mounts: (c.spec.mounts ?? []).map((m) => (m.type === 'volume' ? m.name : m.source)).filter(Boolean),
+      imageId: c.imageId,
+      createdMs: c.created,
     };
   }
 

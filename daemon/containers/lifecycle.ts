@@ -391,7 +391,8 @@ export class Lifecycle {
     // Docker's events of a stop: kill (the stop signal), [kill (9)], die, stop.
     containerEvent(this.ctx, c, 'kill', { signal: String(sig) });
     l.control.signal(sig);
-    const timeout = timeoutSec < 0 ? 10 : timeoutSec;
+    // No -t: the container's --stop-timeout, else Docker's 10 s (a shutdown too).
+    const timeout = timeoutSec < 0 ? (c.spec.stopTimeout ?? 10) : timeoutSec;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
       exited.then(() => false),

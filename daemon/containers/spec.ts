@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { checkHostIp, isIPv4Address } from '../network/ports.ts';
 import { checkExecSize } from './bounds.ts';
+import { parseSignal } from './signals.ts';
 import type { PortMapping, PortSpec } from '../../lib/ports.ts';
 import { randomBytes } from 'node:crypto';
 import { checkMounts, type MountInput, type MountPoint } from './mounts.ts';
@@ -43,6 +44,10 @@ export interface ContainerSpec {
   restartPolicy?: RestartPolicy;
   /** --health-* over the image's HEALTHCHECK (daemon/health/config.ts); absent: none. */
   healthcheck?: HealthcheckConfig;
+  /** --label over the image's Labels (absent in containers created before labels existed). */
+  labels?: Record<string, string>;
+  /** --stop-timeout seconds: stop/restart without -t and a stopping shutdown wait this long; absent: 10. */
+  stopTimeout?: number;
 }
 
 export interface ImageConfigLike {
@@ -52,6 +57,7 @@ export interface ImageConfigLike {
   WorkingDir?: string;
   User?: string;
   StopSignal?: string;
+  Labels?: Record<string, string> | null;
   Healthcheck?: Partial<HealthcheckConfig> | null;
 }
 
@@ -79,6 +85,31 @@ export interface CreateInput extends HealthFlags {
   readOnly?: boolean;
   /** --restart as the API gave it (unset = no). */
   restartPolicy?: { name: string; maximumRetryCount: number } | null;
+  /** --label K=V as given */
+  labels?: string[];
+  /** --stop-signal ("" = the image's) */
+  stopSignal?: string;
+  /** --stop-timeout seconds (undefined = unset) */
+  stopTimeout?: number;
+}
+
+/** The image's labels, then --label (Docker's: the container's win). */
+export function labelsOf(image: Record<string, string> | null | undefined, given: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = { ...(image ?? {}) };
+  for (const kv of given) {
+    const eq = kv.indexOf('=');
+    const k = eq < 0 ? kv : kv.slice(0, eq);
+    if (!k) throw invalid(`invalid label "${kv}": expected KEY=VALUE`);
+    out[k] = eq < 0 ? '' : kv.slice(eq + 1);
+  }
+  return out;
+}
+
+/** --stop-timeout: whole seconds, 0 or more. */
+export function stopTimeoutOf(v: number | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isSafeInteger(v) || v < 0) throw invalid(`invalid --stop-timeout ${v}: expected seconds, 0 or more`);
+  return v;
 }
 
 /** Later entries win, keyed by the name before "="; order of first appearance kept. */
@@ -206,6 +237,7 @@ export function buildSpec(
   const mounts = checkMounts(req.mounts ?? [], () => randomBytes(32).toString('hex'));
   const restartPolicy = restartPolicyOf(req);
   const healthcheck = mergeHealthcheck(req, image.Healthcheck);
+  const stopTimeout = stopTimeoutOf(req.stopTimeout);
   return {
     entrypoint,
     cmd,
@@ -221,7 +253,9 @@ export function buildSpec(
     ports,
     dns: req.dns,
     resources,
-    stopSignal: image.StopSignal || 'SIGTERM',
+    stopSignal: req.stopSignal ? (parseSignal(req.stopSignal), req.stopSignal) : image.StopSignal || 'SIGTERM',
+    labels: labelsOf(image.Labels, req.labels ?? []),
+    ...(stopTimeout !== undefined ? { stopTimeout } : {}),
     securityOpt: req.securityOpt,
     log,
     mounts,

@@ -77,6 +77,11 @@ export interface CreateRequest {
   mounts: MountSpec[];
   /** --read-only: the root filesystem read-only */
   readOnly: boolean;
+  /** --label/--label-file K=V (Config.Labels); --stop-signal ("" = the image's, else SIGTERM); --stop-timeout seconds for stop/restart without -t and daemon shutdown. */
+  labels: string[];
+  stopSignal: string;
+  stopTimeout: number;
+  stopTimeoutSet: boolean;
 }
 export interface RestartPolicy {
   /** no | always | unless-stopped | on-failure */
@@ -155,6 +160,16 @@ export interface ContainerSummary {
   pid: number;
   exitCode: number;
   oomKilled: boolean;
+  /** K=V, sorted by key */
+  labels: string[];
+  /** network names (bridge, host, none) */
+  networks: string[];
+  /** volume names, else bind sources (docker ps's MOUNTS) */
+  mounts: string[];
+  /** sha256:... (the ancestor filter) */
+  imageId: string;
+  /** unix milliseconds: ps's order (before/since, -n) within a second */
+  createdMs: number;
 }
 export interface ListResponse {
   containers: ContainerSummary[];
@@ -305,6 +320,10 @@ export interface ImageSummary {
   tag: string;
   created: number;
   size: number;
+  /** the repo digest of this repository ("" = none): images --digests */
+  digest: string;
+  /** K=V from the image config, sorted (images --filter label=) */
+  labels: string[];
 }
 export interface ImageListResponse {
   images: ImageSummary[];
@@ -326,6 +345,13 @@ export interface ImagePruneResponse {
   deleted: string[];
   /** bytes */
   reclaimed: number;
+  /** prune -a: the references each deleted image had */
+  untagged: ImagePruneUntagged[];
+}
+/** One pruned image's references ("busybox:latest", "busybox@sha256:..."), printed as Docker's "untagged: REF" lines before its "deleted: ID". */
+export interface ImagePruneUntagged {
+  id: string;
+  refs: string[];
 }
 export interface LoginRequest {
   /** "" = docker.io */

@@ -29,6 +29,7 @@ const request = (over: Partial<CreateRequest>): CreateRequest => ({
   hostname: '', tty: false, openStdin: false, autoRemove: false, network: 'none', ports: [], dns: [],
   resources: { memory: 0, memorySwap: 0, pidsLimit: 0, cpus: 0 }, pullMissing: false, securityOpt: [], logOpt: [], mounts: [], readOnly: false, restartPolicy: null,
   healthCmd: '', healthInterval: 0, healthTimeout: 0, healthRetries: 0, healthStartPeriod: 0, noHealthcheck: false,
+  labels: [], stopSignal: '', stopTimeout: 0, stopTimeoutSet: false,
   ...over,
 });
 

@@ -102,8 +102,12 @@ describe('info, system df, prune', () => {
       code: 1, stdout: 'WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue? [y/N] \n',
       stderr: 'Error: image prune has been cancelled\n',
     });
+    const t0 = Math.floor(Date.now() / 1000) - 1;
     const all = await d.ok(['system', 'prune', '-a', '-f']);
-    assert.match(all, new RegExp(`^Deleted Images:\\ndeleted: ${id}\\n\\nTotal reclaimed space: [\\d.]+[kM]B\\n$`));
+    // Docker's: the references an image loses ("untagged: REF") before its "deleted: ID"
+    assert.match(all, new RegExp(`^Deleted Images:\\nuntagged: busybox:latest\\ndeleted: ${id}\\n\\nTotal reclaimed space: [\\d.]+[kM]B\\n$`));
+    const ev = await d.ok(['events', '--since', String(t0), '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'type=image', '--format', '{{.Action}} {{.Actor.ID}}']);
+    assert.equal(ev, `untag ${id}\ndelete ${id}\n`);
     assert.equal(await d.ok(['images', '-q']), '');
     const df = await d.ok(['system', 'df']);
     assert.match(df, /\nImages +0 +0 +0B +0B\nContainers +0 +0 +0B +0B\n/);

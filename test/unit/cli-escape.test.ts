@@ -39,7 +39,7 @@ test('tables, inspect and error lines never carry a raw control character', () =
   assert.doesNotMatch(table, RAW);
   assert.equal(table.split('\n').length, 3, 'no forged row');
   assert.equal(table, `PID       CMD\n4242      ${SHOWN}\n`);
-  const ps = renderTable(psRows([{ id: 'a'.repeat(64), name: 'web', image: 'busybox', command: EVIL, created: 0, state: 'running', status: 'Up', ports: [], pid: 1, exitCode: 0, oomKilled: false }], true));
+  const ps = renderTable(psRows([{ id: 'a'.repeat(64), name: 'web', image: 'busybox', command: EVIL, created: 0, state: 'running', status: 'Up', ports: [], pid: 1, exitCode: 0, oomKilled: false, labels: [], networks: [], mounts: [], imageId: '', createdMs: 0 }], true));
   assert.doesNotMatch(ps, RAW);
   const doc = { Config: { Cmd: [EVIL], WorkingDir: EVIL }, State: { Error: EVIL } };
   assert.doesNotMatch(renderInspect([doc], undefined), RAW);

@@ -62,7 +62,7 @@ export async function startFakeDaemon(socketPath?: string): Promise<FakeDaemon> 
   const containers = new Map<string, FakeContainer>();
   const calls: FakeDaemon['calls'] = [];
   const images: api.ImageSummary[] = [
-    { id: `sha256:${'ab'.repeat(32)}`, repository: 'alpine', tag: 'latest', created: Math.floor(Date.now() / 1000) - 7200, size: 4_264_000 },
+    { id: `sha256:${'ab'.repeat(32)}`, repository: 'alpine', tag: 'latest', created: Math.floor(Date.now() / 1000) - 7200, size: 4_264_000, digest: '', labels: [] },
   ];
   const imported: FakeDaemon['imported'] = [];
 
@@ -187,7 +187,7 @@ export async function startFakeDaemon(socketPath?: string): Promise<FakeDaemon> 
         .map((c) => ({
           id: c.id, name: c.name, image: c.image, command: c.cmd.join(' '), created: c.created, state: c.state,
           status: c.state === 'running' ? 'Up 2 seconds' : c.state === 'exited' ? `Exited (${c.exitCode}) 1 second ago` : 'Created',
-          ports: c.ports, pid: 0, exitCode: c.exitCode, oomKilled: false,
+          ports: c.ports, pid: 0, exitCode: c.exitCode, oomKilled: false, labels: [], networks: [], mounts: [], imageId: '', createdMs: 0,
         }));
       cb(null, { containers: list });
     },

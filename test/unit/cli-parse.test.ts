@@ -228,13 +228,13 @@ test('ps and images rows', () => {
     [{
       id: 'f'.repeat(64), name: 'web', image: 'alpine', command: 'sh -c echo hello world', created: 1_700_000_097,
       state: 'running', status: 'Up 3 seconds', ports: [{ hostIp: '', hostPort: 8080, containerPort: 80, protocol: 'tcp' }],
-      pid: 1, exitCode: 0, oomKilled: false,
+      pid: 1, exitCode: 0, oomKilled: false, labels: [], networks: [], mounts: [], imageId: '', createdMs: 0,
     }],
     false,
     now,
   );
   assert.deepEqual(rows[1], ['ffffffffffff', 'alpine', '"sh -c echo hello wo…"', '3 seconds ago', 'Up 3 seconds', '0.0.0.0:8080->80/tcp', 'web']);
-  const img = imageRows([{ id: `sha256:${'b'.repeat(64)}`, repository: '', tag: '', created: 1_700_000_000, size: 4_264_000 }], false, now);
+  const img = imageRows([{ id: `sha256:${'b'.repeat(64)}`, repository: '', tag: '', created: 1_700_000_000, size: 4_264_000, digest: '', labels: [] }], false, now);
   assert.deepEqual(img[1], ['<none>', '<none>', 'bbbbbbbbbbbb', 'About a minute ago', '4.26MB']);
 });
 
@@ -250,7 +250,7 @@ test('port lines, info rendering, pull progress', () => {
   assert.throws(() => portLines(ports, 'x'), UsageError);
   // Not a terminal: one line per finished layer, and the image's own lines.
   const p = new ProgressPrinter(false);
-  const ev = (id: string, status: string, current = 0, total = 0) => ({ id, status, current, total, imageId: '' });
+  const ev = (id: string, status: string, current = 0, total = 0) => ({ id, status, current, total, imageId: '', createdMs: 0 });
   assert.equal(p.line(ev('l1', 'Pulling fs layer', 0, 10)), undefined);
   assert.equal(p.line(ev('l1', 'Downloading', 5, 10)), undefined);
   assert.equal(p.line(ev('l1', 'Pull complete')), 'l1: Pull complete\n');
@@ -261,7 +261,7 @@ test('port lines, info rendering, pull progress', () => {
 test('pull progress on a terminal: a line per layer with bytes and speed, redrawn in place', () => {
   let now = 0;
   const p = new ProgressPrinter(true, () => now);
-  const ev = (id: string, status: string, current = 0, total = 0) => ({ id, status, current, total, imageId: '' });
+  const ev = (id: string, status: string, current = 0, total = 0) => ({ id, status, current, total, imageId: '', createdMs: 0 });
   assert.equal(p.line(ev('aaa', 'Pulling fs layer', 0, 2_000_000)), '\x1b[2Kaaa: Pulling fs layer 0B/2MB\n');
   assert.equal(p.line(ev('bbb', 'Already exists')), '\x1b[1A\r\x1b[2Kaaa: Pulling fs layer 0B/2MB\n\x1b[2Kbbb: Already exists\n');
   now = 1000;
@@ -355,8 +355,8 @@ test('info: the Server section in docker info\'s words and order', () => {
 });
 
 test('system df: Docker\'s summary table; prune: Docker\'s warning', () => {
-  const summary = (id: string, state: string) => ({ id, name: id, image: 'i', command: 'sh', created: 0, state, status: '', ports: [], pid: 0, exitCode: 0, oomKilled: false });
-  const image = (id: string, tag: string) => ({ id, repository: 'r', tag, created: 0, size: 300 });
+  const summary = (id: string, state: string) => ({ id, name: id, image: 'i', command: 'sh', created: 0, state, status: '', ports: [], pid: 0, exitCode: 0, oomKilled: false, labels: [], networks: [], mounts: [], imageId: '', createdMs: 0 });
+  const image = (id: string, tag: string) => ({ id, repository: 'r', tag, created: 0, size: 300, digest: '', labels: [] });
   const out = dfSummary({
     images: [{ image: image('a', 'x'), sharedSize: 0, containers: 2 }, { image: image('a', 'y'), sharedSize: 0, containers: 2 }, { image: image('b', 'z'), sharedSize: 0, containers: 0 }],
     containers: [{ container: summary('c1', 'running'), size: 100 }, { container: summary('c2', 'exited'), size: 300 }],

@@ -349,3 +349,18 @@ test('top: the processes in the container\'s cgroups and its pid namespace only;
   assert.deepEqual(e.inspectView(id).namespaces, {}, 'no namespaces of a stranger');
   host.reused.delete(init);
 });
+
+test('stop without -t (a user\'s, or a shutdown\'s) uses --stop-signal and --stop-timeout', async () => {
+  const e = engine();
+  const { id } = await e.create({
+    image: 'img', name: '', cmd: [], entrypoint: [], entrypointSet: false, env: [], workdir: '', user: '', hostname: '',
+    tty: false, openStdin: false, autoRemove: false, network: '', ports: [], dns: [], resources: {}, securityOpt: [],
+    stopSignal: 'SIGUSR1', stopTimeout: 0,
+  });
+  await e.start(id);
+  const m = host.monitors[0]!;
+  // The fake ignores SIGUSR1: only the kill after the 0 s stop timeout ends it (the default would wait 10 s).
+  await within(e.stop(id, -1, 'daemon'), 2000, 'stop');
+  assert.deepEqual(m.frames('SIGNAL').map((f) => f.data), ['10', '9']);
+  assert.equal(e.repo.get(id)!.exitCode, 137);
+});

@@ -223,7 +223,7 @@ describe('ImageStore', () => {
     // prune deletes the dangling image and its layer
     const layer = store.layerDirs(old.id)[0]!;
     const p = await store.prune({ inUse: () => false });
-    assert.deepEqual(p, { deleted: [old.id], reclaimed: 'hello old\n'.length });
+    assert.deepEqual(p, { deleted: [old.id], reclaimed: 'hello old\n'.length, untagged: new Map() });
     assert.equal(existsSync(layer), false);
     assert.equal(store.list().length, 2);
   });

@@ -3,9 +3,14 @@ import { TdockCommand } from '../../base.ts';
 import { humanSize } from '../../render/format.ts';
 import { confirmOrCancel } from '../../confirm.ts';
 
-/** "Deleted Images:" and one line per image, then a blank line; "" when none (system prune too). */
-export function deletedImages(ids: readonly string[]): string {
-  return ids.length ? `Deleted Images:\n${ids.map((id) => `deleted: ${id}`).join('\n')}\n\n` : '';
+/**
+ * "Deleted Images:" and per image its "untagged: REF" lines then "deleted: ID",
+ * then a blank line; "" when none (system prune too).
+ */
+export function deletedImages(ids: readonly string[], untagged: readonly { id: string; refs: string[] }[] = []): string {
+  const refs = new Map(untagged.map((u) => [u.id, u.refs]));
+  const lines = ids.flatMap((id) => [...(refs.get(id) ?? []).map((r) => `untagged: ${r}`), `deleted: ${id}`]);
+  return ids.length ? `Deleted Images:\n${lines.join('\n')}\n\n` : '';
 }
 
 export default class ImagePrune extends TdockCommand {
@@ -23,6 +28,6 @@ export default class ImagePrune extends TdockCommand {
     }
     const d = await this.daemon(flags.host);
     const res = await d.images.prune({ all: flags.all });
-    this.print(`${deletedImages(res.deleted)}Total reclaimed space: ${humanSize(Number(res.reclaimed))}`);
+    this.print(`${deletedImages(res.deleted, res.untagged)}Total reclaimed space: ${humanSize(Number(res.reclaimed))}`);
   }
 }

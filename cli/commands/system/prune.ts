@@ -44,7 +44,7 @@ export default class SystemPrune extends TdockCommand {
     }
     const images = await d.images.prune({ all: flags.all });
     reclaimed += Number(images.reclaimed);
-    out += deletedImages(images.deleted);
+    out += deletedImages(images.deleted, images.untagged);
     this.print(`${out}Total reclaimed space: ${humanSize(reclaimed)}`);
   }
 }
