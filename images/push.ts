@@ -220,6 +220,26 @@ export class ImagePusher {
       return u.toString();
     };
     say('Pushing', 0, size);
+    const session = { location };
+    try {
+      await this.upload(client, repo, digest, session, size, chunk, body, withDigest, scope, say);
+    } catch (e) {
+      // Docker cancels a failed upload: the registry drops the session and its partial
+      // data now instead of keeping it until its own purge. Best effort: a registry that
+      // is down cannot be told.
+      await client.send('DELETE', session.location, scope, { detached: true }).catch(() => undefined);
+      throw e;
+    }
+    say('Pushed', size, size);
+  }
+
+  private async upload(
+    client: RegistryClient, repo: string, digest: string, session: { location: string }, size: number, chunk: number,
+    body: (start: number, end: number) => () => Buffer | Readable, withDigest: (loc: string) => string, scope: string,
+    say: (status: string, current?: number, total?: number) => void,
+  ): Promise<void> {
+    const domain = client.domain;
+    let location = session.location;
     let put;
     if (size <= chunk) {
       put = await client.send('PUT', withDigest(location), scope, {
@@ -235,6 +255,7 @@ export class ImagePusher {
         });
         if (r.status !== 202) throw client.pushError(r.status, r.text, repo, `chunk ${off}-${end - 1} of blob ${digest}`);
         location = header(r.headers, 'location') ?? location;
+        session.location = location;
         say('Pushing', end, size);
       }
       put = await client.send('PUT', withDigest(location), scope, { headers: { 'content-length': '0' } });
@@ -242,6 +263,5 @@ export class ImagePusher {
     if (put.status !== 201) throw client.pushError(put.status, put.text, repo, `blob ${digest}`);
     const claimed = header(put.headers, 'docker-content-digest');
     if (claimed && claimed !== digest) throw new EngineError(NETWORK_FAILURE, `registry ${domain} stored blob ${digest} as ${claimed}`);
-    say('Pushed', size, size);
   }
 }

@@ -301,6 +301,7 @@ describe('push: chunked uploads and pulled (gzip) blobs', { skip: !isRoot ? 'nee
   let proxy: ReturnType<typeof createServer>;
   let proxyHost = '';
   const log: string[] = [];
+  let cutPatch = 0;
 
   const service = (name: string, chunk?: number) => {
     const root = join(scratch, name);
@@ -319,6 +320,11 @@ describe('push: chunked uploads and pulled (gzip) blobs', { skip: !isRoot ? 'nee
     const target = new URL(regB.base);
     proxy = createServer((req, res) => {
       log.push(`${req.method} ${(req.url ?? '').split('?')[0]} ${req.headers['content-range'] ?? ''}`.trim());
+      // the registry "goes down" in the middle of an upload: this PATCH's connection is cut
+      if (req.method === 'PATCH' && cutPatch > 0 && --cutPatch === 0) {
+        req.socket.destroy();
+        return;
+      }
       const up = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
         res.writeHead(ur.statusCode ?? 502, ur.headers);
         ur.pipe(res);
@@ -352,6 +358,27 @@ describe('push: chunked uploads and pulled (gzip) blobs', { skip: !isRoot ? 'nee
     assert.ok(lines.includes(`${rec.layers[0]!.slice(7, 19)}: Pushed`), lines.join('\n'));
     const b = service('chunk-b');
     assert.equal((await b.pull(ref)).id, rec.id);
+  });
+
+  test('registry down mid-upload: one-line error, the upload session is cancelled (DELETE), nothing recorded', async () => {
+    const a = service('cut-a', 64 * 1024);
+    const ref = `${proxyHost}/cut/bb:v1`;
+    const rec = await a.store.importTar(Readable.from([await buildBusyboxTar()]), ref, { created: 0 });
+    log.length = 0;
+    cutPatch = 2;
+    const err = await a.push(ref).then(() => undefined, (e: Error) => e);
+    cutPatch = 0;
+    assert.ok(err, 'the push failed');
+    assert.equal(err.message.split('\n').length, 1, err.message);
+    assert.match(err.message, /unreachable|socket|closed|reset/i, err.message);
+    const patches = log.filter((l) => l.startsWith('PATCH'));
+    assert.equal(patches.length, 2, log.join('\n'));
+    const upload = patches[1]!.split(' ')[1]!;
+    assert.ok(log.includes(`DELETE ${upload}`), `the upload session ${upload} is cancelled:\n${log.join('\n')}`);
+    // the registry no longer knows the session
+    assert.equal((await fetch(`${regB.base}${upload}`)).status, 404);
+    assert.deepEqual(a.store.repoDigests(rec.id), []);
+    assert.equal((await fetch(`${regB.base}/v2/cut/bb/manifests/v1`)).status, 404);
   });
 
   test('a small blob goes up in one PUT', async () => {
