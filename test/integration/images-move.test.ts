@@ -146,6 +146,43 @@ describe('save and load', { skip: !isRoot ? 'needs root' : !haveSkopeo ? 'skopeo
     assert.deepEqual(readdirSync(scratch).filter((f) => f.includes('tdock-tmp')), []);
   });
 
+  test('save -o into a directory that does not exist: Docker\'s one-line error, nothing written', async () => {
+    const dir = join(scratch, 'no-such-dir');
+    const r = await d1.cli(['save', '-o', join(dir, 'x.tar'), 'busybox']);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim(), `Error: failed to save image: invalid output path: directory "${dir}" does not exist`);
+    assert.equal(existsSync(dir), false);
+  });
+
+  test('save of two images sharing a layer stores it once; skopeo copies each to an OCI dir', async () => {
+    await d1.ok(['run', '--name', 'qa-derive', 'busybox', 'sh', '-c', 'echo derived > /derived.txt']);
+    await d1.ok(['commit', 'qa-derive', 'mine/derived:v1']);
+    await d1.ok(['rm', 'qa-derive']);
+    const file = join(scratch, 'shared.tar');
+    await d1.ok(['save', '-o', file, 'busybox', 'mine/derived:v1']);
+    const members = execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).trim().split('\n');
+    const manifest = JSON.parse(execFileSync('tar', ['-xOf', file, 'manifest.json'], { encoding: 'utf8' })) as { RepoTags: string[]; Layers: string[] }[];
+    const derived = manifest.find((m) => m.RepoTags.includes('mine/derived:v1'))!;
+    const base = manifest.find((m) => m.RepoTags.includes('busybox:latest'))!;
+    assert.equal(derived.Layers.length, 2);
+    assert.equal(derived.Layers[0], base.Layers[0]);
+    assert.equal(members.filter((m) => m === base.Layers[0]).length, 1, members.join('\n'));
+    for (const ref of ['busybox:latest', 'mine/derived:v1']) {
+      const dest = join(scratch, `oci-${ref.replace(/[/:]/g, '-')}`);
+      skopeo(['copy', '-q', `docker-archive:${file}:${ref}`, `oci:${dest}`]);
+      const idx = JSON.parse(readFileSync(join(dest, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+      const m = JSON.parse(readFileSync(join(dest, 'blobs/sha256', idx.manifests[0]!.digest.slice(7)), 'utf8')) as { config: { digest: string }; layers: unknown[] };
+      // skopeo re-encodes the config when it turns Docker's manifest into an OCI one (Go's
+      // JSON, its struct's fields only), so the copy's config digest may differ; the layers may not
+      const inspect = await d1.inspect(ref);
+      const cfg = JSON.parse(readFileSync(join(dest, 'blobs/sha256', m.config.digest.slice(7)), 'utf8')) as { rootfs: { diff_ids: string[] } };
+      assert.deepEqual(cfg.rootfs.diff_ids, inspect.RootFS.Layers);
+      assert.equal(m.layers.length, ref === 'busybox:latest' ? 1 : 2);
+      const raw = skopeo(['inspect', '--raw', '--config', `docker-archive:${file}:${ref}`]);
+      assert.equal('sha256:' + createHash('sha256').update(raw).digest('hex'), inspect.Id, raw);
+    }
+  });
+
   test(have('dockerd') ? 'docker load accepts tdock save' : 'docker load accepts tdock save (skipped: dockerd is not installed)', { skip: !have('dockerd') }, async () => {
     // a private dockerd on its own sockets and dirs, without iptables or a bridge
     const base = mkdtempSync(join(tmpdir(), 'tdk-dockerd-'));
