@@ -13,6 +13,8 @@
 //      one PUT ?digest= (blobs up to `chunkSize`: monolithic) or in PATCH requests of
 //      `chunkSize` bytes with Content-Range, closed by an empty PUT ?digest= (chunked).
 //      The registry checks the digest; its Docker-Content-Digest must agree.
+// A layer kept as a plain tar (import, load, commit) is gzipped first, once, as Docker
+// pushes gzip (images/store.ts gzipKeptBlob).
 // Then the manifest (OCI image manifest; layer media types from each blob's compression)
 // is PUT by tag; its digest is recorded as a RepoDigest of the image, as Docker does.
 // Tokens are asked for `repository:<repo>:pull,push` (plus `repository:<other>:pull` for
@@ -114,11 +116,13 @@ export class ImagePusher {
     const done = new Set<string>();
     for (const { tag, rec } of images) {
       // every layer needs its blob: refuse before anything is sent
-      const blobs = rec.layers.map((diffId) => {
-        const b = this.store.layerBlob(diffId);
+      // (a plain-tar blob is gzipped here, once: see images/store.ts gzipKeptBlob)
+      const blobs = [];
+      for (const diffId of rec.layers) {
+        const b = await this.store.gzipKeptBlob(diffId);
         if (!b) throw new EngineError('FAILED_PRECONDITION', `cannot push ${ref.repository}:${tag}: layer ${diffId} was unpacked by an older tdock that did not keep its archive; remove the image and pull (or import) it again`);
-        return { diffId, ...b };
-      });
+        blobs.push({ diffId, ...b });
+      }
       for (const b of blobs) {
         if (!done.has(b.diffId)) emit({ id: short(b.diffId), status: 'Preparing', current: 0, total: 0, imageId: '' });
       }

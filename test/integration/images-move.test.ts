@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
 import { openDb } from '../../daemon/store/db.ts';
 import { ImageService } from '../../daemon/images.ts';
 import { ImageStore } from '../../images/store.ts';
@@ -426,6 +427,45 @@ describe('push: chunked uploads and pulled (gzip) blobs', { skip: !isRoot ? 'nee
     await a.push(ref);
     assert.equal(log.filter((l) => l.startsWith('PATCH')).length, 0, log.join('\n'));
     assert.ok(log.filter((l) => l.startsWith('PUT /v2/mono/app/blobs/uploads/')).length >= 2, log.join('\n'));
+  });
+
+  test('a plain-tar layer (import, load, commit) goes up gzipped, deterministically, and stays kept as that gzip', async () => {
+    const a = service('plain-a');
+    const ref = `${regB.host}/plain/app:v1`;
+    const rec = await a.store.importTar(Readable.from([tarArchive([{ path: 'hello.txt', data: 'plain layer\n'.repeat(1000) }])]), ref, { created: 0 });
+    const diffId = rec.layers[0]!;
+    assert.equal(a.store.layerBlob(diffId)?.info.compression, 'none');
+    const [first] = await a.push(ref);
+    type M = { layers: { digest: string; mediaType: string; size: number }[]; config: { digest: string } };
+    const m = await (await fetch(`${regB.base}/v2/plain/app/manifests/v1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json() as M;
+    assert.equal(m.layers[0]!.mediaType, 'application/vnd.oci.image.layer.v1.tar+gzip');
+    assert.notEqual(m.layers[0]!.digest, diffId);
+    const blob = Buffer.from(await (await fetch(`${regB.base}/v2/plain/app/blobs/${m.layers[0]!.digest}`)).arrayBuffer());
+    assert.equal(blob.length, m.layers[0]!.size);
+    assert.equal('sha256:' + createHash('sha256').update(gunzipSync(blob)).digest('hex'), diffId);
+    assert.equal(m.config.digest, rec.id);
+    // the kept blob is now that gzip: the next push (anywhere) sends the same bytes
+    const kept = a.store.layerBlob(diffId)!;
+    assert.equal(kept.info.compression, 'gzip');
+    assert.equal(kept.info.digest, m.layers[0]!.digest);
+    assert.equal(kept.info.tarSize, gunzipSync(blob).length);
+    a.store.tag(rec.id, `${regB.host}/plain/again:v1`);
+    const [second] = await a.push(`${regB.host}/plain/again:v1`);
+    assert.equal(second!.digest, first!.digest);
+    // another store compressing the same tar makes the same blob (deterministic gzip)
+    const c = service('plain-c');
+    const rec2 = await c.store.importTar(Readable.from([tarArchive([{ path: 'hello.txt', data: 'plain layer\n'.repeat(1000) }])]), `${regB.host}/plain/third:v1`, { created: 0 });
+    assert.equal(rec2.id, rec.id);
+    const [third] = await c.push(`${regB.host}/plain/third:v1`);
+    assert.equal(third!.digest, first!.digest);
+    // save still writes the layer as its plain tar (decompressed from the kept gzip)
+    const chunks: Buffer[] = [];
+    for await (const ch of a.save([ref])) chunks.push(ch);
+    const archive = Buffer.concat(chunks);
+    assert.ok(archive.includes(Buffer.from(`blobs/sha256/${diffId.slice(7)}`)));
+    // and a pull in a fresh store gives the same image id
+    const b = service('plain-b');
+    assert.equal((await b.pull(ref)).id, rec.id);
   });
 
   test('a pulled gzip layer is pushed as the same blob to another registry', async () => {
