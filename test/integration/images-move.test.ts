@@ -514,3 +514,80 @@ describe('push: chunked uploads and pulled (gzip) blobs', { skip: !isRoot ? 'nee
     assert.ok(lines.includes('Mounted from src/gz'), lines.join('\n'));
   });
 });
+
+describe('load: hostile and unusual Docker archives', { skip: !isRoot ? 'needs root' : false }, () => {
+  const SHIFT = { uid: 100000, gid: 100000, size: 65536 };
+  let scratch = '';
+  before(() => {
+    scratch = mkdtempSync(join(tmpdir(), 'tdk-loadhostile-'));
+  });
+  after(() => {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+  let n = 0;
+  const service = () => {
+    const root = join(scratch, `s${n++}`);
+    mkdirSync(root);
+    return new ImageService(new ImageStore(openDb(join(root, 'tdock.db')), root, SHIFT), () => false, { catalog: join(scratch, 'none.json') });
+  };
+  const sha = (b: Buffer | string) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+  const layer = (text: string) => tarArchive([{ path: 'f.txt', data: text }]);
+  const config = (layers: Buffer[], cmd = 'sh') => JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: [cmd] }, rootfs: { type: 'layers', diff_ids: layers.map((l) => sha(l)) } });
+  /** load into a fresh store: the images, or the error; and what the store's layers dir holds after */
+  const load = async (archive: Buffer) => {
+    const s = service();
+    const res = await s.load(Readable.from([archive])).then((r) => ({ ok: r }), (e: Error) => ({ err: e }));
+    const dir = join(s.store.root, 'layers');
+    return { ...res, s, left: existsSync(dir) ? readdirSync(dir) : [] };
+  };
+
+  test('several images and tags in one manifest.json (legacy layout, dedup symlink inside) all load', async () => {
+    const l1 = layer('one\n');
+    const l2 = layer('two\n');
+    const c1 = config([l1]);
+    const c2 = config([l1, l2], 'true');
+    const archive = tarArchive([
+      { path: 'manifest.json', data: JSON.stringify([
+        { Config: `${sha(c1).slice(7)}.json`, RepoTags: ['qa/one:a', 'qa/one:b'], Layers: ['aaa/layer.tar'] },
+        { Config: `${sha(c2).slice(7)}.json`, RepoTags: ['qa/two:latest'], Layers: ['bbb/layer.tar', 'ccc/layer.tar'] },
+      ]) },
+      { path: `${sha(c1).slice(7)}.json`, data: c1 },
+      { path: `${sha(c2).slice(7)}.json`, data: c2 },
+      { path: 'aaa/layer.tar', data: l1 },
+      // old docker save: a layer shared by two images is a symlink to the first copy
+      { path: 'bbb/layer.tar', type: 'symlink', linkpath: '../aaa/layer.tar' },
+      { path: 'ccc/layer.tar', data: l2 },
+    ]);
+    const r = await load(archive);
+    assert.ok('ok' in r, String((r as { err?: Error }).err));
+    assert.deepEqual(r.ok.map((i) => i.tags).sort(), [['qa/one:a', 'qa/one:b'], ['qa/two:latest']]);
+    assert.equal(r.s.store.resolve('qa/two:latest')!.id, sha(c2));
+  });
+
+  test('a layer symlink pointing outside the archive, a missing layer, a huge manifest.json and a tar bomb are refused with nothing left', async () => {
+    const l1 = layer('one\n');
+    const c1 = config([l1]);
+    const withLayer = (entry: Parameters<typeof tarArchive>[0][number]) => tarArchive([
+      { path: 'manifest.json', data: JSON.stringify([{ Config: `${sha(c1).slice(7)}.json`, RepoTags: ['qa/x:1'], Layers: ['aaa/layer.tar'] }]) },
+      { path: `${sha(c1).slice(7)}.json`, data: c1 },
+      entry,
+    ]);
+    const cases: [string, Buffer, RegExp][] = [
+      ['relative symlink out', withLayer({ path: 'aaa/layer.tar', type: 'symlink', linkpath: '../../../../etc/passwd' }), /points outside the archive/],
+      ['absolute symlink', withLayer({ path: 'aaa/layer.tar', type: 'symlink', linkpath: '/etc/passwd' }), /points outside the archive/],
+      ['hard link out', withLayer({ path: 'aaa/layer.tar', type: 'link', linkpath: '../etc/passwd' }), /points outside the archive/],
+      ['symlink loop', withLayer({ path: 'aaa/layer.tar', type: 'symlink', linkpath: 'layer.tar' }), /layer aaa\/layer.tar is missing/],
+      ['missing layer', withLayer({ path: 'zzz/other.tar', data: l1 }), /layer aaa\/layer.tar is missing/],
+      ['huge manifest.json', tarArchive([{ path: 'manifest.json', data: Buffer.alloc((8 << 20) + 1, 0x20) }]), /manifest.json is larger than/],
+      ['tar bomb', tarArchive(Array.from({ length: 10_001 }, (_, i) => ({ path: `m/${i}`, data: '' }))), /more than 10000 members/],
+    ];
+    for (const [what, archive, want] of cases) {
+      const r = await load(archive);
+      assert.ok('err' in r, `${what}: loaded`);
+      assert.match(r.err.message, want, what);
+      assert.equal(r.err.message.split('\n').length, 1, what);
+      assert.deepEqual(r.left, [], `${what}: left ${r.left.join(', ')}`);
+      assert.deepEqual(r.s.store.db.prepare('SELECT id FROM images').all(), [], what);
+    }
+  });
+});
