@@ -390,6 +390,22 @@ describe('push: chunked uploads and pulled (gzip) blobs', { skip: !isRoot ? 'nee
         req.socket.destroy();
         return;
       }
+      // a registry that pages its tag lists (as Docker Hub does; this docker-registry ignores
+      // ?n=): 25 tags a page after ?last=, a Link header to the next page
+      const u = new URL(req.url ?? '/', 'http://x');
+      if (u.pathname.endsWith('/tags/list')) {
+        void fetch(`${regB.base}${u.pathname}`).then(async (r) => {
+          const doc = await r.json() as { name: string; tags: string[] };
+          const last = u.searchParams.get('last');
+          const rest = doc.tags.sort().filter((t) => last === null || t > last);
+          const page = rest.slice(0, 25);
+          const headers: Record<string, string> = { 'content-type': 'application/json' };
+          if (rest.length > 25) headers.link = `<${u.pathname}?last=${page.at(-1)}&n=25>; rel="next"`;
+          res.writeHead(200, headers);
+          res.end(JSON.stringify({ name: doc.name, tags: page }));
+        }, () => res.destroy());
+        return;
+      }
       const up = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
         res.writeHead(ur.statusCode ?? 502, ur.headers);
         ur.pipe(res);
@@ -444,6 +460,24 @@ describe('push: chunked uploads and pulled (gzip) blobs', { skip: !isRoot ? 'nee
     assert.equal((await fetch(`${regB.base}${upload}`)).status, 404);
     assert.deepEqual(a.store.repoDigests(rec.id), []);
     assert.equal((await fetch(`${regB.base}/v2/cut/bb/manifests/v1`)).status, 404);
+  });
+
+  test('pull -a of a repository with 60 tags over paged tag lists gets every tag', async () => {
+    const p = new Pusher(regB.base);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await pushImage(p, 'many/tags', 't00', [{ tar: tarArchive([{ path: `f${i}`, data: `${i}\n` }]) }], { config: { Cmd: ['sh'] } })).configDigest);
+    const m = await (await fetch(`${regB.base}/v2/many/tags/manifests/t00`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' } }));
+    const body = Buffer.from(await m.arrayBuffer());
+    const tags = Array.from({ length: 60 }, (_, i) => `t${String(i).padStart(2, '0')}`);
+    for (const t of tags) {
+      const r = await fetch(`${regB.base}/v2/many/tags/manifests/${t}`, { method: 'PUT', body, headers: { 'content-type': m.headers.get('content-type')! } });
+      assert.equal(r.status, 201);
+    }
+    log.length = 0;
+    const a = service('many-a');
+    await a.pullAllTags(`${proxyHost}/many/tags`);
+    assert.ok(log.filter((l) => l.startsWith("GET /v2/many/tags/tags/list")).length >= 3, log.slice(0, 12).join("\n"));
+    for (const t of tags) assert.equal(a.store.resolve(`${proxyHost}/many/tags:${t}`)?.id, ids[2], t);
   });
 
   test('a small blob goes up in one PUT', async () => {
