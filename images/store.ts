@@ -397,6 +397,22 @@ export class ImageStore {
    * replaces the plain one (blob, then its description). Already compressed blobs as they are.
    */
   async gzipKeptBlob(diffId: string): Promise<{ path: string; info: LayerBlob } | undefined> {
+    // one compression per layer at a time: a second push of the same layer waits for the
+    // first one's gzip instead of reading the plain blob while it is being replaced
+    const running = this.gzipping.get(diffId);
+    if (running) return running.then(() => this.layerBlob(diffId), () => this.layerBlob(diffId));
+    const p = this.gzipOnce(diffId);
+    this.gzipping.set(diffId, p);
+    try {
+      return await p;
+    } finally {
+      this.gzipping.delete(diffId);
+    }
+  }
+
+  private readonly gzipping = new Map<string, Promise<unknown>>();
+
+  private async gzipOnce(diffId: string): Promise<{ path: string; info: LayerBlob } | undefined> {
     const b = this.layerBlob(diffId);
     if (!b || b.info.compression !== 'none') return b;
     const tmp = join(this.layersDir, `tmp-${randomBytes(8).toString('hex')}.gz`);

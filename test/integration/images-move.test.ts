@@ -513,17 +513,30 @@ describe('push: chunked uploads and pulled (gzip) blobs', { skip: !isRoot ? 'nee
     a.store.tag(rec.id, `${regB.host}/plain/again:v1`);
     const [second] = await a.push(`${regB.host}/plain/again:v1`);
     assert.equal(second!.digest, first!.digest);
+    // two pushes of a new plain layer at once compress it once and agree
+    const rec4 = await a.store.importTar(Readable.from([tarArchive([{ path: 'x.txt', data: 'concurrent\n'.repeat(5000) }])]), `${regB.host}/plain/c1:v1`, { created: 0 });
+    a.store.tag(rec4.id, `${regB.host}/plain/c2:v1`);
+    const [p1, p2] = await Promise.all([a.push(`${regB.host}/plain/c1:v1`), a.push(`${regB.host}/plain/c2:v1`)]);
+    assert.equal(p1![0]!.digest, p2![0]!.digest);
+    assert.equal(a.store.layerBlob(rec4.layers[0]!)?.info.compression, 'gzip');
     // another store compressing the same tar makes the same blob (deterministic gzip)
     const c = service('plain-c');
     const rec2 = await c.store.importTar(Readable.from([tarArchive([{ path: 'hello.txt', data: 'plain layer\n'.repeat(1000) }])]), `${regB.host}/plain/third:v1`, { created: 0 });
     assert.equal(rec2.id, rec.id);
     const [third] = await c.push(`${regB.host}/plain/third:v1`);
     assert.equal(third!.digest, first!.digest);
-    // save still writes the layer as its plain tar (decompressed from the kept gzip)
-    const chunks: Buffer[] = [];
-    for await (const ch of a.save([ref])) chunks.push(ch);
-    const archive = Buffer.concat(chunks);
+    // save still writes the layer as its plain tar (decompressed from the kept gzip), even
+    // when it read the description of the blob from before the push (a save and a push at once)
+    const saved = async () => {
+      const chunks: Buffer[] = [];
+      for await (const ch of a.save([ref])) chunks.push(ch);
+      return Buffer.concat(chunks);
+    };
+    const archive = await saved();
     assert.ok(archive.includes(Buffer.from(`blobs/sha256/${diffId.slice(7)}`)));
+    assert.ok(archive.includes(Buffer.from('plain layer\n'.repeat(100))));
+    writeFileSync(kept.path + '.json', JSON.stringify({ ...kept.info, digest: diffId, size: kept.info.tarSize, compression: 'none' }));
+    assert.deepEqual(await saved(), archive);
     // and a pull in a fresh store gives the same image id
     const b = service('plain-b');
     assert.equal((await b.pull(ref)).id, rec.id);
