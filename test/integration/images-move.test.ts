@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { openDb } from '../../daemon/store/db.ts';
 import { ImageService } from '../../daemon/images.ts';
 import { ImageStore } from '../../images/store.ts';
@@ -609,6 +609,32 @@ describe('load: hostile and unusual Docker archives', { skip: !isRoot ? 'needs r
     assert.ok('ok' in r, String((r as { err?: Error }).err));
     assert.deepEqual(r.ok.map((i) => i.tags).sort(), [['qa/one:a', 'qa/one:b'], ['qa/two:latest']]);
     assert.equal(r.s.store.resolve('qa/two:latest')!.id, sha(c2));
+  });
+
+  test('a docker-archive with gzip layers (docker save with the containerd store) loads and keeps the gzip blob', async () => {
+    const l1 = layer('gzipped\n'.repeat(100));
+    const gz = gzipSync(l1);
+    const c1 = config([l1]);
+    const archive = tarArchive([
+      { path: 'manifest.json', data: JSON.stringify([{ Config: `blobs/sha256/${sha(c1).slice(7)}`, RepoTags: ['qa/gz:1'], Layers: [`blobs/sha256/${sha(gz).slice(7)}`] }]) },
+      { path: `blobs/sha256/${sha(c1).slice(7)}`, data: c1 },
+      { path: `blobs/sha256/${sha(gz).slice(7)}`, data: gz },
+    ]);
+    const r = await load(archive);
+    assert.ok('ok' in r, String((r as { err?: Error }).err));
+    const kept = r.s.store.layerBlob(sha(l1))!;
+    assert.equal(kept.info.compression, 'gzip');
+    assert.equal(kept.info.digest, sha(gz));
+    // a gzip layer whose bytes do not match its blobs/sha256 name is refused
+    const bad = tarArchive([
+      { path: 'manifest.json', data: JSON.stringify([{ Config: `blobs/sha256/${sha(c1).slice(7)}`, RepoTags: ['qa/gz:1'], Layers: [`blobs/sha256/${'0'.repeat(64)}`] }]) },
+      { path: `blobs/sha256/${sha(c1).slice(7)}`, data: c1 },
+      { path: `blobs/sha256/${'0'.repeat(64)}`, data: gz },
+    ]);
+    const r2 = await load(bad);
+    assert.ok('err' in r2);
+    assert.match(r2.err.message, /digest mismatch/);
+    assert.deepEqual(r2.left, []);
   });
 
   test('a layer symlink pointing outside the archive, a missing layer, a huge manifest.json and a tar bomb are refused with nothing left', async () => {
