@@ -115,16 +115,19 @@ export class ImagePusher {
     const out: PushedTag[] = [];
     const done = new Set<string>();
     for (const { tag, rec } of images) {
-      // every layer needs its blob: refuse before anything is sent
-      // (a plain-tar blob is gzipped here, once: see images/store.ts gzipKeptBlob)
+      // every layer needs its blob: refuse before anything is sent (or compressed)
+      for (const diffId of rec.layers) {
+        if (!this.store.layerBlob(diffId)) throw new EngineError('FAILED_PRECONDITION', `cannot push ${ref.repository}:${tag}: layer ${diffId} was unpacked by an older tdock that did not keep its archive; remove the image and pull (or import) it again`);
+      }
+      for (const diffId of new Set(rec.layers)) {
+        if (!done.has(diffId)) emit({ id: short(diffId), status: 'Preparing', current: 0, total: 0, imageId: '' });
+      }
+      // (a plain-tar blob is gzipped here, once, while its line says Preparing: see images/store.ts gzipKeptBlob)
       const blobs = [];
       for (const diffId of rec.layers) {
         const b = await this.store.gzipKeptBlob(diffId);
         if (!b) throw new EngineError('FAILED_PRECONDITION', `cannot push ${ref.repository}:${tag}: layer ${diffId} was unpacked by an older tdock that did not keep its archive; remove the image and pull (or import) it again`);
         blobs.push({ diffId, ...b });
-      }
-      for (const b of blobs) {
-        if (!done.has(b.diffId)) emit({ id: short(b.diffId), status: 'Preparing', current: 0, total: 0, imageId: '' });
       }
       for (const b of blobs) {
         if (done.has(b.diffId)) continue;
