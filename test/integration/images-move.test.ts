@@ -368,6 +368,9 @@ describe('push: chunked uploads and pulled (gzip) blobs', { skip: !isRoot ? 'nee
   let proxyHost = '';
   const log: string[] = [];
   let cutPatch = 0;
+  let holdPatch = 0;
+  const held: import('node:http').ServerResponse[] = [];
+  let onHeld: (() => void) | undefined;
 
   const service = (name: string, chunk?: number) => {
     const root = join(scratch, name);
@@ -389,6 +392,12 @@ describe('push: chunked uploads and pulled (gzip) blobs', { skip: !isRoot ? 'nee
       // the registry "goes down" in the middle of an upload: this PATCH's connection is cut
       if (req.method === 'PATCH' && cutPatch > 0 && --cutPatch === 0) {
         req.socket.destroy();
+        return;
+      }
+      // this PATCH gets no answer until the test lets it go (a push cancelled while it waits)
+      if (req.method === 'PATCH' && holdPatch > 0 && --holdPatch === 0) {
+        held.push(res);
+        onHeld?.();
         return;
       }
       // a registry that pages its tag lists (as Docker Hub does; this docker-registry ignores
@@ -461,6 +470,29 @@ describe('push: chunked uploads and pulled (gzip) blobs', { skip: !isRoot ? 'nee
     assert.equal((await fetch(`${regB.base}${upload}`)).status, 404);
     assert.deepEqual(a.store.repoDigests(rec.id), []);
     assert.equal((await fetch(`${regB.base}/v2/cut/bb/manifests/v1`)).status, 404);
+  });
+
+  test('push cancelled mid-upload (the client went away): the upload session is still cancelled with DELETE', async () => {
+    const a = service('cancel-a', 64 * 1024);
+    const ref = `${proxyHost}/cancel/bb:v1`;
+    await a.store.importTar(Readable.from([await buildBusyboxTar()]), ref, { created: 0 });
+    log.length = 0;
+    holdPatch = 2;
+    const ac = new AbortController();
+    const isHeld = new Promise<void>((r) => {
+      onHeld = r;
+    });
+    const pushing = a.push(ref, () => {}, { signal: ac.signal }).then(() => undefined, (e: Error) => e);
+    await isHeld;
+    ac.abort();
+    const err = await pushing;
+    for (const r of held.splice(0)) r.destroy();
+    onHeld = undefined;
+    assert.ok(err);
+    assert.match(err.message, /cancelled/);
+    const upload = log.filter((l) => l.startsWith('PATCH'))[1]!.split(' ')[1]!;
+    assert.ok(log.includes(`DELETE ${upload}`), log.join('\n'));
+    assert.equal((await fetch(`${regB.base}${upload}`)).status, 404);
   });
 
   test('pull -a of a repository with 60 tags over paged tag lists gets every tag', async () => {
