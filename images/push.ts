@@ -125,7 +125,10 @@ export class ImagePusher {
       // (a plain-tar blob is gzipped here, once, while its line says Preparing: see images/store.ts gzipKeptBlob)
       const blobs = [];
       for (const diffId of rec.layers) {
-        const b = await this.store.gzipKeptBlob(diffId);
+        const b = await this.store.gzipKeptBlob(diffId, opts.signal).catch((e: unknown) => {
+          if (opts.signal?.aborted) throw new EngineError(NETWORK_FAILURE, 'push cancelled');
+          throw e;
+        });
         if (!b) throw new EngineError('FAILED_PRECONDITION', `cannot push ${ref.repository}:${tag}: layer ${diffId} was unpacked by an older tdock that did not keep its archive; remove the image and pull (or import) it again`);
         blobs.push({ diffId, ...b });
       }

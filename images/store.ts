@@ -396,12 +396,13 @@ export class ImageStore {
    * name, mtime 0, fixed level) into a staging file, checked to be the diff_id's tar, and
    * replaces the plain one (blob, then its description). Already compressed blobs as they are.
    */
-  async gzipKeptBlob(diffId: string): Promise<{ path: string; info: LayerBlob } | undefined> {
+  async gzipKeptBlob(diffId: string, signal?: AbortSignal): Promise<{ path: string; info: LayerBlob } | undefined> {
     // one compression per layer at a time: a second push of the same layer waits for the
-    // first one's gzip instead of reading the plain blob while it is being replaced
+    // first one's gzip instead of reading the plain blob while it is being replaced (and
+    // compresses itself if that one failed or was cancelled)
     const running = this.gzipping.get(diffId);
-    if (running) return running.then(() => this.layerBlob(diffId), () => this.layerBlob(diffId));
-    const p = this.gzipOnce(diffId);
+    if (running) return running.then(() => this.layerBlob(diffId), () => this.gzipKeptBlob(diffId, signal));
+    const p = this.gzipOnce(diffId, signal);
     this.gzipping.set(diffId, p);
     try {
       return await p;
@@ -412,7 +413,7 @@ export class ImageStore {
 
   private readonly gzipping = new Map<string, Promise<unknown>>();
 
-  private async gzipOnce(diffId: string): Promise<{ path: string; info: LayerBlob } | undefined> {
+  private async gzipOnce(diffId: string, signal?: AbortSignal): Promise<{ path: string; info: LayerBlob } | undefined> {
     const b = this.layerBlob(diffId);
     if (!b || b.info.compression !== 'none') return b;
     const tmp = join(this.layersDir, `tmp-${randomBytes(8).toString('hex')}.gz`);
@@ -440,6 +441,7 @@ export class ImageStore {
               await fh.write(c);
             }
           },
+          ...(signal ? [{ signal }] : []),
         );
         await fh.sync();
       } finally {

@@ -552,6 +552,13 @@ describe('push: chunked uploads and pulled (gzip) blobs', { skip: !isRoot ? 'nee
     const [p1, p2] = await Promise.all([a.push(`${regB.host}/plain/c1:v1`), a.push(`${regB.host}/plain/c2:v1`)]);
     assert.equal(p1![0]!.digest, p2![0]!.digest);
     assert.equal(a.store.layerBlob(rec4.layers[0]!)?.info.compression, 'gzip');
+    // a push cancelled while it compresses leaves the plain blob as it was and no staging file
+    const rec5 = await a.store.importTar(Readable.from([tarArchive([{ path: 'y.txt', data: 'cancelled\n'.repeat(5000) }])]), `${regB.host}/plain/cancel:v1`, { created: 0 });
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(a.push(`${regB.host}/plain/cancel:v1`, () => {}, { signal: ac.signal }), /push cancelled/);
+    assert.equal(a.store.layerBlob(rec5.layers[0]!)?.info.compression, 'none');
+    assert.deepEqual(readdirSync(join(a.store.root, 'layers')).filter((f) => f.startsWith('tmp-')), []);
     // another store compressing the same tar makes the same blob (deterministic gzip)
     const c = service('plain-c');
     const rec2 = await c.store.importTar(Readable.from([tarArchive([{ path: 'hello.txt', data: 'plain layer\n'.repeat(1000) }])]), `${regB.host}/plain/third:v1`, { created: 0 });
