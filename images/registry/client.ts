@@ -107,7 +107,8 @@ export class RegistryClient {
     if (e instanceof EngineError) return e;
     if (e instanceof DownloadError) {
       if (e.kind === 'aborted') return fail(NETWORK_FAILURE, 'pull cancelled');
-      if (e.kind === 'unreachable' || e.kind === 'timeout') return fail(NETWORK_FAILURE, `registry ${this.domain} unreachable: ${e.message}`);
+      // download.ts says "server unreachable: HOST: cause"; the registry is named here already
+      if (e.kind === 'unreachable' || e.kind === 'timeout') return fail(NETWORK_FAILURE, `registry ${this.domain} unreachable: ${e.message.replace(/^server unreachable: [^ ]+: /, '')}`);
       return fail(NETWORK_FAILURE, `registry ${this.domain}: ${e.message}`);
     }
     return fail('INTERNAL', `registry ${this.domain}: ${(e as Error).message}`);

@@ -472,6 +472,21 @@ describe('push: chunked uploads and pulled (gzip) blobs', { skip: !isRoot ? 'nee
     assert.equal((await fetch(`${regB.base}/v2/cut/bb/manifests/v1`)).status, 404);
   });
 
+  test('push to a registry that is down: one line naming the registry and the cause once', async () => {
+    const a = service('down-a');
+    const dead = createServer();
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+    const port = (dead.address() as AddressInfo).port;
+    await new Promise((r) => dead.close(r));
+    const ref = `127.0.0.1:${port}/down/app:v1`;
+    await a.store.importTar(Readable.from([tarArchive([{ path: 'down', data: 'down\n' }])]), ref, { created: 0 });
+    const err = await a.push(ref).then(() => undefined, (e: Error) => e);
+    assert.ok(err);
+    assert.match(err.message, new RegExp(`^registry 127\\.0\\.0\\.1:${port} unreachable: .*ECONNREFUSED`));
+    assert.doesNotMatch(err.message, /unreachable.*unreachable/);
+    assert.equal(err.message.split('\n').length, 1);
+  });
+
   test('push cancelled mid-upload (the client went away): the upload session is still cancelled with DELETE', async () => {
     const a = service('cancel-a', 64 * 1024);
     const ref = `${proxyHost}/cancel/bb:v1`;
