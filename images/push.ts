@@ -13,6 +13,8 @@
 //      one PUT ?digest= (blobs up to `chunkSize`: monolithic) or in PATCH requests of
 //      `chunkSize` bytes with Content-Range, closed by an empty PUT ?digest= (chunked).
 //      The registry checks the digest; its Docker-Content-Digest must agree.
+// A layer kept as a plain tar (import, load, commit) is gzipped first, once, as Docker
+// pushes gzip (images/store.ts gzipKeptBlob).
 // Then the manifest (OCI image manifest; layer media types from each blob's compression)
 // is PUT by tag; its digest is recorded as a RepoDigest of the image, as Docker does.
 // Tokens are asked for `repository:<repo>:pull,push` (plus `repository:<other>:pull` for
@@ -113,14 +115,22 @@ export class ImagePusher {
     const out: PushedTag[] = [];
     const done = new Set<string>();
     for (const { tag, rec } of images) {
-      // every layer needs its blob: refuse before anything is sent
-      const blobs = rec.layers.map((diffId) => {
-        const b = this.store.layerBlob(diffId);
+      // every layer needs its blob: refuse before anything is sent (or compressed)
+      for (const diffId of rec.layers) {
+        if (!this.store.layerBlob(diffId)) throw new EngineError('FAILED_PRECONDITION', `cannot push ${ref.repository}:${tag}: layer ${diffId} was unpacked by an older tdock that did not keep its archive; remove the image and pull (or import) it again`);
+      }
+      for (const diffId of new Set(rec.layers)) {
+        if (!done.has(diffId)) emit({ id: short(diffId), status: 'Preparing', current: 0, total: 0, imageId: '' });
+      }
+      // (a plain-tar blob is gzipped here, once, while its line says Preparing: see images/store.ts gzipKeptBlob)
+      const blobs = [];
+      for (const diffId of rec.layers) {
+        const b = await this.store.gzipKeptBlob(diffId, opts.signal).catch((e: unknown) => {
+          if (opts.signal?.aborted) throw new EngineError(NETWORK_FAILURE, 'push cancelled');
+          throw e;
+        });
         if (!b) throw new EngineError('FAILED_PRECONDITION', `cannot push ${ref.repository}:${tag}: layer ${diffId} was unpacked by an older tdock that did not keep its archive; remove the image and pull (or import) it again`);
-        return { diffId, ...b };
-      });
-      for (const b of blobs) {
-        if (!done.has(b.diffId)) emit({ id: short(b.diffId), status: 'Preparing', current: 0, total: 0, imageId: '' });
+        blobs.push({ diffId, ...b });
       }
       for (const b of blobs) {
         if (done.has(b.diffId)) continue;
@@ -220,6 +230,26 @@ export class ImagePusher {
       return u.toString();
     };
     say('Pushing', 0, size);
+    const session = { location };
+    try {
+      await this.upload(client, repo, digest, session, size, chunk, body, withDigest, scope, say);
+    } catch (e) {
+      // Docker cancels a failed upload: the registry drops the session and its partial
+      // data now instead of keeping it until its own purge. Best effort: a registry that
+      // is down cannot be told.
+      await client.send('DELETE', session.location, scope, { detached: true }).catch(() => undefined);
+      throw e;
+    }
+    say('Pushed', size, size);
+  }
+
+  private async upload(
+    client: RegistryClient, repo: string, digest: string, session: { location: string }, size: number, chunk: number,
+    body: (start: number, end: number) => () => Buffer | Readable, withDigest: (loc: string) => string, scope: string,
+    say: (status: string, current?: number, total?: number) => void,
+  ): Promise<void> {
+    const domain = client.domain;
+    let location = session.location;
     let put;
     if (size <= chunk) {
       put = await client.send('PUT', withDigest(location), scope, {
@@ -235,6 +265,7 @@ export class ImagePusher {
         });
         if (r.status !== 202) throw client.pushError(r.status, r.text, repo, `chunk ${off}-${end - 1} of blob ${digest}`);
         location = header(r.headers, 'location') ?? location;
+        session.location = location;
         say('Pushing', end, size);
       }
       put = await client.send('PUT', withDigest(location), scope, { headers: { 'content-length': '0' } });
@@ -242,6 +273,5 @@ export class ImagePusher {
     if (put.status !== 201) throw client.pushError(put.status, put.text, repo, `blob ${digest}`);
     const claimed = header(put.headers, 'docker-content-digest');
     if (claimed && claimed !== digest) throw new EngineError(NETWORK_FAILURE, `registry ${domain} stored blob ${digest} as ${claimed}`);
-    say('Pushed', size, size);
   }
 }

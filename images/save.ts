@@ -13,7 +13,7 @@
 // with nothing written. Entries have mtime 0 and a fixed order: the same images give
 // the same archive.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import * as fsp from 'node:fs/promises';
 import * as zlib from 'node:zlib';
 import type { Transform } from 'node:stream';
 import { EngineError } from '../lib/errors.ts';
@@ -94,6 +94,13 @@ export function resolveForSave(store: ImageStore, refs: string[]): SavedImage[] 
   return [...byId.values()];
 }
 
+/** The compression of a blob from its first bytes (a tar starts with a file name). */
+function sniff(magic: Buffer): LayerBlob['compression'] {
+  if (magic[0] === 0x1f && magic[1] === 0x8b) return 'gzip';
+  if (magic.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return 'none';
+}
+
 function decompressor(c: LayerBlob['compression']): Transform | undefined {
   if (c === 'gzip') return zlib.createGunzip({ chunkSize: 256 * 1024 });
   if (c === 'zstd') {
@@ -108,8 +115,20 @@ const PAD = Buffer.alloc(512);
 
 /** The uncompressed tar of a layer from its kept blob, checked against diff_id and size. */
 async function* layerTar(path: string, info: LayerBlob, diffId: string): AsyncGenerator<Buffer> {
-  const file = createReadStream(path, { highWaterMark: 1 << 20 });
-  const d = decompressor(info.compression);
+  // The compression is read from the opened file, not from info: a push may gzip a plain
+  // blob and replace it (images/store.ts gzipKeptBlob) between reading info and opening
+  // the file; the open file stays one version whatever is renamed over it.
+  const fh = await fsp.open(path, 'r');
+  let file;
+  const magic = Buffer.alloc(4);
+  try {
+    await fh.read(magic, 0, 4, 0);
+    file = fh.createReadStream({ start: 0, highWaterMark: 1 << 20 });
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+  const d = decompressor(sniff(magic));
   const src = d ? file.pipe(d) : file;
   file.on('error', (e) => d?.destroy(e));
   const h = createHash('sha256');

@@ -29,6 +29,10 @@
 // read); commitImage moves it in with the layer. `sources` lists the registry
 // repositories ("host/path") known to hold the blob, for cross-repository mounts on push.
 // Layers unpacked by an older tdock have no blob: save and push name them and refuse.
+// A plain tar (import, load, commit) is gzipped once when it is first pushed (Docker
+// pushes gzip: registries and older clients expect it, and it halves the upload) and the
+// gzip then replaces it as the kept blob (gzipKeptBlob), so every later push sends the
+// same bytes, hence the same digests and manifest.
 //
 // Decisions (Docker's behaviour where it has one):
 // - Re-tagging moves the tag; the previous image stays, dangling (<none>:<none>) if it
@@ -41,7 +45,10 @@
 //   a name that is also a tag wins over an id prefix, as in Docker.
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import * as fsp from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type Database from 'better-sqlite3';
@@ -381,6 +388,76 @@ export class ImageStore {
       return { path: row.dir + '.blob', info: { ...info, sources: Array.isArray(info.sources) ? info.sources : [] } };
     } catch {
       return undefined;
+    }
+  }
+
+  /**
+   * The kept blob of a layer as gzip: a plain-tar blob is compressed (deterministic: no
+   * name, mtime 0, fixed level) into a staging file, checked to be the diff_id's tar, and
+   * replaces the plain one (blob, then its description). Already compressed blobs as they are.
+   */
+  async gzipKeptBlob(diffId: string, signal?: AbortSignal): Promise<{ path: string; info: LayerBlob } | undefined> {
+    // one compression per layer at a time: a second push of the same layer waits for the
+    // first one's gzip instead of reading the plain blob while it is being replaced (and
+    // compresses itself if that one failed or was cancelled)
+    const running = this.gzipping.get(diffId);
+    if (running) return running.then(() => this.layerBlob(diffId), () => this.gzipKeptBlob(diffId, signal));
+    const p = this.gzipOnce(diffId, signal);
+    this.gzipping.set(diffId, p);
+    try {
+      return await p;
+    } finally {
+      this.gzipping.delete(diffId);
+    }
+  }
+
+  private readonly gzipping = new Map<string, Promise<unknown>>();
+
+  private async gzipOnce(diffId: string, signal?: AbortSignal): Promise<{ path: string; info: LayerBlob } | undefined> {
+    const b = this.layerBlob(diffId);
+    if (!b || b.info.compression !== 'none') return b;
+    const tmp = join(this.layersDir, `tmp-${randomBytes(8).toString('hex')}.gz`);
+    try {
+      const tarHash = createHash('sha256');
+      const gzHash = createHash('sha256');
+      let tarSize = 0;
+      let size = 0;
+      const fh = await fsp.open(tmp, 'wx', 0o600);
+      try {
+        await pipeline(
+          createReadStream(b.path, { highWaterMark: 1 << 20 }),
+          async function* (src: AsyncIterable<Buffer>) {
+            for await (const c of src) {
+              tarHash.update(c);
+              tarSize += c.length;
+              yield c;
+            }
+          },
+          createGzip({ level: 6 }),
+          async (src: AsyncIterable<Buffer>) => {
+            for await (const c of src) {
+              gzHash.update(c);
+              size += c.length;
+              await fh.write(c);
+            }
+          },
+          ...(signal ? [{ signal }] : []),
+        );
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      if ('sha256:' + tarHash.digest('hex') !== diffId) throw new EngineError('INTERNAL', `layer ${diffId}: its kept archive does not match its diff_id; remove the image and import it again`);
+      const info: LayerBlob = { digest: 'sha256:' + gzHash.digest('hex'), size, compression: 'gzip', tarSize, sources: [] };
+      renameSync(tmp, b.path);
+      const jtmp = `${b.path}.json.tmp-${randomBytes(4).toString('hex')}`;
+      writeFileSync(jtmp, JSON.stringify(info) + '\n');
+      renameSync(jtmp, b.path + '.json');
+      return { path: b.path, info };
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      if (isNoSpace(e)) throw new EngineError('RESOURCE_EXHAUSTED', `disk full: no space left on device while compressing layer ${diffId} for the push`);
+      throw e;
     }
   }
 

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Args, Flags } from '../oclif.ts';
@@ -28,6 +28,9 @@ export default class Save extends TdockCommand {
     if (names.length === 0) throw new UsageError('"save" requires at least 1 argument (see \'tdock save --help\')');
     const out = flags.output;
     if (out === undefined && io.stdout.isTTY) throw new CliError('cowardly refusing to save to a terminal. Use the -o flag or redirect');
+    // checked before the daemon is asked (docker/cli's ValidateOutputPath): the error names
+    // the directory, not the temporary file tdock would have made in it
+    if (out !== undefined) validateOutputPath(out);
     const d = await this.daemon(flags.host);
     const stream = d.images.save({ refs: names });
     if (out === undefined) {
@@ -76,5 +79,23 @@ export default class Save extends TdockCommand {
       rmSync(tmp, { force: true });
       throw e;
     }
+  }
+}
+
+function validateOutputPath(out: string): void {
+  const dir = dirname(out);
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CliError(`failed to save image: invalid output path: directory "${dir}" does not exist`);
+    throw new CliError(`failed to save image: invalid output path: ${(e as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new CliError(`failed to save image: invalid output path: "${dir}" is not a directory`);
+  try {
+    const f = statSync(out);
+    if (f.isDirectory()) throw new CliError(`failed to save image: invalid output path: "${out}" is a directory`);
+  } catch (e) {
+    if (e instanceof CliError) throw e;
   }
 }

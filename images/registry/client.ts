@@ -107,7 +107,8 @@ export class RegistryClient {
     if (e instanceof EngineError) return e;
     if (e instanceof DownloadError) {
       if (e.kind === 'aborted') return fail(NETWORK_FAILURE, 'pull cancelled');
-      if (e.kind === 'unreachable' || e.kind === 'timeout') return fail(NETWORK_FAILURE, `registry ${this.domain} unreachable: ${e.message}`);
+      // download.ts says "server unreachable: HOST: cause"; the registry is named here already
+      if (e.kind === 'unreachable' || e.kind === 'timeout') return fail(NETWORK_FAILURE, `registry ${this.domain} unreachable: ${e.message.replace(/^server unreachable: [^ ]+: /, '')}`);
       return fail(NETWORK_FAILURE, `registry ${this.domain}: ${e.message}`);
     }
     return fail('INTERNAL', `registry ${this.domain}: ${(e as Error).message}`);
@@ -248,14 +249,15 @@ export class RegistryClient {
   }
 
   /**
-   * One request of the push side (HEAD, POST, PATCH, PUT) with a token for `scope`
+   * One request of the push side (HEAD, POST, PATCH, PUT, DELETE) with a token for `scope`
    * (space-separated scopes); a 401 gets a fresh token and one more try, so `body` is a
-   * factory. Resolves with any status (the caller knows which ones it wants) and at most
+   * factory. `detached`: not tied to the push's signal but bounded at 10 s (the clean-up
+   * after a failed or cancelled upload must still go out). Resolves with any status (the caller knows which ones it wants) and at most
    * 64 KiB of the answer's body; transport failures are one-line EngineErrors.
    */
   async send(
-    method: 'HEAD' | 'GET' | 'POST' | 'PATCH' | 'PUT', url: string, scope: string,
-    opts: { body?: () => Buffer | Readable; headers?: Record<string, string> } = {},
+    method: 'HEAD' | 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', url: string, scope: string,
+    opts: { body?: () => Buffer | Readable; headers?: Record<string, string>; detached?: boolean } = {},
   ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
     const target = new URL(url, this.base).toString();
     for (let attempt = 0; ; attempt++) {
@@ -266,13 +268,13 @@ export class RegistryClient {
           method,
           headers: { 'user-agent': this.opts.userAgent ?? 'tdock/0.1', ...auth, ...opts.headers },
           ...(opts.body ? { body: opts.body() } : {}),
-          ...(this.opts.signal ? { signal: this.opts.signal } : {}),
+          ...(opts.detached ? { signal: AbortSignal.timeout(10_000) } : this.opts.signal ? { signal: this.opts.signal } : {}),
           ...(this.opts.dispatcher ? { dispatcher: this.opts.dispatcher } : {}),
           headersTimeout: this.opts.headersTimeout ?? 120_000,
           bodyTimeout: this.opts.bodyTimeout ?? 120_000,
         });
       } catch (e) {
-        if (this.opts.signal?.aborted) throw fail(NETWORK_FAILURE, 'push cancelled');
+        if (!opts.detached && this.opts.signal?.aborted) throw fail(NETWORK_FAILURE, 'push cancelled');
         const err = e as { code?: string; cause?: { code?: string }; message?: string };
         throw fail(NETWORK_FAILURE, `registry ${this.domain} unreachable: ${method} ${new URL(target).pathname}: ${err.message ?? String(e)}${err.code ?? err.cause?.code ? ` (${err.code ?? err.cause?.code})` : ''}`);
       }
