@@ -34,7 +34,8 @@ import type { HealthState } from '../health/schedule.ts';
 import type { InspectView, ProcessesView } from '../api/presenter.ts';
 import { VolumeStore } from '../volumes/store.ts';
 import { notIdmappable } from '../runtime/idmapped.ts';
-import { createWarnings, checkBindSources } from './mount-sources.ts';
+import { createWarnings, checkBindSources, idmapOf } from './mount-sources.ts';
+import type { MountPoint } from './mounts.ts';
 import type { EngineContext, EngineOptions, ExecRequest, ExitInfo, OutputSink } from './types.ts';
 
 export type { ImageSource, NetworkHooks, EngineOptions, ExitInfo, OutputSink, ExecRequest } from './types.ts';
@@ -331,6 +332,11 @@ export class Engine {
   }
 
   /** What the file verbs (cp, diff, export, commit: daemon/files/) need of a container. */
+  /** Whether a bind or volume of a container is mounted idmapped: its files then keep the container's ids on disk. */
+  mountIdmapped(p: MountPoint): boolean {
+    return idmapOf(p, this.ctx);
+  }
+
   fileTarget(ref: string): FileTarget {
     const c = this.repo.find(ref);
     const dir = this.layout.bundleDir(c.id);
