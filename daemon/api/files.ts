@@ -84,7 +84,7 @@ export function fileHandlers(files: FileService): grpc.UntypedServiceImplementat
           }
         })();
         const res = await files.copyTo(start.container, start.dir, start.archive, src);
-        answer(null, { entries: res.entries, skipped: res.skipped });
+        answer(null, { entries: res.entries, skipped: res.skipped, skippedNames: res.skippedNames });
       })().catch((e) => answer(e));
       call.on('cancelled', () => {
         answer(new Error('copy cancelled by the client'));

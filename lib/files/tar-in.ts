@@ -26,7 +26,14 @@ export interface ExtractIntoOptions {
   archive: boolean;
 }
 
-export interface ExtractIntoResult { entries: number; skipped: number }
+export interface ExtractIntoResult {
+  entries: number;
+  skipped: number;
+  /** the first few skipped entries (paths below the destination), for the user's warning */
+  skippedNames: string[];
+}
+
+const SKIPPED_NAMES = 3;
 
 function refused(msg: string): EngineError {
   return new EngineError('INVALID_ARGUMENT', msg);
@@ -126,6 +133,7 @@ export async function extractInto(rootFd: number, destPath: string, src: AsyncIt
   };
   let entries = 0;
   let skipped = 0;
+  const skippedNames: string[] = [];
   try {
     for await (const e of readTar(src)) {
       trimDirs();
@@ -188,7 +196,7 @@ export async function extractInto(rootFd: number, destPath: string, src: AsyncIt
           break;
         }
         default:
-          skipped++;
+          if (skipped++ < SKIPPED_NAMES) skippedNames.push(rel);
           await e.skip();
       }
     }
@@ -204,5 +212,5 @@ export async function extractInto(rootFd: number, destPath: string, src: AsyncIt
     for (const d of dirs.values()) fs.closeSync(d);
     fs.closeSync(destFd);
   }
-  return { entries, skipped };
+  return { entries, skipped, skippedNames };
 }

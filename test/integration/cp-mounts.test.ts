@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, statSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { suiteDaemon } from '../helpers/daemon.ts';
 
 describe('tdock cp with volumes, binds and --read-only', () => {
@@ -47,6 +48,41 @@ describe('tdock cp with volumes, binds and --read-only', () => {
       await d.ok(['cp', `${c}:/vol/s`, join(dir, 'back')]);
       assert.equal(readFileSync(join(dir, 'back'), 'utf8'), 'payload');
       assert.equal(await d.ok(['start', '-a', c]), 'payloadpayload');
+    } finally {
+      await d.cli(['rm', '-f', c]);
+    }
+  });
+
+  test('FIFOs are not copied, either way, and cp says so in one warning line', async () => {
+    const src = join(dir, 'withfifo');
+    mkdirSync(src);
+    writeFileSync(join(src, 'plain'), 'p');
+    assert.equal(spawnSync('mkfifo', [join(src, 'pipe')]).status, 0);
+    const c = (await d.ok(['run', '-d', 'busybox', 'sleep', '1000'])).trim();
+    try {
+      const r = await d.cli(['cp', src, `${c}:/in`]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /^WARNING: 1 device node or FIFO not copied \(in\/pipe\)/);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.equal(await d.ok(['exec', c, 'cat', '/in/plain']), 'p');
+      await d.ok(['exec', c, 'mkfifo', '/in/p2']);
+      const out = await d.cli(['cp', `${c}:/in`, join(dir, 'fifo-out')]);
+      assert.equal(out.code, 0, out.stderr);
+      assert.match(out.stderr, /^WARNING: 1 device node or FIFO not copied \(fifo-out\/p2\)/);
+      assert.equal(out.stderr.trim().split('\n').length, 1, out.stderr);
+      assert.equal(readFileSync(join(dir, 'fifo-out', 'plain'), 'utf8'), 'p');
+    } finally {
+      await d.cli(['rm', '-f', c]);
+    }
+  });
+
+  test('out to "FILE/" of an existing file: not a directory (Docker\'s lstat error), nothing written', async () => {
+    const c = (await d.ok(['run', '-d', 'busybox', 'sleep', '1000'])).trim();
+    try {
+      const r = await d.cli(['cp', `${c}:/etc/passwd`, join(dir, 'f') + '/']);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /not a directory/);
+      assert.equal(readFileSync(join(dir, 'f'), 'utf8'), 'payload');
     } finally {
       await d.cli(['rm', '-f', c]);
     }

@@ -208,3 +208,26 @@ test('history: Docker\'s columns and the --format subset', async () => {
   assert.throws(() => renderFormat('{{.Nope}}', [top]), /can't evaluate field Nope/);
   assert.throws(() => renderFormat('{{json .}}', [top]), /only \{\{\.Field\}\} is supported/);
 });
+
+test('extractInto: device nodes and FIFOs are counted and named (up to 3), never made', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'tdk-tarin-dev-'));
+  const fd = openRoot(root);
+  try {
+    const tar = tarArchive([
+      { path: 'p', type: 'fifo' },
+      { path: 'd/', type: 'dir' },
+      { path: 'd/null', type: 'char', devmajor: 1, devminor: 3 },
+      { path: 'd/b', type: 'block', devmajor: 7, devminor: 0 },
+      { path: 'd/q', type: 'fifo' },
+      { path: 'f', data: 'f' },
+    ]);
+    const res = await extractInto(fd, '/', [tar], { shift: ME, archive: false, chown: false });
+    assert.equal(res.skipped, 4);
+    assert.deepEqual(res.skippedNames, ['p', 'd/null', 'd/b']);
+    assert.ok(!existsSync(join(root, 'p')));
+    assert.equal(readFileSync(join(root, 'f'), 'utf8'), 'f');
+  } finally {
+    closeSync(fd);
+    rmSync(root, { recursive: true, force: true });
+  }
+});
