@@ -20,7 +20,7 @@ import { applyChanges } from '../../images/changes.ts';
 import { EngineError } from '../errors.ts';
 import { openRoot } from '../../lib/files/inroot.ts';
 import { tarOf } from '../../lib/files/tar-out.ts';
-import { isWhiteout, opaqueDirs } from './changes.ts';
+import { isRuntimePlaceholder, isWhiteout, opaqueDirs } from './changes.ts';
 import type { RootViewEnv } from './rootview.ts';
 import type { IdShift } from '../../images/tar-extract.ts';
 
@@ -97,7 +97,7 @@ export class CommitService {
       const upper = openRoot(t.upper);
       let res;
       try {
-        const tar = tarOf(upper, '.', '', { shift: this.shift, whiteout: isWhiteout, opaque });
+        const tar = tarOf(upper, '.', '', { shift: this.shift, whiteout: isWhiteout, opaque, skip: isRuntimePlaceholder });
         res = await this.store.unpackLayer(Readable.from(tar), tmp);
       } finally {
         // (unpackLayer has read the whole stream by the time it resolves or rejects)
