@@ -80,7 +80,7 @@ export class CommitService {
     const base: ImageConfig = { ...image.config.config };
     const fromContainer: ImageConfig = {
       ...base,
-      Env: spec.env,
+      Env: imageEnv(spec, base),
       Cmd: spec.cmd,
       WorkingDir: spec.cwd || base.WorkingDir || '',
       ...(spec.user ? { User: spec.user } : {}),
@@ -164,4 +164,14 @@ export class CommitService {
     if (rows[0]) rows[0].id = rec.id;
     return rows;
   }
+}
+
+/**
+ * The container's Env without what the runtime added to it (HOSTNAME, and TERM for -t):
+ * Docker adds those at start, they are the container's, never the committed image's.
+ */
+function imageEnv(spec: { env: string[]; hostname: string; tty: boolean }, base: ImageConfig): string[] {
+  const fromImage = new Set(base.Env ?? []);
+  const runtime = new Set([`HOSTNAME=${spec.hostname}`, ...(spec.tty ? ['TERM=xterm'] : [])]);
+  return spec.env.filter((e) => fromImage.has(e) || !runtime.has(e));
 }

@@ -190,6 +190,15 @@ test('-c changes: Docker\'s instructions, shell and JSON forms', () => {
   assert.equal(c.StopSignal, 'SIGINT');
   assert.throws(() => applyChanges({}, ['RUN rm -rf /']), /RUN is not a valid change command/);
   assert.throws(() => applyChanges({}, ['EXPOSE eighty']), /invalid EXPOSE port/);
+  // quoted label names lose their quotes, as in a Dockerfile
+  assert.deepEqual(applyChanges({}, ['LABEL "a b"=c \'d\'="e f" g=h']).Labels, { 'a b': 'c', d: 'e f', g: 'h' });
+  // ONBUILD is kept for a later build (Docker's OnBuild), with Docker's refusals
+  assert.deepEqual(applyChanges({}, ['ONBUILD RUN echo hi', 'onbuild copy . /app']).OnBuild, ['RUN echo hi', 'COPY . /app']);
+  assert.throws(() => applyChanges({}, ['ONBUILD ONBUILD RUN x']), /Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed/);
+  assert.throws(() => applyChanges({}, ['ONBUILD FROM x']), /FROM isn't allowed as an ONBUILD trigger/);
+  assert.throws(() => applyChanges({}, ['ONBUILD']), /ONBUILD requires at least one argument/);
+  // VOLUME: refused with the reason, never dropped
+  assert.throws(() => applyChanges({}, ['VOLUME /data']), /VOLUME.*-v/);
 });
 
 test('history: Docker\'s columns and the --format subset', async () => {
