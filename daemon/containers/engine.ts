@@ -332,6 +332,25 @@ export class Engine {
   }
 
   /** What the file verbs (cp, diff, export, commit: daemon/files/) need of a container. */
+  /**
+   * commit -p: freezes a running container's processes (its cgroup's freezer) and returns
+   * the thaw; undefined when it is not running. Docker's pause and unpause events around it.
+   */
+  async pauseForCommit(ref: string): Promise<(() => Promise<void>) | undefined> {
+    const c = this.repo.find(ref);
+    if (c.state !== 'running') return undefined;
+    try {
+      await this.o.cgroups.freeze(c.id, true);
+    } catch (e) {
+      throw wrongState(`container ${c.name}: ${(e as Error).message}`);
+    }
+    containerEvent(this.ctx, c, 'pause');
+    return async () => {
+      await this.o.cgroups.freeze(c.id, false);
+      containerEvent(this.ctx, c, 'unpause');
+    };
+  }
+
   /** Whether a bind or volume of a container is mounted idmapped: its files then keep the container's ids on disk. */
   mountIdmapped(p: MountPoint): boolean {
     return idmapOf(p, this.ctx);

@@ -11,8 +11,8 @@
 // StopSignal over the image's), then `-c` changes; history gets one entry per layer.
 import { closeSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import type { Engine } from '../containers/engine.ts';
-import { blobOf, type ImageConfig, type ImageStore, type OciImageConfig, type StagedLayer } from '../../images/store.ts';
+import type { Engine, FileTarget } from '../containers/engine.ts';
+import { blobOf, type ImageConfig, type ImageRecord, type ImageStore, type OciImageConfig, type StagedLayer } from '../../images/store.ts';
 import { NO_EVENTS, type EventSink } from '../events/types.ts';
 import { familiarRef } from '../images.ts';
 import { parseRef } from '../../images/reference.ts';
@@ -39,6 +39,8 @@ export interface CommitOptions {
   changes: string[];
   message: string;
   author: string;
+  /** commit -p: freeze a running container while its changes are read */
+  pause?: boolean;
 }
 
 export interface HistoryRow { id: string; created: number; createdBy: string; size: number; comment: string }
@@ -90,6 +92,15 @@ export class CommitService {
     else delete fromContainer.Entrypoint;
     if (!fromContainer.WorkingDir) delete fromContainer.WorkingDir;
     const config = applyChanges(fromContainer, o.changes);
+    const thaw = o.pause ? await this.engine.pauseForCommit(t.c.id) : undefined;
+    try {
+      return await this.commitLayer(t, image, config, o, tag);
+    } finally {
+      await thaw?.();
+    }
+  }
+
+  private async commitLayer(t: FileTarget, image: ImageRecord, config: ImageConfig, o: CommitOptions, tag: ReturnType<typeof parseRef> | undefined): Promise<string> {
 
     const opaque = await opaqueDirs(this.env.shim, t.upper, this.env.rootless);
     const tmp = await this.store.stagingDir();
@@ -119,7 +130,7 @@ export class CommitService {
           ...historyOf(parent, image.layers.length),
           {
             created,
-            created_by: spec.args.join(' '),
+            created_by: t.c.spec.args.join(' '),
             ...(o.author ? { author: o.author } : {}),
             ...(o.message ? { comment: o.message } : {}),
           },

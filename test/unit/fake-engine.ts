@@ -22,6 +22,7 @@ export class FakeCgroups implements CgroupDriver {
   removeParent(): void {}
   procs(): number[] { return []; }
   paths(): string[] { return []; }
+  async freeze(): Promise<void> {}
 }
 
 export class EngineWorld {
