@@ -240,3 +240,23 @@ test('extractInto: device nodes and FIFOs are counted and named (up to 3), never
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('extractInto: runs of zeros become holes (a sparse file stays sparse), the bytes are the same', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'tdk-tarin-sparse-'));
+  const fd = openRoot(root);
+  try {
+    const data = Buffer.alloc(16 << 20);
+    data.write('head', 0);
+    data.write('tail', data.length - 4);
+    await extractInto(fd, '/', [tarArchive([{ path: 's', data }, { path: 'z', data: Buffer.alloc(3 << 20) }])], { shift: ME, archive: false, chown: false });
+    const st = statSync(join(root, 's'));
+    assert.equal(st.size, data.length);
+    assert.ok(st.blocks * 512 < 1 << 20, `allocated ${st.blocks * 512} bytes`);
+    assert.ok(readFileSync(join(root, 's')).equals(data));
+    assert.equal(statSync(join(root, 'z')).size, 3 << 20);
+    assert.ok(readFileSync(join(root, 'z')).equals(Buffer.alloc(3 << 20)));
+  } finally {
+    closeSync(fd);
+    rmSync(root, { recursive: true, force: true });
+  }
+});
