@@ -82,7 +82,14 @@ export class FileService {
   /** The bind or volume holding `path` (tmpfs mounts are reached through the running container). */
   private routeOf(ref: string, path: string): MountRoute | undefined {
     const route = mountOf(this.target(ref).c.spec.mounts ?? [], path);
-    return route && route.mount.type !== 'tmpfs' ? route : undefined;
+    if (!route || route.mount.type === 'tmpfs') return undefined;
+    // a bind of a single file: seen through the container's root (running), as its mount point (stopped)
+    try {
+      if (!fs.statSync(route.mount.source).isDirectory()) return undefined;
+    } catch {
+      /* missing: openMountSource says so */
+    }
+    return route;
   }
 
   private mountShift(route: MountRoute): IdShift {

@@ -38,6 +38,17 @@ describe('tdock cp with volumes, binds and --read-only', () => {
     }
   });
 
+  test('a bind of a single file: cp out gives the file', async () => {
+    writeFileSync(join(dir, 'single'), 'single file');
+    const c = (await d.ok(['run', '-d', '-v', `${join(dir, 'single')}:/etc/single`, 'busybox', 'sleep', '1000'])).trim();
+    try {
+      await d.ok(['cp', `${c}:/etc/single`, join(dir, 'single-out')]);
+      assert.equal(readFileSync(join(dir, 'single-out'), 'utf8'), 'single file');
+    } finally {
+      await d.cli(['rm', '-f', c]);
+    }
+  });
+
   test('a stopped container: cp reaches its volume and bind, not the dirs under them', async () => {
     const c = (await d.ok(['create', '-v', 'cpmvol2:/vol', '-v', `${bind}:/bind`, 'busybox', 'cat', '/vol/s', '/bind/s'])).trim();
     try {
