@@ -22,7 +22,7 @@ describe('tdock commit -p', () => {
       assert.notEqual(b, a);
       assert.equal(JSON.parse(await d.ok(['inspect', c]))[0].State.Paused, false);
       const since2 = String(Date.now() / 1000 - 0.01);
-      await d.ok(['commit', '--no-pause', c, 'paused-commit:2']);
+      await d.ok(['commit', '--pause=false', c, 'paused-commit:2']);
       const events2 = await d.ok(['events', '--since', since2, '--until', String(Date.now() / 1000 + 1), '--filter', `container=${c}`, '--filter', 'event=pause', '--format', '{{.Action}}']);
       assert.equal(events2.trim(), '');
     } finally {
