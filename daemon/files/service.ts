@@ -49,7 +49,7 @@ export class FileService {
   /** `docker container stat`-like: what `path` is inside the container (NOT_FOUND when missing, as Docker's cp). */
   async statPath(ref: string, path: string, followLink: boolean): Promise<PathInfo> {
     checkPath(path);
-    return this.withPathRoot(ref, path, async (root, inner, _shift, route) => {
+    return this.withPathRoot(ref, path, followLink, async (root, inner, _shift, route) => {
       const r = resolveInRoot(root, inner, { followLast: followLink });
       try {
         // inside a mount: the path as the container names it
@@ -68,8 +68,8 @@ export class FileService {
    * bind that holds it (mount-route.ts; ids there are the container's own when it is
    * mounted idmapped), else the container's merged root.
    */
-  private async withPathRoot<T>(ref: string, path: string, fn: (root: number, inner: string, shift: IdShift, route?: MountRoute) => Promise<T>): Promise<T> {
-    const route = this.routeOf(ref, path);
+  private async withPathRoot<T>(ref: string, path: string, followLast: boolean, fn: (root: number, inner: string, shift: IdShift, route?: MountRoute) => Promise<T>): Promise<T> {
+    const route = await this.routeFor(ref, path, followLast);
     if (!route) return withMergedRoot(() => this.target(ref), this.env, (root) => fn(root, path, this.shift));
     const fd = openMountSource(route);
     try {
@@ -77,6 +77,28 @@ export class FileService {
     } finally {
       fs.closeSync(fd);
     }
+  }
+
+  /**
+   * The mount holding `path` as the container sees it: in a running container symlinks
+   * are resolved in its root first (a link into a volume leads there, one in a volume
+   * out of it leaves it, as in Docker); a stopped one has nothing mounted, so by name.
+   */
+  private async routeFor(ref: string, path: string, followLast: boolean): Promise<MountRoute | undefined> {
+    const t = this.target(ref);
+    if ((t.c.spec.mounts ?? []).length === 0) return undefined;
+    if (!t.live) return this.routeOf(ref, path);
+    let real: string | undefined;
+    try {
+      real = await withMergedRoot(() => this.target(ref), this.env, async (root) => {
+        const r = resolveInRoot(root, path, { followLast });
+        r.close();
+        return r.path;
+      });
+    } catch {
+      real = undefined; // a missing directory on the way: the call itself reports it
+    }
+    return this.routeOf(ref, real ?? path);
   }
 
   /** The bind or volume holding `path` (tmpfs mounts are reached through the running container). */
@@ -102,7 +124,7 @@ export class FileService {
     if (rootName.includes('/') || rootName === '..') throw new EngineError('INVALID_ARGUMENT', `invalid archive name "${rootName}"`);
     const t = () => this.target(ref);
     // The generator holds the root open while the client reads: pump it through a queue.
-    const route = this.routeOf(ref, path);
+    const route = await this.routeFor(ref, path, followLink);
     const make = (root: number, inner: string, shift: IdShift) => {
       const r = resolveInRoot(root, inner, { followLast: followLink });
       if (!r.st) {
@@ -134,18 +156,9 @@ export class FileService {
   async copyTo(ref: string, dir: string, archive: boolean, src: AsyncIterable<Buffer>): Promise<ExtractIntoResult> {
     checkPath(dir);
     this.checkRoom('copy files into a container');
-    let route = this.routeOf(ref, dir);
+    const route = await this.routeFor(ref, dir, true);
     const t = this.target(ref);
     const mounts = t.c.spec.mounts ?? [];
-    if (!route && t.live && mounts.length > 0) {
-      // a symlink in the container's root may lead into a mount: where the path really is
-      const real = await withMergedRoot(() => this.target(ref), this.env, async (root) => {
-        const r = resolveInRoot(root, dir, { followLast: true });
-        r.close();
-        return r.path;
-      });
-      route = this.routeOf(ref, real);
-    }
     if (route) {
       if (!route.mount.rw) throw new EngineError('FAILED_PRECONDITION', `mounted volume is marked read-only: ${route.mount.destination} in container ${t.c.name}`);
       const fd = openMountSource(route);

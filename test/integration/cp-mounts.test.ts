@@ -31,8 +31,16 @@ describe('tdock cp with volumes, binds and --read-only', () => {
       await d.ok(['exec', c, 'sh', '-c', 'echo inner > /vol/inner']);
       await d.ok(['cp', `${c}:/vol/inner`, join(dir, 'inner')]);
       assert.equal(readFileSync(join(dir, 'inner'), 'utf8'), 'inner\n');
+      // symlinks resolve in the container's root: one to the volume leads into it, one
+      // in the volume to ../../etc leads to the container's /etc (never the host's)
+      await d.ok(['exec', c, 'sh', '-c', 'ln -s /vol /tovol && ln -s ../../../etc /vol/out']);
+      await d.ok(['cp', join(dir, 'f'), `${c}:/tovol/via-link`]);
+      assert.equal(await d.ok(['exec', c, 'cat', '/vol/via-link']), 'payload');
+      await d.ok(['cp', join(dir, 'f'), `${c}:/vol/out/from-vol`]);
+      assert.equal(await d.ok(['exec', c, 'cat', '/etc/from-vol']), 'payload');
+      assert.throws(() => statSync('/etc/from-vol'));
       // the volume's files are not the container's changes
-      assert.doesNotMatch(await d.ok(['diff', c]), /\/vol\/f|\/bind\/g/);
+      assert.doesNotMatch(await d.ok(['diff', c]), /\/vol\/f|\/bind\/g|via-link/);
     } finally {
       await d.cli(['rm', '-f', c]);
     }
