@@ -129,6 +129,41 @@ export function prepareArgv(argv: readonly string[], env: NodeJS.ProcessEnv = pr
   if (verb !== undefined && Object.hasOwn(SPLIT, verb)) {
     return [verb, ...protectPositional(out.slice(1), specOf(SPLIT[verb]!))];
   }
+  // `container commit` & co.: the command is the first two words (its id or an alias)
+  const find = (id: string) => Object.values(COMMANDS).find((c) => c.id === id || (c as { aliases?: string[] }).aliases?.includes(id))
+    ?? (Object.hasOwn(COMMANDS, id) ? (COMMANDS as Record<string, unknown>)[id] : undefined);
+  const two = out.length > 1 ? find(`${out[0]}:${out[1]}`) : undefined;
+  const one = two || verb === undefined ? undefined : find(verb);
+  const cmd = (two ?? one) as { flags?: Record<string, BoolLike> } | undefined;
+  if (!cmd) return out;
+  const words = two ? 2 : 1;
+  return [...out.slice(0, words), ...boolValues(out.slice(words), cmd.flags ?? {})];
+}
+
+interface BoolLike { type?: string; allowNo?: boolean }
+
+/**
+ * Docker's (pflag's) `--BOOL=false` and `--BOOL=true`, which oclif does not read: as
+ * `--no-BOOL` (flags with a default of true allow it) or `--BOOL`; false of a plain
+ * boolean is its default and is dropped. Only boolean flags, only before `--`.
+ */
+function boolValues(args: readonly string[], flags: Record<string, BoolLike>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    const m = /^--([^=]+)=(true|false)$/.exec(a);
+    const f = m ? flags[m[1]!] : undefined;
+    if (!m || f?.type !== 'boolean') {
+      out.push(a);
+      continue;
+    }
+    if (m[2] === 'true') out.push(`--${m[1]}`);
+    else if (f.allowNo) out.push(`--no-${m[1]}`);
+  }
   return out;
 }
 

@@ -1,7 +1,7 @@
 // Dockerfile instructions applied to an image config (`commit -c`, `import -c`), with
-// Docker's list: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, WORKDIR, STOPSIGNAL
-// (VOLUME and ONBUILD are accepted by Docker but tdock has no use for them: refused,
-// so nothing is silently dropped).
+// Docker's list: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER, WORKDIR, STOPSIGNAL.
+// ONBUILD is only recorded (OnBuild, for a later build elsewhere). VOLUME is refused:
+// `tdock run` makes no volumes from an image's config, so it would be silently dropped.
 import { EngineError } from '../lib/errors.ts';
 import type { ImageConfig } from './store.ts';
 
@@ -40,7 +40,7 @@ function pairs(arg: string, what: string): [string, string][] {
   return words.map((w) => {
     const eq = w.indexOf('=');
     if (eq <= 0) throw bad(`${what} names can not be blank: ${w}`);
-    return [w.slice(0, eq), unquote(w.slice(eq + 1))];
+    return [unquote(w.slice(0, eq)), unquote(w.slice(eq + 1))];
   });
 }
 
@@ -95,8 +95,19 @@ export function applyChanges(base: ImageConfig, changes: readonly string[]): Ima
         if (arg.trim() === '') throw bad('STOPSIGNAL requires exactly one argument');
         c.StopSignal = arg.trim();
         break;
+      case 'ONBUILD': {
+        const t = /^\s*(\w+)(.*)$/s.exec(arg);
+        if (!t) throw bad('ONBUILD requires at least one argument');
+        const trigger = t[1]!.toUpperCase();
+        if (trigger === 'ONBUILD') throw bad('Chaining ONBUILD via `ONBUILD ONBUILD` isn\'t allowed');
+        if (trigger === 'FROM' || trigger === 'MAINTAINER') throw bad(`${trigger} isn't allowed as an ONBUILD trigger`);
+        c.OnBuild = [...(c.OnBuild ?? []), trigger + t[2]!.trimEnd()];
+        break;
+      }
+      case 'VOLUME':
+        throw bad('VOLUME is not supported in a change: tdock run makes no volumes from an image\'s config; give them with -v at run');
       default:
-        throw bad(`${kw} is not a valid change command (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, WORKDIR, STOPSIGNAL)`);
+        throw bad(`${kw} is not a valid change command (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER, WORKDIR, STOPSIGNAL)`);
     }
   }
   return c;

@@ -70,6 +70,8 @@ export interface ImageConfig {
   WorkingDir?: string;
   Labels?: Record<string, string>;
   StopSignal?: string;
+  /** ONBUILD triggers (commit/import -c), kept for a build elsewhere */
+  OnBuild?: string[];
 }
 
 /** The OCI image configuration document; its sha256 is the image id. */

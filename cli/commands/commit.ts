@@ -9,7 +9,7 @@ export default class Commit extends TdockCommand {
     author: Flags.string({ char: 'a', summary: 'Author (e.g., "John Hannibal Smith <hannibal@a-team.com>").', helpValue: 'STRING' }),
     change: Flags.string({ char: 'c', summary: 'Apply Dockerfile instruction to the created image.', multiple: true, multipleNonGreedy: true, helpValue: 'LIST' }),
     message: Flags.string({ char: 'm', summary: 'Commit message.', helpValue: 'STRING' }),
-    pause: Flags.boolean({ char: 'p', summary: 'Pause container during commit (accepted; tdock reads the changes without pausing).', default: true, allowNo: true }),
+    pause: Flags.boolean({ char: 'p', summary: 'Pause container during commit (its cgroup freezer; --no-pause to commit it running).', default: true, allowNo: true }),
   };
   static args = {
     container: Args.string({ description: 'container name or id', required: true, ignoreStdin: true }),

@@ -37,12 +37,28 @@ export default class Cp extends TdockCommand {
     if (src.container === undefined && dest.container === undefined) throw new UsageError('must specify at least one container source');
     if ((src.container !== undefined && src.path === '') || (dest.container !== undefined && dest.path === '')) throw new UsageError('filepath can not be empty');
     const d = await this.daemon(flags.host);
-    if (src.container !== undefined) await copyOut(d, src.container, src.path, dest.path, Boolean(flags['follow-link']));
-    else await copyIn(d, src.path, dest.container!, dest.path, Boolean(flags['follow-link']), Boolean(flags.archive));
+    const res = src.container !== undefined
+      ? await copyOut(d, src.container, src.path, dest.path, Boolean(flags['follow-link']))
+      : await copyIn(d, src.path, dest.container!, dest.path, Boolean(flags['follow-link']), Boolean(flags.archive));
+    const w = skippedWarning(res);
+    if (w) this.printErr(w);
   }
 }
 
-async function copyOut(d: Daemon, container: string, srcPath: string, dest: string, follow: boolean): Promise<void> {
+/**
+ * tdock makes no device nodes or FIFOs (Node has no mknod; in a user-namespaced container
+ * they could not be opened anyway): never silently, one line names the first of them.
+ */
+export function skippedWarning(res: { skipped: number; skippedNames: string[] } | undefined): string | undefined {
+  const n = Number(res?.skipped ?? 0);
+  if (!res || n === 0) return undefined;
+  const more = n > res.skippedNames.length ? ', ...' : '';
+  return `WARNING: ${n} ${n === 1 ? 'device node or FIFO' : 'device nodes or FIFOs'} not copied (${res.skippedNames.join(', ')}${more}): tdock cp does not make them`;
+}
+
+type CopyResult = { skipped: number; skippedNames: string[] } | undefined;
+
+async function copyOut(d: Daemon, container: string, srcPath: string, dest: string, follow: boolean): Promise<CopyResult> {
   const c = contentsOnly(srcPath);
   const st = await d.files.statPath({ container, path: c.path, followLink: follow });
   if (!st.exists) throw new CliError(`Could not find the file ${srcPath} in container ${container}`);
@@ -52,12 +68,14 @@ async function copyOut(d: Daemon, container: string, srcPath: string, dest: stri
     for await (const m of call as AsyncIterable<{ data: Buffer }>) {
       if (!io.stdout.write(m.data)) await new Promise<void>((r) => io.stdout.once('drain', () => r()));
     }
-    return;
+    return undefined;
   }
   let dst: fs.Stats | undefined;
   try {
     dst = fs.statSync(dest);
-  } catch {
+  } catch (e) {
+    // "file/": Docker's lstat error, not "does not exist"
+    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') throw new CliError(`destination "${dest}": not a directory`);
     dst = undefined;
   }
   const plan = cpPlan({ isDir: st.isDir, name: st.name, contentsOnly: c.contentsOnly }, { path: dest, exists: dst !== undefined, isDir: dst?.isDirectory() ?? false });
@@ -74,13 +92,13 @@ async function copyOut(d: Daemon, container: string, srcPath: string, dest: stri
     })();
     // Confined to the destination directory: a symlink the container put in the archive is
     // never followed out of it. Owners are the user's, as with Docker (no lchown).
-    await extractInto(root, '/', data, { shift: HOST_IDS, archive: false, chown: false });
+    return await extractInto(root, '/', data, { shift: HOST_IDS, archive: false, chown: false });
   } finally {
     fs.closeSync(root);
   }
 }
 
-async function copyIn(d: Daemon, srcPath: string, container: string, destPath: string, follow: boolean, archive: boolean): Promise<void> {
+async function copyIn(d: Daemon, srcPath: string, container: string, destPath: string, follow: boolean, archive: boolean): Promise<CopyResult> {
   let dir: string;
   let tar: AsyncIterable<Buffer | string>;
   let hostRoot: number | undefined;
@@ -110,7 +128,8 @@ async function copyIn(d: Daemon, srcPath: string, container: string, destPath: s
     tar = tarOf(hostRoot, abs === '/' ? '.' : basename(abs), plan.rootName, { shift: HOST_IDS });
   }
   try {
-    await sendTar(d, { container, dir, archive }, tar);
+    const res = await sendTar(d, { container, dir, archive }, tar);
+    return { skipped: Number(res.skipped), skippedNames: res.skippedNames ?? [] };
   } finally {
     if (hostRoot !== undefined) fs.closeSync(hostRoot);
   }

@@ -84,7 +84,7 @@ export function fileHandlers(files: FileService): grpc.UntypedServiceImplementat
           }
         })();
         const res = await files.copyTo(start.container, start.dir, start.archive, src);
-        answer(null, { entries: res.entries, skipped: res.skipped });
+        answer(null, { entries: res.entries, skipped: res.skipped, skippedNames: res.skippedNames });
       })().catch((e) => answer(e));
       call.on('cancelled', () => {
         answer(new Error('copy cancelled by the client'));
@@ -98,7 +98,7 @@ export function fileHandlers(files: FileService): grpc.UntypedServiceImplementat
 export function commitHandlers(commits: CommitService): grpc.UntypedServiceImplementation {
   return {
     Commit: unary<CommitRequest, CommitResponse>(async (r) => ({
-      id: await commits.commit(r.container, { ref: r.ref, changes: r.changes ?? [], message: r.message, author: r.author }),
+      id: await commits.commit(r.container, { ref: r.ref, changes: r.changes ?? [], message: r.message, author: r.author, pause: r.pause }),
     })),
     Tag: unary<TagRequest, Empty>(async (r) => {
       commits.tag(r.source, r.target);

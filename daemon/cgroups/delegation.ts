@@ -51,6 +51,9 @@ export class NoCgroups implements CgroupDriver {
   paths(): string[] {
     return [];
   }
+  async freeze(): Promise<void> {
+    throw new Error('cannot pause the container: this daemon has no cgroups of its own; commit with --pause=false');
+  }
 }
 
 /**

@@ -65,3 +65,12 @@ export function removeOwnParent(mountpoint: string, parent: string, made: Readon
     else break;
   }
 }
+
+/** Polls `done` every 10 ms for up to 5 s: a freezer reports FROZEN once every task stopped. */
+export async function waitFor(done: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 500; i++) {
+    if (done()) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return done();
+}

@@ -26,6 +26,11 @@ export interface CgroupDriver {
   removeParent(): void;
   /** Host pids of every process in the container's cgroup. */
   procs(id: string): number[];
+  /**
+   * Freezes (true) or thaws the container's processes (commit -p), resolving once the
+   * kernel reports them frozen; throws when it cannot (the group is thawed again).
+   */
+  freeze(id: string, frozen: boolean): Promise<void>;
   /** Human-readable paths, for inspect. */
   paths(id: string): string[];
 }

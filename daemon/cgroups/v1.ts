@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { CgroupDriver, CgroupUsage, Limits } from './types.ts';
-import { mkdirp, readNumber, readTrim, removeOwnParent, rmdirPatiently, tryRmdir, write } from './fsutil.ts';
+import { mkdirp, readNumber, readTrim, removeOwnParent, rmdirPatiently, tryRmdir, waitFor, write } from './fsutil.ts';
 
 export interface V1Hierarchy {
   mountpoint: string;          // /sys/fs/cgroup/memory
@@ -126,6 +126,17 @@ export class CgroupV1 implements CgroupDriver {
     const h = this.find('pids') ?? this.find('memory') ?? this.hierarchies[0];
     if (!h) return [];
     return readTrim(join(this.dir(h, id), 'cgroup.procs')).split('\n').filter(Boolean).map(Number);
+  }
+
+  async freeze(id: string, frozen: boolean): Promise<void> {
+    const h = this.find('freezer');
+    if (!h) throw new Error('cannot pause the container: no freezer cgroup on this host; commit with --pause=false');
+    const state = join(this.dir(h, id), 'freezer.state');
+    write(state, frozen ? 'FROZEN' : 'THAWED');
+    const want = frozen ? 'FROZEN' : 'THAWED';
+    if (await waitFor(() => readTrim(state) === want)) return;
+    if (frozen) write(state, 'THAWED');
+    throw new Error(`cannot ${frozen ? 'pause' : 'unpause'} the container: its freezer stays ${readTrim(state) || 'unreadable'} (a process stuck in the kernel?)`);
   }
 
   removeParent(): void {

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { CgroupDriver, CgroupUsage, Limits } from './types.ts';
-import { mkdirp, readNumber, readTrim, removeOwnParent, rmdirPatiently, tryRmdir, write } from './fsutil.ts';
+import { mkdirp, readNumber, readTrim, removeOwnParent, rmdirPatiently, tryRmdir, waitFor, write } from './fsutil.ts';
 
 const CPU_PERIOD_US = 100_000;
 const WANTED = ['cpu', 'memory', 'pids'];
@@ -90,6 +90,15 @@ export class CgroupV2 implements CgroupDriver {
 
   procs(id: string): number[] {
     return readTrim(join(this.dir(id), 'cgroup.procs')).split('\n').filter(Boolean).map(Number);
+  }
+
+  async freeze(id: string, frozen: boolean): Promise<void> {
+    const dir = this.dir(id);
+    write(join(dir, 'cgroup.freeze'), frozen ? '1' : '0');
+    const isFrozen = () => /^frozen 1$/m.test(readTrim(join(dir, 'cgroup.events')));
+    if (await waitFor(() => isFrozen() === frozen)) return;
+    if (frozen) write(join(dir, 'cgroup.freeze'), '0');
+    throw new Error(`cannot ${frozen ? 'pause' : 'unpause'} the container: cgroup.freeze did not take effect`);
   }
 
   removeParent(): void {

@@ -33,7 +33,8 @@ import type { HealthState } from '../health/schedule.ts';
 import type { InspectView, ProcessesView } from '../api/presenter.ts';
 import { VolumeStore } from '../volumes/store.ts';
 import { notIdmappable } from '../runtime/idmapped.ts';
-import { createWarnings, checkBindSources } from './mount-sources.ts';
+import { createWarnings, checkBindSources, idmapOf } from './mount-sources.ts';
+import type { MountPoint } from './mounts.ts';
 import type { EngineContext, EngineOptions, ExecRequest, ExitInfo, OutputSink } from './types.ts';
 
 export type { ImageSource, NetworkHooks, EngineOptions, ExitInfo, OutputSink, ExecRequest } from './types.ts';
@@ -337,6 +338,30 @@ export class Engine {
   }
 
   /** What the file verbs (cp, diff, export, commit: daemon/files/) need of a container. */
+  /**
+   * commit -p: freezes a running container's processes (its cgroup's freezer) and returns
+   * the thaw; undefined when it is not running. Docker's pause and unpause events around it.
+   */
+  async pauseForCommit(ref: string): Promise<(() => Promise<void>) | undefined> {
+    const c = this.repo.find(ref);
+    if (c.state !== 'running') return undefined;
+    try {
+      await this.o.cgroups.freeze(c.id, true);
+    } catch (e) {
+      throw wrongState(`container ${c.name}: ${(e as Error).message}`);
+    }
+    containerEvent(this.ctx, c, 'pause');
+    return async () => {
+      await this.o.cgroups.freeze(c.id, false);
+      containerEvent(this.ctx, c, 'unpause');
+    };
+  }
+
+  /** Whether a bind or volume of a container is mounted idmapped: its files then keep the container's ids on disk. */
+  mountIdmapped(p: MountPoint): boolean {
+    return idmapOf(p, this.ctx);
+  }
+
   fileTarget(ref: string): FileTarget {
     const c = this.repo.find(ref);
     const dir = this.layout.bundleDir(c.id);

@@ -25,7 +25,7 @@ function nearest(path: string): string {
 }
 
 /** Whether a bind or volume is mounted idmapped (shim "idmap"). */
-function idmapOf(p: MountPoint, ctx: EngineContext): boolean {
+export function idmapOf(p: MountPoint, ctx: EngineContext): boolean {
   if (ctx.o.rootless) return false;
   if (p.type === 'volume') return ctx.volumeIdmap;
   return notIdmappable(nearest(p.source)) === undefined;

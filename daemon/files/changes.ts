@@ -100,6 +100,26 @@ export function opaqueDirs(shim: string, upper: string, rootless: boolean): Prom
   });
 }
 
+// The empty files the runtime binds /etc/hostname, /etc/hosts and /etc/resolv.conf
+// over (made in the upper dir when the image lacks them). Docker keeps them in an init
+// layer below the container's, so they are never its changes: not in diff, not in commit.
+const PLACEHOLDERS = new Set(['etc/hostname', 'etc/hosts', 'etc/resolv.conf']);
+
+/** `rel`: relative to the upper dir, without a leading "/" or "./". */
+export function isRuntimePlaceholder(rel: string, st: fs.Stats): boolean {
+  return PLACEHOLDERS.has(rel.replace(/^\.\//, '')) && st.isFile() && st.size === 0;
+}
+
+/** Whether upper dir `st` has the owner and mode of the image's `rel` (overlayfs copied it up unchanged). */
+function sameAsImage(lowers: readonly string[], rel: string, st: fs.Stats): boolean {
+  for (const layer of lowers) {
+    const img = lstatOr(join(layer, rel));
+    if (!img) continue;
+    return img.isDirectory() && img.mode === st.mode && img.uid === st.uid && img.gid === st.gid;
+  }
+  return false;
+}
+
 /** `docker diff`: the changes in the upper dir, sorted by path. */
 export function upperChanges(upper: string, lowers: readonly string[], opaque: ReadonlySet<string>): Change[] {
   const out: Change[] = [];
@@ -117,7 +137,13 @@ export function upperChanges(upper: string, lowers: readonly string[], opaque: R
         out.push({ kind: 'D', path: '/' + r });
         continue;
       }
+      if (isRuntimePlaceholder(r, st)) {
+        placeholders++;
+        continue;
+      }
       const inImage = !added && imageHas(lowers, r);
+      const at0 = out.length;
+      const before = placeholders;
       out.push({ kind: inImage ? 'C' : 'A', path: '/' + r });
       if (!st.isDirectory()) continue;
       const isOpaque = opaque.has(r);
@@ -136,8 +162,11 @@ export function upperChanges(upper: string, lowers: readonly string[], opaque: R
       } finally {
         fs.closeSync(sub);
       }
+      // copied up only because the runtime made its placeholders in it
+      if (inImage && !isOpaque && placeholders > before && out.length === at0 + 1 && sameAsImage(lowers, r, st)) out.pop();
     }
   };
+  let placeholders = 0;
   try {
     walk(root, '', false);
   } finally {

@@ -11,8 +11,8 @@
 // StopSignal over the image's), then `-c` changes; history gets one entry per layer.
 import { closeSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import type { Engine } from '../containers/engine.ts';
-import { blobOf, type ImageConfig, type ImageStore, type OciImageConfig, type StagedLayer } from '../../images/store.ts';
+import type { Engine, FileTarget } from '../containers/engine.ts';
+import { blobOf, type ImageConfig, type ImageRecord, type ImageStore, type OciImageConfig, type StagedLayer } from '../../images/store.ts';
 import { NO_EVENTS, type EventSink } from '../events/types.ts';
 import { familiarRef } from '../images.ts';
 import { parseRef } from '../../images/reference.ts';
@@ -20,7 +20,7 @@ import { applyChanges } from '../../images/changes.ts';
 import { EngineError } from '../errors.ts';
 import { openRoot } from '../../lib/files/inroot.ts';
 import { tarOf } from '../../lib/files/tar-out.ts';
-import { isWhiteout, opaqueDirs } from './changes.ts';
+import { isRuntimePlaceholder, isWhiteout, opaqueDirs } from './changes.ts';
 import type { RootViewEnv } from './rootview.ts';
 import type { IdShift } from '../../images/tar-extract.ts';
 
@@ -39,6 +39,8 @@ export interface CommitOptions {
   changes: string[];
   message: string;
   author: string;
+  /** commit -p: freeze a running container while its changes are read */
+  pause?: boolean;
 }
 
 export interface HistoryRow { id: string; created: number; createdBy: string; size: number; comment: string }
@@ -80,7 +82,7 @@ export class CommitService {
     const base: ImageConfig = { ...image.config.config };
     const fromContainer: ImageConfig = {
       ...base,
-      Env: spec.env,
+      Env: imageEnv(spec, base),
       Cmd: spec.cmd,
       WorkingDir: spec.cwd || base.WorkingDir || '',
       ...(spec.user ? { User: spec.user } : {}),
@@ -90,6 +92,15 @@ export class CommitService {
     else delete fromContainer.Entrypoint;
     if (!fromContainer.WorkingDir) delete fromContainer.WorkingDir;
     const config = applyChanges(fromContainer, o.changes);
+    const thaw = o.pause ? await this.engine.pauseForCommit(t.c.id) : undefined;
+    try {
+      return await this.commitLayer(t, image, config, o, tag);
+    } finally {
+      await thaw?.();
+    }
+  }
+
+  private async commitLayer(t: FileTarget, image: ImageRecord, config: ImageConfig, o: CommitOptions, tag: ReturnType<typeof parseRef> | undefined): Promise<string> {
 
     const opaque = await opaqueDirs(this.env.shim, t.upper, this.env.rootless);
     const tmp = await this.store.stagingDir();
@@ -97,7 +108,7 @@ export class CommitService {
       const upper = openRoot(t.upper);
       let res;
       try {
-        const tar = tarOf(upper, '.', '', { shift: this.shift, whiteout: isWhiteout, opaque });
+        const tar = tarOf(upper, '.', '', { shift: this.shift, whiteout: isWhiteout, opaque, skip: isRuntimePlaceholder });
         res = await this.store.unpackLayer(Readable.from(tar), tmp);
       } finally {
         // (unpackLayer has read the whole stream by the time it resolves or rejects)
@@ -119,7 +130,7 @@ export class CommitService {
           ...historyOf(parent, image.layers.length),
           {
             created,
-            created_by: spec.args.join(' '),
+            created_by: t.c.spec.args.join(' '),
             ...(o.author ? { author: o.author } : {}),
             ...(o.message ? { comment: o.message } : {}),
           },
@@ -164,4 +175,14 @@ export class CommitService {
     if (rows[0]) rows[0].id = rec.id;
     return rows;
   }
+}
+
+/**
+ * The container's Env without what the runtime added to it (HOSTNAME, and TERM for -t):
+ * Docker adds those at start, they are the container's, never the committed image's.
+ */
+function imageEnv(spec: { env: string[]; hostname: string; tty: boolean }, base: ImageConfig): string[] {
+  const fromImage = new Set(base.Env ?? []);
+  const runtime = new Set([`HOSTNAME=${spec.hostname}`, ...(spec.tty ? ['TERM=xterm'] : [])]);
+  return spec.env.filter((e) => fromImage.has(e) || !runtime.has(e));
 }

@@ -2,15 +2,16 @@
 // every container path itself, inside the container's root (lib/files/inroot.ts), on
 // the merged view (rootview.ts); the CLI applies Docker's naming rules (cli/cp-plan.ts).
 import * as fs from 'node:fs';
-import { basename } from 'node:path';
+import { basename, posix } from 'node:path';
 import type { Engine } from '../containers/engine.ts';
 import type { IdShift } from '../../images/tar-extract.ts';
 import { EngineError } from '../errors.ts';
-import { resolveInRoot } from '../../lib/files/inroot.ts';
+import { openRoot, resolveInRoot } from '../../lib/files/inroot.ts';
 import { tarOf } from '../../lib/files/tar-out.ts';
 import { extractInto, type ExtractIntoResult } from '../../lib/files/tar-in.ts';
 import { opaqueDirs, upperChanges, type Change } from './changes.ts';
 import { withMergedRoot, type RootViewEnv } from './rootview.ts';
+import { mountOf, type MountRoute } from './mount-route.ts';
 
 export interface PathInfo {
   exists: boolean;
@@ -48,16 +49,73 @@ export class FileService {
   /** `docker container stat`-like: what `path` is inside the container (NOT_FOUND when missing, as Docker's cp). */
   async statPath(ref: string, path: string, followLink: boolean): Promise<PathInfo> {
     checkPath(path);
-    return withMergedRoot(() => this.target(ref), this.env, async (root) => {
-      const r = resolveInRoot(root, path, { followLast: followLink });
+    return this.withPathRoot(ref, path, followLink, async (root, inner, _shift, route) => {
+      const r = resolveInRoot(root, inner, { followLast: followLink });
       try {
-        if (!r.st) return { exists: false, name: basename(r.path), isDir: false, size: 0, mode: 0, linkTarget: '', path: r.path };
+        // inside a mount: the path as the container names it
+        const full = route ? posix.join(route.mount.destination, r.path) : r.path;
+        if (!r.st) return { exists: false, name: basename(full), isDir: false, size: 0, mode: 0, linkTarget: '', path: full };
         const link = r.st.isSymbolicLink() ? fs.readlinkSync(r.at) : '';
-        return { exists: true, name: r.path === '/' ? '/' : basename(r.path), isDir: r.st.isDirectory(), size: r.st.size, mode: r.st.mode, linkTarget: link, path: r.path };
+        return { exists: true, name: full === '/' ? '/' : basename(full), isDir: r.st.isDirectory(), size: r.st.size, mode: r.st.mode, linkTarget: link, path: full };
       } finally {
         r.close();
       }
     });
+  }
+
+  /**
+   * Runs fn on the root the path lies in: the host source of the container's volume or
+   * bind that holds it (mount-route.ts; ids there are the container's own when it is
+   * mounted idmapped), else the container's merged root.
+   */
+  private async withPathRoot<T>(ref: string, path: string, followLast: boolean, fn: (root: number, inner: string, shift: IdShift, route?: MountRoute) => Promise<T>): Promise<T> {
+    const route = await this.routeFor(ref, path, followLast);
+    if (!route) return withMergedRoot(() => this.target(ref), this.env, (root) => fn(root, path, this.shift));
+    const fd = openMountSource(route);
+    try {
+      return await fn(fd, route.rest, this.mountShift(route), route);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /**
+   * The mount holding `path` as the container sees it: in a running container symlinks
+   * are resolved in its root first (a link into a volume leads there, one in a volume
+   * out of it leaves it, as in Docker); a stopped one has nothing mounted, so by name.
+   */
+  private async routeFor(ref: string, path: string, followLast: boolean): Promise<MountRoute | undefined> {
+    const t = this.target(ref);
+    if ((t.c.spec.mounts ?? []).length === 0) return undefined;
+    if (!t.live) return this.routeOf(ref, path);
+    let real: string | undefined;
+    try {
+      real = await withMergedRoot(() => this.target(ref), this.env, async (root) => {
+        const r = resolveInRoot(root, path, { followLast });
+        r.close();
+        return r.path;
+      });
+    } catch {
+      real = undefined; // a missing directory on the way: the call itself reports it
+    }
+    return this.routeOf(ref, real ?? path);
+  }
+
+  /** The bind or volume holding `path` (tmpfs mounts are reached through the running container). */
+  private routeOf(ref: string, path: string): MountRoute | undefined {
+    const route = mountOf(this.target(ref).c.spec.mounts ?? [], path);
+    if (!route || route.mount.type === 'tmpfs') return undefined;
+    // a bind of a single file: seen through the container's root (running), as its mount point (stopped)
+    try {
+      if (!fs.statSync(route.mount.source).isDirectory()) return undefined;
+    } catch {
+      /* missing: openMountSource says so */
+    }
+    return route;
+  }
+
+  private mountShift(route: MountRoute): IdShift {
+    return this.engine.mountIdmapped(route.mount) ? { uid: 0, gid: 0, size: this.shift.size } : this.shift;
   }
 
   /** cp out: a tar of `path` whose top entry is named rootName ("" = a directory's contents only). */
@@ -66,21 +124,53 @@ export class FileService {
     if (rootName.includes('/') || rootName === '..') throw new EngineError('INVALID_ARGUMENT', `invalid archive name "${rootName}"`);
     const t = () => this.target(ref);
     // The generator holds the root open while the client reads: pump it through a queue.
-    yield* heldStream(t, this.env, (root) => {
-      const r = resolveInRoot(root, path, { followLast: followLink });
+    const route = await this.routeFor(ref, path, followLink);
+    const make = (root: number, inner: string, shift: IdShift) => {
+      const r = resolveInRoot(root, inner, { followLast: followLink });
       if (!r.st) {
         r.close();
         throw new EngineError('NOT_FOUND', `Could not find the file ${path} in container ${ref}`);
       }
-      const gen = tarOf(r.dir, r.name, rootName, { shift: this.shift });
+      const gen = tarOf(r.dir, r.name, rootName, { shift });
       return { gen, done: () => r.close() };
-    });
+    };
+    if (route) {
+      const fd = openMountSource(route);
+      try {
+        const { gen, done } = make(fd, route.rest, this.mountShift(route));
+        try {
+          yield* gen;
+        } finally {
+          done();
+        }
+      } finally {
+        fs.closeSync(fd);
+      }
+      return;
+    }
+    // The generator holds the root open while the client reads: pump it through a queue.
+    yield* heldStream(t, this.env, (root) => make(root, path, this.shift));
   }
 
   /** cp in: extracts a tar into the existing directory `dir` of the container. */
   async copyTo(ref: string, dir: string, archive: boolean, src: AsyncIterable<Buffer>): Promise<ExtractIntoResult> {
     checkPath(dir);
     this.checkRoom('copy files into a container');
+    const route = await this.routeFor(ref, dir, true);
+    const t = this.target(ref);
+    const mounts = t.c.spec.mounts ?? [];
+    if (route) {
+      if (!route.mount.rw) throw new EngineError('FAILED_PRECONDITION', `mounted volume is marked read-only: ${route.mount.destination} in container ${t.c.name}`);
+      const fd = openMountSource(route);
+      try {
+        return await extractInto(fd, route.rest, src, { shift: this.mountShift(route), archive });
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    // Docker's rule: a --read-only container's root takes no files, running or not (a tmpfs in it does).
+    const tmpfs = mountOf(mounts, dir)?.mount.type === 'tmpfs' && t.live;
+    if (t.c.spec.readonlyRootfs && !tmpfs) throw new EngineError('FAILED_PRECONDITION', `container rootfs is marked read-only: cannot copy into ${dir} of ${t.c.name}`);
     return withMergedRoot(() => this.target(ref), this.env, (root) => extractInto(root, dir, src, { shift: this.shift, archive }));
   }
 
@@ -95,6 +185,16 @@ export class FileService {
   async *export(ref: string): TarStream {
     const t = () => this.target(ref);
     yield* heldStream(t, this.env, (root) => ({ gen: tarOf(root, '.', '', { shift: this.shift, oneFs: true }), done: () => {} }));
+  }
+}
+
+/** The host directory of a bind or volume (a bind's source is the path the user gave, as in Docker). */
+function openMountSource(route: MountRoute): number {
+  try {
+    return openRoot(route.mount.source);
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ?? String(e);
+    throw new EngineError('FAILED_PRECONDITION', `the source of the mount at ${route.mount.destination} (${route.mount.source}) cannot be opened: ${why}`);
   }
 }
 

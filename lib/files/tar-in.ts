@@ -26,7 +26,14 @@ export interface ExtractIntoOptions {
   archive: boolean;
 }
 
-export interface ExtractIntoResult { entries: number; skipped: number }
+export interface ExtractIntoResult {
+  entries: number;
+  skipped: number;
+  /** the first few skipped entries (paths below the destination), for the user's warning */
+  skippedNames: string[];
+}
+
+const SKIPPED_NAMES = 3;
 
 function refused(msg: string): EngineError {
   return new EngineError('INVALID_ARGUMENT', msg);
@@ -46,6 +53,28 @@ export function cleanPath(name: string, what = 'entry'): string[] {
     out.push(c);
   }
   return out;
+}
+
+// Runs of zeros are left as holes: tar carries a sparse file (a VM image, a database)
+// in full, and writing its zeros took as long as and as much disk as real data.
+const HOLE = 4096;
+const ZEROS = Buffer.alloc(HOLE);
+
+function isZero(b: Buffer, from: number, to: number): boolean {
+  return b.compare(ZEROS, 0, to - from, from, to) === 0;
+}
+
+/** Writes chunk at file offset pos of a new (empty) file, skipping its all-zero blocks. */
+function writeSparse(fd: number, chunk: Buffer, pos: number): void {
+  let i = 0;
+  while (i < chunk.length) {
+    let j = i;
+    while (j < chunk.length && isZero(chunk, j, Math.min(j + HOLE, chunk.length))) j = Math.min(j + HOLE, chunk.length);
+    i = j;
+    while (j < chunk.length && !isZero(chunk, j, Math.min(j + HOLE, chunk.length))) j = Math.min(j + HOLE, chunk.length);
+    for (let off = i; off < j;) off += fs.writeSync(fd, chunk, off, j - off, pos + off);
+    i = j;
+  }
 }
 
 export async function extractInto(rootFd: number, destPath: string, src: AsyncIterable<Buffer | string> | Iterable<Buffer | string>, o: ExtractIntoOptions): Promise<ExtractIntoResult> {
@@ -126,6 +155,7 @@ export async function extractInto(rootFd: number, destPath: string, src: AsyncIt
   };
   let entries = 0;
   let skipped = 0;
+  const skippedNames: string[] = [];
   try {
     for await (const e of readTar(src)) {
       trimDirs();
@@ -153,10 +183,12 @@ export async function extractInto(rootFd: number, destPath: string, src: AsyncIt
           removeExisting(parent, name, rel);
           const fd = fs.openSync(at(parent, name), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0o600);
           try {
+            let pos = 0;
             for await (const chunk of e.body()) {
-              let off = 0;
-              while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off);
+              writeSparse(fd, chunk, pos);
+              pos += chunk.length;
             }
+            fs.ftruncateSync(fd, pos); // the size, when it ends in a hole
             if (ids) fs.fchownSync(fd, ids.uid, ids.gid);
             fs.fchmodSync(fd, h.mode);
             fs.futimesSync(fd, mtime, mtime);
@@ -188,7 +220,7 @@ export async function extractInto(rootFd: number, destPath: string, src: AsyncIt
           break;
         }
         default:
-          skipped++;
+          if (skipped++ < SKIPPED_NAMES) skippedNames.push(rel);
           await e.skip();
       }
     }
@@ -204,5 +236,5 @@ export async function extractInto(rootFd: number, destPath: string, src: AsyncIt
     for (const d of dirs.values()) fs.closeSync(d);
     fs.closeSync(destFd);
   }
-  return { entries, skipped };
+  return { entries, skipped, skippedNames };
 }

@@ -22,6 +22,8 @@ export interface WalkOptions {
   whiteout?: (st: fs.Stats) => boolean;
   /** Commit: directories (paths as emitted, without trailing "/") that are opaque: followed by DIR/.wh..wh..opq */
   opaque?: ReadonlySet<string>;
+  /** Commit: entries (by archive name) left out of the archive */
+  skip?: (entryName: string, st: fs.Stats) => boolean;
   /** never descend into another file system (export: the root file system only) */
   oneFs?: boolean;
   /** set to the number of bytes of file data written */
@@ -63,6 +65,7 @@ async function* walk(dirFd: number, name: string, entryName: string, o: WalkOpti
     gid: toContainer(st.gid, o.shift.gid, o.shift.size),
     mtime: Math.floor(st.mtimeMs / 1000),
   };
+  if (o.skip?.(entryName, st)) return;
   if (o.whiteout?.(st)) {
     const slash = entryName.lastIndexOf('/');
     yield tarEntry({ ...base, path: entryName.slice(0, slash + 1) + '.wh.' + entryName.slice(slash + 1), type: 'file', size: 0, mode: 0o644 });

@@ -522,6 +522,8 @@ export interface CopyToResponse {
   entries: number;
   /** device nodes and FIFOs */
   skipped: number;
+  /** the first few of them, below the destination */
+  skippedNames: string[];
 }
 export interface DataChunk {
   data: Buffer;

@@ -46,6 +46,9 @@ describe('tdock commit, tag, history, diff, export, import -c/-m', () => {
     const img = JSON.parse(await d.ok(['image', 'inspect', 'committed:v1']))[0];
     assert.equal(img.Id, id);
     assert.equal(img.RootFS.Layers.length, 2);
+    // the runtime's HOSTNAME is the container's, not the image's (Docker's Config.Env has none)
+    assert.deepEqual(img.Config.Env.filter((e: string) => e.startsWith('HOSTNAME=')), []);
+    assert.ok(img.Config.Env.includes('FOO=bar'));
   });
 
   test('a committed image can be saved and loaded elsewhere (its new layer keeps its tar); commit and tag are events', async () => {

@@ -89,6 +89,19 @@ test('prepareArgv: global -H before the verb goes to $TDOCK_HOST; run gets its -
   assert.deepEqual(prepareArgv(['image', 'inspect', 'alpine'], env), ['image', 'inspect', 'alpine']);
 });
 
+test('prepareArgv: Docker\'s --BOOL=false / --BOOL=true for every verb (commit --pause=false, attach --sig-proxy=false)', () => {
+  const env: NodeJS.ProcessEnv = {};
+  assert.deepEqual(prepareArgv(['commit', '--pause=false', 'c', 'img'], env), ['commit', '--no-pause', 'c', 'img']);
+  assert.deepEqual(prepareArgv(['commit', '--pause=true', 'c'], env), ['commit', '--pause', 'c']);
+  assert.deepEqual(prepareArgv(['attach', '--sig-proxy=false', 'c'], env), ['attach', '--no-sig-proxy', 'c']);
+  // a plain boolean: false is its default
+  assert.deepEqual(prepareArgv(['history', '--no-trunc=false', 'img'], env), ['history', 'img']);
+  assert.deepEqual(prepareArgv(['history', '--no-trunc=true', 'img'], env), ['history', '--no-trunc', 'img']);
+  // values of options and anything after -- stay as they are
+  assert.deepEqual(prepareArgv(['commit', '-m=x', '--message=false', 'c'], env), ['commit', '-m=x', '--message=false', 'c']);
+  assert.deepEqual(prepareArgv(['container', 'commit', '--pause=false', 'c'], env), ['container', 'commit', '--no-pause', 'c']);
+});
+
 test('ports: Docker forms', () => {
   assert.deepEqual(parsePublish('80'), [{ hostIp: '', hostPort: 0, containerPort: 80, protocol: 'tcp' }]);
   assert.deepEqual(parsePublish('8080:80'), [{ hostIp: '', hostPort: 8080, containerPort: 80, protocol: 'tcp' }]);

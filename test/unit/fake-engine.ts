@@ -24,6 +24,7 @@ export class FakeCgroups implements CgroupDriver {
   removeParent(): void {}
   procs(id: string): number[] { return this.members.get(id) ?? []; }
   paths(): string[] { return []; }
+  async freeze(): Promise<void> {}
 }
 
 export class EngineWorld {

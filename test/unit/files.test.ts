@@ -190,6 +190,15 @@ test('-c changes: Docker\'s instructions, shell and JSON forms', () => {
   assert.equal(c.StopSignal, 'SIGINT');
   assert.throws(() => applyChanges({}, ['RUN rm -rf /']), /RUN is not a valid change command/);
   assert.throws(() => applyChanges({}, ['EXPOSE eighty']), /invalid EXPOSE port/);
+  // quoted label names lose their quotes, as in a Dockerfile
+  assert.deepEqual(applyChanges({}, ['LABEL "a b"=c \'d\'="e f" g=h']).Labels, { 'a b': 'c', d: 'e f', g: 'h' });
+  // ONBUILD is kept for a later build (Docker's OnBuild), with Docker's refusals
+  assert.deepEqual(applyChanges({}, ['ONBUILD RUN echo hi', 'onbuild copy . /app']).OnBuild, ['RUN echo hi', 'COPY . /app']);
+  assert.throws(() => applyChanges({}, ['ONBUILD ONBUILD RUN x']), /Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed/);
+  assert.throws(() => applyChanges({}, ['ONBUILD FROM x']), /FROM isn't allowed as an ONBUILD trigger/);
+  assert.throws(() => applyChanges({}, ['ONBUILD']), /ONBUILD requires at least one argument/);
+  // VOLUME: refused with the reason, never dropped
+  assert.throws(() => applyChanges({}, ['VOLUME /data']), /VOLUME.*-v/);
 });
 
 test('history: Docker\'s columns and the --format subset', async () => {
@@ -207,4 +216,47 @@ test('history: Docker\'s columns and the --format subset', async () => {
   assert.equal(renderFormat("table {{.ID}}\t{{.Size}}", [top]), "IMAGE          SIZE\nabababababab   1.23MB\n");
   assert.throws(() => renderFormat('{{.Nope}}', [top]), /can't evaluate field Nope/);
   assert.throws(() => renderFormat('{{json .}}', [top]), /only \{\{\.Field\}\} is supported/);
+});
+
+test('extractInto: device nodes and FIFOs are counted and named (up to 3), never made', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'tdk-tarin-dev-'));
+  const fd = openRoot(root);
+  try {
+    const tar = tarArchive([
+      { path: 'p', type: 'fifo' },
+      { path: 'd/', type: 'dir' },
+      { path: 'd/null', type: 'char', devmajor: 1, devminor: 3 },
+      { path: 'd/b', type: 'block', devmajor: 7, devminor: 0 },
+      { path: 'd/q', type: 'fifo' },
+      { path: 'f', data: 'f' },
+    ]);
+    const res = await extractInto(fd, '/', [tar], { shift: ME, archive: false, chown: false });
+    assert.equal(res.skipped, 4);
+    assert.deepEqual(res.skippedNames, ['p', 'd/null', 'd/b']);
+    assert.ok(!existsSync(join(root, 'p')));
+    assert.equal(readFileSync(join(root, 'f'), 'utf8'), 'f');
+  } finally {
+    closeSync(fd);
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('extractInto: runs of zeros become holes (a sparse file stays sparse), the bytes are the same', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'tdk-tarin-sparse-'));
+  const fd = openRoot(root);
+  try {
+    const data = Buffer.alloc(16 << 20);
+    data.write('head', 0);
+    data.write('tail', data.length - 4);
+    await extractInto(fd, '/', [tarArchive([{ path: 's', data }, { path: 'z', data: Buffer.alloc(3 << 20) }])], { shift: ME, archive: false, chown: false });
+    const st = statSync(join(root, 's'));
+    assert.equal(st.size, data.length);
+    assert.ok(st.blocks * 512 < 1 << 20, `allocated ${st.blocks * 512} bytes`);
+    assert.ok(readFileSync(join(root, 's')).equals(data));
+    assert.equal(statSync(join(root, 'z')).size, 3 << 20);
+    assert.ok(readFileSync(join(root, 'z')).equals(Buffer.alloc(3 << 20)));
+  } finally {
+    closeSync(fd);
+    rmSync(root, { recursive: true, force: true });
+  }
 });
