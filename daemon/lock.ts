@@ -14,7 +14,11 @@ export interface DaemonLock {
 
 /** Locks `dir` (what: "--root" or "--exec-root" for the message) or throws naming the other daemon. */
 export function lockDir(dir: string, what: string): DaemonLock {
-  const db = new Database(join(dir, 'tdockd.lock'), { timeout: 0 });
+  // A wait, not an instant refusal: two daemons started at once each read the file
+  // first (and keep SQLite's shared lock); the one whose write must wait for the other's
+  // shared lock to go needs a moment (SQLite answers the other at once, it deadlocks
+  // otherwise); without any wait both refused. A daemon that holds it is never waited out.
+  const db = new Database(join(dir, 'tdockd.lock'), { timeout: 1000 });
   try {
     db.pragma('locking_mode = EXCLUSIVE');
     // No journal file: a restart on a full disk must still get its lock (the
