@@ -18,11 +18,12 @@ const lockModule = new URL('../../daemon/lock.ts', import.meta.url).pathname;
  * Runs lockDir(dir) in a process of its own (SQLite's file locks are per process):
  * resolves with "won" or the refusal; `answered` as soon as it has said which.
  */
-function tryLock(dir: string, holdMs: number, answered: () => void = () => {}): Promise<string> {
+function tryLock(dir: string, holdMs: number, answered: () => void = () => {}, signal?: AbortSignal): Promise<string> {
   const code = `import { lockDir } from ${JSON.stringify(lockModule)};
 try { lockDir(${JSON.stringify(dir)}, '--root'); console.log('won'); setTimeout(() => {}, ${holdMs}); }
 catch (e) { console.log(e.message); }`;
-  const p = spawn(node, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = spawn(node, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'], ...(signal ? { signal } : {}) });
+  p.on('error', () => {}); // the abort that ends a holder
   let out = '';
   p.stdout.setEncoding('utf8').on('data', (s: string) => {
     out += s;
@@ -52,9 +53,12 @@ test('while a daemon holds it, another refuses with one line naming the root', a
   try {
     let holding!: () => void;
     const held = new Promise<void>((r) => (holding = r));
-    const first = tryLock(dir, 3000, holding);
+    const stop = new AbortController();
+    const first = tryLock(dir, 60_000, holding, stop.signal);
     await held;
-    assert.match(await tryLock(dir, 0), new RegExp(`^another tdockd \\(pid \\d+\\) already uses --root ${dir}: stop it first`));
+    const second = await tryLock(dir, 0);
+    stop.abort();
+    assert.match(second, new RegExp(`^another tdockd \\(pid \\d+\\) already uses --root ${dir}: stop it first`));
     assert.equal(await first, 'won');
   } finally {
     rmSync(dir, { recursive: true, force: true });
