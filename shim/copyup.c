@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -175,6 +176,34 @@ static int copy_file(int src, int dst, const char *where)
 
 static int copy_dir(int src, int dst, const char *where, const char *rel, int depth);
 
+/*
+ * A directory (made already) or a regular file: its content, then owner, mode and
+ * times, then extended attributes (after chown, which clears security.capability).
+ */
+static int copy_opened(int src, int dst, const char *name, const char *path, const char *relpath, int depth,
+		       const struct stat *st)
+{
+	bool dir = S_ISDIR(st->st_mode);
+	int r;
+	int s = openat(src, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (dir ? O_DIRECTORY : 0));
+	int d = s < 0 ? -1
+	       : dir ? openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+		     : openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (s < 0 || d < 0)
+		r = syserr("copy up %s: open", path);
+	else
+		r = dir ? copy_dir(s, d, path, relpath, depth + 1) : copy_file(s, d, path);
+	if (r == 0)
+		r = set_meta(d, "", st, path);
+	if (r == 0)
+		r = copy_xattrs(s, d, path);
+	if (s >= 0)
+		close(s);
+	if (d >= 0)
+		close(d);
+	return r < 0 ? -1 : 0;
+}
+
 static int copy_entry(int src, int dst, const char *name, const char *where, const char *rel, int depth)
 {
 	struct stat st;
@@ -198,37 +227,9 @@ static int copy_entry(int src, int dst, const char *name, const char *where, con
 	if (S_ISDIR(st.st_mode)) {
 		if (mkdirat(dst, name, 0700) < 0)
 			return syserr("copy up %s: mkdir", path);
-		int s = openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		int d = s < 0 ? -1 : openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (s < 0 || d < 0)
-			r = syserr("copy up %s: open", path);
-		else
-			r = copy_dir(s, d, path, relpath, depth + 1);
-		if (r == 0)
-			r = set_meta(d, "", &st, path);
-		if (r == 0)
-			r = copy_xattrs(s, d, path);
-		if (s >= 0)
-			close(s);
-		if (d >= 0)
-			close(d);
-		return r < 0 ? -1 : 0;
+		return copy_opened(src, dst, name, path, relpath, depth, &st);
 	} else if (S_ISREG(st.st_mode)) {
-		int s = openat(src, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		int d = s < 0 ? -1 : openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (s < 0 || d < 0)
-			r = syserr("copy up %s: open", path);
-		else
-			r = copy_file(s, d, path);
-		if (r == 0)
-			r = set_meta(d, "", &st, path);
-		if (r == 0)
-			r = copy_xattrs(s, d, path);
-		if (s >= 0)
-			close(s);
-		if (d >= 0)
-			close(d);
-		return r < 0 ? -1 : 0;
+		return copy_opened(src, dst, name, path, relpath, depth, &st);
 	} else if (S_ISLNK(st.st_mode)) {
 		char target[PATH_MAX];
 		ssize_t n = readlinkat(src, name, target, sizeof target - 1);

@@ -1,6 +1,7 @@
 // A container's mounts (-v, --mount, --tmpfs): checked at create (pure: the API's
 // MountSpecs -> the spec's MountPoints), and turned into the shim's mounts at start.
 // The CLI parses Docker's grammar (cli/parse/mounts.ts); the daemon trusts none of it.
+import type { MountSpec } from '../../proto/api.ts';
 import { invalid } from '../errors.ts';
 import { VOLUME_NAME, volumeNameError } from '../../lib/volume-name.ts';
 import type { BindMount } from './shim-config.ts';
@@ -28,21 +29,8 @@ export interface MountPoint {
   spec: string;
 }
 
-/** What the API gives (proto MountSpec). */
-export interface MountInput {
-  type: string;
-  source: string;
-  target: string;
-  readOnly: boolean;
-  createSource: boolean;
-  noCopy: boolean;
-  tmpfsSize: number;
-  tmpfsMode: number;
-  tmpfsOptions: string[];
-  origin: string;
-  spec: string;
-  mode: string;
-}
+/** What the API gives: one -v, --mount or --tmpfs as the CLI parsed it (proto MountSpec). */
+export type MountInput = MountSpec;
 
 export const MAX_MOUNTS = 128;
 const MAX_PATH = 4096;
