@@ -2,11 +2,11 @@
 // own root, socket and cgroup parent) and removes everything it made.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { TestDaemon, TDOCK } from '../test/helpers/daemon.ts';
 import { loadApi } from '../proto/api.ts';
+import { fetchOnce, requestsPerSecond, throughput } from './bench-http.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
 
@@ -50,37 +50,8 @@ async function daemonSide(d: TestDaemon, network: string, ports: unknown[] = [],
   return out;
 }
 
-function fetchOnce(host: string, port: number, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host, port, path, agent: false }, (res) => {
-      let n = 0;
-      res.on('data', (c: Buffer) => (n += c.length));
-      res.on('end', () => resolve(n));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
-async function requestsPerSecond(host: string, port: number, ms = 2000, concurrency = 8): Promise<number> {
-  let done = 0;
-  const until = performance.now() + ms;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < until) {
-      await fetchOnce(host, port, '/index.html');
-      done++;
-    }
-  }));
-  return done / (ms / 1000);
-}
 
-async function throughput(host: string, port: number): Promise<number> {
-  const t = performance.now();
-  let bytes = 0;
-  for (let i = 0; i < 3; i++) bytes += await fetchOnce(host, port, '/big');
-  return bytes / 1e6 / ((performance.now() - t) / 1000);
-}
 
 async function httpBench(d: TestDaemon): Promise<void> {
   const id = (await d.ok(['run', '-d', '-p', '80', 'busybox', 'sh', '-c',
