@@ -2,35 +2,18 @@
 // the structured mounts of a CreateRequest. Pure: no file system, no daemon; a bad
 // spec is a ValueError naming the spec (the CLI exits 125 before anything is made).
 import { isAbsolute, posix, resolve } from 'node:path';
+import type { MountSpec } from '../../proto/api.ts';
 import { parseBytes, ValueError } from './bytes.ts';
 import { VOLUME_NAME, volumeNameError } from '../../lib/volume-name.ts';
 
 export type MountType = 'bind' | 'volume' | 'tmpfs';
 
-/** One mount as the CLI sends it (proto MountSpec). */
-export interface MountRequest {
+/** One mount as the CLI sends it: proto's MountSpec, its kind and origin narrowed. */
+export type MountRequest = Omit<MountSpec, 'type' | 'origin'> & {
   type: MountType;
-  /** bind: the host path; volume: the name ("" = anonymous); tmpfs: "" */
-  source: string;
-  target: string;
-  readOnly: boolean;
-  /** -v HOST:CTR: a missing host directory is created (Docker); --mount refuses it */
-  createSource: boolean;
-  /** volume-nocopy / -v NAME:/p:nocopy: no copy-up of the image's directory */
-  noCopy: boolean;
-  /** tmpfs: bytes, 0 = the kernel's default (half the RAM) */
-  tmpfsSize: number;
-  /** tmpfs: permission bits, 0 = 1777 */
-  tmpfsMode: number;
-  /** tmpfs: mount flags given with --tmpfs (noexec, exec, nosuid, ...) */
-  tmpfsOptions: string[];
   /** which flag made it: "volume" (-v), "mount" (--mount), "tmpfs" (--tmpfs) */
   origin: 'volume' | 'mount' | 'tmpfs';
-  /** the text as given (-v's entry in HostConfig.Binds) */
-  spec: string;
-  /** -v's mode field as given (ro, rw, z, ...), "" when none */
-  mode: string;
-}
+};
 
 
 /** -v's modes by kind: at most one of each kind (Docker's rule). */
