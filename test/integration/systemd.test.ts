@@ -8,6 +8,27 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TDOCKD, TestDaemon, until } from '../helpers/daemon.ts';
 
+/**
+ * A daemon started with NOTIFY_SOCKET on a listener of the test's own (systemd's side
+ * of sd_notify), once it said READY=1; `out` is the file the listener writes what it got to.
+ */
+async function withNotify(fn: (d: TestDaemon, out: string) => Promise<void>): Promise<void> {
+  const d = new TestDaemon();
+  mkdirSync(d.base, { recursive: true });
+  const sock = join(d.base, 'notify.sock');
+  const out = join(d.base, 'notify.log');
+  const listener = spawn('python3', [join(import.meta.dirname, 'fixtures', 'notify-listener.py'), sock, out], { stdio: 'ignore' });
+  try {
+    await until('the listener', () => existsSync(out) && readFileSync(out, 'utf8').includes('listening'));
+    await d.start({ NOTIFY_SOCKET: sock });
+    await until('READY=1', () => readFileSync(out, 'utf8').includes('READY=1'), 10_000);
+    await fn(d, out);
+  } finally {
+    listener.kill('SIGKILL');
+    await d.cleanup();
+  }
+}
+
 describe('tdockd under systemd', () => {
   test('socket activation: the daemon serves on the socket systemd passes, and leaves it at stop', async () => {
     const d = new TestDaemon();
@@ -31,37 +52,18 @@ describe('tdockd under systemd', () => {
   });
 
   test('sd_notify: READY=1 with a STATUS once calls are accepted, STOPPING=1 at SIGTERM', async () => {
-    const d = new TestDaemon();
-    mkdirSync(d.base, { recursive: true });
-    const sock = join(d.base, 'notify.sock');
-    const out = join(d.base, 'notify.log');
-    const listener = spawn('python3', [join(import.meta.dirname, 'fixtures', 'notify-listener.py'), sock, out], { stdio: 'ignore' });
-    try {
-      await until('the listener', () => existsSync(out) && readFileSync(out, 'utf8').includes('listening'));
-      await d.start({ NOTIFY_SOCKET: sock });
-      await until('READY=1', () => readFileSync(out, 'utf8').includes('READY=1'), 10_000);
+    await withNotify(async (d, out) => {
       const text = readFileSync(out, 'utf8');
       assert.match(text, /^READY=1\nSTATUS=serving on unix:\/\/\S+; 0 container\(s\) running$/m);
       // ready means ready: a call works at once
       assert.equal((await d.cli(['ps', '-q'])).code, 0);
       await d.stop('SIGTERM');
       await until('STOPPING=1', () => readFileSync(out, 'utf8').includes('STOPPING=1'), 10_000);
-    } finally {
-      listener.kill('SIGKILL');
-      await d.cleanup();
-    }
+    });
   });
 
   test('SIGHUP (systemctl reload): the daemon stays up and says RELOADING=1 then READY=1', async () => {
-    const d = new TestDaemon();
-    mkdirSync(d.base, { recursive: true });
-    const sock = join(d.base, 'notify.sock');
-    const out = join(d.base, 'notify.log');
-    const listener = spawn('python3', [join(import.meta.dirname, 'fixtures', 'notify-listener.py'), sock, out], { stdio: 'ignore' });
-    try {
-      await until('the listener', () => existsSync(out) && readFileSync(out, 'utf8').includes('listening'));
-      await d.start({ NOTIFY_SOCKET: sock });
-      await until('READY=1', () => readFileSync(out, 'utf8').includes('READY=1'), 10_000);
+    await withNotify(async (d, out) => {
       const before = readFileSync(out, 'utf8').length;
       d.proc!.kill('SIGHUP');
       await until('RELOADING=1 then READY=1', () => /RELOADING=1[\s\S]*READY=1/.test(readFileSync(out, 'utf8').slice(before)), 10_000);
@@ -69,10 +71,7 @@ describe('tdockd under systemd', () => {
       assert.equal(d.proc!.exitCode, null, `the daemon is still running\n${d.log}`);
       assert.equal((await d.cli(['ps', '-q'])).code, 0);
       await d.stop('SIGTERM');
-    } finally {
-      listener.kill('SIGKILL');
-      await d.cleanup();
-    }
+    });
   });
 
   test('SIGTERM: containers keep running by default; --shutdown-stop-containers stops them with their timeout', async () => {
