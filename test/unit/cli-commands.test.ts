@@ -5,59 +5,25 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable, Writable } from 'node:stream';
-import { readFileSync } from 'node:fs';
-import { Config } from '@oclif/core/config';
-import { setIo } from '../../cli/base.ts';
-import { COMMANDS } from '../../cli/app.ts';
+import { PassThrough, Readable } from 'node:stream';
+import type { Config } from '@oclif/core/config';
+import { loadCliConfig, runCommand, type CommandName } from './cli-in-process.ts';
 import { startFakeDaemon, type FakeDaemon } from './cli-fake-daemon.ts';
 
 let daemon: FakeDaemon;
 let config: Config;
 let scratch: string;
 
-class Capture extends Writable {
-  chunks: Buffer[] = [];
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
-    this.chunks.push(Buffer.from(chunk));
-    cb();
-  }
-  get text(): string {
-    return Buffer.concat(this.chunks).toString();
-  }
-}
-
-type CommandName = keyof typeof COMMANDS;
 
 async function tdock(name: CommandName, argv: string[], opts: { stdin?: NodeJS.ReadableStream; host?: string } = {}) {
-  const stdout = new Capture();
-  const stderr = new Capture();
-  setIo({ stdout, stderr, stdin: opts.stdin as never });
-  const saved = process.env.TDOCK_HOST;
-  process.env.TDOCK_HOST = opts.host ?? daemon.host;
-  let code = 0;
-  try {
-    await COMMANDS[name].run(argv, config);
-  } catch (e) {
-    const err = e as Error & { code?: string; oclif?: { exit?: number } };
-    if (err.code !== 'EEXIT') throw e;
-    code = err.oclif?.exit ?? 1;
-  } finally {
-    setIo({});
-    process.exitCode = undefined;
-    if (saved === undefined) delete process.env.TDOCK_HOST;
-    else process.env.TDOCK_HOST = saved;
-  }
-  return { code, stdout: stdout.text, stderr: stderr.text };
+  return runCommand(config, name, argv, { host: opts.host ?? daemon.host, ...(opts.stdin ? { stdin: opts.stdin } : {}) });
 }
 
 before(async () => {
   daemon = await startFakeDaemon();
   scratch = mkdtempSync(join(tmpdir(), 'tdock-cli-test-'));
   // oclif without command discovery: the tests call the command classes directly
-  const pjson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
-  pjson.oclif.commands = undefined;
-  config = await Config.load({ root: new URL('../..', import.meta.url).pathname, pjson, userPlugins: false, devPlugins: false, ignoreManifest: true });
+  config = await loadCliConfig();
 });
 
 after(async () => {

@@ -3,17 +3,14 @@
 // error lines. Logs stay raw.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
-import { Config } from '@oclif/core/config';
+import type { Config } from '@oclif/core/config';
 import { visible, visibleJson } from '../../cli/render/escape.ts';
 import { renderTable } from '../../cli/render/table.ts';
 import { applyFormat } from '../../cli/inspect-util.ts';
 import { renderInspect } from '../../cli/render/inspect.ts';
 import { psRows } from '../../cli/commands/ps.ts';
 import { describeError, Code } from '../../cli/errors.ts';
-import { setIo } from '../../cli/base.ts';
-import { COMMANDS } from '../../cli/app.ts';
+import { loadCliConfig, runCommand, type CommandName } from './cli-in-process.ts';
 import { startFakeDaemon, type FakeDaemon } from './cli-fake-daemon.ts';
 
 // Set a window title, clear the screen, a C1 CSI, DEL, a right-to-left override, a forged row.
@@ -55,32 +52,14 @@ let daemon: FakeDaemon;
 let config: Config;
 before(async () => {
   daemon = await startFakeDaemon();
-  const pjson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
-  pjson.oclif.commands = undefined;
-  config = await Config.load({ root: new URL('../..', import.meta.url).pathname, pjson, userPlugins: false, devPlugins: false, ignoreManifest: true });
+  config = await loadCliConfig();
 });
 after(async () => {
   await daemon?.close();
 });
 
-async function tdock(name: keyof typeof COMMANDS, argv: string[]): Promise<{ stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (add: (s: string) => void) => new Writable({ write: (c: Buffer, _e, cb) => { add(c.toString()); cb(); } });
-  setIo({ stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) });
-  const saved = process.env.TDOCK_HOST;
-  process.env.TDOCK_HOST = daemon.host;
-  try {
-    await COMMANDS[name].run(argv, config);
-  } catch (e) {
-    if ((e as { code?: string }).code !== 'EEXIT') throw e;
-  } finally {
-    setIo({});
-    process.exitCode = undefined;
-    if (saved === undefined) delete process.env.TDOCK_HOST;
-    else process.env.TDOCK_HOST = saved;
-  }
-  return { stdout, stderr };
+async function tdock(name: CommandName, argv: string[]): Promise<{ stdout: string; stderr: string }> {
+  return runCommand(config, name, argv, { host: daemon.host });
 }
 
 test('top, ps, inspect and a failed start show the container\'s words escaped; logs stay raw', async () => {

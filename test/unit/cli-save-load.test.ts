@@ -2,62 +2,24 @@
 // call (a terminal as the archive's destination or source), and the flags as parsed.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import { Config } from '@oclif/core/config';
-import { setIo } from '../../cli/base.ts';
-import { COMMANDS } from '../../cli/app.ts';
+import type { Config } from '@oclif/core/config';
+import { loadCliConfig, runCommand, type CommandName } from './cli-in-process.ts';
 
 let config: Config;
 let scratch: string;
 
-class Capture extends Writable {
-  chunks: Buffer[] = [];
-  isTTY: boolean;
-  constructor(tty: boolean) {
-    super();
-    this.isTTY = tty;
-  }
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
-    this.chunks.push(Buffer.from(chunk));
-    cb();
-  }
-  get text(): string {
-    return Buffer.concat(this.chunks).toString();
-  }
-}
 
-async function tdock(name: keyof typeof COMMANDS, argv: string[], opts: { ttyOut?: boolean; ttyIn?: boolean } = {}) {
-  const stdout = new Capture(opts.ttyOut ?? false);
-  const stderr = new Capture(false);
-  const stdin = Object.assign(Readable.from([]), { isTTY: opts.ttyIn ?? false });
-  setIo({ stdout, stderr, stdin: stdin as never });
-  const saved = process.env.TDOCK_HOST;
+async function tdock(name: CommandName, argv: string[], opts: { ttyOut?: boolean; ttyIn?: boolean } = {}) {
   // nothing listens here: a command that got as far as the daemon would say so
-  process.env.TDOCK_HOST = `unix://${join(scratch, 'none.sock')}`;
-  let code = 0;
-  try {
-    await COMMANDS[name].run(argv, config);
-  } catch (e) {
-    const err = e as Error & { code?: string; oclif?: { exit?: number } };
-    if (err.code !== 'EEXIT') throw e;
-    code = err.oclif?.exit ?? 1;
-  } finally {
-    setIo({});
-    process.exitCode = undefined;
-    if (saved === undefined) delete process.env.TDOCK_HOST;
-    else process.env.TDOCK_HOST = saved;
-  }
-  return { code, stdout: stdout.text, stderr: stderr.text };
+  return runCommand(config, name, argv, { host: `unix://${join(scratch, 'none.sock')}`, ttyOut: opts.ttyOut ?? false, ttyIn: opts.ttyIn ?? false });
 }
 
 before(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'tdock-cli-saveload-'));
-  const pjson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
-  pjson.oclif.commands = undefined;
-  config = await Config.load({ root: new URL('../..', import.meta.url).pathname, pjson, userPlugins: false, devPlugins: false, ignoreManifest: true });
+  config = await loadCliConfig();
 });
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
